@@ -1,0 +1,104 @@
+# ferry: one non-recursive Makefile. `make` builds bin/ferryd and bin/ferry; `make check` builds
+# the same sources with AddressSanitizer and UndefinedBehaviorSanitizer into build/check and runs
+# every test against those binaries.
+
+CC ?= cc
+PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread \
+	$(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread
+
+# BUILD selects the flavour: build/release (default, -O2) or build/check (sanitizers).
+BUILD ?= build/release
+ifeq ($(BUILD),build/check)
+MODE_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -DFERRY_FAULT_INJECTION
+MODE_LDFLAGS := -fsanitize=address,undefined
+else
+MODE_CFLAGS := -O2 -g
+MODE_LDFLAGS :=
+endif
+CFLAGS_ALL = $(BASE_CFLAGS) $(MODE_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(MODE_LDFLAGS) $(LDFLAGS)
+
+COMMON_SOURCES := $(wildcard common/*.c)
+CATALOG_SOURCES := $(wildcard catalog/*.c)
+REPLICATOR_SOURCES := $(wildcard replicator/*.c)
+WEB_SOURCES := $(wildcard web/*.c)
+LIBRARY_SOURCES := $(COMMON_SOURCES) $(CATALOG_SOURCES) $(REPLICATOR_SOURCES) $(WEB_SOURCES)
+LIBRARY_OBJECTS := $(LIBRARY_SOURCES:%.c=$(BUILD)/%.o)
+UNIT_SOURCES := $(wildcard tests/unit/test_*.c)
+UNIT_BINARIES := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check check-unit check-integration unit-binaries bench demo deps lint clean install
+
+all: bin/ferryd bin/ferry
+
+bin/%: $(BUILD)/bin/%
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libferry.a: $(LIBRARY_OBJECTS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libferry.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(shell pkg-config --libs cmocka)
+
+unit-binaries: $(UNIT_BINARIES) $(BUILD)/bin/ferryd $(BUILD)/bin/ferry
+
+# Installs the Debian packages that building and testing need (as root; a no-op when present).
+deps:
+	sh tests/install-deps.sh
+
+check:
+	sh tests/install-deps.sh
+	$(MAKE) BUILD=build/check unit-binaries
+	$(MAKE) BUILD=build/check check-unit-run check-integration-run
+
+check-unit:
+	$(MAKE) BUILD=build/check unit-binaries
+	$(MAKE) BUILD=build/check check-unit-run
+
+check-integration:
+	$(MAKE) BUILD=build/check unit-binaries
+	$(MAKE) BUILD=build/check check-integration-run
+
+.PHONY: check-unit-run check-integration-run
+check-unit-run:
+	@set -e; for t in $(UNIT_BINARIES); do echo "== $$t"; $$t; done
+
+check-integration-run:
+	FERRY_BIN=$(CURDIR)/$(BUILD)/bin prove -v tests/integration/
+
+bench: all
+	sh bench/copy-bench.sh
+
+demo: all
+	sh tests/demo.sh
+
+lint:
+	clang-format --dry-run --Werror $(LIBRARY_SOURCES) cmd/*.c */*.h
+
+install: all
+	install -D -m 0755 bin/ferryd $(DESTDIR)/usr/local/sbin/ferryd
+	install -D -m 0755 bin/ferry $(DESTDIR)/usr/local/bin/ferry
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,912 @@
+/* SQLite catalog: schema, forward migrations and every statement of the project.
+ *
+ * Invariants:
+ *  1. PRAGMA user_version is the number of migrations applied; each migration runs in its own
+ *     transaction with the version bump, so a crash leaves the catalog at one version or the next.
+ *  2. A segment index appears in at most one range row per (transfer, kind); ranges never touch.
+ *  3. A durable range row and the segment's checksum in the blob are written in one transaction.
+ */
+#include "catalog/catalog.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+struct catalog {
+	sqlite3 *db;
+	char path[4096];
+	pthread_mutex_t lock;
+};
+
+static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
+	/* 1: volumes, transfers, their progress */
+	"CREATE TABLE volumes ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" kind TEXT NOT NULL,"
+	" location TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" transfer_id INTEGER,"
+	" created_ms INTEGER NOT NULL);"
+	"CREATE TABLE transfers ("
+	" id INTEGER PRIMARY KEY,"
+	" role TEXT NOT NULL CHECK (role IN ('send', 'receive')),"
+	" volume TEXT NOT NULL,"
+	" peer TEXT NOT NULL DEFAULT '',"
+	" location TEXT NOT NULL,"
+	" source_identity TEXT NOT NULL,"
+	" remote_id INTEGER NOT NULL DEFAULT 0,"
+	" size INTEGER NOT NULL,"
+	" segment_size INTEGER NOT NULL,"
+	" segments_total INTEGER NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('active', 'complete', 'abandoned')),"
+	" digest TEXT NOT NULL DEFAULT '',"
+	" created_ms INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL);"
+	"CREATE TABLE transfer_checksums ("
+	" transfer_id INTEGER PRIMARY KEY REFERENCES transfers(id) ON DELETE CASCADE,"
+	" sums BLOB NOT NULL);"
+	"CREATE TABLE segment_ranges ("
+	" transfer_id INTEGER NOT NULL REFERENCES transfers(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL CHECK (kind IN ('durable', 'attempted')),"
+	" first INTEGER NOT NULL,"
+	" last INTEGER NOT NULL,"
+	" PRIMARY KEY (transfer_id, kind, first));",
+	/* 2: event log, and finding a volume's current transfer without a scan */
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY,"
+	" time_ms INTEGER NOT NULL,"
+	" level TEXT NOT NULL,"
+	" object TEXT NOT NULL,"
+	" message TEXT NOT NULL);"
+	"CREATE INDEX transfers_by_volume ON transfers (role, peer, volume, state);",
+};
+
+static const char *const range_kind_names[] = { "durable", "attempted" };
+static const char *const role_names[] = { "send", "receive" };
+static const char *const state_names[] = { "active", "complete", "abandoned" };
+
+const char *
+catalog_transfer_state_name(enum catalog_transfer_state state)
+{
+	return state_names[state];
+}
+
+static int
+catalog_sqlite_error(struct catalog *catalog, int sqlite_rc, const char *what)
+{
+	int code = FERRY_ERR_INTERNAL;
+
+	switch (sqlite_rc & 0xff) {
+	case SQLITE_FULL:
+		code = FERRY_ERR_NO_SPACE;
+		break;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_CORRUPT:
+	case SQLITE_BUSY:
+		code = FERRY_ERR_IO;
+		break;
+	case SQLITE_CONSTRAINT:
+		code = FERRY_ERR_CONFLICT;
+		break;
+	}
+	return ferry_error_set(code, "catalog %s: %s: %s", catalog->path, what,
+			       sqlite3_errmsg(catalog->db));
+}
+
+static int
+catalog_prepare(struct catalog *catalog, const char *sql, sqlite3_stmt **stmt)
+{
+	int rc = sqlite3_prepare_v2(catalog->db, sql, -1, stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		return catalog_sqlite_error(catalog, rc, "prepare");
+	return 0;
+}
+
+static int
+catalog_exec(struct catalog *catalog, const char *sql)
+{
+	int rc = sqlite3_exec(catalog->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return catalog_sqlite_error(catalog, rc, sql);
+	return 0;
+}
+
+/* Starts a write transaction unless the caller already holds one; *owned says which. */
+static int
+catalog_write_begin(struct catalog *catalog, bool *owned)
+{
+	pthread_mutex_lock(&catalog->lock);
+	*owned = sqlite3_get_autocommit(catalog->db) != 0;
+	if (*owned && catalog_exec(catalog, "BEGIN IMMEDIATE") < 0) {
+		pthread_mutex_unlock(&catalog->lock);
+		return ferry_error_last_code();
+	}
+	return 0;
+}
+
+static int
+catalog_write_end(struct catalog *catalog, bool owned, int rc)
+{
+	if (owned) {
+		if (rc == 0)
+			rc = catalog_exec(catalog, "COMMIT");
+		if (rc < 0)
+			sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_transaction_begin(struct catalog *catalog)
+{
+	bool owned;
+	int rc = catalog_write_begin(catalog, &owned);
+
+	/* The lock stays held until commit or rollback: the transaction belongs to this thread. */
+	if (rc == 0 && !owned) {
+		pthread_mutex_unlock(&catalog->lock);
+		return ferry_error_set(FERRY_ERR_INTERNAL, "catalog: nested transaction");
+	}
+	return rc;
+}
+
+int
+catalog_transaction_commit(struct catalog *catalog)
+{
+	int rc = catalog_exec(catalog, "COMMIT");
+
+	if (rc < 0)
+		sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+void
+catalog_transaction_rollback(struct catalog *catalog)
+{
+	sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&catalog->lock);
+}
+
+static int
+catalog_user_version(struct catalog *catalog, int *version)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = catalog_prepare(catalog, "PRAGMA user_version", &stmt);
+	if (rc < 0)
+		goto out;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "user_version");
+		goto out;
+	}
+	*version = sqlite3_column_int(stmt, 0);
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static int
+catalog_migrate(struct catalog *catalog, int target_version)
+{
+	int version = 0, rc;
+	char bump[64];
+
+	rc = catalog_user_version(catalog, &version);
+	if (rc < 0)
+		return rc;
+	if (version > CATALOG_SCHEMA_VERSION)
+		return ferry_error_set(FERRY_ERR_CONFLICT,
+				       "catalog %s has schema version %d, newer than this ferry "
+				       "(%d); run the newer ferry or restore an older catalog",
+				       catalog->path, version, CATALOG_SCHEMA_VERSION);
+	while (version < target_version) {
+		rc = catalog_exec(catalog, "BEGIN IMMEDIATE");
+		if (rc < 0)
+			return rc;
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
+		rc = catalog_exec(catalog, catalog_migrations[version]);
+		if (rc == 0)
+			rc = catalog_exec(catalog, bump);
+		if (rc == 0)
+			rc = catalog_exec(catalog, "COMMIT");
+		if (rc < 0) {
+			sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		version++;
+	}
+	return 0;
+}
+
+int
+catalog_open_at_version(const char *path, enum catalog_sync sync, int target_version,
+			struct catalog **out)
+{
+	struct catalog *catalog = NULL;
+	pthread_mutexattr_t attributes;
+	int rc;
+
+	catalog = calloc(1, sizeof(*catalog));
+	if (catalog == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	snprintf(catalog->path, sizeof(catalog->path), "%s", path);
+	pthread_mutexattr_init(&attributes);
+	pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&catalog->lock, &attributes);
+	pthread_mutexattr_destroy(&attributes);
+	rc = sqlite3_open_v2(path, &catalog->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot open catalog %s: %s", path,
+				     catalog->db ? sqlite3_errmsg(catalog->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(catalog->db, 10000);
+	rc = catalog_exec(catalog, "PRAGMA journal_mode = WAL");
+	if (rc == 0)
+		rc = catalog_exec(catalog, "PRAGMA foreign_keys = ON");
+	if (rc == 0)
+		rc = catalog_exec(catalog, sync == CATALOG_SYNC_FULL ? "PRAGMA synchronous = FULL"
+								     : "PRAGMA synchronous = NORMAL");
+	if (rc == 0)
+		rc = catalog_migrate(catalog, target_version);
+	if (rc < 0)
+		goto out;
+	*out = catalog;
+	catalog = NULL;
+out:
+	catalog_close(catalog);
+	return rc;
+}
+
+int
+catalog_open(const char *path, enum catalog_sync sync, struct catalog **out)
+{
+	return catalog_open_at_version(path, sync, CATALOG_SCHEMA_VERSION, out);
+}
+
+void
+catalog_close(struct catalog *catalog)
+{
+	if (catalog == NULL)
+		return;
+	sqlite3_close(catalog->db);
+	pthread_mutex_destroy(&catalog->lock);
+	free(catalog);
+}
+
+int
+catalog_schema_version(struct catalog *catalog)
+{
+	int version = -1;
+
+	pthread_mutex_lock(&catalog->lock);
+	catalog_user_version(catalog, &version);
+	pthread_mutex_unlock(&catalog->lock);
+	return version;
+}
+
+static void
+catalog_copy_text(char *out, size_t size, sqlite3_stmt *stmt, int column)
+{
+	const unsigned char *text = sqlite3_column_text(stmt, column);
+
+	snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* ---- volumes ---- */
+
+#define VOLUME_COLUMNS "id, name, kind, location, size, transfer_id, created_ms"
+
+static void
+catalog_volume_from_row(sqlite3_stmt *stmt, struct catalog_volume *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(stmt, 0);
+	catalog_copy_text(out->name, sizeof(out->name), stmt, 1);
+	catalog_copy_text(out->kind, sizeof(out->kind), stmt, 2);
+	catalog_copy_text(out->location, sizeof(out->location), stmt, 3);
+	out->size = (uint64_t)sqlite3_column_int64(stmt, 4);
+	out->transfer_id = sqlite3_column_int64(stmt, 5);
+	out->created_ms = sqlite3_column_int64(stmt, 6);
+}
+
+int
+catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	if (volume->created_ms == 0)
+		volume->created_ms = util_now_ms();
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+			     " ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
+			     " transfer_id = ?5 RETURNING id",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(stmt, 1, volume->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, volume->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, volume->location, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, (int64_t)volume->size);
+	sqlite3_bind_int64(stmt, 5, volume->transfer_id);
+	sqlite3_bind_int64(stmt, 6, volume->created_ms);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "volume put");
+		goto out;
+	}
+	volume->id = sqlite3_column_int64(stmt, 0);
+	sqlite3_step(stmt);
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_volume_get(struct catalog *catalog, const char *name, struct catalog_volume *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog, "SELECT " VOLUME_COLUMNS " FROM volumes WHERE name = ?1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		catalog_volume_from_row(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no volume named '%s'", name);
+	else
+		rc = catalog_sqlite_error(catalog, step, "volume get");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_volume_list(struct catalog *catalog,
+		    int (*each)(const struct catalog_volume *volume, void *context), void *context)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct catalog_volume volume;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog, "SELECT " VOLUME_COLUMNS " FROM volumes ORDER BY name",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		catalog_volume_from_row(stmt, &volume);
+		rc = each(&volume, context);
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, "volume list");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+/* ---- transfers ---- */
+
+#define TRANSFER_COLUMNS                                                                      \
+	"id, role, volume, peer, location, source_identity, remote_id, size, segment_size,"   \
+	" segments_total, state, digest, created_ms, updated_ms,"                               \
+	" (SELECT COALESCE(SUM(last - first + 1), 0) FROM segment_ranges r"                     \
+	"  WHERE r.transfer_id = transfers.id AND r.kind = 'durable')"
+
+static int
+catalog_name_index(const char *const *names, int count, const char *name)
+{
+	for (int i = 0; i < count; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return 0;
+}
+
+static void
+catalog_transfer_from_row(sqlite3_stmt *stmt, struct catalog_transfer *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(stmt, 0);
+	out->role = (enum catalog_role)catalog_name_index(
+		role_names, 2, (const char *)sqlite3_column_text(stmt, 1));
+	catalog_copy_text(out->volume, sizeof(out->volume), stmt, 2);
+	catalog_copy_text(out->peer, sizeof(out->peer), stmt, 3);
+	catalog_copy_text(out->location, sizeof(out->location), stmt, 4);
+	catalog_copy_text(out->source_identity, sizeof(out->source_identity), stmt, 5);
+	out->remote_id = sqlite3_column_int64(stmt, 6);
+	out->size = (uint64_t)sqlite3_column_int64(stmt, 7);
+	out->segment_size = (uint64_t)sqlite3_column_int64(stmt, 8);
+	out->segments_total = (uint64_t)sqlite3_column_int64(stmt, 9);
+	out->state = (enum catalog_transfer_state)catalog_name_index(
+		state_names, 3, (const char *)sqlite3_column_text(stmt, 10));
+	catalog_copy_text(out->digest, sizeof(out->digest), stmt, 11);
+	out->created_ms = sqlite3_column_int64(stmt, 12);
+	out->updated_ms = sqlite3_column_int64(stmt, 13);
+	out->segments_durable = (uint64_t)sqlite3_column_int64(stmt, 14);
+}
+
+int
+catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transfer)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc;
+
+	if (transfer->segment_size == 0)
+		return ferry_error_set(FERRY_ERR_INVALID, "segment size must not be 0");
+	transfer->segments_total =
+		(transfer->size + transfer->segment_size - 1) / transfer->segment_size;
+	if (transfer->segments_total > CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "volume %s of %llu bytes needs %llu segments of %llu bytes, "
+				       "more than %u; use a larger --segment-size",
+				       transfer->volume, (unsigned long long)transfer->size,
+				       (unsigned long long)transfer->segments_total,
+				       (unsigned long long)transfer->segment_size,
+				       CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES);
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	transfer->created_ms = transfer->updated_ms = util_now_ms();
+	transfer->state = CATALOG_TRANSFER_ACTIVE;
+	transfer->digest[0] = '\0';
+	transfer->segments_durable = 0;
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO transfers (role, volume, peer, location, source_identity,"
+			     " remote_id, size, segment_size, segments_total, state, created_ms,"
+			     " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10,"
+			     " ?10)",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(stmt, 1, role_names[transfer->role], -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, transfer->volume, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, transfer->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, transfer->location, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, transfer->source_identity, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 6, transfer->remote_id);
+	sqlite3_bind_int64(stmt, 7, (int64_t)transfer->size);
+	sqlite3_bind_int64(stmt, 8, (int64_t)transfer->segment_size);
+	sqlite3_bind_int64(stmt, 9, (int64_t)transfer->segments_total);
+	sqlite3_bind_int64(stmt, 10, transfer->created_ms);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "transfer create");
+		goto out;
+	}
+	transfer->id = sqlite3_last_insert_rowid(catalog->db);
+	sqlite3_finalize(stmt);
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO transfer_checksums (transfer_id, sums) VALUES (?1, ?2)",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, transfer->id);
+	sqlite3_bind_zeroblob64(stmt, 2, transfer->segments_total * CHECKSUM_BYTES);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "checksum blob");
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_transfer_get(struct catalog *catalog, int64_t id, struct catalog_transfer *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog, "SELECT " TRANSFER_COLUMNS " FROM transfers WHERE id = ?1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		catalog_transfer_from_row(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no transfer %lld", (long long)id);
+	else
+		rc = catalog_sqlite_error(catalog, step, "transfer get");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_transfer_find_current(struct catalog *catalog, enum catalog_role role, const char *peer,
+			      const char *volume, struct catalog_transfer *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog,
+			     "SELECT " TRANSFER_COLUMNS " FROM transfers WHERE role = ?1 AND"
+			     " peer = ?2 AND volume = ?3 AND state != 'abandoned'"
+			     " ORDER BY id DESC LIMIT 1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(stmt, 1, role_names[role], -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, volume, -1, SQLITE_STATIC);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		catalog_transfer_from_row(stmt, out);
+	else if (step == SQLITE_DONE)
+		rc = FERRY_ERR_NOT_FOUND;
+	else
+		rc = catalog_sqlite_error(catalog, step, "transfer find");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_transfer_set_state(struct catalog *catalog, int64_t id, enum catalog_transfer_state state,
+			   const char *digest)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog,
+			     "UPDATE transfers SET state = ?2, digest = COALESCE(?3, digest),"
+			     " updated_ms = ?4 WHERE id = ?1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, state_names[state], -1, SQLITE_STATIC);
+	if (digest)
+		sqlite3_bind_text(stmt, 3, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, util_now_ms());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "transfer state");
+	else if (sqlite3_changes(catalog->db) == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no transfer %lld", (long long)id);
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_transfer_set_remote(struct catalog *catalog, int64_t id, int64_t remote_id)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog,
+			     "UPDATE transfers SET remote_id = ?2, updated_ms = ?3 WHERE id = ?1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, remote_id);
+	sqlite3_bind_int64(stmt, 3, util_now_ms());
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "transfer remote");
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+/* Adds index to the (transfer, kind) ranges, merging with its neighbours. Runs inside the
+ * caller's write transaction. */
+static int
+catalog_range_add(struct catalog *catalog, int64_t id, const char *kind, uint64_t index)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t first = (int64_t)index, last = (int64_t)index;
+	int64_t neighbours[2];
+	int found = 0, rc, step;
+
+	rc = catalog_prepare(catalog,
+			     "SELECT first, last FROM segment_ranges WHERE transfer_id = ?1 AND"
+			     " kind = ?2 AND last >= ?3 - 1 AND first <= ?3 + 1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, (int64_t)index);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t row_first = sqlite3_column_int64(stmt, 0);
+		int64_t row_last = sqlite3_column_int64(stmt, 1);
+
+		if (row_first <= (int64_t)index && row_last >= (int64_t)index)
+			goto out; /* already recorded: nothing to change */
+		if (found < 2)
+			neighbours[found++] = row_first;
+		if (row_first < first)
+			first = row_first;
+		if (row_last > last)
+			last = row_last;
+	}
+	if (step != SQLITE_DONE) {
+		rc = catalog_sqlite_error(catalog, step, "range lookup");
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (found > 0) {
+		rc = catalog_prepare(catalog,
+				     "DELETE FROM segment_ranges WHERE transfer_id = ?1 AND"
+				     " kind = ?2 AND first IN (?3, ?4)",
+				     &stmt);
+		if (rc < 0)
+			goto out;
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 3, neighbours[0]);
+		sqlite3_bind_int64(stmt, 4, neighbours[found - 1]);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db),
+						  "range merge");
+			goto out;
+		}
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO segment_ranges (transfer_id, kind, first, last)"
+			     " VALUES (?1, ?2, ?3, ?4)",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, first);
+	sqlite3_bind_int64(stmt, 4, last);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "range insert");
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t index,
+			      const struct checksum *sum)
+{
+	sqlite3_blob *blob = NULL;
+	bool owned;
+	int rc, sqlite_rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 1,
+				      &blob);
+	if (sqlite_rc != SQLITE_OK) {
+		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
+		goto out;
+	}
+	if ((index + 1) * CHECKSUM_BYTES > (uint64_t)sqlite3_blob_bytes(blob)) {
+		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu is beyond transfer %lld",
+				     (unsigned long long)index, (long long)id);
+		goto out;
+	}
+	sqlite_rc = sqlite3_blob_write(blob, sum->bytes, CHECKSUM_BYTES,
+				       (int)(index * CHECKSUM_BYTES));
+	if (sqlite_rc != SQLITE_OK) {
+		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum write");
+		goto out;
+	}
+	rc = catalog_range_add(catalog, id, range_kind_names[CATALOG_RANGE_DURABLE], index);
+out:
+	sqlite3_blob_close(blob);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_transfer_mark_attempted(struct catalog *catalog, int64_t id, uint64_t index)
+{
+	bool owned;
+	int rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_range_add(catalog, id, range_kind_names[CATALOG_RANGE_ATTEMPTED], index);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_transfer_load_ranges(struct catalog *catalog, int64_t id, enum catalog_range_kind kind,
+			     struct range_set *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, step;
+
+	range_set_clear(out);
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog,
+			     "SELECT first, last FROM segment_ranges WHERE transfer_id = ?1 AND"
+			     " kind = ?2 ORDER BY first",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, range_kind_names[kind], -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		rc = range_set_add(out, (uint64_t)sqlite3_column_int64(stmt, 0),
+				   (uint64_t)sqlite3_column_int64(stmt, 1));
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, "range load");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *sums,
+				uint64_t segments_total)
+{
+	sqlite3_blob *blob = NULL;
+	int rc = 0, sqlite_rc;
+
+	pthread_mutex_lock(&catalog->lock);
+	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 0,
+				      &blob);
+	if (sqlite_rc != SQLITE_OK) {
+		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
+		goto out;
+	}
+	if ((uint64_t)sqlite3_blob_bytes(blob) != segments_total * CHECKSUM_BYTES) {
+		rc = ferry_error_set(FERRY_ERR_INTERNAL, "transfer %lld: checksum blob size",
+				     (long long)id);
+		goto out;
+	}
+	sqlite_rc = sqlite3_blob_read(blob, sums, (int)(segments_total * CHECKSUM_BYTES), 0);
+	if (sqlite_rc != SQLITE_OK)
+		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum read");
+out:
+	sqlite3_blob_close(blob);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+int
+catalog_transfer_list(struct catalog *catalog, bool include_abandoned,
+		      int (*each)(const struct catalog_transfer *transfer, void *context),
+		      void *context)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct catalog_transfer transfer;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog,
+			     "SELECT " TRANSFER_COLUMNS " FROM transfers WHERE ?1 OR"
+			     " state != 'abandoned' ORDER BY id",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int(stmt, 1, include_abandoned);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		catalog_transfer_from_row(stmt, &transfer);
+		rc = each(&transfer, context);
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, "transfer list");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+/* ---- events ---- */
+
+int
+catalog_event_add(struct catalog *catalog, const char *level, const char *object,
+		  const char *format, ...)
+{
+	sqlite3_stmt *stmt = NULL;
+	char message[1024];
+	va_list args;
+	bool owned;
+	int rc;
+
+	va_start(args, format);
+	vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO events (time_ms, level, object, message)"
+			     " VALUES (?1, ?2, ?3, ?4)",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, util_now_ms());
+	sqlite3_bind_text(stmt, 2, level, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, object, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, message, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "event add");
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_event_list(struct catalog *catalog, int limit,
+		   int (*each)(const struct catalog_event *event, void *context), void *context)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct catalog_event event;
+	int rc, step;
+
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog,
+			     "SELECT id, time_ms, level, object, message FROM events"
+			     " ORDER BY id DESC LIMIT ?1",
+			     &stmt);
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_int(stmt, 1, limit);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&event, 0, sizeof(event));
+		event.id = sqlite3_column_int64(stmt, 0);
+		event.time_ms = sqlite3_column_int64(stmt, 1);
+		catalog_copy_text(event.level, sizeof(event.level), stmt, 2);
+		catalog_copy_text(event.object, sizeof(event.object), stmt, 3);
+		catalog_copy_text(event.message, sizeof(event.message), stmt, 4);
+		rc = each(&event, context);
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, "event list");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}

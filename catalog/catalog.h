@@ -1,0 +1,140 @@
+/* The catalog: one SQLite file per ferryd site (DIR/catalog.db) and one per CLI user
+ * (FERRY_STATE_DIR/catalog.db). It is the only module that speaks SQL.
+ *
+ * It records volumes, transfers with their segment progress, and an event log. Progress is kept
+ * as ranges of segment indexes (kind "durable": acknowledged by the receiver and on its stable
+ * storage; kind "attempted": put on the wire by a sender), plus one blob per transfer holding the
+ * 16-byte checksum of every segment, written in place. A 16 TiB volume with 4 MiB segments is a
+ * handful of range rows and one 64 MiB blob, never millions of rows.
+ *
+ * Threads: one struct catalog may be shared; every call takes its lock. Writers run in
+ * BEGIN IMMEDIATE; calls made between catalog_transaction_begin() and _commit() join that
+ * transaction. Strings in the structs below are copies owned by the struct. */
+#ifndef FERRY_CATALOG_H
+#define FERRY_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/checksum.h"
+#include "common/range_set.h"
+#include "common/util.h"
+
+#define CATALOG_SCHEMA_VERSION 2
+/* Largest checksum blob (16 bytes per segment) a transfer may need. */
+#define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
+
+struct catalog;
+
+enum catalog_sync { CATALOG_SYNC_NORMAL, CATALOG_SYNC_FULL };
+
+/* Opens or creates the catalog at path and migrates it forward to CATALOG_SCHEMA_VERSION.
+ * CATALOG_SYNC_FULL makes every commit durable before it returns (a receiver acknowledges
+ * segments on it). Caller frees *out with catalog_close(). A catalog newer than this program
+ * is refused. */
+int catalog_open(const char *path, enum catalog_sync sync, struct catalog **out);
+/* Same, but migrates only up to target_version: for tests of the migrations themselves. */
+int catalog_open_at_version(const char *path, enum catalog_sync sync, int target_version,
+			    struct catalog **out);
+void catalog_close(struct catalog *catalog);
+int catalog_schema_version(struct catalog *catalog);
+
+int catalog_transaction_begin(struct catalog *catalog);
+int catalog_transaction_commit(struct catalog *catalog);
+void catalog_transaction_rollback(struct catalog *catalog);
+
+/* Volumes (receiver side). name is unique. */
+struct catalog_volume {
+	int64_t id;
+	char name[VOLUME_NAME_MAX + 1];
+	char kind[16];       /* "file" */
+	char location[1024]; /* path of the image */
+	uint64_t size;
+	int64_t transfer_id; /* the transfer that fills it now, 0 if none */
+	int64_t created_ms;
+};
+
+/* Inserts or updates (by name); sets volume->id. */
+int catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume);
+/* FERRY_ERR_NOT_FOUND when there is no such volume. */
+int catalog_volume_get(struct catalog *catalog, const char *name, struct catalog_volume *out);
+int catalog_volume_list(struct catalog *catalog,
+			int (*each)(const struct catalog_volume *volume, void *context),
+			void *context);
+
+enum catalog_role { CATALOG_ROLE_SEND, CATALOG_ROLE_RECEIVE };
+
+/* Transfer states and who moves them:
+ *   active    --catalog_transfer_set_state(COMPLETE)--> complete   (digests matched)
+ *   active    --catalog_transfer_set_state(ABANDONED)-> abandoned  (restart or source changed)
+ *   complete  --catalog_transfer_set_state(ABANDONED)-> abandoned  (restart on purpose)
+ * A volume's current transfer is never abandoned; an abandoned transfer never comes back. */
+enum catalog_transfer_state {
+	CATALOG_TRANSFER_ACTIVE,
+	CATALOG_TRANSFER_COMPLETE,
+	CATALOG_TRANSFER_ABANDONED,
+};
+
+enum catalog_range_kind { CATALOG_RANGE_DURABLE, CATALOG_RANGE_ATTEMPTED };
+
+struct catalog_transfer {
+	int64_t id;
+	enum catalog_role role;
+	char volume[VOLUME_NAME_MAX + 1];
+	char peer[512];          /* sender: the receiver's URL; receiver: "" */
+	char location[1024];     /* sender: the source path; receiver: the image path */
+	char source_identity[256];
+	int64_t remote_id;       /* sender: the receiver's transfer id */
+	uint64_t size;
+	uint64_t segment_size;
+	uint64_t segments_total;
+	enum catalog_transfer_state state;
+	char digest[DIGEST_STRING_SIZE]; /* set when complete */
+	int64_t created_ms;
+	int64_t updated_ms;
+	uint64_t segments_durable; /* filled by the getters */
+};
+
+const char *catalog_transfer_state_name(enum catalog_transfer_state state);
+
+/* Creates a transfer and its zeroed checksum blob from transfer's fields; sets transfer->id,
+ * segments_total and the times. FERRY_ERR_INVALID when the volume needs too many segments. */
+int catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transfer);
+int catalog_transfer_get(struct catalog *catalog, int64_t id, struct catalog_transfer *out);
+/* The newest transfer of that role, peer and volume that is not abandoned. */
+int catalog_transfer_find_current(struct catalog *catalog, enum catalog_role role,
+				  const char *peer, const char *volume,
+				  struct catalog_transfer *out);
+int catalog_transfer_set_state(struct catalog *catalog, int64_t id,
+			       enum catalog_transfer_state state, const char *digest);
+int catalog_transfer_set_remote(struct catalog *catalog, int64_t id, int64_t remote_id);
+/* Records segment `index` as durable with its checksum, in one transaction. */
+int catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t index,
+				  const struct checksum *sum);
+int catalog_transfer_mark_attempted(struct catalog *catalog, int64_t id, uint64_t index);
+/* Replaces the contents of *out (initialised by the caller) with the transfer's ranges. */
+int catalog_transfer_load_ranges(struct catalog *catalog, int64_t id,
+				 enum catalog_range_kind kind, struct range_set *out);
+/* Copies the transfer's checksums (16 * segments_total bytes) into sums. */
+int catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *sums,
+				    uint64_t segments_total);
+int catalog_transfer_list(struct catalog *catalog, bool include_abandoned,
+			  int (*each)(const struct catalog_transfer *transfer, void *context),
+			  void *context);
+
+/* Event log: every operator-visible change. level is "info", "warn" or "error". */
+int catalog_event_add(struct catalog *catalog, const char *level, const char *object,
+		      const char *format, ...) __attribute__((format(printf, 4, 5)));
+struct catalog_event {
+	int64_t id;
+	int64_t time_ms;
+	char level[8];
+	char object[256];
+	char message[1024];
+};
+/* Newest first, at most limit events. */
+int catalog_event_list(struct catalog *catalog, int limit,
+		       int (*each)(const struct catalog_event *event, void *context),
+		       void *context);
+
+#endif
