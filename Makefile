@@ -5,7 +5,7 @@
 CC ?= cc
 PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Wvla
+	-Wformat=2 -Wvla -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread \
 	$(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread

@@ -1,0 +1,233 @@
+/* libcurl-based client of the /v1 API. Errors are reported once here, with the URL and a next
+ * step, so that the CLI can print ferry_error_message() as it is. */
+#include "common/api_client.h"
+#include "common/error.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_REPLY_MAX (16u << 20)
+
+struct api_client {
+	CURL *curl;
+	char url[512];
+	char authorization[4200];
+	uint64_t bytes_uploaded;
+};
+
+struct api_reply {
+	char *data;
+	size_t length;
+	bool too_large;
+};
+
+struct api_client *
+api_client_new(const struct api_client_options *options)
+{
+	struct api_client *client;
+	size_t length;
+
+	if (options->url == NULL || strncmp(options->url, "https://", 8) != 0) {
+		ferry_error_set(FERRY_ERR_INVALID,
+				"daemon address '%s' is not an https:// URL; ferry speaks HTTPS only "
+				"(e.g. https://127.0.0.1:7443)",
+				options->url ? options->url : "");
+		return NULL;
+	}
+	client = calloc(1, sizeof(*client));
+	if (client == NULL)
+		return NULL;
+	snprintf(client->url, sizeof(client->url), "%s", options->url);
+	length = strlen(client->url);
+	while (length > 0 && client->url[length - 1] == '/')
+		client->url[--length] = '\0';
+	snprintf(client->authorization, sizeof(client->authorization), "Authorization: Bearer %s",
+		 options->token ? options->token : "");
+	client->curl = curl_easy_init();
+	if (client->curl == NULL) {
+		free(client);
+		ferry_error_set(FERRY_ERR_NO_MEMORY, "curl_easy_init failed");
+		return NULL;
+	}
+	curl_easy_setopt(client->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(client->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(client->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* A stalled peer must not hang a copy forever: give up on < 1 KiB/s for 60 s. */
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(client->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (options->cacert)
+		curl_easy_setopt(client->curl, CURLOPT_CAINFO, options->cacert);
+	if (options->insecure) {
+		curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (options->max_send_speed)
+		curl_easy_setopt(client->curl, CURLOPT_MAX_SEND_SPEED_LARGE,
+				 (curl_off_t)options->max_send_speed);
+	return client;
+}
+
+void
+api_client_free(struct api_client *client)
+{
+	if (client == NULL)
+		return;
+	curl_easy_cleanup(client->curl);
+	free(client);
+}
+
+uint64_t
+api_client_bytes_uploaded(const struct api_client *client)
+{
+	return client->bytes_uploaded;
+}
+
+static size_t
+api_client_collect(char *data, size_t size, size_t count, void *context)
+{
+	struct api_reply *reply = context;
+	size_t length = size * count;
+	char *grown;
+
+	if (reply->length + length > API_REPLY_MAX) {
+		reply->too_large = true;
+		return 0;
+	}
+	grown = realloc(reply->data, reply->length + length + 1);
+	if (grown == NULL)
+		return 0;
+	memcpy(grown + reply->length, data, length);
+	reply->data = grown;
+	reply->length += length;
+	reply->data[reply->length] = '\0';
+	return length;
+}
+
+static int
+api_client_transport_error(struct api_client *client, CURLcode code, const char *detail)
+{
+	switch (code) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+		return ferry_error_set(FERRY_ERR_TLS,
+				       "TLS with %s failed: %s; give the daemon's certificate (or its "
+				       "CA) with --cacert FILE, or --insecure to skip verification",
+				       client->url, detail[0] ? detail : curl_easy_strerror(code));
+	default:
+		return ferry_error_set(FERRY_ERR_NETWORK,
+				       "cannot reach %s: %s; check that ferryd runs there and the "
+				       "network between, then re-run to resume",
+				       client->url, detail[0] ? detail : curl_easy_strerror(code));
+	}
+}
+
+static int
+api_client_status_error(struct api_client *client, long status, const struct api_reply *reply)
+{
+	json_t *root = reply->data ? json_loads(reply->data, 0, NULL) : NULL;
+	json_t *error = root ? json_object_get(root, "error") : NULL;
+	const char *name = json_string_value(json_object_get(error, "code"));
+	const char *message = json_string_value(json_object_get(error, "message"));
+	int code;
+
+	if (name)
+		code = ferry_error_from_name(name);
+	else if (status == 401)
+		code = FERRY_ERR_UNAUTHORIZED;
+	else if (status == 404)
+		code = FERRY_ERR_NOT_FOUND;
+	else if (status == 507)
+		code = FERRY_ERR_NO_SPACE;
+	else
+		code = FERRY_ERR_REMOTE;
+	if (code == FERRY_ERR_UNAUTHORIZED)
+		ferry_error_set(code, "%s refused the token (HTTP %ld): %s; check --token-file", client->url,
+				status, message ? message : "unauthorized");
+	else
+		ferry_error_set(code, "%s answered HTTP %ld: %s", client->url, status,
+				message ? message : "(no error message)");
+	json_decref(root);
+	return code;
+}
+
+int
+api_client_send(struct api_client *client, const char *method, const char *path,
+		const char *content_type, const void *body, size_t body_length,
+		const char *const *headers, json_t **reply_out)
+{
+	struct curl_slist *list = NULL;
+	struct api_reply reply = { 0 };
+	char url[1024], content_header[128], detail[CURL_ERROR_SIZE] = "";
+	CURLcode code;
+	long status = 0;
+	int rc = 0;
+
+	snprintf(url, sizeof(url), "%s%s", client->url, path);
+	list = curl_slist_append(list, client->authorization);
+	list = curl_slist_append(list, "Accept: application/json");
+	list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip per segment */
+	if (content_type) {
+		snprintf(content_header, sizeof(content_header), "Content-Type: %s", content_type);
+		list = curl_slist_append(list, content_header);
+	}
+	for (size_t i = 0; headers && headers[i]; i++)
+		list = curl_slist_append(list, headers[i]);
+	curl_easy_setopt(client->curl, CURLOPT_URL, url);
+	curl_easy_setopt(client->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(client->curl, CURLOPT_WRITEFUNCTION, api_client_collect);
+	curl_easy_setopt(client->curl, CURLOPT_WRITEDATA, &reply);
+	if (body || strcmp(method, "GET") != 0) {
+		curl_easy_setopt(client->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);
+	} else {
+		curl_easy_setopt(client->curl, CURLOPT_HTTPGET, 1L);
+	}
+	code = curl_easy_perform(client->curl);
+	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (code != CURLE_OK) {
+		rc = api_client_transport_error(client, code, detail);
+		goto out;
+	}
+	client->bytes_uploaded += body_length;
+	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		rc = api_client_status_error(client, status, &reply);
+		goto out;
+	}
+	if (reply_out) {
+		json_error_t error;
+
+		*reply_out = json_loads(reply.data ? reply.data : "{}", 0, &error);
+		if (*reply_out == NULL)
+			rc = ferry_error_set(FERRY_ERR_REMOTE, "%s sent a reply that is not JSON: %s",
+					     client->url, error.text);
+	}
+out:
+	curl_slist_free_all(list);
+	free(reply.data);
+	return rc;
+}
+
+int
+api_client_json(struct api_client *client, const char *method, const char *path,
+		json_t *body_json, json_t **reply_out)
+{
+	char *body = body_json ? json_dumps(body_json, JSON_COMPACT) : NULL;
+	int rc;
+
+	if (body_json && body == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rc = api_client_send(client, method, path, body ? "application/json" : NULL, body,
+			     body ? strlen(body) : 0, NULL, reply_out);
+	free(body);
+	return rc;
+}

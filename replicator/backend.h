@@ -1,0 +1,30 @@
+/* Volume backends: a small table of functions per kind of volume. Internal to replicator/;
+ * everyone else goes through repl.h. A backend fills in size and identity on open. */
+#ifndef FERRY_REPLICATOR_BACKEND_H
+#define FERRY_REPLICATOR_BACKEND_H
+
+#include "replicator/repl.h"
+
+struct repl_backend_ops {
+	const char *scheme; /* the "file" of "file:/path" */
+	int (*open)(struct repl_volume *volume, const char *path, enum repl_open_mode mode);
+	int (*create)(const char *path, uint64_t size, bool truncate);
+	void (*close)(struct repl_volume *volume);
+	int (*read)(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length);
+	int (*write)(struct repl_volume *volume, uint64_t offset, const void *data, size_t length);
+	int (*write_zeroes)(struct repl_volume *volume, uint64_t offset, uint64_t length);
+	int (*is_hole)(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
+	int (*flush)(struct repl_volume *volume);
+};
+
+struct repl_volume {
+	const struct repl_backend_ops *ops;
+	char location[1024];
+	uint64_t size;
+	char identity[256];
+	void *backend_data;
+};
+
+extern const struct repl_backend_ops repl_backend_file;
+
+#endif

@@ -1,0 +1,410 @@
+/* The receiver's apply side: what ferryd does with a transfer's begin, segments and commit.
+ *
+ * Invariants (the design's rules, held here):
+ *  1. A segment is acknowledged (0 returned) only after its bytes matched their checksum, were
+ *     written, flushed to stable storage, and recorded durable in the catalog, in that order.
+ *  2. A transfer restarts only on purpose (restart) or when nothing of it is durable yet;
+ *     a different source never silently continues someone else's partial copy.
+ *  3. A transfer is complete only when every segment is durable and the digests match.
+ * Segments run in parallel under the shared side of `lock`; begin and commit take it exclusively,
+ * so a restart never races a segment of the transfer it replaces. */
+#include "replicator/repl.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct repl_receiver {
+	struct catalog *catalog;
+	char volumes_dir[PATH_MAX];
+	pthread_rwlock_t lock;
+};
+
+struct repl_receiver *
+repl_receiver_new(struct catalog *catalog, const char *state_dir)
+{
+	struct repl_receiver *receiver = calloc(1, sizeof(*receiver));
+
+	if (receiver == NULL)
+		return NULL;
+	receiver->catalog = catalog;
+	snprintf(receiver->volumes_dir, sizeof(receiver->volumes_dir), "%s/volumes", state_dir);
+	if (util_mkdir_p(receiver->volumes_dir, 0700) < 0) {
+		log_error("%s", ferry_error_message());
+		free(receiver);
+		return NULL;
+	}
+	pthread_rwlock_init(&receiver->lock, NULL);
+	return receiver;
+}
+
+void
+repl_receiver_free(struct repl_receiver *receiver)
+{
+	if (receiver == NULL)
+		return;
+	pthread_rwlock_destroy(&receiver->lock);
+	free(receiver);
+}
+
+static int
+repl_receiver_check_name(const char *volume)
+{
+	if (!util_volume_name_valid(volume))
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "invalid volume name '%.160s': use 1 to %d of A-Z a-z 0-9 . _ -, "
+				       "not starting with '.'",
+				       volume ? volume : "", VOLUME_NAME_MAX);
+	return 0;
+}
+
+/* Explains a no-space error in the receiver's terms: which folder, and what to do. */
+static int
+repl_receiver_no_space(struct repl_receiver *receiver, const char *volume, const char *doing)
+{
+	return ferry_error_set(FERRY_ERR_NO_SPACE,
+			       "receiver folder %s is full while %s volume %s (%s); free space "
+			       "there and re-run the same command: acknowledged data is kept",
+			       receiver->volumes_dir, doing, volume, ferry_error_message());
+}
+
+static int
+repl_receiver_start_transfer(struct repl_receiver *receiver,
+			     const struct repl_begin_request *request, const char *path,
+			     bool truncate, struct catalog_transfer *out)
+{
+	struct catalog_volume volume;
+	int rc;
+
+	rc = repl_volume_create(path, request->size, truncate);
+	if (rc == FERRY_ERR_NO_SPACE)
+		return repl_receiver_no_space(receiver, request->volume, "creating");
+	if (rc < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	out->role = CATALOG_ROLE_RECEIVE;
+	snprintf(out->volume, sizeof(out->volume), "%s", request->volume);
+	snprintf(out->location, sizeof(out->location), "%s", path);
+	snprintf(out->source_identity, sizeof(out->source_identity), "%s",
+		 request->source_identity);
+	out->size = request->size;
+	out->segment_size = request->segment_size ? request->segment_size : SEGMENT_SIZE_DEFAULT;
+	rc = catalog_transaction_begin(receiver->catalog);
+	if (rc < 0)
+		return rc;
+	rc = catalog_transfer_create(receiver->catalog, out);
+	if (rc == 0) {
+		memset(&volume, 0, sizeof(volume));
+		snprintf(volume.name, sizeof(volume.name), "%s", request->volume);
+		snprintf(volume.kind, sizeof(volume.kind), "file");
+		snprintf(volume.location, sizeof(volume.location), "%s", path);
+		volume.size = request->size;
+		volume.transfer_id = out->id;
+		rc = catalog_volume_put(receiver->catalog, &volume);
+	}
+	if (rc == 0)
+		rc = catalog_event_add(receiver->catalog, "info", request->volume,
+				       "transfer %lld started: %llu bytes in %llu segments%s",
+				       (long long)out->id, (unsigned long long)out->size,
+				       (unsigned long long)out->segments_total,
+				       truncate ? " (restarted)" : "");
+	if (rc < 0) {
+		catalog_transaction_rollback(receiver->catalog);
+		return rc == FERRY_ERR_NO_SPACE ? repl_receiver_no_space(receiver, request->volume,
+									  "recording")
+						: rc;
+	}
+	return catalog_transaction_commit(receiver->catalog);
+}
+
+int
+repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
+		    struct catalog_transfer *out)
+{
+	struct catalog_transfer current;
+	char path[PATH_MAX];
+	int rc, found;
+
+	rc = repl_receiver_check_name(request->volume);
+	if (rc < 0)
+		return rc;
+	if (request->segment_size &&
+	    (request->segment_size < SEGMENT_SIZE_MIN || request->segment_size > SEGMENT_SIZE_MAX ||
+	     request->segment_size % SEGMENT_SIZE_MIN))
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "segment size %llu is not a multiple of %u between %u and %u",
+				       (unsigned long long)request->segment_size, SEGMENT_SIZE_MIN,
+				       SEGMENT_SIZE_MIN, SEGMENT_SIZE_MAX);
+	if (request->source_identity == NULL || request->source_identity[0] == '\0' ||
+	    strlen(request->source_identity) >= sizeof(current.source_identity))
+		return ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
+	snprintf(path, sizeof(path), "%s/%s", receiver->volumes_dir, request->volume);
+
+	pthread_rwlock_wrlock(&receiver->lock);
+	found = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "",
+					      request->volume, &current);
+	if (found < 0 && found != FERRY_ERR_NOT_FOUND) {
+		rc = found;
+		goto out;
+	}
+	if (found == 0 && !request->restart) {
+		if (current.size == request->size &&
+		    strcmp(current.source_identity, request->source_identity) == 0) {
+			*out = current; /* resume, or already complete */
+			rc = 0;
+			goto out;
+		}
+		if (current.segments_durable > 0 || current.state == CATALOG_TRANSFER_COMPLETE) {
+			rc = ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"volume %s was %s from a different source (%llu bytes, %s); this "
+				"source is %llu bytes, %s. Refusing to mix them: re-run with "
+				"--restart to discard the received data and start over",
+				request->volume,
+				current.state == CATALOG_TRANSFER_COMPLETE ? "copied" : "started",
+				(unsigned long long)current.size, current.source_identity,
+				(unsigned long long)request->size, request->source_identity);
+			goto out;
+		}
+	}
+	if (found == 0) {
+		rc = catalog_transfer_set_state(receiver->catalog, current.id,
+						CATALOG_TRANSFER_ABANDONED, NULL);
+		if (rc < 0)
+			goto out;
+		log_info("volume %s: transfer %lld abandoned (%s)", request->volume,
+			 (long long)current.id, request->restart ? "restart requested" : "empty");
+	}
+	rc = repl_receiver_start_transfer(receiver, request, path, found == 0, out);
+	if (rc == 0)
+		log_info("volume %s: transfer %lld started, %llu bytes, %llu segments of %llu",
+			 request->volume, (long long)out->id, (unsigned long long)out->size,
+			 (unsigned long long)out->segments_total,
+			 (unsigned long long)out->segment_size);
+out:
+	pthread_rwlock_unlock(&receiver->lock);
+	return rc;
+}
+
+/* Finds the volume's current transfer and checks that the request belongs to it. */
+static int
+repl_receiver_current(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
+		      struct catalog_transfer *out)
+{
+	int rc = repl_receiver_check_name(volume);
+
+	if (rc < 0)
+		return rc;
+	rc = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "", volume,
+					   out);
+	if (rc == FERRY_ERR_NOT_FOUND)
+		return ferry_error_set(FERRY_ERR_NOT_FOUND,
+				       "no volume named '%s' on this receiver; start a transfer "
+				       "first",
+				       volume);
+	if (rc < 0)
+		return rc;
+	if (transfer_id != out->id)
+		return ferry_error_set(FERRY_ERR_CONFLICT,
+				       "transfer %lld is not the current transfer of volume %s "
+				       "(%lld); it was restarted: re-run the copy",
+				       (long long)transfer_id, volume, (long long)out->id);
+	return 0;
+}
+
+int
+repl_receiver_put_segment(struct repl_receiver *receiver,
+			  const struct repl_segment_request *request)
+{
+	struct catalog_transfer transfer;
+	struct repl_volume *volume = NULL;
+	struct segment_codec *codec = NULL;
+	struct checksum sum;
+	char *plain = NULL;
+	uint64_t offset, expected;
+	int rc;
+
+	pthread_rwlock_rdlock(&receiver->lock);
+	rc = repl_receiver_current(receiver, request->volume, request->transfer_id, &transfer);
+	if (rc < 0)
+		goto out;
+	if (transfer.state != CATALOG_TRANSFER_ACTIVE) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT, "volume %s is already complete",
+				     request->volume);
+		goto out;
+	}
+	if (request->index >= transfer.segments_total) {
+		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu of volume %s is out of range "
+				     "(it has %llu segments)",
+				     (unsigned long long)request->index, request->volume,
+				     (unsigned long long)transfer.segments_total);
+		goto out;
+	}
+	offset = request->index * transfer.segment_size;
+	expected = transfer.size - offset < transfer.segment_size ? transfer.size - offset
+								  : transfer.segment_size;
+	if (request->length != expected) {
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "segment %llu of volume %s must be %llu bytes, not %llu",
+				     (unsigned long long)request->index, request->volume,
+				     (unsigned long long)expected,
+				     (unsigned long long)request->length);
+		goto out;
+	}
+	if (request->encoding == SEGMENT_ENCODING_ZERO) {
+		if (request->body_length != 0) {
+			rc = ferry_error_set(FERRY_ERR_INVALID, "a zero record carries no body");
+			goto out;
+		}
+		checksum_of_zeroes(expected, &sum);
+	} else {
+		if (request->body_length == 0 ||
+		    request->body_length > segment_encoded_bound(expected)) {
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "segment body of %zu bytes cannot encode %llu bytes",
+					     request->body_length, (unsigned long long)expected);
+			goto out;
+		}
+		plain = malloc(expected);
+		codec = segment_codec_new(0);
+		if (plain == NULL || codec == NULL) {
+			rc = FERRY_ERR_NO_MEMORY;
+			goto out;
+		}
+		rc = segment_decode(codec, request->body, request->body_length, plain, expected);
+		if (rc < 0)
+			goto out;
+		checksum_compute(plain, expected, &sum);
+	}
+	if (memcmp(sum.bytes, request->checksum.bytes, CHECKSUM_BYTES) != 0) {
+		rc = ferry_error_set(FERRY_ERR_CHECKSUM,
+				     "segment %llu of volume %s does not match its checksum; "
+				     "nothing was written, send it again",
+				     (unsigned long long)request->index, request->volume);
+		goto out;
+	}
+	rc = repl_volume_open(transfer.location, REPL_OPEN_WRITE, &volume);
+	if (rc < 0)
+		goto out;
+	if (request->encoding == SEGMENT_ENCODING_ZERO)
+		rc = repl_volume_write_zeroes(volume, offset, expected);
+	else
+		rc = repl_volume_write(volume, offset, plain, expected);
+	if (rc == 0)
+		rc = repl_volume_flush(volume);
+	if (rc == 0)
+		rc = catalog_transfer_mark_durable(receiver->catalog, transfer.id, request->index,
+						   &sum);
+	if (rc == FERRY_ERR_NO_SPACE)
+		rc = repl_receiver_no_space(receiver, request->volume, "writing");
+out:
+	pthread_rwlock_unlock(&receiver->lock);
+	repl_volume_close(volume);
+	segment_codec_free(codec);
+	free(plain);
+	return rc;
+}
+
+int
+repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
+		     const char *digest, struct catalog_transfer *out)
+{
+	uint8_t *sums = NULL;
+	char ours[DIGEST_STRING_SIZE];
+	int rc;
+
+	pthread_rwlock_wrlock(&receiver->lock);
+	rc = repl_receiver_current(receiver, volume, transfer_id, out);
+	if (rc < 0)
+		goto out;
+	if (out->segments_durable != out->segments_total) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s has %llu of %llu segments durable; send the rest "
+				     "before committing",
+				     volume, (unsigned long long)out->segments_durable,
+				     (unsigned long long)out->segments_total);
+		goto out;
+	}
+	sums = malloc(out->segments_total * CHECKSUM_BYTES + 1);
+	if (sums == NULL) {
+		rc = FERRY_ERR_NO_MEMORY;
+		goto out;
+	}
+	rc = catalog_transfer_read_checksums(receiver->catalog, out->id, sums,
+					     out->segments_total);
+	if (rc < 0)
+		goto out;
+	checksum_digest(sums, out->segments_total, ours);
+	if (digest == NULL || strcmp(digest, ours) != 0) {
+		catalog_event_add(receiver->catalog, "error", volume,
+				  "digest mismatch: sender %s, receiver %s", digest ? digest : "-",
+				  ours);
+		rc = ferry_error_set(FERRY_ERR_CHECKSUM,
+				     "volume %s: whole-volume digest differs (sender %s, receiver "
+				     "%s); the copy is not complete: re-run with --restart",
+				     volume, digest ? digest : "(none)", ours);
+		goto out;
+	}
+	if (out->state != CATALOG_TRANSFER_COMPLETE) {
+		rc = catalog_transaction_begin(receiver->catalog);
+		if (rc < 0)
+			goto out;
+		rc = catalog_transfer_set_state(receiver->catalog, out->id,
+						CATALOG_TRANSFER_COMPLETE, ours);
+		if (rc == 0)
+			rc = catalog_event_add(receiver->catalog, "info", volume,
+					       "transfer %lld complete, digest %s",
+					       (long long)out->id, ours);
+		if (rc < 0) {
+			catalog_transaction_rollback(receiver->catalog);
+			goto out;
+		}
+		rc = catalog_transaction_commit(receiver->catalog);
+		if (rc < 0)
+			goto out;
+		log_info("volume %s: transfer %lld complete, %s", volume, (long long)out->id, ours);
+	}
+	out->state = CATALOG_TRANSFER_COMPLETE;
+	snprintf(out->digest, sizeof(out->digest), "%s", ours);
+out:
+	pthread_rwlock_unlock(&receiver->lock);
+	free(sums);
+	return rc;
+}
+
+int
+repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
+		     char *digest_out)
+{
+	struct catalog_volume record;
+	struct repl_volume *image = NULL;
+	uint8_t *sums = NULL;
+	int rc;
+
+	rc = repl_receiver_check_name(volume);
+	if (rc < 0)
+		return rc;
+	if (segment_size < SEGMENT_SIZE_MIN || segment_size > SEGMENT_SIZE_MAX)
+		return ferry_error_set(FERRY_ERR_INVALID, "segment size %llu out of range",
+				       (unsigned long long)segment_size);
+	rc = catalog_volume_get(receiver->catalog, volume, &record);
+	if (rc < 0)
+		return rc;
+	rc = repl_volume_open(record.location, REPL_OPEN_READ, &image);
+	if (rc < 0)
+		goto out;
+	sums = malloc((repl_volume_size(image) / segment_size + 1) * CHECKSUM_BYTES);
+	if (sums == NULL) {
+		rc = FERRY_ERR_NO_MEMORY;
+		goto out;
+	}
+	rc = repl_volume_digest(image, segment_size, sums, digest_out);
+out:
+	free(sums);
+	repl_volume_close(image);
+	return rc;
+}

@@ -1,0 +1,132 @@
+/* The replicator's public interface: volumes (through backends), the receiver's apply side and
+ * the sender. ferryd's web layer calls the receiver; the ferry CLI calls the sender.
+ *
+ * Ownership: the caller owns every struct and string it passes in; a struct repl_volume from
+ * repl_volume_open() is freed with repl_volume_close(); a receiver with repl_receiver_free(). */
+#ifndef FERRY_REPLICATOR_REPL_H
+#define FERRY_REPLICATOR_REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "common/checksum.h"
+#include "common/segment.h"
+
+/* ---- volumes ---- */
+
+struct repl_volume;
+
+enum repl_open_mode { REPL_OPEN_READ, REPL_OPEN_WRITE };
+
+/* Opens a volume by location ("file:/path" or a plain path). Sets *out. */
+int repl_volume_open(const char *location, enum repl_open_mode mode, struct repl_volume **out);
+/* Creates (or with truncate, empties) a sparse volume of size bytes at location. */
+int repl_volume_create(const char *location, uint64_t size, bool truncate);
+void repl_volume_close(struct repl_volume *volume);
+uint64_t repl_volume_size(const struct repl_volume *volume);
+/* What makes this source this source: changes when it is replaced, resized or modified. */
+const char *repl_volume_identity(const struct repl_volume *volume);
+const char *repl_volume_location(const struct repl_volume *volume);
+int repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length);
+/* Writes data, leaving all-zero blocks sparse. */
+int repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data,
+		      size_t length);
+int repl_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length);
+/* True in *hole when [offset, offset+length) holds no data (reads as zeroes without I/O). */
+int repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length,
+			bool *hole);
+int repl_volume_flush(struct repl_volume *volume);
+
+/* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
+ * computes the digest. Used by `ferry verify` on both sides. */
+int repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
+		       char *digest_out);
+
+/* ---- receiver (ferryd) ---- */
+
+struct repl_receiver;
+
+/* Volumes live in state_dir/volumes/NAME. Caller keeps catalog open while the receiver lives. */
+struct repl_receiver *repl_receiver_new(struct catalog *catalog, const char *state_dir);
+void repl_receiver_free(struct repl_receiver *receiver);
+
+struct repl_begin_request {
+	const char *volume;
+	uint64_t size;
+	uint64_t segment_size; /* 0: keep the current transfer's, or the default */
+	const char *source_identity;
+	bool restart;
+};
+
+/* Starts or resumes the transfer that fills volume; *out is the transfer (active or
+ * complete). FERRY_ERR_CONFLICT when the volume was started from a different source. */
+int repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
+			struct catalog_transfer *out);
+
+struct repl_segment_request {
+	const char *volume;
+	int64_t transfer_id;
+	uint64_t index;
+	uint64_t length; /* plain length */
+	enum segment_encoding encoding;
+	struct checksum checksum;
+	const void *body;
+	size_t body_length;
+};
+
+/* Verifies, writes, makes durable and records one segment; returns 0 only then. */
+int repl_receiver_put_segment(struct repl_receiver *receiver,
+			      const struct repl_segment_request *request);
+
+/* Compares the sender's whole-volume digest with the receiver's and marks the transfer
+ * complete when they match. */
+int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
+			 const char *digest, struct catalog_transfer *out);
+
+/* Re-reads the received image and recomputes its digest with segment_size. */
+int repl_receiver_verify(struct repl_receiver *receiver, const char *volume,
+			 uint64_t segment_size, char *digest_out);
+
+/* ---- sender (ferry copy) ---- */
+
+struct repl_copy_options {
+	const char *source;
+	const char *name;
+	const char *url;
+	const char *token;
+	const char *cacert;
+	bool insecure;
+	uint64_t segment_size; /* 0: the receiver's current one, else the default */
+	int jobs;
+	int zstd_level;
+	bool restart;
+	bool progress;             /* draw progress on stderr */
+	uint64_t bandwidth_limit;  /* bytes per second on the wire, 0 for none */
+	struct catalog *catalog;   /* the CLI's own records */
+};
+
+struct repl_copy_result {
+	char name[VOLUME_NAME_MAX + 1];
+	const char *status; /* "complete" or "failed" */
+	uint64_t bytes_total;
+	uint64_t bytes_sent;   /* payload bytes put on the wire */
+	uint64_t bytes_resent; /* of those, for segments an earlier run had already sent */
+	uint64_t bytes_read;   /* source bytes read */
+	uint64_t segments_total;
+	uint64_t segments_skipped; /* durable at the receiver when this run started */
+	uint64_t segments_zero;
+	uint64_t segments_sent;
+	uint64_t retries;
+	uint64_t segment_size;
+	double seconds;
+	char digest[DIGEST_STRING_SIZE];
+	int64_t transfer_id;
+};
+
+/* Copies options->source to the receiver as volume options->name, resuming what the receiver
+ * already holds. Returns 0 only when both sides' digests match and the copy is complete. */
+int repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *result);
+
+#endif

@@ -1,0 +1,599 @@
+/* The sender of `ferry copy`: reads a source in segments and ships what the receiver does not
+ * hold yet, with several segments in flight.
+ *
+ * Resume: the receiver's list of durable segments is the truth. Segments it holds and whose
+ * checksum this side recorded are skipped without reading; segments it holds that this side never
+ * saw acknowledged (in flight when a run died) are read and checksummed but not sent, so the final
+ * digest still covers every byte from the source. Before a segment goes on the wire it is marked
+ * "attempted" in the CLI's catalog; a later run that sends it again counts it as re-sent.
+ *
+ * Threads: `jobs` workers, each with its own connection, codec and buffers, claim the next
+ * segment index under `lock`; the calling thread draws progress and joins them. */
+#include "replicator/backend.h"
+#include "common/api_client.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEND_ATTEMPTS 6
+
+enum segment_job { JOB_SKIP, JOB_CHECKSUM_ONLY, JOB_SEND };
+
+struct copy_run {
+	const struct repl_copy_options *options;
+	struct repl_volume *source;
+	struct catalog_transfer local;
+	int64_t remote_id;
+	uint64_t segment_size;
+	uint64_t segments_total;
+	struct range_set remote_durable;
+	struct range_set local_known;
+	struct range_set local_attempted;
+
+	pthread_mutex_t lock;
+	uint64_t next_index;
+	bool failed;
+	int error_code;
+	char error_message[1024];
+	/* statistics, under lock */
+	uint64_t bytes_done; /* plain bytes handled this run */
+	uint64_t bytes_sent;
+	uint64_t bytes_resent;
+	uint64_t bytes_read;
+	uint64_t segments_zero;
+	uint64_t segments_sent;
+	uint64_t retries;
+	int workers_running;
+};
+
+static enum segment_job
+copy_job_for(const struct copy_run *run, uint64_t index)
+{
+	if (!range_set_contains(&run->remote_durable, index))
+		return JOB_SEND;
+	return range_set_contains(&run->local_known, index) ? JOB_SKIP : JOB_CHECKSUM_ONLY;
+}
+
+static void
+copy_fail(struct copy_run *run, int code)
+{
+	pthread_mutex_lock(&run->lock);
+	if (!run->failed) {
+		run->failed = true;
+		run->error_code = code;
+		snprintf(run->error_message, sizeof(run->error_message), "%s",
+			 ferry_error_message());
+	}
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* Claims the next index that needs work; false when none is left or the run failed. */
+static bool
+copy_claim(struct copy_run *run, uint64_t *index, enum segment_job *job)
+{
+	bool claimed = false;
+
+	pthread_mutex_lock(&run->lock);
+	while (!run->failed && run->next_index < run->segments_total) {
+		uint64_t candidate = run->next_index++;
+
+		*job = copy_job_for(run, candidate);
+		if (*job != JOB_SKIP) {
+			*index = candidate;
+			claimed = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&run->lock);
+	return claimed;
+}
+
+static bool
+copy_error_is_transient(int code)
+{
+	return code == FERRY_ERR_NETWORK || code == FERRY_ERR_CHECKSUM || code == FERRY_ERR_IO ||
+	       code == FERRY_ERR_REMOTE || code == FERRY_ERR_INTERNAL;
+}
+
+#ifdef FERRY_FAULT_INJECTION
+/* Test hook: FERRY_FAULT_CORRUPT_SEGMENT=N flips a byte of segment N's body on its first
+ * attempt, after the checksum was taken, so the receiver must refuse it and the sender retry. */
+static bool
+copy_fault_corrupt(uint64_t index, int attempt)
+{
+	const char *value = getenv("FERRY_FAULT_CORRUPT_SEGMENT");
+
+	return value && attempt == 0 && strtoull(value, NULL, 10) == index;
+}
+#endif
+
+struct copy_worker {
+	struct copy_run *run;
+	struct api_client *client;
+	struct segment_codec *codec;
+	char *plain;
+	char *encoded;
+	size_t encoded_capacity;
+};
+
+static int
+copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
+		  enum segment_encoding encoding, size_t body_length, const struct checksum *sum,
+		  bool resend)
+{
+	struct copy_run *run = worker->run;
+	char path[512], transfer_header[64], length_header[64], encoding_header[64];
+	char checksum_header[64], hex[CHECKSUM_HEX_LENGTH + 1];
+	const char *headers[] = { transfer_header, length_header, encoding_header, checksum_header,
+				  NULL };
+	int rc = 0;
+
+	checksum_to_hex(sum, hex);
+	snprintf(path, sizeof(path), "/v1/volumes/%s/segments/%" PRIu64, run->options->name,
+		 index);
+	snprintf(transfer_header, sizeof(transfer_header), "X-Ferry-Transfer: %" PRId64,
+		 run->remote_id);
+	snprintf(length_header, sizeof(length_header), "X-Ferry-Length: %" PRIu64, length);
+	snprintf(encoding_header, sizeof(encoding_header), "X-Ferry-Encoding: %s",
+		 segment_encoding_name(encoding));
+	snprintf(checksum_header, sizeof(checksum_header), "X-Ferry-Checksum: %s", hex);
+
+	rc = catalog_transfer_mark_attempted(run->options->catalog, run->local.id, index);
+	if (rc < 0)
+		return rc;
+	for (int attempt = 0; attempt < SEND_ATTEMPTS; attempt++) {
+		if (attempt > 0) {
+			struct timespec pause = { 0, 250000000L << (attempt - 1) };
+
+			while (pause.tv_nsec >= 1000000000L) {
+				pause.tv_sec++;
+				pause.tv_nsec -= 1000000000L;
+			}
+			log_warn("segment %" PRIu64 " of %s: %s; retrying (%d of %d)", index,
+				 run->options->name, ferry_error_message(), attempt,
+				 SEND_ATTEMPTS - 1);
+			nanosleep(&pause, NULL);
+			pthread_mutex_lock(&run->lock);
+			run->retries++;
+			pthread_mutex_unlock(&run->lock);
+		}
+#ifdef FERRY_FAULT_INJECTION
+		if (copy_fault_corrupt(index, attempt) && body_length > 0)
+			worker->encoded[body_length / 2] ^= 0x5a;
+#endif
+		rc = api_client_send(worker->client, "PUT", path, "application/octet-stream",
+				     worker->encoded, body_length, headers, NULL);
+#ifdef FERRY_FAULT_INJECTION
+		if (copy_fault_corrupt(index, attempt) && body_length > 0)
+			worker->encoded[body_length / 2] ^= 0x5a;
+#endif
+		pthread_mutex_lock(&run->lock);
+		run->bytes_sent += body_length;
+		pthread_mutex_unlock(&run->lock);
+		if (rc == 0 || !copy_error_is_transient(rc) || run->failed)
+			break;
+	}
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&run->lock);
+	run->segments_sent++;
+	if (resend)
+		run->bytes_resent += body_length;
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+static int
+copy_one(struct copy_worker *worker, uint64_t index, enum segment_job job)
+{
+	struct copy_run *run = worker->run;
+	uint64_t offset = index * run->segment_size;
+	size_t length = (size_t)(run->source->size - offset < run->segment_size
+					 ? run->source->size - offset
+					 : run->segment_size);
+	enum segment_encoding encoding = SEGMENT_ENCODING_ZERO;
+	size_t body_length = 0;
+	struct checksum sum;
+	bool hole = false;
+	int rc;
+
+	rc = repl_volume_is_hole(run->source, offset, length, &hole);
+	if (rc < 0)
+		return rc;
+	if (!hole) {
+		rc = repl_volume_read(run->source, offset, worker->plain, length);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&run->lock);
+		run->bytes_read += length;
+		pthread_mutex_unlock(&run->lock);
+		hole = segment_is_zero(worker->plain, length);
+	}
+	if (hole) {
+		checksum_of_zeroes(length, &sum);
+	} else {
+		checksum_compute(worker->plain, length, &sum);
+		if (job == JOB_SEND) {
+			encoding = SEGMENT_ENCODING_ZSTD;
+			rc = segment_encode(worker->codec, worker->plain, length, worker->encoded,
+					    worker->encoded_capacity, &body_length);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	if (job == JOB_SEND) {
+		rc = copy_send_segment(worker, index, length, encoding, body_length, &sum,
+				       range_set_contains(&run->local_attempted, index));
+		if (rc < 0)
+			return rc;
+	}
+	rc = catalog_transfer_mark_durable(run->options->catalog, run->local.id, index, &sum);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&run->lock);
+	run->bytes_done += length;
+	if (hole)
+		run->segments_zero++;
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+static void *
+copy_worker_main(void *argument)
+{
+	struct copy_worker *worker = argument;
+	struct copy_run *run = worker->run;
+	enum segment_job job;
+	uint64_t index;
+
+	while (copy_claim(run, &index, &job)) {
+		int rc = copy_one(worker, index, job);
+
+		if (rc < 0) {
+			copy_fail(run, rc);
+			break;
+		}
+	}
+	pthread_mutex_lock(&run->lock);
+	run->workers_running--;
+	pthread_mutex_unlock(&run->lock);
+	return NULL;
+}
+
+static void
+copy_draw_progress(struct copy_run *run, double started, uint64_t skipped_bytes, bool final)
+{
+	char done_text[32], total_text[32], rate_text[32], eta_text[32] = "--:--";
+	double elapsed = util_monotonic_seconds() - started, rate;
+	uint64_t done, total = run->source->size;
+
+	pthread_mutex_lock(&run->lock);
+	done = skipped_bytes + run->bytes_done;
+	rate = elapsed > 0 ? (double)run->bytes_done / elapsed : 0;
+	pthread_mutex_unlock(&run->lock);
+	if (done > total)
+		done = total;
+	if (rate > 0) {
+		uint64_t eta = (uint64_t)((double)(total - done) / rate);
+
+		snprintf(eta_text, sizeof(eta_text), "%" PRIu64 ":%02" PRIu64, eta / 60, eta % 60);
+	}
+	util_format_bytes((double)done, done_text, sizeof(done_text));
+	util_format_bytes((double)total, total_text, sizeof(total_text));
+	util_format_bytes(rate, rate_text, sizeof(rate_text));
+	fprintf(stderr, "\r%s: %5.1f%%  %s of %s  %s/s  ETA %s   %s", run->options->name,
+		total ? 100.0 * (double)done / (double)total : 100.0, done_text, total_text,
+		rate_text, eta_text, final ? "\n" : "");
+	fflush(stderr);
+}
+
+static int
+copy_ranges_from_json(json_t *array, struct range_set *out)
+{
+	size_t i;
+	json_t *pair;
+
+	if (!json_is_array(array))
+		return ferry_error_set(FERRY_ERR_REMOTE, "receiver reply lacks 'durable' ranges");
+	json_array_foreach(array, i, pair) {
+		json_int_t first = json_integer_value(json_array_get(pair, 0));
+		json_int_t last = json_integer_value(json_array_get(pair, 1));
+
+		if (json_array_size(pair) != 2 || first < 0 || last < first)
+			return ferry_error_set(FERRY_ERR_REMOTE, "receiver sent a bad range");
+		if (range_set_add(out, (uint64_t)first, (uint64_t)last) < 0)
+			return FERRY_ERR_NO_MEMORY;
+	}
+	return 0;
+}
+
+/* Finds or creates this side's record of the transfer the receiver reported. */
+static int
+copy_local_record(struct copy_run *run, json_t *transfer)
+{
+	const struct repl_copy_options *options = run->options;
+	int rc;
+
+	rc = catalog_transfer_find_current(options->catalog, CATALOG_ROLE_SEND, options->url,
+					   options->name, &run->local);
+	if (rc == 0 && (run->local.remote_id != run->remote_id ||
+			run->local.segment_size != run->segment_size ||
+			strcmp(run->local.source_identity, run->source->identity) != 0)) {
+		rc = catalog_transfer_set_state(options->catalog, run->local.id,
+						CATALOG_TRANSFER_ABANDONED, NULL);
+		if (rc < 0)
+			return rc;
+		rc = FERRY_ERR_NOT_FOUND;
+	}
+	if (rc == FERRY_ERR_NOT_FOUND) {
+		memset(&run->local, 0, sizeof(run->local));
+		run->local.role = CATALOG_ROLE_SEND;
+		snprintf(run->local.volume, sizeof(run->local.volume), "%s", options->name);
+		snprintf(run->local.peer, sizeof(run->local.peer), "%s", options->url);
+		snprintf(run->local.location, sizeof(run->local.location), "%s",
+			 run->source->location);
+		snprintf(run->local.source_identity, sizeof(run->local.source_identity), "%s",
+			 run->source->identity);
+		run->local.remote_id = run->remote_id;
+		run->local.size = run->source->size;
+		run->local.segment_size = run->segment_size;
+		rc = catalog_transfer_create(options->catalog, &run->local);
+	}
+	if (rc < 0)
+		return rc;
+	(void)transfer;
+	rc = catalog_transfer_load_ranges(options->catalog, run->local.id, CATALOG_RANGE_DURABLE,
+					  &run->local_known);
+	if (rc == 0)
+		rc = catalog_transfer_load_ranges(options->catalog, run->local.id,
+						  CATALOG_RANGE_ATTEMPTED, &run->local_attempted);
+	return rc;
+}
+
+static int
+copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_out)
+{
+	const struct repl_copy_options *options = run->options;
+	json_t *request = NULL, *reply = NULL, *transfer;
+	char path[256];
+	int rc;
+
+	request = json_pack("{s:I, s:I, s:s, s:b}", "size", (json_int_t)run->source->size,
+			    "segment_size", (json_int_t)options->segment_size, "source_identity",
+			    run->source->identity, "restart", options->restart);
+	if (request == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	snprintf(path, sizeof(path), "/v1/volumes/%s/transfer", options->name);
+	rc = api_client_json(control, "POST", path, request, &reply);
+	if (rc < 0)
+		goto out;
+	transfer = json_object_get(reply, "transfer");
+	run->remote_id = json_integer_value(json_object_get(transfer, "id"));
+	run->segment_size = (uint64_t)json_integer_value(json_object_get(transfer, "segment_size"));
+	run->segments_total =
+		(uint64_t)json_integer_value(json_object_get(transfer, "segments_total"));
+	if (run->remote_id <= 0 || run->segment_size < SEGMENT_SIZE_MIN ||
+	    run->segment_size > SEGMENT_SIZE_MAX ||
+	    run->segments_total != (run->source->size + run->segment_size - 1) / run->segment_size) {
+		rc = ferry_error_set(FERRY_ERR_REMOTE, "receiver %s sent an inconsistent transfer",
+				     options->url);
+		goto out;
+	}
+	if (options->segment_size && options->segment_size != run->segment_size)
+		log_warn("%s: resuming with the receiver's segment size %" PRIu64
+			 " (not %" PRIu64 "); use --restart to change it",
+			 options->name, run->segment_size, options->segment_size);
+	rc = copy_ranges_from_json(json_object_get(reply, "durable"), &run->remote_durable);
+	if (rc < 0)
+		goto out;
+	*transfer_out = json_incref(transfer);
+out:
+	json_decref(request);
+	json_decref(reply);
+	return rc;
+}
+
+static int
+copy_commit(struct copy_run *run, struct api_client *control, struct repl_copy_result *result)
+{
+	json_t *request = NULL, *reply = NULL;
+	uint8_t *sums = NULL;
+	const char *remote_digest;
+	char path[256];
+	int rc;
+
+	sums = malloc(run->segments_total * CHECKSUM_BYTES + 1);
+	if (sums == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rc = catalog_transfer_read_checksums(run->options->catalog, run->local.id, sums,
+					     run->segments_total);
+	if (rc < 0)
+		goto out;
+	checksum_digest(sums, run->segments_total, result->digest);
+	request = json_pack("{s:I, s:s}", "transfer_id", (json_int_t)run->remote_id, "digest",
+			    result->digest);
+	snprintf(path, sizeof(path), "/v1/volumes/%s/commit", run->options->name);
+	rc = api_client_json(control, "POST", path, request, &reply);
+	if (rc < 0)
+		goto out;
+	remote_digest = json_string_value(
+		json_object_get(json_object_get(reply, "transfer"), "digest"));
+	if (remote_digest == NULL || strcmp(remote_digest, result->digest) != 0) {
+		rc = ferry_error_set(FERRY_ERR_CHECKSUM, "receiver committed digest %s, ours is %s",
+				     remote_digest ? remote_digest : "(none)", result->digest);
+		goto out;
+	}
+	rc = catalog_transfer_set_state(run->options->catalog, run->local.id,
+					CATALOG_TRANSFER_COMPLETE, result->digest);
+out:
+	free(sums);
+	json_decref(request);
+	json_decref(reply);
+	return rc;
+}
+
+int
+repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *result)
+{
+	struct api_client_options client_options = {
+		.url = options->url,
+		.token = options->token,
+		.cacert = options->cacert,
+		.insecure = options->insecure,
+	};
+	struct copy_run run;
+	struct copy_worker *workers = NULL;
+	pthread_t *threads = NULL;
+	struct api_client *control = NULL;
+	json_t *transfer = NULL;
+	double started = util_monotonic_seconds();
+	uint64_t skipped_bytes = 0;
+	int jobs = options->jobs > 0 ? options->jobs : 4, started_threads = 0, rc;
+
+	memset(&run, 0, sizeof(run));
+	memset(result, 0, sizeof(*result));
+	snprintf(result->name, sizeof(result->name), "%s", options->name);
+	result->status = "failed";
+	run.options = options;
+	pthread_mutex_init(&run.lock, NULL);
+	range_set_init(&run.remote_durable);
+	range_set_init(&run.local_known);
+	range_set_init(&run.local_attempted);
+
+	if (!util_volume_name_valid(options->name)) {
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "invalid volume name '%s': use A-Z a-z 0-9 . _ - (not "
+				     "starting with '.')",
+				     options->name);
+		goto out;
+	}
+	rc = repl_volume_open(options->source, REPL_OPEN_READ, &run.source);
+	if (rc < 0)
+		goto out;
+	result->bytes_total = run.source->size;
+	control = api_client_new(&client_options);
+	if (control == NULL) {
+		rc = ferry_error_last_code() ? ferry_error_last_code() : FERRY_ERR_NO_MEMORY;
+		goto out;
+	}
+	rc = copy_begin(&run, control, &transfer);
+	if (rc < 0)
+		goto out;
+	result->transfer_id = run.remote_id;
+	result->segments_total = run.segments_total;
+	result->segment_size = run.segment_size;
+	result->segments_skipped = range_set_size(&run.remote_durable);
+	rc = copy_local_record(&run, transfer);
+	if (rc < 0)
+		goto out;
+	if (strcmp(json_string_value(json_object_get(transfer, "state")) ?: "", "complete") == 0) {
+		/* Already complete with this very source: nothing to send or read. */
+		snprintf(result->digest, sizeof(result->digest), "%s",
+			 json_string_value(json_object_get(transfer, "digest")) ?: "");
+		if (run.local.state != CATALOG_TRANSFER_COMPLETE)
+			catalog_transfer_set_state(options->catalog, run.local.id,
+						   CATALOG_TRANSFER_COMPLETE, result->digest);
+		result->status = "complete";
+		goto out;
+	}
+	for (size_t i = 0; i < run.remote_durable.count; i++) {
+		const struct range *range = &run.remote_durable.ranges[i];
+
+		for (uint64_t index = range->first; index <= range->last; index++)
+			if (range_set_contains(&run.local_known, index))
+				skipped_bytes += index == run.segments_total - 1
+							 ? run.source->size - index * run.segment_size
+							 : run.segment_size;
+	}
+
+	client_options.max_send_speed = options->bandwidth_limit / (uint64_t)jobs;
+	workers = calloc((size_t)jobs, sizeof(*workers));
+	threads = calloc((size_t)jobs, sizeof(*threads));
+	if (workers == NULL || threads == NULL) {
+		rc = FERRY_ERR_NO_MEMORY;
+		goto out;
+	}
+	for (int i = 0; i < jobs; i++) {
+		workers[i].run = &run;
+		workers[i].client = api_client_new(&client_options);
+		workers[i].codec = segment_codec_new(options->zstd_level);
+		workers[i].plain = malloc(run.segment_size);
+		workers[i].encoded_capacity = segment_encoded_bound(run.segment_size);
+		workers[i].encoded = malloc(workers[i].encoded_capacity);
+		if (!workers[i].client || !workers[i].codec || !workers[i].plain ||
+		    !workers[i].encoded) {
+			rc = FERRY_ERR_NO_MEMORY;
+			goto out;
+		}
+	}
+	run.workers_running = jobs;
+	for (int i = 0; i < jobs; i++) {
+		if (pthread_create(&threads[i], NULL, copy_worker_main, &workers[i]) != 0) {
+			pthread_mutex_lock(&run.lock);
+			run.workers_running -= jobs - i;
+			run.failed = true;
+			run.error_code = FERRY_ERR_INTERNAL;
+			snprintf(run.error_message, sizeof(run.error_message), "pthread_create failed");
+			pthread_mutex_unlock(&run.lock);
+			break;
+		}
+		started_threads++;
+	}
+	for (;;) {
+		struct timespec pause = { 0, 200000000L };
+		int running;
+
+		pthread_mutex_lock(&run.lock);
+		running = run.workers_running;
+		pthread_mutex_unlock(&run.lock);
+		if (running == 0)
+			break;
+		if (options->progress)
+			copy_draw_progress(&run, started, skipped_bytes, false);
+		nanosleep(&pause, NULL);
+	}
+	for (int i = 0; i < started_threads; i++)
+		pthread_join(threads[i], NULL);
+	if (options->progress)
+		copy_draw_progress(&run, started, skipped_bytes, true);
+	if (run.failed) {
+		rc = ferry_error_set(run.error_code, "%s", run.error_message);
+		goto out;
+	}
+	rc = copy_commit(&run, control, result);
+	if (rc < 0)
+		goto out;
+	result->status = "complete";
+out:
+	result->bytes_sent = run.bytes_sent;
+	result->bytes_resent = run.bytes_resent;
+	result->bytes_read = run.bytes_read;
+	result->segments_zero = run.segments_zero;
+	result->segments_sent = run.segments_sent;
+	result->retries = run.retries;
+	result->seconds = util_monotonic_seconds() - started;
+	for (int i = 0; workers && i < jobs; i++) {
+		api_client_free(workers[i].client);
+		segment_codec_free(workers[i].codec);
+		free(workers[i].plain);
+		free(workers[i].encoded);
+	}
+	free(workers);
+	free(threads);
+	json_decref(transfer);
+	api_client_free(control);
+	repl_volume_close(run.source);
+	range_set_free(&run.remote_durable);
+	range_set_free(&run.local_known);
+	range_set_free(&run.local_attempted);
+	pthread_mutex_destroy(&run.lock);
+	return rc;
+}

@@ -1,0 +1,164 @@
+/* Volume dispatch: picks the backend from the location's scheme and forwards each call.
+ * "file:/path" and plain paths are files; later schemes (rbd:POOL/IMAGE) plug in here. */
+#include "replicator/backend.h"
+#include "common/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct repl_backend_ops *const repl_backends[] = { &repl_backend_file };
+
+static int
+repl_backend_for(const char *location, const struct repl_backend_ops **ops, const char **path)
+{
+	const char *colon = strchr(location, ':');
+
+	if (colon == NULL || location[0] == '/' || location[0] == '.') {
+		*ops = &repl_backend_file;
+		*path = location;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(repl_backends) / sizeof(repl_backends[0]); i++) {
+		size_t length = strlen(repl_backends[i]->scheme);
+
+		if ((size_t)(colon - location) == length &&
+		    strncmp(location, repl_backends[i]->scheme, length) == 0) {
+			*ops = repl_backends[i];
+			*path = colon + 1;
+			return 0;
+		}
+	}
+	return ferry_error_set(FERRY_ERR_INVALID,
+			       "unknown volume kind in '%s'; use file:/path or a plain path",
+			       location);
+}
+
+int
+repl_volume_open(const char *location, enum repl_open_mode mode, struct repl_volume **out)
+{
+	const struct repl_backend_ops *ops;
+	struct repl_volume *volume;
+	const char *path;
+	int rc;
+
+	rc = repl_backend_for(location, &ops, &path);
+	if (rc < 0)
+		return rc;
+	volume = calloc(1, sizeof(*volume));
+	if (volume == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	volume->ops = ops;
+	snprintf(volume->location, sizeof(volume->location), "%s", path);
+	rc = ops->open(volume, path, mode);
+	if (rc < 0) {
+		free(volume);
+		return rc;
+	}
+	*out = volume;
+	return 0;
+}
+
+int
+repl_volume_create(const char *location, uint64_t size, bool truncate)
+{
+	const struct repl_backend_ops *ops;
+	const char *path;
+	int rc = repl_backend_for(location, &ops, &path);
+
+	return rc < 0 ? rc : ops->create(path, size, truncate);
+}
+
+void
+repl_volume_close(struct repl_volume *volume)
+{
+	if (volume == NULL)
+		return;
+	volume->ops->close(volume);
+	free(volume);
+}
+
+uint64_t
+repl_volume_size(const struct repl_volume *volume)
+{
+	return volume->size;
+}
+
+const char *
+repl_volume_identity(const struct repl_volume *volume)
+{
+	return volume->identity;
+}
+
+const char *
+repl_volume_location(const struct repl_volume *volume)
+{
+	return volume->location;
+}
+
+int
+repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length)
+{
+	return volume->ops->read(volume, offset, buffer, length);
+}
+
+int
+repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
+{
+	return volume->ops->write(volume, offset, data, length);
+}
+
+int
+repl_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length)
+{
+	return volume->ops->write_zeroes(volume, offset, length);
+}
+
+int
+repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole)
+{
+	return volume->ops->is_hole(volume, offset, length, hole);
+}
+
+int
+repl_volume_flush(struct repl_volume *volume)
+{
+	return volume->ops->flush(volume);
+}
+
+int
+repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
+		   char *digest_out)
+{
+	uint64_t count = (volume->size + segment_size - 1) / segment_size;
+	char *buffer = NULL;
+	int rc = 0;
+
+	buffer = malloc(segment_size);
+	if (buffer == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	for (uint64_t index = 0; index < count; index++) {
+		uint64_t offset = index * segment_size;
+		size_t length = (size_t)(volume->size - offset < segment_size ? volume->size - offset
+									   : segment_size);
+		struct checksum sum;
+		bool hole = false;
+
+		rc = repl_volume_is_hole(volume, offset, length, &hole);
+		if (rc < 0)
+			goto out;
+		if (hole) {
+			checksum_of_zeroes(length, &sum);
+		} else {
+			rc = repl_volume_read(volume, offset, buffer, length);
+			if (rc < 0)
+				goto out;
+			checksum_compute(buffer, length, &sum);
+		}
+		memcpy(sums + index * CHECKSUM_BYTES, sum.bytes, CHECKSUM_BYTES);
+	}
+	checksum_digest(sums, count, digest_out);
+out:
+	free(buffer);
+	return rc;
+}
