@@ -1,0 +1,416 @@
+/* ferry: the operator's CLI. Each command parses its options and hands over to the replicator
+ * (copy, verify) or to ferryd's /v1 API (status). Exit status: 0 done, 1 failed, 2 bad usage. */
+#include "catalog/catalog.h"
+#include "common/api_client.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "replicator/repl.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cli_options {
+	const char *url;
+	const char *token_file;
+	const char *cacert;
+	bool insecure;
+	bool json;
+	uint64_t segment_size;
+	int jobs;
+	int zstd_level;
+	bool restart;
+	bool progress;
+	uint64_t bandwidth_limit;
+	char *token;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: ferry COMMAND [OPTIONS]\n"
+		"\n"
+		"  copy --to URL --token-file F [--cacert F | --insecure] [--segment-size BYTES]\n"
+		"       [--jobs N] [--zstd-level N] [--restart] [--bwlimit BYTES/s] [--json]\n"
+		"       SOURCE NAME      copy a file or block device to a ferryd as volume NAME,\n"
+		"                        resuming whatever an earlier run left\n"
+		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
+		"                        re-read both sides and compare their digests\n"
+		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json]\n"
+		"                        list a daemon's volumes and transfers\n"
+		"\n"
+		"URL is https://HOST:PORT (also from FERRY_DAEMON). ferry keeps its records in\n"
+		"$FERRY_STATE_DIR, else /var/lib/ferry as root, else ~/.local/state/ferry.\n");
+}
+
+static int
+cli_fail(const struct cli_options *options, const char *command)
+{
+	const char *message = ferry_error_message();
+
+	fprintf(stderr, "ferry %s: %s\n", command, message[0] ? message : "failed");
+	(void)options;
+	return 1;
+}
+
+/* Parses the options shared by every command; returns the index of the first operand,
+ * or -1 after printing why. */
+static int
+cli_parse(int argc, char **argv, struct cli_options *options)
+{
+	static const struct option long_options[] = {
+		{ "to", required_argument, NULL, 'u' },
+		{ "daemon", required_argument, NULL, 'u' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "cacert", required_argument, NULL, 'c' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "segment-size", required_argument, NULL, 's' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "zstd-level", required_argument, NULL, 'z' },
+		{ "restart", no_argument, NULL, 'r' },
+		{ "bwlimit", required_argument, NULL, 'b' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int option;
+
+	options->url = getenv("FERRY_DAEMON");
+	options->jobs = 4;
+	options->zstd_level = 1;
+	options->progress = isatty(STDERR_FILENO);
+	optind = 1;
+	while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		char *end = NULL;
+
+		switch (option) {
+		case 'u': options->url = optarg; break;
+		case 't': options->token_file = optarg; break;
+		case 'c': options->cacert = optarg; break;
+		case 'k': options->insecure = true; break;
+		case 'j': options->json = true; break;
+		case 'r': options->restart = true; break;
+		case 'P': options->progress = false; break;
+		case 's':
+			if (util_parse_size(optarg, &options->segment_size) < 0 ||
+			    options->segment_size < SEGMENT_SIZE_MIN ||
+			    options->segment_size > SEGMENT_SIZE_MAX ||
+			    options->segment_size % SEGMENT_SIZE_MIN) {
+				fprintf(stderr, "ferry: --segment-size %s: give a multiple of 4096 "
+					"between 4 KiB and 64 MiB (e.g. 4M)\n", optarg);
+				return -1;
+			}
+			break;
+		case 'b':
+			if (util_parse_size(optarg, &options->bandwidth_limit) < 0) {
+				fprintf(stderr, "ferry: --bwlimit %s is not a size (e.g. 50M)\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'J':
+			options->jobs = (int)strtol(optarg, &end, 10);
+			if (*end || options->jobs < 1 || options->jobs > 64) {
+				fprintf(stderr, "ferry: --jobs %s: give 1 to 64\n", optarg);
+				return -1;
+			}
+			break;
+		case 'z':
+			options->zstd_level = (int)strtol(optarg, &end, 10);
+			if (*end || options->zstd_level < -7 || options->zstd_level > 19) {
+				fprintf(stderr, "ferry: --zstd-level %s: give -7 to 19\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (options->url == NULL) {
+		fprintf(stderr, "ferry: no daemon given: pass --to/--daemon https://HOST:PORT or set "
+			"FERRY_DAEMON\n");
+		return -1;
+	}
+	if (util_read_token_file(options->token_file, &options->token) < 0) {
+		fprintf(stderr, "ferry: %s\n", ferry_error_message());
+		return -1;
+	}
+	return optind;
+}
+
+static int
+cli_state_catalog(struct catalog **out)
+{
+	char folder[4096], path[4200];
+	const char *configured = getenv("FERRY_STATE_DIR");
+	const char *home = getenv("HOME");
+
+	if (configured && configured[0])
+		snprintf(folder, sizeof(folder), "%s", configured);
+	else if (geteuid() == 0)
+		snprintf(folder, sizeof(folder), "/var/lib/ferry");
+	else
+		snprintf(folder, sizeof(folder), "%s/.local/state/ferry", home ? home : ".");
+	if (util_mkdir_p(folder, 0700) < 0)
+		return ferry_error_last_code();
+	snprintf(path, sizeof(path), "%s/catalog.db", folder);
+	return catalog_open(path, CATALOG_SYNC_NORMAL, out);
+}
+
+static int
+cli_copy(int argc, char **argv)
+{
+	struct cli_options options = { 0 };
+	struct repl_copy_result result;
+	struct catalog *catalog = NULL;
+	json_t *document;
+	int first, rc, status = 1;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 2) {
+		fprintf(stderr, "ferry copy: give SOURCE and NAME\n");
+		free(options.token);
+		return 2;
+	}
+	rc = cli_state_catalog(&catalog);
+	if (rc < 0) {
+		status = cli_fail(&options, "copy");
+		goto out;
+	}
+	rc = repl_copy_run(&(struct repl_copy_options){
+				   .source = argv[first],
+				   .name = argv[first + 1],
+				   .url = options.url,
+				   .token = options.token,
+				   .cacert = options.cacert,
+				   .insecure = options.insecure,
+				   .segment_size = options.segment_size,
+				   .jobs = options.jobs,
+				   .zstd_level = options.zstd_level,
+				   .restart = options.restart,
+				   .progress = options.progress,
+				   .bandwidth_limit = options.bandwidth_limit,
+				   .catalog = catalog,
+			   },
+			   &result);
+	if (rc < 0)
+		fprintf(stderr, "ferry copy: %s: %s\n", argv[first + 1], ferry_error_message());
+	if (options.json) {
+		document = json_pack(
+			"{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s,"
+			" s:I}",
+			"name", result.name, "status", result.status, "destination", options.url,
+			"bytes_total", (json_int_t)result.bytes_total, "bytes_sent",
+			(json_int_t)result.bytes_sent, "bytes_resent", (json_int_t)result.bytes_resent,
+			"bytes_read", (json_int_t)result.bytes_read, "segments_total",
+			(json_int_t)result.segments_total, "segments_skipped",
+			(json_int_t)result.segments_skipped, "segments_zero",
+			(json_int_t)result.segments_zero, "segments_sent",
+			(json_int_t)result.segments_sent, "segment_size",
+			(json_int_t)result.segment_size, "retries", (json_int_t)result.retries,
+			"seconds", result.seconds, "digest", result.digest, "transfer_id",
+			(json_int_t)result.transfer_id);
+		if (rc < 0)
+			json_object_set_new(document, "error",
+					    json_pack("{s:s, s:s}", "code", ferry_error_name(rc),
+						      "message", ferry_error_message()));
+		json_dumpf(document, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(document);
+	} else if (rc == 0) {
+		char total[32], sent[32];
+
+		util_format_bytes((double)result.bytes_total, total, sizeof(total));
+		util_format_bytes((double)result.bytes_sent, sent, sizeof(sent));
+		printf("%s: complete, %s verified (%s sent in %.1f s), digest %s\n", result.name,
+		       total, sent, result.seconds, result.digest);
+	}
+	status = rc < 0 ? 1 : 0;
+out:
+	catalog_close(catalog);
+	free(options.token);
+	return status;
+}
+
+static struct api_client *
+cli_client(const struct cli_options *options)
+{
+	return api_client_new(&(struct api_client_options){
+		.url = options->url,
+		.token = options->token,
+		.cacert = options->cacert,
+		.insecure = options->insecure,
+	});
+}
+
+static void
+cli_print_volume_row(json_t *volume)
+{
+	json_t *transfer = json_object_get(volume, "transfer");
+	char size[32];
+
+	util_format_bytes((double)json_integer_value(json_object_get(volume, "size")), size,
+			  sizeof(size));
+	printf("%-24s %-10s %6.1f%% %10s %9" JSON_INTEGER_FORMAT "/%-9" JSON_INTEGER_FORMAT
+	       " %s\n",
+	       json_string_value(json_object_get(volume, "name")),
+	       json_string_value(json_object_get(volume, "state")) ?: "-",
+	       100.0 * json_real_value(json_object_get(transfer, "progress")), size,
+	       json_integer_value(json_object_get(transfer, "segments_durable")),
+	       json_integer_value(json_object_get(transfer, "segments_total")),
+	       json_string_value(json_object_get(transfer, "digest")) ?: "");
+}
+
+static int
+cli_status(int argc, char **argv)
+{
+	struct cli_options options = { 0 };
+	struct api_client *client = NULL;
+	json_t *reply = NULL, *volume;
+	size_t i;
+	int first, status = 1;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	client = cli_client(&options);
+	if (client == NULL || api_client_json(client, "GET", "/v1/volumes", NULL, &reply) < 0) {
+		status = cli_fail(&options, "status");
+		goto out;
+	}
+	if (options.json) {
+		json_dumpf(reply, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	} else {
+		printf("%-24s %-10s %7s %10s %19s %s\n", "VOLUME", "STATE", "DONE", "SIZE",
+		       "SEGMENTS", "DIGEST");
+		json_array_foreach(json_object_get(reply, "volumes"), i, volume)
+			cli_print_volume_row(volume);
+		if (json_array_size(json_object_get(reply, "volumes")) == 0)
+			printf("(no volumes)\n");
+	}
+	status = 0;
+out:
+	json_decref(reply);
+	api_client_free(client);
+	free(options.token);
+	return status;
+}
+
+static int
+cli_verify(int argc, char **argv)
+{
+	struct cli_options options = { 0 };
+	struct api_client *client = NULL;
+	struct repl_volume *source = NULL;
+	json_t *volume = NULL, *request = NULL, *reply = NULL;
+	char path[512], local_digest[DIGEST_STRING_SIZE];
+	const char *remote_digest, *recorded;
+	uint8_t *sums = NULL;
+	uint64_t segment_size;
+	bool match;
+	int first, status = 1;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 2) {
+		fprintf(stderr, "ferry verify: give SOURCE and NAME\n");
+		free(options.token);
+		return 2;
+	}
+	client = cli_client(&options);
+	snprintf(path, sizeof(path), "/v1/volumes/%s", argv[first + 1]);
+	if (client == NULL || api_client_json(client, "GET", path, NULL, &volume) < 0)
+		goto fail;
+	segment_size = (uint64_t)json_integer_value(
+		json_object_get(json_object_get(volume, "transfer"), "segment_size"));
+	if (options.segment_size)
+		segment_size = options.segment_size;
+	if (segment_size == 0)
+		segment_size = SEGMENT_SIZE_DEFAULT;
+	if (repl_volume_open(argv[first], REPL_OPEN_READ, &source) < 0)
+		goto fail;
+	sums = malloc((repl_volume_size(source) / segment_size + 1) * CHECKSUM_BYTES);
+	if (sums == NULL || repl_volume_digest(source, segment_size, sums, local_digest) < 0)
+		goto fail;
+	request = json_pack("{s:I}", "segment_size", (json_int_t)segment_size);
+	snprintf(path, sizeof(path), "/v1/volumes/%s/verify", argv[first + 1]);
+	if (api_client_json(client, "POST", path, request, &reply) < 0)
+		goto fail;
+	remote_digest = json_string_value(json_object_get(reply, "digest"));
+	recorded = json_string_value(json_object_get(json_object_get(volume, "transfer"), "digest"));
+	match = remote_digest && strcmp(remote_digest, local_digest) == 0 &&
+		repl_volume_size(source) ==
+			(uint64_t)json_integer_value(json_object_get(volume, "size"));
+	if (options.json) {
+		json_t *document = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "name",
+					     argv[first + 1], "match", match, "source_digest",
+					     local_digest, "receiver_digest", remote_digest ?: "",
+					     "recorded_digest", recorded ?: "", "segment_size",
+					     (json_int_t)segment_size);
+
+		json_dumpf(document, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(document);
+	} else {
+		printf("%s: %s (source %s, receiver %s)\n", argv[first + 1],
+		       match ? "match" : "MISMATCH", local_digest, remote_digest ?: "-");
+	}
+	if (!match)
+		fprintf(stderr, "ferry verify: %s differs from %s on %s; re-run ferry copy with "
+			"--restart to copy it again\n", argv[first + 1], argv[first], options.url);
+	status = match ? 0 : 1;
+	goto out;
+fail:
+	status = cli_fail(&options, "verify");
+out:
+	free(sums);
+	repl_volume_close(source);
+	json_decref(volume);
+	json_decref(request);
+	json_decref(reply);
+	api_client_free(client);
+	free(options.token);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	int status;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (strcmp(argv[1], "copy") == 0)
+		status = cli_copy(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "status") == 0)
+		status = cli_status(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "verify") == 0)
+		status = cli_verify(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		status = 0;
+	} else {
+		fprintf(stderr, "ferry: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+		status = 2;
+	}
+	curl_global_cleanup();
+	return status;
+}

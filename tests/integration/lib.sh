@@ -1,0 +1,103 @@
+# Shared helpers for the TAP integration tests: real ferryd processes on 127.0.0.1, a test CA
+# and certificate made with openssl, and the ferry CLI. Source it from a .t script.
+# FERRY_BIN points at the binaries under test (make check sets it to the sanitizer build).
+set -u
+FERRY_BIN=${FERRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin}
+FERRY="$FERRY_BIN/ferry"
+FERRYD="$FERRY_BIN/ferryd"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+TEST_DIR=$(mktemp -d /tmp/ferry-test.XXXXXX)
+export FERRY_STATE_DIR="$TEST_DIR/cli"
+DAEMON_PIDS=""
+test_number=0
+test_failed=0
+
+cleanup() {
+	for pid in $DAEMON_PIDS; do kill -9 "$pid" 2>/dev/null; done
+	wait 2>/dev/null
+	if mountpoint -q "$TEST_DIR/full" 2>/dev/null; then umount "$TEST_DIR/full"; fi
+	if [ "$test_failed" = 0 ]; then rm -rf "$TEST_DIR"; else echo "# kept $TEST_DIR for inspection"; fi
+}
+trap cleanup EXIT
+
+plan() { echo "1..$1"; }
+ok() {	# ok CONDITION-EXIT-STATUS DESCRIPTION
+	test_number=$((test_number + 1))
+	if [ "$1" = 0 ]; then echo "ok $test_number - $2"; else echo "not ok $test_number - $2"; test_failed=1; fi
+}
+is() {	# is GOT EXPECTED DESCRIPTION
+	test_number=$((test_number + 1))
+	if [ "$1" = "$2" ]; then echo "ok $test_number - $3"
+	else echo "not ok $test_number - $3"; echo "#   got:      '$1'"; echo "#   expected: '$2'"; test_failed=1; fi
+}
+diag() { echo "# $*"; }
+
+# make_tls DIR: a test CA and a server certificate for 127.0.0.1/localhost signed by it.
+make_tls() {
+	dir=$1
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=ferry test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$dir/ext.cnf"
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+		-CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
+}
+
+# start_daemon NAME [extra ferryd args]: starts ferryd with state in $TEST_DIR/NAME, using the
+# test certificate; sets DAEMON_URL and DAEMON_PID. The token is $TEST_DIR/token.
+start_daemon() {
+	name=$1; shift
+	state="$TEST_DIR/$name"
+	[ -f "$TEST_DIR/token" ] || openssl rand -hex 24 > "$TEST_DIR/token"
+	[ -f "$TEST_DIR/tls/ca.pem" ] || make_tls "$TEST_DIR/tls"
+	mkdir -p "$state"
+	rm -f "$state/ferryd.url"
+	port=${DAEMON_PORT:-0}
+	"$FERRYD" --state-dir "$state" --listen "127.0.0.1:$port" --token-file "$TEST_DIR/token" \
+		--tls-cert "$TEST_DIR/tls/server.pem" --tls-key "$TEST_DIR/tls/server.key" "$@" \
+		2>> "$TEST_DIR/$name.log" &
+	DAEMON_PID=$!
+	DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
+	for _ in $(seq 1 100); do
+		[ -s "$state/ferryd.url" ] && break
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ ! -s "$state/ferryd.url" ]; then
+		diag "ferryd $name did not start:"; sed 's/^/#   /' "$TEST_DIR/$name.log"
+		return 1
+	fi
+	DAEMON_URL=$(cat "$state/ferryd.url")
+}
+
+# stop_daemon PID: SIGTERM and wait; returns ferryd's exit status.
+stop_daemon() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1"
+}
+
+# ferry_copy URL SOURCE NAME [args]: ferry copy with the test token and CA, JSON on stdout.
+ferry_copy() {
+	url=$1 source=$2 name=$3; shift 3
+	"$FERRY" copy --to "$url" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem" \
+		--json "$@" "$source" "$name"
+}
+
+# json_field JSON KEY: a top-level scalar of a one-line JSON object (numbers, strings, bools).
+json_field() {
+	printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" | head -n 1
+}
+
+# make_image PATH MiB: a mix of random, text-like and zero data, with a hole in the middle.
+make_image() {
+	path=$1 size_mib=$2 third=$(( $2 / 3 ))
+	head -c $((third * 1048576)) /dev/urandom > "$path"
+	base64 /dev/urandom | head -c $((third * 1048576)) >> "$path"
+	truncate -s $((size_mib * 1048576)) "$path"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }

@@ -1,0 +1,533 @@
+/* Unit tests for catalog/catalog: schema and migrations, volumes, transfers and their progress,
+ * events. Each test gets a fresh mkdtemp() folder holding catalog.db, removed afterwards.
+ *
+ * Progress is the part a crash must never corrupt, so besides the public getters the tests read
+ * segment_ranges straight from SQLite: catalog_transfer_load_ranges() merges rows through a
+ * range_set and would hide rows that overlap or touch, which invariant 2 of catalog.c forbids. */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "catalog/catalog.h"
+#include "common/error.h"
+
+#define PATH_SIZE 512
+
+struct fixture {
+	char folder[256];
+	char path[PATH_SIZE]; /* folder/catalog.db */
+	struct catalog *catalog;
+};
+
+static int
+remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
+{
+	(void)info;
+	(void)flag;
+	(void)walk;
+	return remove(path);
+}
+
+/* A fresh folder and its catalog path; the catalog itself is opened by each test, since some
+ * tests need to prepare the file before the first open. */
+static int
+setup_folder(void **state)
+{
+	struct fixture *fixture = calloc(1, sizeof(*fixture));
+
+	if (fixture == NULL)
+		return -1;
+	snprintf(fixture->folder, sizeof(fixture->folder), "/tmp/ferry-test-catalog-XXXXXX");
+	if (mkdtemp(fixture->folder) == NULL) {
+		free(fixture);
+		return -1;
+	}
+	snprintf(fixture->path, sizeof(fixture->path), "%s/catalog.db", fixture->folder);
+	*state = fixture;
+	return 0;
+}
+
+static int
+setup_catalog(void **state)
+{
+	struct fixture *fixture;
+
+	if (setup_folder(state) < 0)
+		return -1;
+	fixture = *state;
+	return catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog) == 0 ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fixture = *state;
+	int rc;
+
+	catalog_close(fixture->catalog);
+	rc = nftw(fixture->folder, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(fixture);
+	return rc;
+}
+
+/* ---- helpers ---- */
+
+static sqlite3 *
+open_raw(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	return db;
+}
+
+static int
+raw_user_version(const char *path)
+{
+	sqlite3 *db = open_raw(path);
+	sqlite3_stmt *stmt = NULL;
+	int version;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return version;
+}
+
+/* Reads the (transfer, kind) range rows as stored, checks invariant 2 (sorted rows never
+ * overlap or touch) and returns the number of rows; *total gets the number of indexes. */
+static size_t
+raw_range_rows(const char *path, int64_t id, const char *kind, uint64_t *total)
+{
+	sqlite3 *db = open_raw(path);
+	sqlite3_stmt *stmt = NULL;
+	size_t rows = 0;
+	int64_t previous_last = -2;
+
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT first, last FROM segment_ranges WHERE"
+					    " transfer_id = ?1 AND kind = ?2 ORDER BY first",
+					    -1, &stmt, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, kind, -1, SQLITE_STATIC);
+	*total = 0;
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		int64_t first = sqlite3_column_int64(stmt, 0);
+		int64_t last = sqlite3_column_int64(stmt, 1);
+
+		assert_true(first <= last);
+		if (first <= previous_last + 1)
+			fail_msg("range rows [.., %lld] and [%lld, ..] overlap or touch",
+				 (long long)previous_last, (long long)first);
+		previous_last = last;
+		*total += (uint64_t)(last - first + 1);
+		rows++;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return rows;
+}
+
+static void
+make_checksum(uint64_t index, struct checksum *sum)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "segment %llu", (unsigned long long)index);
+	checksum_compute(text, strlen(text), sum);
+}
+
+/* A sender-side transfer of `segments` segments of 4 MiB, the last one short. */
+static int64_t
+create_transfer(struct catalog *catalog, const char *volume, const char *peer,
+		uint64_t segments)
+{
+	struct catalog_transfer transfer;
+
+	memset(&transfer, 0, sizeof(transfer));
+	transfer.role = CATALOG_ROLE_SEND;
+	snprintf(transfer.volume, sizeof(transfer.volume), "%s", volume);
+	snprintf(transfer.peer, sizeof(transfer.peer), "%s", peer);
+	snprintf(transfer.location, sizeof(transfer.location), "/dev/vg0/%s", volume);
+	snprintf(transfer.source_identity, sizeof(transfer.source_identity), "dev=253:1 ino=77");
+	transfer.segment_size = 4u << 20;
+	transfer.size = segments * transfer.segment_size - (segments ? 512 : 0);
+	assert_int_equal(catalog_transfer_create(catalog, &transfer), 0);
+	assert_true(transfer.id > 0);
+	assert_true(transfer.segments_total == segments);
+	return transfer.id;
+}
+
+static uint64_t
+next_random(uint64_t *seed)
+{
+	uint64_t x = *seed;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*seed = x;
+	return x * 2685821657736338717ull;
+}
+
+/* ---- schema and migrations ---- */
+
+static void
+test_open_creates_schema(void **state)
+{
+	struct fixture *fixture = *state;
+	sqlite3 *db;
+	sqlite3_stmt *stmt = NULL;
+	int tables = 0;
+
+	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_FULL, &fixture->catalog), 0);
+	assert_non_null(fixture->catalog);
+	assert_int_equal(catalog_schema_version(fixture->catalog), CATALOG_SCHEMA_VERSION);
+	assert_int_equal(access(fixture->path, F_OK), 0);
+
+	db = open_raw(fixture->path);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+					    " AND name IN ('volumes', 'transfers', 'transfer_checksums',"
+					    " 'segment_ranges', 'events')",
+					    -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	tables = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	assert_int_equal(tables, 5);
+	/* WAL mode is a property of the file, so a second connection sees it. */
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+
+	/* Opening again leaves the version alone. */
+	catalog_close(fixture->catalog);
+	fixture->catalog = NULL;
+	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog), 0);
+	assert_int_equal(catalog_schema_version(fixture->catalog), CATALOG_SCHEMA_VERSION);
+}
+
+static void
+test_open_unwritable_folder(void **state)
+{
+	struct fixture *fixture = *state;
+	char path[PATH_SIZE + 32];
+	struct catalog *catalog = NULL;
+
+	snprintf(path, sizeof(path), "%s/no-such-folder/catalog.db", fixture->folder);
+	ferry_error_clear();
+	assert_int_equal(catalog_open(path, CATALOG_SYNC_NORMAL, &catalog), FERRY_ERR_IO);
+	assert_null(catalog);
+	assert_non_null(strstr(ferry_error_message(), "no-such-folder"));
+}
+
+static void
+test_migrate_from_version_1(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_transfer transfer;
+	struct checksum sum, read_back[3];
+	int64_t id;
+
+	assert_int_equal(catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1,
+						 &fixture->catalog),
+			 0);
+	assert_int_equal(catalog_schema_version(fixture->catalog), 1);
+	/* Version 1 has no event log yet: proof that the migration really stopped there. */
+	assert_true(catalog_event_add(fixture->catalog, "info", "test", "too early") < 0);
+
+	id = create_transfer(fixture->catalog, "vm1", "https://dr.example:7443", 3);
+	make_checksum(1, &sum);
+	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 1, &sum), 0);
+	catalog_close(fixture->catalog);
+	fixture->catalog = NULL;
+	assert_int_equal(raw_user_version(fixture->path), 1);
+
+	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog), 0);
+	assert_int_equal(catalog_schema_version(fixture->catalog), CATALOG_SCHEMA_VERSION);
+	assert_int_equal(raw_user_version(fixture->path), CATALOG_SCHEMA_VERSION);
+
+	/* The row written at version 1 is there, found through version 2's index. */
+	assert_int_equal(catalog_transfer_find_current(fixture->catalog, CATALOG_ROLE_SEND,
+						       "https://dr.example:7443", "vm1",
+						       &transfer),
+			 0);
+	assert_true(transfer.id == id);
+	assert_string_equal(transfer.location, "/dev/vg0/vm1");
+	assert_true(transfer.segments_total == 3);
+	assert_true(transfer.segments_durable == 1);
+	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, id,
+							 (uint8_t *)read_back, 3),
+			 0);
+	assert_memory_equal(read_back[1].bytes, sum.bytes, CHECKSUM_BYTES);
+	assert_true(checksum_is_unset(&read_back[0]));
+
+	/* And version 2's table works. */
+	assert_int_equal(catalog_event_add(fixture->catalog, "info", "test", "migrated"), 0);
+}
+
+static void
+test_open_at_lower_version_does_not_downgrade(void **state)
+{
+	struct fixture *fixture = *state;
+
+	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog), 0);
+	catalog_close(fixture->catalog);
+	fixture->catalog = NULL;
+	assert_int_equal(catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1,
+						 &fixture->catalog),
+			 0);
+	assert_int_equal(catalog_schema_version(fixture->catalog), CATALOG_SCHEMA_VERSION);
+}
+
+static void
+test_newer_catalog_refused(void **state)
+{
+	struct fixture *fixture = *state;
+	sqlite3 *db = NULL;
+	struct catalog *catalog = NULL;
+
+	assert_int_equal(sqlite3_open_v2(fixture->path, &db,
+					 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	ferry_error_clear();
+	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &catalog),
+			 FERRY_ERR_CONFLICT);
+	assert_null(catalog);
+	assert_non_null(strstr(ferry_error_message(), fixture->path));
+	assert_non_null(strstr(ferry_error_message(), "99"));
+	/* Refusing must not touch the newer catalog. */
+	assert_int_equal(raw_user_version(fixture->path), 99);
+}
+
+/* ---- volumes ---- */
+
+struct volume_names {
+	char names[8][VOLUME_NAME_MAX + 1];
+	int64_t ids[8];
+	int count;
+	int stop_after; /* return an error after this many, 0 for never */
+};
+
+static int
+collect_volume(const struct catalog_volume *volume, void *context)
+{
+	struct volume_names *names = context;
+
+	if (names->count >= 8)
+		return FERRY_ERR_INTERNAL;
+	snprintf(names->names[names->count], sizeof(names->names[0]), "%s", volume->name);
+	names->ids[names->count] = volume->id;
+	names->count++;
+	if (names->stop_after && names->count == names->stop_after)
+		return FERRY_ERR_CONFLICT;
+	return 0;
+}
+
+static void
+fill_volume(struct catalog_volume *volume, const char *name, uint64_t size)
+{
+	memset(volume, 0, sizeof(*volume));
+	snprintf(volume->name, sizeof(volume->name), "%s", name);
+	snprintf(volume->kind, sizeof(volume->kind), "file");
+	snprintf(volume->location, sizeof(volume->location), "/srv/ferry/volumes/%s.img", name);
+	volume->size = size;
+}
+
+static void
+test_volume_put_get(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_volume volume, got;
+
+	fill_volume(&volume, "vm1", 10ull << 30);
+	volume.transfer_id = 42;
+	assert_int_equal(catalog_volume_put(fixture->catalog, &volume), 0);
+	assert_true(volume.id > 0);
+	assert_true(volume.created_ms > 0);
+
+	memset(&got, 0xff, sizeof(got));
+	assert_int_equal(catalog_volume_get(fixture->catalog, "vm1", &got), 0);
+	assert_true(got.id == volume.id);
+	assert_string_equal(got.name, "vm1");
+	assert_string_equal(got.kind, "file");
+	assert_string_equal(got.location, "/srv/ferry/volumes/vm1.img");
+	assert_true(got.size == 10ull << 30);
+	assert_true(got.transfer_id == 42);
+	assert_true(got.created_ms == volume.created_ms);
+
+	ferry_error_clear();
+	assert_int_equal(catalog_volume_get(fixture->catalog, "vm2", &got), FERRY_ERR_NOT_FOUND);
+	assert_non_null(strstr(ferry_error_message(), "vm2"));
+}
+
+static void
+test_volume_upsert(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_volume volume, again, got;
+	struct volume_names names = { 0 };
+
+	fill_volume(&volume, "vm1", 1 << 20);
+	assert_int_equal(catalog_volume_put(fixture->catalog, &volume), 0);
+
+	/* Same name: an update of the same row, not a second row. */
+	fill_volume(&again, "vm1", 2 << 20);
+	snprintf(again.location, sizeof(again.location), "/elsewhere/vm1.img");
+	again.transfer_id = 7;
+	assert_int_equal(catalog_volume_put(fixture->catalog, &again), 0);
+	assert_true(again.id == volume.id);
+	assert_int_equal(catalog_volume_get(fixture->catalog, "vm1", &got), 0);
+	assert_true(got.size == 2 << 20);
+	assert_string_equal(got.location, "/elsewhere/vm1.img");
+	assert_true(got.transfer_id == 7);
+	assert_int_equal(catalog_volume_list(fixture->catalog, collect_volume, &names), 0);
+	assert_int_equal(names.count, 1);
+
+	/* Back to no transfer. */
+	again.transfer_id = 0;
+	assert_int_equal(catalog_volume_put(fixture->catalog, &again), 0);
+	assert_int_equal(catalog_volume_get(fixture->catalog, "vm1", &got), 0);
+	assert_true(got.transfer_id == 0);
+}
+
+static void
+test_volume_list(void **state)
+{
+	struct fixture *fixture = *state;
+	static const char *const inserted[] = { "web", "app", "db", "cache" };
+	struct catalog_volume volume;
+	struct volume_names names = { 0 };
+
+	assert_int_equal(catalog_volume_list(fixture->catalog, collect_volume, &names), 0);
+	assert_int_equal(names.count, 0);
+	for (size_t i = 0; i < 4; i++) {
+		fill_volume(&volume, inserted[i], 4096 * (i + 1));
+		assert_int_equal(catalog_volume_put(fixture->catalog, &volume), 0);
+	}
+	assert_int_equal(catalog_volume_list(fixture->catalog, collect_volume, &names), 0);
+	assert_int_equal(names.count, 4);
+	/* Ordered by name. */
+	assert_string_equal(names.names[0], "app");
+	assert_string_equal(names.names[1], "cache");
+	assert_string_equal(names.names[2], "db");
+	assert_string_equal(names.names[3], "web");
+
+	/* A callback's error stops the walk and comes back to the caller. */
+	memset(&names, 0, sizeof(names));
+	names.stop_after = 2;
+	assert_int_equal(catalog_volume_list(fixture->catalog, collect_volume, &names),
+			 FERRY_ERR_CONFLICT);
+	assert_int_equal(names.count, 2);
+}
+
+/* ---- transfers ---- */
+
+static void
+test_transfer_create_get(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_transfer transfer, got;
+	int64_t before = util_now_ms();
+
+	memset(&transfer, 0, sizeof(transfer));
+	transfer.role = CATALOG_ROLE_RECEIVE;
+	snprintf(transfer.volume, sizeof(transfer.volume), "vm1");
+	snprintf(transfer.location, sizeof(transfer.location), "/srv/ferry/volumes/vm1.img");
+	snprintf(transfer.source_identity, sizeof(transfer.source_identity), "id-1");
+	transfer.size = 10 * 4096 + 1; /* one byte into an 11th segment */
+	transfer.segment_size = 4096;
+	transfer.state = CATALOG_TRANSFER_ABANDONED; /* create must reset it */
+	snprintf(transfer.digest, sizeof(transfer.digest), "stale");
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), 0);
+	assert_true(transfer.id > 0);
+	assert_true(transfer.segments_total == 11);
+	assert_int_equal(transfer.state, CATALOG_TRANSFER_ACTIVE);
+	assert_string_equal(transfer.digest, "");
+	assert_true(transfer.created_ms >= before);
+	assert_true(transfer.updated_ms == transfer.created_ms);
+
+	memset(&got, 0xff, sizeof(got));
+	assert_int_equal(catalog_transfer_get(fixture->catalog, transfer.id, &got), 0);
+	assert_true(got.id == transfer.id);
+	assert_int_equal(got.role, CATALOG_ROLE_RECEIVE);
+	assert_string_equal(got.volume, "vm1");
+	assert_string_equal(got.peer, "");
+	assert_string_equal(got.location, "/srv/ferry/volumes/vm1.img");
+	assert_string_equal(got.source_identity, "id-1");
+	assert_true(got.remote_id == 0);
+	assert_true(got.size == 10 * 4096 + 1);
+	assert_true(got.segment_size == 4096);
+	assert_true(got.segments_total == 11);
+	assert_int_equal(got.state, CATALOG_TRANSFER_ACTIVE);
+	assert_string_equal(got.digest, "");
+	assert_true(got.created_ms == transfer.created_ms);
+	assert_true(got.segments_durable == 0);
+
+	assert_int_equal(catalog_transfer_set_remote(fixture->catalog, transfer.id, 99), 0);
+	assert_int_equal(catalog_transfer_get(fixture->catalog, transfer.id, &got), 0);
+	assert_true(got.remote_id == 99);
+
+	assert_int_equal(catalog_transfer_get(fixture->catalog, transfer.id + 100, &got),
+			 FERRY_ERR_NOT_FOUND);
+}
+
+static void
+test_transfer_create_refuses_zero_segment_size(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_transfer transfer;
+
+	memset(&transfer, 0, sizeof(transfer));
+	snprintf(transfer.volume, sizeof(transfer.volume), "vm1");
+	transfer.size = 4096;
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), FERRY_ERR_INVALID);
+	assert_true(transfer.id == 0);
+}
+
+static void
+test_transfer_too_many_segments(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_transfer transfer;
+	const uint64_t limit = CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES;
+	int count = 0;
+
+	memset(&transfer, 0, sizeof(transfer));
+	snprintf(transfer.volume, sizeof(transfer.volume), "huge");
+	transfer.segment_size = SEGMENT_SIZE_MIN_FOR_TEST;
+	transfer.size = (limit + 1) * transfer.segment_size;
+	ferry_error_clear();
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), FERRY_ERR_INVALID);
+	assert_true(transfer.id == 0);
+	/* The message names the volume and the way out. */
+	assert_non_null(strstr(ferry_error_message(), "huge"));
+	assert_non_null(strstr(ferry_error_message(), "--segment-size"));
+	/* One byte over the limit is over the limit too. */
+	transfer.size = limit * transfer.segment_size + 1;
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), FERRY_ERR_INVALID);
+	/* Nothing was written. */
+	assert_int_equal(catalog_transfer_list(fixture->catalog, true, NULL, &count), 0);
+}

@@ -1,0 +1,713 @@
+/* The HTTPS server (libmicrohttpd, one thread per connection so a segment's blocking fsync
+ * never stalls other requests) and the /v1 routes.
+ *
+ * Every request is authenticated before its body is read; bodies are collected up to a
+ * ceiling chosen by route (JSON 64 KiB, segments the worst-case size of the largest segment),
+ * then dispatched. Errors leave through web_reply_error(), the one place that maps ferry error
+ * codes to HTTP statuses. */
+#include "web/web.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define WEB_JSON_BODY_MAX (64u << 10)
+#define WEB_PATH_PARTS 6
+
+struct web_server {
+	struct MHD_Daemon *daemon;
+	struct web_server_options options;
+	char token[TOKEN_MAX + 1];
+};
+
+struct web_request {
+	bool answered; /* an early error was queued: swallow the body */
+	size_t ceiling;
+	char *body;
+	size_t length;
+	size_t capacity;
+	bool too_large;
+};
+
+static const struct {
+	int code;
+	unsigned int status;
+} web_status_table[] = {
+	{ FERRY_ERR_INVALID, MHD_HTTP_BAD_REQUEST },
+	{ FERRY_ERR_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED },
+	{ FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND },
+	{ FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT },
+	{ FERRY_ERR_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE },
+	{ FERRY_ERR_CHECKSUM, MHD_HTTP_UNPROCESSABLE_CONTENT },
+	{ FERRY_ERR_NO_SPACE, MHD_HTTP_INSUFFICIENT_STORAGE },
+	{ FERRY_ERR_NO_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE },
+	{ FERRY_ERR_IO, MHD_HTTP_INTERNAL_SERVER_ERROR },
+	{ FERRY_ERR_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR },
+};
+
+static enum MHD_Result
+web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *document)
+{
+	char *text = json_dumps(document, JSON_COMPACT);
+	struct MHD_Response *response;
+	enum MHD_Result result;
+
+	json_decref(document);
+	if (text == NULL)
+		return MHD_NO;
+	response = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (response == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"ferryd\"");
+	result = MHD_queue_response(connection, status, response);
+	MHD_destroy_response(response);
+	return result;
+}
+
+static enum MHD_Result
+web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result
+web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
+{
+	unsigned int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	char message[1200];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	for (size_t i = 0; i < sizeof(web_status_table) / sizeof(web_status_table[0]); i++)
+		if (web_status_table[i].code == code)
+			status = web_status_table[i].status;
+	if (status >= 500)
+		log_error("%s", message);
+	return web_reply_json(connection, status,
+			      json_pack("{s:{s:s, s:s}}", "error", "code", ferry_error_name(code),
+					"message", message));
+}
+
+/* Replies with the error recorded on this thread by the layer that detected it. */
+static enum MHD_Result
+web_reply_last_error(struct MHD_Connection *connection, int code)
+{
+	return web_reply_error(connection, code, "%s",
+			       ferry_error_message()[0] ? ferry_error_message() : ferry_error_name(code));
+}
+
+static json_t *
+web_transfer_json(const struct catalog_transfer *transfer)
+{
+	return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I}", "id",
+			 (json_int_t)transfer->id, "volume", transfer->volume, "state",
+			 catalog_transfer_state_name(transfer->state), "size",
+			 (json_int_t)transfer->size, "segment_size",
+			 (json_int_t)transfer->segment_size, "segments_total",
+			 (json_int_t)transfer->segments_total, "segments_durable",
+			 (json_int_t)transfer->segments_durable, "bytes_durable",
+			 (json_int_t)(transfer->segments_durable >= transfer->segments_total
+					      ? transfer->size
+					      : transfer->segments_durable * transfer->segment_size),
+			 "progress",
+			 transfer->segments_total
+				 ? (double)transfer->segments_durable / (double)transfer->segments_total
+				 : 1.0,
+			 "source_identity", transfer->source_identity, "digest", transfer->digest,
+			 "created_ms", (json_int_t)transfer->created_ms, "updated_ms",
+			 (json_int_t)transfer->updated_ms);
+}
+
+/* ---- handlers ---- */
+
+struct web_route_context {
+	struct web_server *server;
+	struct MHD_Connection *connection;
+	const char *method;
+	const char *parts[WEB_PATH_PARTS];
+	int part_count;
+	struct web_request *request;
+};
+
+static enum MHD_Result
+web_health(struct web_route_context *route)
+{
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:i}", "status", "ok", "schema_version",
+					catalog_schema_version(route->server->options.catalog)));
+}
+
+static json_t *
+web_parse_json_body(struct web_route_context *route, int *code)
+{
+	json_error_t error;
+	json_t *body;
+
+	body = json_loadb(route->request->body ? route->request->body : "", route->request->length,
+			  0, &error);
+	if (body == NULL || !json_is_object(body)) {
+		json_decref(body);
+		*code = ferry_error_set(FERRY_ERR_INVALID, "request body is not a JSON object: %s",
+					body ? "wrong type" : error.text);
+		return NULL;
+	}
+	return body;
+}
+
+static enum MHD_Result
+web_transfer_begin(struct web_route_context *route)
+{
+	struct repl_begin_request begin = { 0 };
+	struct catalog_transfer transfer;
+	struct range_set durable;
+	json_t *body, *ranges = NULL, *size, *segment_size;
+	enum MHD_Result result;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	size = json_object_get(body, "size");
+	segment_size = json_object_get(body, "segment_size");
+	begin.volume = route->parts[2];
+	begin.source_identity = json_string_value(json_object_get(body, "source_identity"));
+	begin.restart = json_is_true(json_object_get(body, "restart"));
+	if (!json_is_integer(size) || json_integer_value(size) < 0 ||
+	    (segment_size && (!json_is_integer(segment_size) ||
+			      json_integer_value(segment_size) < 0))) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "'size' and 'segment_size' must be non-negative integers");
+	}
+	begin.size = (uint64_t)json_integer_value(size);
+	begin.segment_size = segment_size ? (uint64_t)json_integer_value(segment_size) : 0;
+	code = repl_receiver_begin(route->server->options.receiver, &begin, &transfer);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	range_set_init(&durable);
+	code = catalog_transfer_load_ranges(route->server->options.catalog, transfer.id,
+					    CATALOG_RANGE_DURABLE, &durable);
+	if (code < 0) {
+		range_set_free(&durable);
+		return web_reply_last_error(route->connection, code);
+	}
+	ranges = json_array();
+	for (size_t i = 0; i < durable.count; i++)
+		json_array_append_new(ranges, json_pack("[I, I]", (json_int_t)durable.ranges[i].first,
+							(json_int_t)durable.ranges[i].last));
+	range_set_free(&durable);
+	result = web_reply_json(route->connection, MHD_HTTP_OK,
+				json_pack("{s:o, s:o}", "transfer", web_transfer_json(&transfer),
+					  "durable", ranges));
+	return result;
+}
+
+static int
+web_parse_unsigned(const char *text, uint64_t *out)
+{
+	char *end = NULL;
+
+	if (text == NULL || text[0] < '0' || text[0] > '9')
+		return FERRY_ERR_INVALID;
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	return errno || *end ? FERRY_ERR_INVALID : 0;
+}
+
+static enum MHD_Result
+web_segment_put(struct web_route_context *route)
+{
+	struct MHD_Connection *connection = route->connection;
+	struct repl_segment_request segment = { 0 };
+	const char *transfer_text, *length_text, *encoding_text, *checksum_text;
+	uint64_t index, transfer_id;
+	int code;
+
+	transfer_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Transfer");
+	length_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Length");
+	encoding_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Encoding");
+	checksum_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Checksum");
+	if (web_parse_unsigned(route->parts[4], &index) < 0 ||
+	    web_parse_unsigned(transfer_text, &transfer_id) < 0 ||
+	    web_parse_unsigned(length_text, &segment.length) < 0 ||
+	    segment_encoding_parse(encoding_text, &segment.encoding) < 0 ||
+	    checksum_from_hex(checksum_text, &segment.checksum) < 0)
+		return web_reply_error(connection, FERRY_ERR_INVALID,
+				       "a segment needs a numeric index and the headers "
+				       "X-Ferry-Transfer, X-Ferry-Length (numbers), X-Ferry-Encoding "
+				       "(zstd|zero) and X-Ferry-Checksum (32 hex digits)");
+	segment.volume = route->parts[2];
+	segment.transfer_id = (int64_t)transfer_id;
+	segment.index = index;
+	segment.body = route->request->body;
+	segment.body_length = route->request->length;
+	code = repl_receiver_put_segment(route->server->options.receiver, &segment);
+	if (code < 0)
+		return web_reply_last_error(connection, code);
+	return web_reply_json(connection, MHD_HTTP_OK,
+			      json_pack("{s:I, s:b}", "index", (json_int_t)index, "durable", 1));
+}
+
+static enum MHD_Result
+web_transfer_commit(struct web_route_context *route)
+{
+	struct catalog_transfer transfer;
+	json_t *body, *transfer_id;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	transfer_id = json_object_get(body, "transfer_id");
+	if (!json_is_integer(transfer_id)) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "'transfer_id' must be an integer");
+	}
+	code = repl_receiver_commit(route->server->options.receiver, route->parts[2],
+				    json_integer_value(transfer_id),
+				    json_string_value(json_object_get(body, "digest")), &transfer);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:o}", "transfer", web_transfer_json(&transfer)));
+}
+
+static enum MHD_Result
+web_volume_verify(struct web_route_context *route)
+{
+	char digest[DIGEST_STRING_SIZE];
+	json_t *body, *segment_size;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	segment_size = json_object_get(body, "segment_size");
+	if (!json_is_integer(segment_size) || json_integer_value(segment_size) <= 0) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "'segment_size' must be a positive integer");
+	}
+	code = repl_receiver_verify(route->server->options.receiver, route->parts[2],
+				    (uint64_t)json_integer_value(segment_size), digest);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:s}", "volume", route->parts[2], "digest", digest));
+}
+
+struct web_list_context {
+	struct catalog *catalog;
+	json_t *array;
+};
+
+static int
+web_volume_entry(const struct catalog_volume *volume, void *context)
+{
+	struct web_list_context *list = context;
+	struct catalog_transfer transfer;
+	json_t *entry = json_pack("{s:s, s:s, s:s, s:I}", "name", volume->name, "kind",
+				  volume->kind, "location", volume->location, "size",
+				  (json_int_t)volume->size);
+
+	if (entry == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	if (volume->transfer_id &&
+	    catalog_transfer_get(list->catalog, volume->transfer_id, &transfer) == 0) {
+		json_object_set_new(entry, "state",
+				    json_string(catalog_transfer_state_name(transfer.state)));
+		json_object_set_new(entry, "transfer", web_transfer_json(&transfer));
+	}
+	json_array_append_new(list->array, entry);
+	return 0;
+}
+
+static int
+web_transfer_entry(const struct catalog_transfer *transfer, void *context)
+{
+	struct web_list_context *list = context;
+
+	return json_array_append_new(list->array, web_transfer_json(transfer)) ? FERRY_ERR_NO_MEMORY
+									       : 0;
+}
+
+static enum MHD_Result
+web_volume_list(struct web_route_context *route)
+{
+	struct catalog *catalog = route->server->options.catalog;
+	struct web_list_context volumes = { catalog, json_array() };
+	struct web_list_context transfers = { catalog, json_array() };
+	int code;
+
+	code = catalog_volume_list(catalog, web_volume_entry, &volumes);
+	if (code == 0)
+		code = catalog_transfer_list(catalog, false, web_transfer_entry, &transfers);
+	if (code < 0) {
+		json_decref(volumes.array);
+		json_decref(transfers.array);
+		return web_reply_last_error(route->connection, code);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:o, s:o}", "volumes", volumes.array, "transfers",
+					transfers.array));
+}
+
+static enum MHD_Result
+web_volume_show(struct web_route_context *route)
+{
+	struct catalog *catalog = route->server->options.catalog;
+	struct web_list_context one = { catalog, json_array() };
+	struct catalog_volume volume;
+	json_t *entry;
+	int code;
+
+	if (!util_volume_name_valid(route->parts[2])) {
+		json_decref(one.array);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "invalid volume name '%.160s'", route->parts[2]);
+	}
+	code = catalog_volume_get(catalog, route->parts[2], &volume);
+	if (code == 0)
+		code = web_volume_entry(&volume, &one);
+	if (code < 0) {
+		json_decref(one.array);
+		return web_reply_last_error(route->connection, code);
+	}
+	entry = json_incref(json_array_get(one.array, 0));
+	json_decref(one.array);
+	return web_reply_json(route->connection, MHD_HTTP_OK, entry);
+}
+
+static int
+web_event_entry(const struct catalog_event *event, void *context)
+{
+	json_t *array = context;
+
+	return json_array_append_new(array, json_pack("{s:I, s:I, s:s, s:s, s:s}", "id",
+						      (json_int_t)event->id, "time_ms",
+						      (json_int_t)event->time_ms, "level",
+						      event->level, "object", event->object,
+						      "message", event->message))
+		       ? FERRY_ERR_NO_MEMORY
+		       : 0;
+}
+
+static enum MHD_Result
+web_event_list(struct web_route_context *route)
+{
+	json_t *array = json_array();
+	int code = catalog_event_list(route->server->options.catalog, 200, web_event_entry, array);
+
+	if (code < 0) {
+		json_decref(array);
+		return web_reply_last_error(route->connection, code);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:o}", "events", array));
+}
+
+static enum MHD_Result
+web_transfer_list(struct web_route_context *route)
+{
+	struct web_list_context transfers = { route->server->options.catalog, json_array() };
+	int code = catalog_transfer_list(transfers.catalog, true, web_transfer_entry, &transfers);
+
+	if (code < 0) {
+		json_decref(transfers.array);
+		return web_reply_last_error(route->connection, code);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:o}", "transfers", transfers.array));
+}
+
+/* One row per route: method, path pattern ("*" is one variable part), handler. */
+static const struct web_route {
+	const char *method;
+	const char *pattern[WEB_PATH_PARTS];
+	int parts;
+	enum MHD_Result (*handler)(struct web_route_context *route);
+	bool segment_body;
+} web_routes[] = {
+	{ "GET", { "v1", "health" }, 2, web_health, false },
+	{ "GET", { "v1", "volumes" }, 2, web_volume_list, false },
+	{ "GET", { "v1", "volumes", "*" }, 3, web_volume_show, false },
+	{ "POST", { "v1", "volumes", "*", "transfer" }, 4, web_transfer_begin, false },
+	{ "PUT", { "v1", "volumes", "*", "segments", "*" }, 5, web_segment_put, true },
+	{ "POST", { "v1", "volumes", "*", "commit" }, 4, web_transfer_commit, false },
+	{ "POST", { "v1", "volumes", "*", "verify" }, 4, web_volume_verify, false },
+	{ "GET", { "v1", "transfers" }, 2, web_transfer_list, false },
+	{ "GET", { "v1", "events" }, 2, web_event_list, false },
+};
+
+/* Splits url into parts (in place in buffer); false when it has too many or empty parts. */
+static bool
+web_split_path(const char *url, char *buffer, size_t size, const char **parts, int *count)
+{
+	char *cursor, *saved = NULL;
+
+	if (strlen(url) >= size || url[0] != '/')
+		return false;
+	memcpy(buffer, url + 1, strlen(url));
+	*count = 0;
+	for (cursor = strtok_r(buffer, "/", &saved); cursor; cursor = strtok_r(NULL, "/", &saved)) {
+		if (*count == WEB_PATH_PARTS)
+			return false;
+		parts[(*count)++] = cursor;
+	}
+	return true;
+}
+
+static const struct web_route *
+web_find_route(const char **parts, int count, const char *method, bool *path_known)
+{
+	*path_known = false;
+	for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
+		const struct web_route *route = &web_routes[i];
+		bool match = route->parts == count;
+
+		for (int p = 0; match && p < count; p++)
+			if (strcmp(route->pattern[p], "*") != 0 && strcmp(route->pattern[p], parts[p]))
+				match = false;
+		if (!match)
+			continue;
+		*path_known = true;
+		if (strcmp(route->method, method) == 0)
+			return route;
+	}
+	return NULL;
+}
+
+static bool
+web_authorized(struct web_server *server, struct MHD_Connection *connection)
+{
+	const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
+		return false;
+	return util_secret_equal(server->token, header + 7);
+}
+
+static enum MHD_Result
+web_access(void *context, struct MHD_Connection *connection, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size,
+	   void **connection_context)
+{
+	struct web_server *server = context;
+	struct web_request *request = *connection_context;
+	struct web_route_context route = { server, connection, method, { 0 }, 0, request };
+	const struct web_route *found;
+	char path[1024];
+	bool path_known;
+
+	(void)version;
+	if (request == NULL) {
+		const char *length_text;
+		uint64_t length = 0;
+
+		request = calloc(1, sizeof(*request));
+		if (request == NULL)
+			return MHD_NO;
+		*connection_context = request;
+		if (!web_authorized(server, connection)) {
+			request->answered = true;
+			log_warn("refused a request for %s %.200s: missing or wrong bearer token",
+				 method, url);
+			return web_reply_error(connection, FERRY_ERR_UNAUTHORIZED,
+					       "missing or wrong bearer token; send the token from "
+					       "this daemon's --token-file as 'Authorization: Bearer "
+					       "TOKEN'");
+		}
+		request->ceiling = WEB_JSON_BODY_MAX;
+		if (strcmp(method, "PUT") == 0 && strstr(url, "/segments/"))
+			request->ceiling = segment_encoded_bound(SEGMENT_SIZE_MAX);
+		length_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (length_text && (web_parse_unsigned(length_text, &length) < 0 ||
+				    length > request->ceiling)) {
+			request->answered = true;
+			return web_reply_error(connection, FERRY_ERR_TOO_LARGE,
+					       "request body of %s bytes is above this route's "
+					       "limit of %zu bytes",
+					       length_text, request->ceiling);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t incoming = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (request->answered || request->too_large)
+			return MHD_YES;
+		if (request->length + incoming > request->ceiling) {
+			request->too_large = true;
+			return MHD_YES;
+		}
+		if (request->length + incoming > request->capacity) {
+			size_t capacity = request->capacity ? request->capacity : 65536;
+			char *grown;
+
+			while (capacity < request->length + incoming)
+				capacity *= 2;
+			if (capacity > request->ceiling)
+				capacity = request->ceiling;
+			grown = realloc(request->body, capacity);
+			if (grown == NULL)
+				return MHD_NO;
+			request->body = grown;
+			request->capacity = capacity;
+		}
+		memcpy(request->body + request->length, upload_data, incoming);
+		request->length += incoming;
+		return MHD_YES;
+	}
+	if (request->answered)
+		return MHD_YES;
+	request->answered = true;
+	if (request->too_large)
+		return web_reply_error(connection, FERRY_ERR_TOO_LARGE,
+				       "request body is above this route's limit of %zu bytes",
+				       request->ceiling);
+	if (!web_split_path(url, path, sizeof(path), route.parts, &route.part_count))
+		return web_reply_error(connection, FERRY_ERR_NOT_FOUND, "no such path: %.200s", url);
+	found = web_find_route(route.parts, route.part_count, method, &path_known);
+	if (found == NULL)
+		return web_reply_error(connection, path_known ? FERRY_ERR_INVALID : FERRY_ERR_NOT_FOUND,
+				       path_known ? "method %s is not allowed on %.200s"
+						  : "no such path: %s %.200s",
+				       method, url);
+	ferry_error_clear();
+	return found->handler(&route);
+}
+
+static void
+web_request_done(void *context, struct MHD_Connection *connection, void **connection_context,
+		 enum MHD_RequestTerminationCode code)
+{
+	struct web_request *request = *connection_context;
+
+	(void)context;
+	(void)connection;
+	(void)code;
+	if (request == NULL)
+		return;
+	free(request->body);
+	free(request);
+	*connection_context = NULL;
+}
+
+static void
+web_mhd_log(void *context, const char *format, va_list args)
+{
+	char message[512];
+
+	(void)context;
+	vsnprintf(message, sizeof(message), format, args);
+	message[strcspn(message, "\n")] = '\0';
+	log_warn("http: %s", message);
+}
+
+static int
+web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *length)
+{
+	struct addrinfo hints = { 0 }, *found = NULL;
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	size_t host_length;
+	int rc;
+
+	if (colon == NULL || colon == listen || colon[1] == '\0')
+		return ferry_error_set(FERRY_ERR_INVALID, "--listen '%s' is not HOST:PORT", listen);
+	host_length = (size_t)(colon - listen);
+	if (listen[0] == '[' && colon[-1] == ']') {
+		listen++;
+		host_length -= 2;
+	}
+	if (host_length >= sizeof(host))
+		return ferry_error_set(FERRY_ERR_INVALID, "--listen host too long");
+	memcpy(host, listen, host_length);
+	host[host_length] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(host, colon + 1, &hints, &found);
+	if (rc != 0)
+		return ferry_error_set(FERRY_ERR_INVALID, "--listen %s: %s", listen,
+				       gai_strerror(rc));
+	memcpy(address, found->ai_addr, found->ai_addrlen);
+	*length = found->ai_addrlen;
+	freeaddrinfo(found);
+	return 0;
+}
+
+struct web_server *
+web_server_start(const struct web_server_options *options)
+{
+	struct web_server *server = NULL;
+	struct sockaddr_storage address;
+	socklen_t address_length;
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_POLL;
+
+	if (web_resolve(options->listen, &address, &address_length) < 0)
+		return NULL;
+	server = calloc(1, sizeof(*server));
+	if (server == NULL)
+		return NULL;
+	server->options = *options;
+	snprintf(server->token, sizeof(server->token), "%s", options->token);
+	if (address.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	server->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, web_access, server, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log,
+		NULL, MHD_OPTION_SOCK_ADDR, &address,
+		MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem, MHD_OPTION_HTTPS_MEM_KEY,
+		options->key_pem, MHD_OPTION_NOTIFY_COMPLETED, web_request_done, server,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_END);
+	if (server->daemon == NULL) {
+		ferry_error_set(FERRY_ERR_IO,
+				"cannot listen on %s (is the address in use or not local?)",
+				options->listen);
+		free(server);
+		return NULL;
+	}
+	return server;
+}
+
+void
+web_server_stop(struct web_server *server)
+{
+	if (server == NULL)
+		return;
+	MHD_stop_daemon(server->daemon);
+	free(server);
+}
+
+int
+web_server_port(struct web_server *server)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
+							       MHD_DAEMON_INFO_BIND_PORT);
+
+	return info ? (int)info->port : -1;
+}
