@@ -87,11 +87,13 @@ check-unit-run:
 check-integration-run:
 	FERRY_BIN=$(CURDIR)/$(BUILD)/bin prove -v tests/integration/
 
-bench: all
+bench: deps
+	$(MAKE) all
 	sh bench/copy-bench.sh
 
-demo: all
-	sh tests/demo.sh
+demo: deps
+	$(MAKE) all
+	bash tests/demo.sh
 
 lint:
 	clang-format --dry-run --Werror $(LIBRARY_SOURCES) cmd/*.c */*.h

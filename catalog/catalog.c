@@ -207,6 +207,9 @@ catalog_migrate(struct catalog *catalog, int target_version)
 	rc = catalog_user_version(catalog, &version);
 	if (rc < 0)
 		return rc;
+	if (target_version < 0 || target_version > CATALOG_SCHEMA_VERSION)
+		return ferry_error_set(FERRY_ERR_INVALID, "catalog %s: no schema version %d",
+				       catalog->path, target_version);
 	if (version > CATALOG_SCHEMA_VERSION)
 		return ferry_error_set(FERRY_ERR_CONFLICT,
 				       "catalog %s has schema version %d, newer than this ferry "
@@ -341,7 +344,7 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 			     "INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 			     " ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
-			     " transfer_id = ?5 RETURNING id",
+			     " transfer_id = ?5 RETURNING id, created_ms",
 			     &stmt);
 	if (rc < 0)
 		goto out;
@@ -356,6 +359,7 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 		goto out;
 	}
 	volume->id = sqlite3_column_int64(stmt, 0);
+	volume->created_ms = sqlite3_column_int64(stmt, 1);
 	sqlite3_step(stmt);
 out:
 	sqlite3_finalize(stmt);
@@ -463,8 +467,11 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 
 	if (transfer->segment_size == 0)
 		return ferry_error_set(FERRY_ERR_INVALID, "segment size must not be 0");
-	transfer->segments_total =
-		(transfer->size + transfer->segment_size - 1) / transfer->segment_size;
+	if (transfer->size > INT64_MAX)
+		return ferry_error_set(FERRY_ERR_INVALID, "volume %s: size %llu is too large",
+				       transfer->volume, (unsigned long long)transfer->size);
+	transfer->segments_total = transfer->size / transfer->segment_size +
+				   (transfer->size % transfer->segment_size != 0);
 	if (transfer->segments_total > CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES)
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "volume %s of %llu bytes needs %llu segments of %llu bytes, "
@@ -565,7 +572,8 @@ catalog_transfer_find_current(struct catalog *catalog, enum catalog_role role, c
 	if (step == SQLITE_ROW)
 		catalog_transfer_from_row(stmt, out);
 	else if (step == SQLITE_DONE)
-		rc = FERRY_ERR_NOT_FOUND;
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no current transfer of volume %s",
+				     volume);
 	else
 		rc = catalog_sqlite_error(catalog, step, "transfer find");
 out:
@@ -587,7 +595,8 @@ catalog_transfer_set_state(struct catalog *catalog, int64_t id, enum catalog_tra
 		return rc;
 	rc = catalog_prepare(catalog,
 			     "UPDATE transfers SET state = ?2, digest = COALESCE(?3, digest),"
-			     " updated_ms = ?4 WHERE id = ?1",
+			     " updated_ms = ?4 WHERE id = ?1 AND"
+			     " (state != 'abandoned' OR ?2 = 'abandoned')",
 			     &stmt);
 	if (rc < 0)
 		goto out;
@@ -598,8 +607,15 @@ catalog_transfer_set_state(struct catalog *catalog, int64_t id, enum catalog_tra
 	sqlite3_bind_int64(stmt, 4, util_now_ms());
 	if (sqlite3_step(stmt) != SQLITE_DONE)
 		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "transfer state");
-	else if (sqlite3_changes(catalog->db) == 0)
-		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no transfer %lld", (long long)id);
+	else if (sqlite3_changes(catalog->db) == 0) {
+		struct catalog_transfer existing;
+
+		rc = catalog_transfer_get(catalog, id, &existing);
+		if (rc == 0)
+			rc = ferry_error_set(FERRY_ERR_CONFLICT,
+					     "transfer %lld was abandoned and stays so",
+					     (long long)id);
+	}
 out:
 	sqlite3_finalize(stmt);
 	return catalog_write_end(catalog, owned, rc);
@@ -721,7 +737,7 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
 		goto out;
 	}
-	if ((index + 1) * CHECKSUM_BYTES > (uint64_t)sqlite3_blob_bytes(blob)) {
+	if (index >= (uint64_t)sqlite3_blob_bytes(blob) / CHECKSUM_BYTES) {
 		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu is beyond transfer %lld",
 				     (unsigned long long)index, (long long)id);
 		goto out;

@@ -74,8 +74,12 @@ util_read_token_file(const char *path, char **token_out)
 				       "the daemon's bearer token)");
 	rc = util_read_file(path, TOKEN_MAX, &data, NULL);
 	if (rc < 0) {
-		ferry_error_set(rc, "cannot read token file %s: %s; check the path and that it is "
-				"readable by this user", path, ferry_error_message());
+		char cause[512];
+
+		/* The cause lives in the same per-thread buffer that the new message goes to. */
+		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
+		ferry_error_set(rc, "token file: %s; check the path and that it is readable by this "
+				"user", cause);
 		return rc;
 	}
 	start = data;
