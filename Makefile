@@ -82,7 +82,7 @@ check-integration:
 
 .PHONY: check-unit-run check-integration-run
 check-unit-run:
-	@set -e; for t in $(UNIT_BINARIES); do echo "== $$t"; $$t; done
+	@failed=0; for t in $(UNIT_BINARIES); do echo "== $$t"; $$t || failed=1; done; exit $$failed
 
 check-integration-run:
 	FERRY_BIN=$(CURDIR)/$(BUILD)/bin prove -v tests/integration/
