@@ -96,7 +96,7 @@ demo: deps
 	bash tests/demo.sh
 
 lint:
-	clang-format --dry-run --Werror $(LIBRARY_SOURCES) cmd/*.c */*.h
+	clang-format --dry-run --Werror $(LIBRARY_SOURCES) $(UNIT_SOURCES) cmd/*.c */*.h
 
 install: all
 	install -D -m 0755 bin/ferryd $(DESTDIR)/usr/local/sbin/ferryd

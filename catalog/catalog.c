@@ -67,9 +67,9 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	"CREATE INDEX transfers_by_volume ON transfers (role, peer, volume, state);",
 };
 
-static const char *const range_kind_names[] = { "durable", "attempted" };
-static const char *const role_names[] = { "send", "receive" };
-static const char *const state_names[] = { "active", "complete", "abandoned" };
+static const char *const range_kind_names[] = {"durable", "attempted"};
+static const char *const role_names[] = {"send", "receive"};
+static const char *const state_names[] = {"active", "complete", "abandoned"};
 
 const char *
 catalog_transfer_state_name(enum catalog_transfer_state state)
@@ -83,19 +83,13 @@ catalog_sqlite_error(struct catalog *catalog, int sqlite_rc, const char *what)
 	int code = FERRY_ERR_INTERNAL;
 
 	switch (sqlite_rc & 0xff) {
-	case SQLITE_FULL:
-		code = FERRY_ERR_NO_SPACE;
-		break;
+	case SQLITE_FULL: code = FERRY_ERR_NO_SPACE; break;
 	case SQLITE_IOERR:
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
 	case SQLITE_CORRUPT:
-	case SQLITE_BUSY:
-		code = FERRY_ERR_IO;
-		break;
-	case SQLITE_CONSTRAINT:
-		code = FERRY_ERR_CONFLICT;
-		break;
+	case SQLITE_BUSY: code = FERRY_ERR_IO; break;
+	case SQLITE_CONSTRAINT: code = FERRY_ERR_CONFLICT; break;
 	}
 	return ferry_error_set(code, "catalog %s: %s: %s", catalog->path, what,
 			       sqlite3_errmsg(catalog->db));
@@ -263,8 +257,9 @@ catalog_open_at_version(const char *path, enum catalog_sync sync, int target_ver
 	if (rc == 0)
 		rc = catalog_exec(catalog, "PRAGMA foreign_keys = ON");
 	if (rc == 0)
-		rc = catalog_exec(catalog, sync == CATALOG_SYNC_FULL ? "PRAGMA synchronous = FULL"
-								     : "PRAGMA synchronous = NORMAL");
+		rc = catalog_exec(catalog, sync == CATALOG_SYNC_FULL
+						   ? "PRAGMA synchronous = FULL"
+						   : "PRAGMA synchronous = NORMAL");
 	if (rc == 0)
 		rc = catalog_migrate(catalog, target_version);
 	if (rc < 0)
@@ -340,12 +335,13 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 		return rc;
 	if (volume->created_ms == 0)
 		volume->created_ms = util_now_ms();
-	rc = catalog_prepare(catalog,
-			     "INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-			     " ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
-			     " transfer_id = ?5 RETURNING id, created_ms",
-			     &stmt);
+	rc = catalog_prepare(
+		catalog,
+		"INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		" ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
+		" transfer_id = ?5 RETURNING id, created_ms",
+		&stmt);
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_text(stmt, 1, volume->name, -1, SQLITE_STATIC);
@@ -420,10 +416,10 @@ out:
 
 /* ---- transfers ---- */
 
-#define TRANSFER_COLUMNS                                                                      \
-	"id, role, volume, peer, location, source_identity, remote_id, size, segment_size,"   \
-	" segments_total, state, digest, created_ms, updated_ms,"                               \
-	" (SELECT COALESCE(SUM(last - first + 1), 0) FROM segment_ranges r"                     \
+#define TRANSFER_COLUMNS                                                                           \
+	"id, role, volume, peer, location, source_identity, remote_id, size, segment_size,"        \
+	" segments_total, state, digest, created_ms, updated_ms,"                                  \
+	" (SELECT COALESCE(SUM(last - first + 1), 0) FROM segment_ranges r"                        \
 	"  WHERE r.transfer_id = transfers.id AND r.kind = 'durable')"
 
 static int
@@ -487,12 +483,13 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 	transfer->state = CATALOG_TRANSFER_ACTIVE;
 	transfer->digest[0] = '\0';
 	transfer->segments_durable = 0;
-	rc = catalog_prepare(catalog,
-			     "INSERT INTO transfers (role, volume, peer, location, source_identity,"
-			     " remote_id, size, segment_size, segments_total, state, created_ms,"
-			     " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10,"
-			     " ?10)",
-			     &stmt);
+	rc = catalog_prepare(
+		catalog,
+		"INSERT INTO transfers (role, volume, peer, location, source_identity,"
+		" remote_id, size, segment_size, segments_total, state, created_ms,"
+		" updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10,"
+		" ?10)",
+		&stmt);
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_text(stmt, 1, role_names[transfer->role], -1, SQLITE_STATIC);
@@ -731,8 +728,8 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 	rc = catalog_write_begin(catalog, &owned);
 	if (rc < 0)
 		return rc;
-	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 1,
-				      &blob);
+	sqlite_rc =
+		sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 1, &blob);
 	if (sqlite_rc != SQLITE_OK) {
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
 		goto out;
@@ -742,8 +739,8 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 				     (unsigned long long)index, (long long)id);
 		goto out;
 	}
-	sqlite_rc = sqlite3_blob_write(blob, sum->bytes, CHECKSUM_BYTES,
-				       (int)(index * CHECKSUM_BYTES));
+	sqlite_rc =
+		sqlite3_blob_write(blob, sum->bytes, CHECKSUM_BYTES, (int)(index * CHECKSUM_BYTES));
 	if (sqlite_rc != SQLITE_OK) {
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum write");
 		goto out;
@@ -806,8 +803,8 @@ catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *su
 	int rc = 0, sqlite_rc;
 
 	pthread_mutex_lock(&catalog->lock);
-	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 0,
-				      &blob);
+	sqlite_rc =
+		sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 0, &blob);
 	if (sqlite_rc != SQLITE_OK) {
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
 		goto out;

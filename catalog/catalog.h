@@ -47,7 +47,7 @@ void catalog_transaction_rollback(struct catalog *catalog);
 struct catalog_volume {
 	int64_t id;
 	char name[VOLUME_NAME_MAX + 1];
-	char kind[16];       /* "file" */
+	char kind[16];	     /* "file" */
 	char location[1024]; /* path of the image */
 	uint64_t size;
 	int64_t transfer_id; /* the transfer that fills it now, 0 if none */
@@ -81,10 +81,10 @@ struct catalog_transfer {
 	int64_t id;
 	enum catalog_role role;
 	char volume[VOLUME_NAME_MAX + 1];
-	char peer[512];          /* sender: the receiver's URL; receiver: "" */
-	char location[1024];     /* sender: the source path; receiver: the image path */
+	char peer[512];	     /* sender: the receiver's URL; receiver: "" */
+	char location[1024]; /* sender: the source path; receiver: the image path */
 	char source_identity[256];
-	int64_t remote_id;       /* sender: the receiver's transfer id */
+	int64_t remote_id; /* sender: the receiver's transfer id */
 	uint64_t size;
 	uint64_t segment_size;
 	uint64_t segments_total;
@@ -102,9 +102,8 @@ const char *catalog_transfer_state_name(enum catalog_transfer_state state);
 int catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transfer);
 int catalog_transfer_get(struct catalog *catalog, int64_t id, struct catalog_transfer *out);
 /* The newest transfer of that role, peer and volume that is not abandoned. */
-int catalog_transfer_find_current(struct catalog *catalog, enum catalog_role role,
-				  const char *peer, const char *volume,
-				  struct catalog_transfer *out);
+int catalog_transfer_find_current(struct catalog *catalog, enum catalog_role role, const char *peer,
+				  const char *volume, struct catalog_transfer *out);
 int catalog_transfer_set_state(struct catalog *catalog, int64_t id,
 			       enum catalog_transfer_state state, const char *digest);
 int catalog_transfer_set_remote(struct catalog *catalog, int64_t id, int64_t remote_id);
@@ -113,8 +112,8 @@ int catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t 
 				  const struct checksum *sum);
 int catalog_transfer_mark_attempted(struct catalog *catalog, int64_t id, uint64_t index);
 /* Replaces the contents of *out (initialised by the caller) with the transfer's ranges. */
-int catalog_transfer_load_ranges(struct catalog *catalog, int64_t id,
-				 enum catalog_range_kind kind, struct range_set *out);
+int catalog_transfer_load_ranges(struct catalog *catalog, int64_t id, enum catalog_range_kind kind,
+				 struct range_set *out);
 /* Copies the transfer's checksums (16 * segments_total bytes) into sums. */
 int catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *sums,
 				    uint64_t segments_total);

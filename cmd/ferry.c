@@ -67,20 +67,20 @@ static int
 cli_parse(int argc, char **argv, struct cli_options *options)
 {
 	static const struct option long_options[] = {
-		{ "to", required_argument, NULL, 'u' },
-		{ "daemon", required_argument, NULL, 'u' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "cacert", required_argument, NULL, 'c' },
-		{ "insecure", no_argument, NULL, 'k' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "segment-size", required_argument, NULL, 's' },
-		{ "jobs", required_argument, NULL, 'J' },
-		{ "zstd-level", required_argument, NULL, 'z' },
-		{ "restart", no_argument, NULL, 'r' },
-		{ "bwlimit", required_argument, NULL, 'b' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"to", required_argument, NULL, 'u'},
+		{"daemon", required_argument, NULL, 'u'},
+		{"token-file", required_argument, NULL, 't'},
+		{"cacert", required_argument, NULL, 'c'},
+		{"insecure", no_argument, NULL, 'k'},
+		{"json", no_argument, NULL, 'j'},
+		{"segment-size", required_argument, NULL, 's'},
+		{"jobs", required_argument, NULL, 'J'},
+		{"zstd-level", required_argument, NULL, 'z'},
+		{"restart", no_argument, NULL, 'r'},
+		{"bwlimit", required_argument, NULL, 'b'},
+		{"no-progress", no_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int option;
 
@@ -105,8 +105,10 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 			    options->segment_size < SEGMENT_SIZE_MIN ||
 			    options->segment_size > SEGMENT_SIZE_MAX ||
 			    options->segment_size % SEGMENT_SIZE_MIN) {
-				fprintf(stderr, "ferry: --segment-size %s: give a multiple of 4096 "
-					"between 4 KiB and 64 MiB (e.g. 4M)\n", optarg);
+				fprintf(stderr,
+					"ferry: --segment-size %s: give a multiple of 4096 "
+					"between 4 KiB and 64 MiB (e.g. 4M)\n",
+					optarg);
 				return -1;
 			}
 			break;
@@ -136,7 +138,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		}
 	}
 	if (options->url == NULL) {
-		fprintf(stderr, "ferry: no daemon given: pass --to/--daemon https://HOST:PORT or set "
+		fprintf(stderr,
+			"ferry: no daemon given: pass --to/--daemon https://HOST:PORT or set "
 			"FERRY_DAEMON\n");
 		return -1;
 	}
@@ -169,7 +172,7 @@ cli_state_catalog(struct catalog **out)
 static int
 cli_copy(int argc, char **argv)
 {
-	struct cli_options options = { 0 };
+	struct cli_options options = {0};
 	struct repl_copy_result result;
 	struct catalog *catalog = NULL;
 	json_t *document;
@@ -188,39 +191,42 @@ cli_copy(int argc, char **argv)
 		status = cli_fail(&options, "copy");
 		goto out;
 	}
-	rc = repl_copy_run(&(struct repl_copy_options){
-				   .source = argv[first],
-				   .name = argv[first + 1],
-				   .url = options.url,
-				   .token = options.token,
-				   .cacert = options.cacert,
-				   .insecure = options.insecure,
-				   .segment_size = options.segment_size,
-				   .jobs = options.jobs,
-				   .zstd_level = options.zstd_level,
-				   .restart = options.restart,
-				   .progress = options.progress,
-				   .bandwidth_limit = options.bandwidth_limit,
-				   .catalog = catalog,
-			   },
-			   &result);
+	rc = repl_copy_run(
+		&(struct repl_copy_options){
+			.source = argv[first],
+			.name = argv[first + 1],
+			.url = options.url,
+			.token = options.token,
+			.cacert = options.cacert,
+			.insecure = options.insecure,
+			.segment_size = options.segment_size,
+			.jobs = options.jobs,
+			.zstd_level = options.zstd_level,
+			.restart = options.restart,
+			.progress = options.progress,
+			.bandwidth_limit = options.bandwidth_limit,
+			.catalog = catalog,
+		},
+		&result);
 	if (rc < 0)
 		fprintf(stderr, "ferry copy: %s: %s\n", argv[first + 1], ferry_error_message());
 	if (options.json) {
-		document = json_pack(
-			"{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s,"
-			" s:I}",
-			"name", result.name, "status", result.status, "destination", options.url,
-			"bytes_total", (json_int_t)result.bytes_total, "bytes_sent",
-			(json_int_t)result.bytes_sent, "bytes_resent", (json_int_t)result.bytes_resent,
-			"bytes_read", (json_int_t)result.bytes_read, "segments_total",
-			(json_int_t)result.segments_total, "segments_skipped",
-			(json_int_t)result.segments_skipped, "segments_zero",
-			(json_int_t)result.segments_zero, "segments_sent",
-			(json_int_t)result.segments_sent, "segment_size",
-			(json_int_t)result.segment_size, "retries", (json_int_t)result.retries,
-			"seconds", result.seconds, "digest", result.digest, "transfer_id",
-			(json_int_t)result.transfer_id);
+		document =
+			json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:f, s:s,"
+				  " s:I}",
+				  "name", result.name, "status", result.status, "destination",
+				  options.url, "bytes_total", (json_int_t)result.bytes_total,
+				  "bytes_sent", (json_int_t)result.bytes_sent, "bytes_resent",
+				  (json_int_t)result.bytes_resent, "bytes_read",
+				  (json_int_t)result.bytes_read, "segments_total",
+				  (json_int_t)result.segments_total, "segments_skipped",
+				  (json_int_t)result.segments_skipped, "segments_zero",
+				  (json_int_t)result.segments_zero, "segments_sent",
+				  (json_int_t)result.segments_sent, "segment_size",
+				  (json_int_t)result.segment_size, "retries",
+				  (json_int_t)result.retries, "seconds", result.seconds, "digest",
+				  result.digest, "transfer_id", (json_int_t)result.transfer_id);
 		if (rc < 0)
 			json_object_set_new(document, "error",
 					    json_pack("{s:s, s:s}", "code", ferry_error_name(rc),
@@ -262,8 +268,7 @@ cli_print_volume_row(json_t *volume)
 
 	util_format_bytes((double)json_integer_value(json_object_get(volume, "size")), size,
 			  sizeof(size));
-	printf("%-24s %-10s %6.1f%% %10s %9" JSON_INTEGER_FORMAT "/%-9" JSON_INTEGER_FORMAT
-	       " %s\n",
+	printf("%-24s %-10s %6.1f%% %10s %9" JSON_INTEGER_FORMAT "/%-9" JSON_INTEGER_FORMAT " %s\n",
 	       json_string_value(json_object_get(volume, "name")),
 	       json_string_value(json_object_get(volume, "state")) ?: "-",
 	       100.0 * json_real_value(json_object_get(transfer, "progress")), size,
@@ -275,7 +280,7 @@ cli_print_volume_row(json_t *volume)
 static int
 cli_status(int argc, char **argv)
 {
-	struct cli_options options = { 0 };
+	struct cli_options options = {0};
 	struct api_client *client = NULL;
 	json_t *reply = NULL, *volume;
 	size_t i;
@@ -311,7 +316,7 @@ out:
 static int
 cli_verify(int argc, char **argv)
 {
-	struct cli_options options = { 0 };
+	struct cli_options options = {0};
 	struct api_client *client = NULL;
 	struct repl_volume *source = NULL;
 	json_t *volume = NULL, *request = NULL, *reply = NULL;
@@ -350,16 +355,17 @@ cli_verify(int argc, char **argv)
 	if (api_client_json(client, "POST", path, request, &reply) < 0)
 		goto fail;
 	remote_digest = json_string_value(json_object_get(reply, "digest"));
-	recorded = json_string_value(json_object_get(json_object_get(volume, "transfer"), "digest"));
+	recorded =
+		json_string_value(json_object_get(json_object_get(volume, "transfer"), "digest"));
 	match = remote_digest && strcmp(remote_digest, local_digest) == 0 &&
 		repl_volume_size(source) ==
 			(uint64_t)json_integer_value(json_object_get(volume, "size"));
 	if (options.json) {
-		json_t *document = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "name",
-					     argv[first + 1], "match", match, "source_digest",
-					     local_digest, "receiver_digest", remote_digest ?: "",
-					     "recorded_digest", recorded ?: "", "segment_size",
-					     (json_int_t)segment_size);
+		json_t *document =
+			json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "name", argv[first + 1],
+				  "match", match, "source_digest", local_digest, "receiver_digest",
+				  remote_digest ?: "", "recorded_digest", recorded ?: "",
+				  "segment_size", (json_int_t)segment_size);
 
 		json_dumpf(document, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
@@ -369,8 +375,10 @@ cli_verify(int argc, char **argv)
 		       match ? "match" : "MISMATCH", local_digest, remote_digest ?: "-");
 	}
 	if (!match)
-		fprintf(stderr, "ferry verify: %s differs from %s on %s; re-run ferry copy with "
-			"--restart to copy it again\n", argv[first + 1], argv[first], options.url);
+		fprintf(stderr,
+			"ferry verify: %s differs from %s on %s; re-run ferry copy with "
+			"--restart to copy it again\n",
+			argv[first + 1], argv[first], options.url);
 	status = match ? 0 : 1;
 	goto out;
 fail:

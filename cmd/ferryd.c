@@ -18,27 +18,28 @@
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
-		"              [--tls-cert FILE --tls-key FILE] [--verbose]\n"
-		"\n"
-		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
-		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file volume,\n"
-		"DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is given.\n");
+	fprintf(out, "usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
+		     "              [--tls-cert FILE --tls-key FILE] [--verbose]\n"
+		     "\n"
+		     "Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
+		     "DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
+		     "volume,\n"
+		     "DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is "
+		     "given.\n");
 }
 
 int
 main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "tls-cert", required_argument, NULL, 'c' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"state-dir", required_argument, NULL, 's'},
+		{"listen", required_argument, NULL, 'l'},
+		{"token-file", required_argument, NULL, 't'},
+		{"tls-cert", required_argument, NULL, 'c'},
+		{"tls-key", required_argument, NULL, 'k'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *state_dir = NULL, *listen = NULL, *token_file = NULL;
 	const char *certificate_path = NULL, *key_path = NULL;

@@ -30,10 +30,11 @@ api_client_new(const struct api_client_options *options)
 	size_t length;
 
 	if (options->url == NULL || strncmp(options->url, "https://", 8) != 0) {
-		ferry_error_set(FERRY_ERR_INVALID,
-				"daemon address '%s' is not an https:// URL; ferry speaks HTTPS only "
-				"(e.g. https://127.0.0.1:7443)",
-				options->url ? options->url : "");
+		ferry_error_set(
+			FERRY_ERR_INVALID,
+			"daemon address '%s' is not an https:// URL; ferry speaks HTTPS only "
+			"(e.g. https://127.0.0.1:7443)",
+			options->url ? options->url : "");
 		return NULL;
 	}
 	client = calloc(1, sizeof(*client));
@@ -114,10 +115,11 @@ api_client_transport_error(struct api_client *client, CURLcode code, const char 
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
-		return ferry_error_set(FERRY_ERR_TLS,
-				       "TLS with %s failed: %s; give the daemon's certificate (or its "
-				       "CA) with --cacert FILE, or --insecure to skip verification",
-				       client->url, detail[0] ? detail : curl_easy_strerror(code));
+		return ferry_error_set(
+			FERRY_ERR_TLS,
+			"TLS with %s failed: %s; give the daemon's certificate (or its "
+			"CA) with --cacert FILE, or --insecure to skip verification",
+			client->url, detail[0] ? detail : curl_easy_strerror(code));
 	default:
 		return ferry_error_set(FERRY_ERR_NETWORK,
 				       "cannot reach %s: %s; check that ferryd runs there and the "
@@ -146,8 +148,8 @@ api_client_status_error(struct api_client *client, long status, const struct api
 	else
 		code = FERRY_ERR_REMOTE;
 	if (code == FERRY_ERR_UNAUTHORIZED)
-		ferry_error_set(code, "%s refused the token (HTTP %ld): %s; check --token-file", client->url,
-				status, message ? message : "unauthorized");
+		ferry_error_set(code, "%s refused the token (HTTP %ld): %s; check --token-file",
+				client->url, status, message ? message : "unauthorized");
 	else
 		ferry_error_set(code, "%s answered HTTP %ld: %s", client->url, status,
 				message ? message : "(no error message)");
@@ -161,7 +163,7 @@ api_client_send(struct api_client *client, const char *method, const char *path,
 		const char *const *headers, json_t **reply_out)
 {
 	struct curl_slist *list = NULL;
-	struct api_reply reply = { 0 };
+	struct api_reply reply = {0};
 	char url[1024], content_header[128], detail[CURL_ERROR_SIZE] = "";
 	CURLcode code;
 	long status = 0;
@@ -186,7 +188,8 @@ api_client_send(struct api_client *client, const char *method, const char *path,
 	if (body || strcmp(method, "GET") != 0) {
 		curl_easy_setopt(client->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_length);
+		curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)body_length);
 	} else {
 		curl_easy_setopt(client->curl, CURLOPT_HTTPGET, 1L);
 	}
@@ -208,8 +211,9 @@ api_client_send(struct api_client *client, const char *method, const char *path,
 
 		*reply_out = json_loads(reply.data ? reply.data : "{}", 0, &error);
 		if (*reply_out == NULL)
-			rc = ferry_error_set(FERRY_ERR_REMOTE, "%s sent a reply that is not JSON: %s",
-					     client->url, error.text);
+			rc = ferry_error_set(FERRY_ERR_REMOTE,
+					     "%s sent a reply that is not JSON: %s", client->url,
+					     error.text);
 	}
 out:
 	curl_slist_free_all(list);
@@ -218,8 +222,8 @@ out:
 }
 
 int
-api_client_json(struct api_client *client, const char *method, const char *path,
-		json_t *body_json, json_t **reply_out)
+api_client_json(struct api_client *client, const char *method, const char *path, json_t *body_json,
+		json_t **reply_out)
 {
 	char *body = body_json ? json_dumps(body_json, JSON_COMPACT) : NULL;
 	int rc;

@@ -13,10 +13,10 @@
 struct api_client;
 
 struct api_client_options {
-	const char *url;    /* https://HOST:PORT */
+	const char *url; /* https://HOST:PORT */
 	const char *token;
-	const char *cacert; /* CA file to trust, or NULL for the system's */
-	bool insecure;      /* skip certificate verification (explicit operator choice) */
+	const char *cacert;	 /* CA file to trust, or NULL for the system's */
+	bool insecure;		 /* skip certificate verification (explicit operator choice) */
 	uint64_t max_send_speed; /* bytes per second, 0 for no limit */
 };
 

@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHECKSUM_BYTES 16
+#define CHECKSUM_BYTES	    16
 #define CHECKSUM_HEX_LENGTH 32
-#define DIGEST_PREFIX "xxh3-128:"
-#define DIGEST_STRING_SIZE (sizeof(DIGEST_PREFIX) + CHECKSUM_HEX_LENGTH)
+#define DIGEST_PREFIX	    "xxh3-128:"
+#define DIGEST_STRING_SIZE  (sizeof(DIGEST_PREFIX) + CHECKSUM_HEX_LENGTH)
 
 struct checksum {
 	uint8_t bytes[CHECKSUM_BYTES]; /* canonical big-endian XXH128 */

@@ -43,20 +43,20 @@ static const struct {
 	int code;
 	const char *name;
 } error_names[] = {
-	{ FERRY_OK, "ok" },
-	{ FERRY_ERR_INTERNAL, "internal" },
-	{ FERRY_ERR_INVALID, "invalid_request" },
-	{ FERRY_ERR_UNAUTHORIZED, "unauthorized" },
-	{ FERRY_ERR_NOT_FOUND, "not_found" },
-	{ FERRY_ERR_CONFLICT, "conflict" },
-	{ FERRY_ERR_CHECKSUM, "checksum_mismatch" },
-	{ FERRY_ERR_NO_SPACE, "no_space" },
-	{ FERRY_ERR_IO, "io_error" },
-	{ FERRY_ERR_TOO_LARGE, "too_large" },
-	{ FERRY_ERR_NETWORK, "network" },
-	{ FERRY_ERR_TLS, "tls" },
-	{ FERRY_ERR_NO_MEMORY, "no_memory" },
-	{ FERRY_ERR_REMOTE, "remote" },
+	{FERRY_OK, "ok"},
+	{FERRY_ERR_INTERNAL, "internal"},
+	{FERRY_ERR_INVALID, "invalid_request"},
+	{FERRY_ERR_UNAUTHORIZED, "unauthorized"},
+	{FERRY_ERR_NOT_FOUND, "not_found"},
+	{FERRY_ERR_CONFLICT, "conflict"},
+	{FERRY_ERR_CHECKSUM, "checksum_mismatch"},
+	{FERRY_ERR_NO_SPACE, "no_space"},
+	{FERRY_ERR_IO, "io_error"},
+	{FERRY_ERR_TOO_LARGE, "too_large"},
+	{FERRY_ERR_NETWORK, "network"},
+	{FERRY_ERR_TLS, "tls"},
+	{FERRY_ERR_NO_MEMORY, "no_memory"},
+	{FERRY_ERR_REMOTE, "remote"},
 };
 
 const char *

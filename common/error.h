@@ -8,18 +8,18 @@
 enum ferry_error {
 	FERRY_OK = 0,
 	FERRY_ERR_INTERNAL = -1,     /* a bug or an unexpected library failure */
-	FERRY_ERR_INVALID = -2,      /* malformed input: bad request, bad option */
+	FERRY_ERR_INVALID = -2,	     /* malformed input: bad request, bad option */
 	FERRY_ERR_UNAUTHORIZED = -3, /* missing or wrong token */
 	FERRY_ERR_NOT_FOUND = -4,    /* unknown volume, transfer or route */
 	FERRY_ERR_CONFLICT = -5,     /* state forbids it: source changed, stale transfer */
 	FERRY_ERR_CHECKSUM = -6,     /* bytes do not match their checksum or digest */
 	FERRY_ERR_NO_SPACE = -7,     /* the disk holding the data is full */
-	FERRY_ERR_IO = -8,           /* a read, write or flush failed */
+	FERRY_ERR_IO = -8,	     /* a read, write or flush failed */
 	FERRY_ERR_TOO_LARGE = -9,    /* a body or header above its ceiling */
 	FERRY_ERR_NETWORK = -10,     /* the peer could not be reached or the link broke */
-	FERRY_ERR_TLS = -11,         /* certificate not trusted or TLS set-up failed */
+	FERRY_ERR_TLS = -11,	     /* certificate not trusted or TLS set-up failed */
 	FERRY_ERR_NO_MEMORY = -12,
-	FERRY_ERR_REMOTE = -13,      /* the peer answered with an error; the message is its message */
+	FERRY_ERR_REMOTE = -13, /* the peer answered with an error; the message is its message */
 };
 
 /* Records a printf-style message for the calling thread and returns code, so that

@@ -17,7 +17,7 @@ log_set_level(enum log_level level)
 void
 log_message(enum log_level level, const char *format, ...)
 {
-	static const char *const names[] = { "debug", "info", "warn", "error" };
+	static const char *const names[] = {"debug", "info", "warn", "error"};
 	char line[2048];
 	struct timespec now;
 	struct tm tm;
@@ -28,9 +28,10 @@ log_message(enum log_level level, const char *format, ...)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	used = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			tm.tm_sec, now.tv_nsec / 1000000, names[level]);
+	used = snprintf(line, sizeof(line),
+			"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			now.tv_nsec / 1000000, names[level]);
 	va_start(args, format);
 	used += vsnprintf(line + used, sizeof(line) - (size_t)used - 1, format, args);
 	va_end(args);

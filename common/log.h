@@ -6,11 +6,12 @@
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 void log_set_level(enum log_level level);
-void log_message(enum log_level level, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void log_message(enum log_level level, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_message(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_message(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warn(...) log_message(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_message(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_message(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_error(...) log_message(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 #endif

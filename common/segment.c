@@ -92,8 +92,8 @@ int
 segment_encode(struct segment_codec *codec, const void *plain, size_t length, void *out,
 	       size_t out_capacity, size_t *out_length)
 {
-	size_t result = ZSTD_compressCCtx(codec->compress, out, out_capacity, plain, length,
-					  codec->level);
+	size_t result =
+		ZSTD_compressCCtx(codec->compress, out, out_capacity, plain, length, codec->level);
 
 	if (ZSTD_isError(result))
 		return ferry_error_set(FERRY_ERR_INTERNAL, "zstd compression failed: %s",
@@ -116,9 +116,10 @@ segment_decode(struct segment_codec *codec, const void *body, size_t body_length
 				       body_length);
 	declared = ZSTD_getFrameContentSize(body, body_length);
 	if (declared != plain_length)
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "zstd frame declares %llu plain bytes, segment length is %zu",
-				       declared, plain_length);
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"zstd frame declares %llu plain bytes, segment length is %zu", declared,
+			plain_length);
 	result = ZSTD_decompressDCtx(codec->decompress, plain, plain_length, body, body_length);
 	if (ZSTD_isError(result) || result != plain_length)
 		return ferry_error_set(FERRY_ERR_INVALID, "zstd frame does not decode: %s",

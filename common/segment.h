@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 #define SEGMENT_SIZE_DEFAULT (4u << 20)
-#define SEGMENT_SIZE_MIN 4096u
-#define SEGMENT_SIZE_MAX (64u << 20)
+#define SEGMENT_SIZE_MIN     4096u
+#define SEGMENT_SIZE_MAX     (64u << 20)
 /* Granularity of sparse writes on the receiver: zero blocks inside a data segment become holes. */
 #define SEGMENT_SPARSE_BLOCK 4096u
 

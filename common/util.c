@@ -69,17 +69,20 @@ util_read_token_file(const char *path, char **token_out)
 	int rc;
 
 	if (path == NULL)
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "no token file given: pass --token-file FILE (a file holding "
-				       "the daemon's bearer token)");
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"no token file given: pass --token-file FILE (a file holding "
+			"the daemon's bearer token)");
 	rc = util_read_file(path, TOKEN_MAX, &data, NULL);
 	if (rc < 0) {
 		char cause[512];
 
 		/* The cause lives in the same per-thread buffer that the new message goes to. */
 		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
-		ferry_error_set(rc, "token file: %s; check the path and that it is readable by this "
-				"user", cause);
+		ferry_error_set(rc,
+				"token file: %s; check the path and that it is readable by this "
+				"user",
+				cause);
 		return rc;
 	}
 	start = data;
@@ -90,8 +93,10 @@ util_read_token_file(const char *path, char **token_out)
 		*--end = '\0';
 	if (*start == '\0') {
 		free(data);
-		return ferry_error_set(FERRY_ERR_INVALID, "token file %s is empty; write a token "
-				       "(e.g. `openssl rand -hex 32 > %s`)", path, path);
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "token file %s is empty; write a token "
+				       "(e.g. `openssl rand -hex 32 > %s`)",
+				       path, path);
 	}
 	memmove(data, start, strlen(start) + 1);
 	*token_out = data;
@@ -222,7 +227,7 @@ out:
 void
 util_format_bytes(double bytes, char *buf, size_t size)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	int unit = 0;
 
 	while (bytes >= 1024 && unit < 5) {
@@ -246,8 +251,7 @@ util_parse_size(const char *text, uint64_t *out)
 	if (errno)
 		return FERRY_ERR_INVALID;
 	switch (tolower((unsigned char)*end)) {
-	case '\0':
-		break;
+	case '\0': break;
 	case 'k':
 		multiplier = 1ull << 10;
 		end++;
@@ -260,8 +264,7 @@ util_parse_size(const char *text, uint64_t *out)
 		multiplier = 1ull << 30;
 		end++;
 		break;
-	default:
-		return FERRY_ERR_INVALID;
+	default: return FERRY_ERR_INVALID;
 	}
 	if (*end && strcmp(end, "iB") != 0 && strcmp(end, "B") != 0)
 		return FERRY_ERR_INVALID;

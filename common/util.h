@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define VOLUME_NAME_MAX 128
-#define TOKEN_MAX 4096
+#define TOKEN_MAX	4096
 
 /* Reads a token file, trims surrounding white space. Caller frees *token_out.
  * Errors name the file and say what to do. */

@@ -25,8 +25,8 @@ static int
 file_error(int error_number, const char *what, const char *path)
 {
 	return ferry_error_set(error_number == ENOSPC || error_number == EDQUOT ? FERRY_ERR_NO_SPACE
-						     : error_number == ENOENT ? FERRY_ERR_NOT_FOUND
-									       : FERRY_ERR_IO,
+			       : error_number == ENOENT ? FERRY_ERR_NOT_FOUND
+							: FERRY_ERR_IO,
 			       "%s %s: %s", what, path, strerror(error_number));
 }
 
@@ -197,15 +197,15 @@ file_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t
 
 	while (position < length) {
 		size_t run = position;
-		bool zero = segment_is_zero(bytes + position,
-					    length - position < SEGMENT_SPARSE_BLOCK
-						    ? length - position
-						    : SEGMENT_SPARSE_BLOCK);
+		bool zero =
+			segment_is_zero(bytes + position, length - position < SEGMENT_SPARSE_BLOCK
+								  ? length - position
+								  : SEGMENT_SPARSE_BLOCK);
 		int rc;
 
 		while (run < length) {
 			size_t block = length - run < SEGMENT_SPARSE_BLOCK ? length - run
-									     : SEGMENT_SPARSE_BLOCK;
+									   : SEGMENT_SPARSE_BLOCK;
 
 			if (segment_is_zero(bytes + run, block) != zero)
 				break;

@@ -55,10 +55,11 @@ static int
 repl_receiver_check_name(const char *volume)
 {
 	if (!util_volume_name_valid(volume))
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "invalid volume name '%.160s': use 1 to %d of A-Z a-z 0-9 . _ -, "
-				       "not starting with '.'",
-				       volume ? volume : "", VOLUME_NAME_MAX);
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"invalid volume name '%.160s': use 1 to %d of A-Z a-z 0-9 . _ -, "
+			"not starting with '.'",
+			volume ? volume : "", VOLUME_NAME_MAX);
 	return 0;
 }
 
@@ -114,9 +115,9 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 				       truncate ? " (restarted)" : "");
 	if (rc < 0) {
 		catalog_transaction_rollback(receiver->catalog);
-		return rc == FERRY_ERR_NO_SPACE ? repl_receiver_no_space(receiver, request->volume,
-									  "recording")
-						: rc;
+		return rc == FERRY_ERR_NO_SPACE
+			       ? repl_receiver_no_space(receiver, request->volume, "recording")
+			       : rc;
 	}
 	return catalog_transaction_commit(receiver->catalog);
 }
@@ -135,10 +136,11 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 	if (request->segment_size &&
 	    (request->segment_size < SEGMENT_SIZE_MIN || request->segment_size > SEGMENT_SIZE_MAX ||
 	     request->segment_size % SEGMENT_SIZE_MIN))
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "segment size %llu is not a multiple of %u between %u and %u",
-				       (unsigned long long)request->segment_size, SEGMENT_SIZE_MIN,
-				       SEGMENT_SIZE_MIN, SEGMENT_SIZE_MAX);
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"segment size %llu is not a multiple of %u between %u and %u",
+			(unsigned long long)request->segment_size, SEGMENT_SIZE_MIN,
+			SEGMENT_SIZE_MIN, SEGMENT_SIZE_MAX);
 	if (request->source_identity == NULL || request->source_identity[0] == '\0' ||
 	    strlen(request->source_identity) >= sizeof(current.source_identity))
 		return ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
@@ -238,7 +240,8 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		goto out;
 	}
 	if (request->index >= transfer.segments_total) {
-		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu of volume %s is out of range "
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "segment %llu of volume %s is out of range "
 				     "(it has %llu segments)",
 				     (unsigned long long)request->index, request->volume,
 				     (unsigned long long)transfer.segments_total);
@@ -248,11 +251,10 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	expected = transfer.size - offset < transfer.segment_size ? transfer.size - offset
 								  : transfer.segment_size;
 	if (request->length != expected) {
-		rc = ferry_error_set(FERRY_ERR_INVALID,
-				     "segment %llu of volume %s must be %llu bytes, not %llu",
-				     (unsigned long long)request->index, request->volume,
-				     (unsigned long long)expected,
-				     (unsigned long long)request->length);
+		rc = ferry_error_set(
+			FERRY_ERR_INVALID, "segment %llu of volume %s must be %llu bytes, not %llu",
+			(unsigned long long)request->index, request->volume,
+			(unsigned long long)expected, (unsigned long long)request->length);
 		goto out;
 	}
 	if (request->encoding == SEGMENT_ENCODING_ZERO) {
@@ -334,8 +336,7 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 		rc = FERRY_ERR_NO_MEMORY;
 		goto out;
 	}
-	rc = catalog_transfer_read_checksums(receiver->catalog, out->id, sums,
-					     out->segments_total);
+	rc = catalog_transfer_read_checksums(receiver->catalog, out->id, sums, out->segments_total);
 	if (rc < 0)
 		goto out;
 	checksum_digest(sums, out->segments_total, ours);

@@ -31,12 +31,10 @@ const char *repl_volume_identity(const struct repl_volume *volume);
 const char *repl_volume_location(const struct repl_volume *volume);
 int repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length);
 /* Writes data, leaving all-zero blocks sparse. */
-int repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data,
-		      size_t length);
+int repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length);
 int repl_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length);
 /* True in *hole when [offset, offset+length) holds no data (reads as zeroes without I/O). */
-int repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length,
-			bool *hole);
+int repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
 int repl_volume_flush(struct repl_volume *volume);
 
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
@@ -86,8 +84,8 @@ int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int
 			 const char *digest, struct catalog_transfer *out);
 
 /* Re-reads the received image and recomputes its digest with segment_size. */
-int repl_receiver_verify(struct repl_receiver *receiver, const char *volume,
-			 uint64_t segment_size, char *digest_out);
+int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
+			 char *digest_out);
 
 /* ---- sender (ferry copy) ---- */
 
@@ -102,9 +100,9 @@ struct repl_copy_options {
 	int jobs;
 	int zstd_level;
 	bool restart;
-	bool progress;             /* draw progress on stderr */
-	uint64_t bandwidth_limit;  /* bytes per second on the wire, 0 for none */
-	struct catalog *catalog;   /* the CLI's own records */
+	bool progress;		  /* draw progress on stderr */
+	uint64_t bandwidth_limit; /* bytes per second on the wire, 0 for none */
+	struct catalog *catalog;  /* the CLI's own records */
 };
 
 struct repl_copy_result {

@@ -132,13 +132,12 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 	struct copy_run *run = worker->run;
 	char path[512], transfer_header[64], length_header[64], encoding_header[64];
 	char checksum_header[64], hex[CHECKSUM_HEX_LENGTH + 1];
-	const char *headers[] = { transfer_header, length_header, encoding_header, checksum_header,
-				  NULL };
+	const char *headers[] = {transfer_header, length_header, encoding_header, checksum_header,
+				 NULL};
 	int rc = 0;
 
 	checksum_to_hex(sum, hex);
-	snprintf(path, sizeof(path), "/v1/volumes/%s/segments/%" PRIu64, run->options->name,
-		 index);
+	snprintf(path, sizeof(path), "/v1/volumes/%s/segments/%" PRIu64, run->options->name, index);
 	snprintf(transfer_header, sizeof(transfer_header), "X-Ferry-Transfer: %" PRId64,
 		 run->remote_id);
 	snprintf(length_header, sizeof(length_header), "X-Ferry-Length: %" PRIu64, length);
@@ -151,7 +150,7 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 		return rc;
 	for (int attempt = 0; attempt < SEND_ATTEMPTS; attempt++) {
 		if (attempt > 0) {
-			struct timespec pause = { 0, 250000000L << (attempt - 1) };
+			struct timespec pause = {0, 250000000L << (attempt - 1)};
 
 			while (pause.tv_nsec >= 1000000000L) {
 				pause.tv_sec++;
@@ -196,9 +195,9 @@ copy_one(struct copy_worker *worker, uint64_t index, enum segment_job job)
 {
 	struct copy_run *run = worker->run;
 	uint64_t offset = index * run->segment_size;
-	size_t length = (size_t)(run->source->size - offset < run->segment_size
-					 ? run->source->size - offset
-					 : run->segment_size);
+	size_t length =
+		(size_t)(run->source->size - offset < run->segment_size ? run->source->size - offset
+									: run->segment_size);
 	enum segment_encoding encoding = SEGMENT_ENCODING_ZERO;
 	size_t body_length = 0;
 	struct checksum sum;
@@ -303,7 +302,8 @@ copy_ranges_from_json(json_t *array, struct range_set *out)
 
 	if (!json_is_array(array))
 		return ferry_error_set(FERRY_ERR_REMOTE, "receiver reply lacks 'durable' ranges");
-	json_array_foreach(array, i, pair) {
+	json_array_foreach(array, i, pair)
+	{
 		json_int_t first = json_integer_value(json_array_get(pair, 0));
 		json_int_t last = json_integer_value(json_array_get(pair, 1));
 
@@ -382,14 +382,15 @@ copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_o
 		(uint64_t)json_integer_value(json_object_get(transfer, "segments_total"));
 	if (run->remote_id <= 0 || run->segment_size < SEGMENT_SIZE_MIN ||
 	    run->segment_size > SEGMENT_SIZE_MAX ||
-	    run->segments_total != (run->source->size + run->segment_size - 1) / run->segment_size) {
+	    run->segments_total !=
+		    (run->source->size + run->segment_size - 1) / run->segment_size) {
 		rc = ferry_error_set(FERRY_ERR_REMOTE, "receiver %s sent an inconsistent transfer",
 				     options->url);
 		goto out;
 	}
 	if (options->segment_size && options->segment_size != run->segment_size)
-		log_warn("%s: resuming with the receiver's segment size %" PRIu64
-			 " (not %" PRIu64 "); use --restart to change it",
+		log_warn("%s: resuming with the receiver's segment size %" PRIu64 " (not %" PRIu64
+			 "); use --restart to change it",
 			 options->name, run->segment_size, options->segment_size);
 	rc = copy_ranges_from_json(json_object_get(reply, "durable"), &run->remote_durable);
 	if (rc < 0)
@@ -424,8 +425,8 @@ copy_commit(struct copy_run *run, struct api_client *control, struct repl_copy_r
 	rc = api_client_json(control, "POST", path, request, &reply);
 	if (rc < 0)
 		goto out;
-	remote_digest = json_string_value(
-		json_object_get(json_object_get(reply, "transfer"), "digest"));
+	remote_digest =
+		json_string_value(json_object_get(json_object_get(reply, "transfer"), "digest"));
 	if (remote_digest == NULL || strcmp(remote_digest, result->digest) != 0) {
 		rc = ferry_error_set(FERRY_ERR_CHECKSUM, "receiver committed digest %s, ours is %s",
 				     remote_digest ? remote_digest : "(none)", result->digest);
@@ -509,9 +510,10 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 
 		for (uint64_t index = range->first; index <= range->last; index++)
 			if (range_set_contains(&run.local_known, index))
-				skipped_bytes += index == run.segments_total - 1
-							 ? run.source->size - index * run.segment_size
-							 : run.segment_size;
+				skipped_bytes +=
+					index == run.segments_total - 1
+						? run.source->size - index * run.segment_size
+						: run.segment_size;
 	}
 
 	client_options.max_send_speed = options->bandwidth_limit / (uint64_t)jobs;
@@ -541,14 +543,15 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 			run.workers_running -= jobs - i;
 			run.failed = true;
 			run.error_code = FERRY_ERR_INTERNAL;
-			snprintf(run.error_message, sizeof(run.error_message), "pthread_create failed");
+			snprintf(run.error_message, sizeof(run.error_message),
+				 "pthread_create failed");
 			pthread_mutex_unlock(&run.lock);
 			break;
 		}
 		started_threads++;
 	}
 	for (;;) {
-		struct timespec pause = { 0, 200000000L };
+		struct timespec pause = {0, 200000000L};
 		int running;
 
 		pthread_mutex_lock(&run.lock);

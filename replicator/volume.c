@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct repl_backend_ops *const repl_backends[] = { &repl_backend_file };
+static const struct repl_backend_ops *const repl_backends[] = {&repl_backend_file};
 
 static int
 repl_backend_for(const char *location, const struct repl_backend_ops **ops, const char **path)
@@ -139,8 +139,9 @@ repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *s
 		return FERRY_ERR_NO_MEMORY;
 	for (uint64_t index = 0; index < count; index++) {
 		uint64_t offset = index * segment_size;
-		size_t length = (size_t)(volume->size - offset < segment_size ? volume->size - offset
-									   : segment_size);
+		size_t length =
+			(size_t)(volume->size - offset < segment_size ? volume->size - offset
+								      : segment_size);
 		struct checksum sum;
 		bool hole = false;
 

@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 
 #define WEB_JSON_BODY_MAX (64u << 10)
-#define WEB_PATH_PARTS 6
+#define WEB_PATH_PARTS	  6
 
 struct web_server {
 	struct MHD_Daemon *daemon;
@@ -43,16 +43,16 @@ static const struct {
 	int code;
 	unsigned int status;
 } web_status_table[] = {
-	{ FERRY_ERR_INVALID, MHD_HTTP_BAD_REQUEST },
-	{ FERRY_ERR_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED },
-	{ FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND },
-	{ FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT },
-	{ FERRY_ERR_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE },
-	{ FERRY_ERR_CHECKSUM, MHD_HTTP_UNPROCESSABLE_CONTENT },
-	{ FERRY_ERR_NO_SPACE, MHD_HTTP_INSUFFICIENT_STORAGE },
-	{ FERRY_ERR_NO_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE },
-	{ FERRY_ERR_IO, MHD_HTTP_INTERNAL_SERVER_ERROR },
-	{ FERRY_ERR_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR },
+	{FERRY_ERR_INVALID, MHD_HTTP_BAD_REQUEST},
+	{FERRY_ERR_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED},
+	{FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND},
+	{FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT},
+	{FERRY_ERR_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE},
+	{FERRY_ERR_CHECKSUM, MHD_HTTP_UNPROCESSABLE_CONTENT},
+	{FERRY_ERR_NO_SPACE, MHD_HTTP_INSUFFICIENT_STORAGE},
+	{FERRY_ERR_NO_MEMORY, MHD_HTTP_SERVICE_UNAVAILABLE},
+	{FERRY_ERR_IO, MHD_HTTP_INTERNAL_SERVER_ERROR},
+	{FERRY_ERR_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR},
 };
 
 static enum MHD_Result
@@ -79,8 +79,8 @@ web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *d
 	return result;
 }
 
-static enum MHD_Result
-web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
+static enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code,
+				       const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static enum MHD_Result
@@ -108,29 +108,30 @@ static enum MHD_Result
 web_reply_last_error(struct MHD_Connection *connection, int code)
 {
 	return web_reply_error(connection, code, "%s",
-			       ferry_error_message()[0] ? ferry_error_message() : ferry_error_name(code));
+			       ferry_error_message()[0] ? ferry_error_message()
+							: ferry_error_name(code));
 }
 
 static json_t *
 web_transfer_json(const struct catalog_transfer *transfer)
 {
-	return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I}", "id",
-			 (json_int_t)transfer->id, "volume", transfer->volume, "state",
-			 catalog_transfer_state_name(transfer->state), "size",
-			 (json_int_t)transfer->size, "segment_size",
-			 (json_int_t)transfer->segment_size, "segments_total",
-			 (json_int_t)transfer->segments_total, "segments_durable",
-			 (json_int_t)transfer->segments_durable, "bytes_durable",
-			 (json_int_t)(transfer->segments_durable >= transfer->segments_total
-					      ? transfer->size
-					      : transfer->segments_durable * transfer->segment_size),
-			 "progress",
-			 transfer->segments_total
-				 ? (double)transfer->segments_durable / (double)transfer->segments_total
-				 : 1.0,
-			 "source_identity", transfer->source_identity, "digest", transfer->digest,
-			 "created_ms", (json_int_t)transfer->created_ms, "updated_ms",
-			 (json_int_t)transfer->updated_ms);
+	return json_pack(
+		"{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I}", "id",
+		(json_int_t)transfer->id, "volume", transfer->volume, "state",
+		catalog_transfer_state_name(transfer->state), "size", (json_int_t)transfer->size,
+		"segment_size", (json_int_t)transfer->segment_size, "segments_total",
+		(json_int_t)transfer->segments_total, "segments_durable",
+		(json_int_t)transfer->segments_durable, "bytes_durable",
+		(json_int_t)(transfer->segments_durable >= transfer->segments_total
+				     ? transfer->size
+				     : transfer->segments_durable * transfer->segment_size),
+		"progress",
+		transfer->segments_total
+			? (double)transfer->segments_durable / (double)transfer->segments_total
+			: 1.0,
+		"source_identity", transfer->source_identity, "digest", transfer->digest,
+		"created_ms", (json_int_t)transfer->created_ms, "updated_ms",
+		(json_int_t)transfer->updated_ms);
 }
 
 /* ---- handlers ---- */
@@ -172,7 +173,7 @@ web_parse_json_body(struct web_route_context *route, int *code)
 static enum MHD_Result
 web_transfer_begin(struct web_route_context *route)
 {
-	struct repl_begin_request begin = { 0 };
+	struct repl_begin_request begin = {0};
 	struct catalog_transfer transfer;
 	struct range_set durable;
 	json_t *body, *ranges = NULL, *size, *segment_size;
@@ -188,8 +189,8 @@ web_transfer_begin(struct web_route_context *route)
 	begin.source_identity = json_string_value(json_object_get(body, "source_identity"));
 	begin.restart = json_is_true(json_object_get(body, "restart"));
 	if (!json_is_integer(size) || json_integer_value(size) < 0 ||
-	    (segment_size && (!json_is_integer(segment_size) ||
-			      json_integer_value(segment_size) < 0))) {
+	    (segment_size &&
+	     (!json_is_integer(segment_size) || json_integer_value(segment_size) < 0))) {
 		json_decref(body);
 		return web_reply_error(route->connection, FERRY_ERR_INVALID,
 				       "'size' and 'segment_size' must be non-negative integers");
@@ -209,8 +210,9 @@ web_transfer_begin(struct web_route_context *route)
 	}
 	ranges = json_array();
 	for (size_t i = 0; i < durable.count; i++)
-		json_array_append_new(ranges, json_pack("[I, I]", (json_int_t)durable.ranges[i].first,
-							(json_int_t)durable.ranges[i].last));
+		json_array_append_new(ranges,
+				      json_pack("[I, I]", (json_int_t)durable.ranges[i].first,
+						(json_int_t)durable.ranges[i].last));
 	range_set_free(&durable);
 	result = web_reply_json(route->connection, MHD_HTTP_OK,
 				json_pack("{s:o, s:o}", "transfer", web_transfer_json(&transfer),
@@ -234,24 +236,28 @@ static enum MHD_Result
 web_segment_put(struct web_route_context *route)
 {
 	struct MHD_Connection *connection = route->connection;
-	struct repl_segment_request segment = { 0 };
+	struct repl_segment_request segment = {0};
 	const char *transfer_text, *length_text, *encoding_text, *checksum_text;
 	uint64_t index, transfer_id;
 	int code;
 
-	transfer_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Transfer");
+	transfer_text =
+		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Transfer");
 	length_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Length");
-	encoding_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Encoding");
-	checksum_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Checksum");
+	encoding_text =
+		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Encoding");
+	checksum_text =
+		MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Ferry-Checksum");
 	if (web_parse_unsigned(route->parts[4], &index) < 0 ||
 	    web_parse_unsigned(transfer_text, &transfer_id) < 0 ||
 	    web_parse_unsigned(length_text, &segment.length) < 0 ||
 	    segment_encoding_parse(encoding_text, &segment.encoding) < 0 ||
 	    checksum_from_hex(checksum_text, &segment.checksum) < 0)
-		return web_reply_error(connection, FERRY_ERR_INVALID,
-				       "a segment needs a numeric index and the headers "
-				       "X-Ferry-Transfer, X-Ferry-Length (numbers), X-Ferry-Encoding "
-				       "(zstd|zero) and X-Ferry-Checksum (32 hex digits)");
+		return web_reply_error(
+			connection, FERRY_ERR_INVALID,
+			"a segment needs a numeric index and the headers "
+			"X-Ferry-Transfer, X-Ferry-Length (numbers), X-Ferry-Encoding "
+			"(zstd|zero) and X-Ferry-Checksum (32 hex digits)");
 	segment.volume = route->parts[2];
 	segment.transfer_id = (int64_t)transfer_id;
 	segment.index = index;
@@ -325,9 +331,9 @@ web_volume_entry(const struct catalog_volume *volume, void *context)
 {
 	struct web_list_context *list = context;
 	struct catalog_transfer transfer;
-	json_t *entry = json_pack("{s:s, s:s, s:s, s:I}", "name", volume->name, "kind",
-				  volume->kind, "location", volume->location, "size",
-				  (json_int_t)volume->size);
+	json_t *entry =
+		json_pack("{s:s, s:s, s:s, s:I}", "name", volume->name, "kind", volume->kind,
+			  "location", volume->location, "size", (json_int_t)volume->size);
 
 	if (entry == NULL)
 		return FERRY_ERR_NO_MEMORY;
@@ -354,8 +360,8 @@ static enum MHD_Result
 web_volume_list(struct web_route_context *route)
 {
 	struct catalog *catalog = route->server->options.catalog;
-	struct web_list_context volumes = { catalog, json_array() };
-	struct web_list_context transfers = { catalog, json_array() };
+	struct web_list_context volumes = {catalog, json_array()};
+	struct web_list_context transfers = {catalog, json_array()};
 	int code;
 
 	code = catalog_volume_list(catalog, web_volume_entry, &volumes);
@@ -366,16 +372,16 @@ web_volume_list(struct web_route_context *route)
 		json_decref(transfers.array);
 		return web_reply_last_error(route->connection, code);
 	}
-	return web_reply_json(route->connection, MHD_HTTP_OK,
-			      json_pack("{s:o, s:o}", "volumes", volumes.array, "transfers",
-					transfers.array));
+	return web_reply_json(
+		route->connection, MHD_HTTP_OK,
+		json_pack("{s:o, s:o}", "volumes", volumes.array, "transfers", transfers.array));
 }
 
 static enum MHD_Result
 web_volume_show(struct web_route_context *route)
 {
 	struct catalog *catalog = route->server->options.catalog;
-	struct web_list_context one = { catalog, json_array() };
+	struct web_list_context one = {catalog, json_array()};
 	struct catalog_volume volume;
 	json_t *entry;
 	int code;
@@ -402,11 +408,11 @@ web_event_entry(const struct catalog_event *event, void *context)
 {
 	json_t *array = context;
 
-	return json_array_append_new(array, json_pack("{s:I, s:I, s:s, s:s, s:s}", "id",
-						      (json_int_t)event->id, "time_ms",
-						      (json_int_t)event->time_ms, "level",
-						      event->level, "object", event->object,
-						      "message", event->message))
+	return json_array_append_new(array,
+				     json_pack("{s:I, s:I, s:s, s:s, s:s}", "id",
+					       (json_int_t)event->id, "time_ms",
+					       (json_int_t)event->time_ms, "level", event->level,
+					       "object", event->object, "message", event->message))
 		       ? FERRY_ERR_NO_MEMORY
 		       : 0;
 }
@@ -427,7 +433,7 @@ web_event_list(struct web_route_context *route)
 static enum MHD_Result
 web_transfer_list(struct web_route_context *route)
 {
-	struct web_list_context transfers = { route->server->options.catalog, json_array() };
+	struct web_list_context transfers = {route->server->options.catalog, json_array()};
 	int code = catalog_transfer_list(transfers.catalog, true, web_transfer_entry, &transfers);
 
 	if (code < 0) {
@@ -446,15 +452,15 @@ static const struct web_route {
 	enum MHD_Result (*handler)(struct web_route_context *route);
 	bool segment_body;
 } web_routes[] = {
-	{ "GET", { "v1", "health" }, 2, web_health, false },
-	{ "GET", { "v1", "volumes" }, 2, web_volume_list, false },
-	{ "GET", { "v1", "volumes", "*" }, 3, web_volume_show, false },
-	{ "POST", { "v1", "volumes", "*", "transfer" }, 4, web_transfer_begin, false },
-	{ "PUT", { "v1", "volumes", "*", "segments", "*" }, 5, web_segment_put, true },
-	{ "POST", { "v1", "volumes", "*", "commit" }, 4, web_transfer_commit, false },
-	{ "POST", { "v1", "volumes", "*", "verify" }, 4, web_volume_verify, false },
-	{ "GET", { "v1", "transfers" }, 2, web_transfer_list, false },
-	{ "GET", { "v1", "events" }, 2, web_event_list, false },
+	{"GET", {"v1", "health"}, 2, web_health, false},
+	{"GET", {"v1", "volumes"}, 2, web_volume_list, false},
+	{"GET", {"v1", "volumes", "*"}, 3, web_volume_show, false},
+	{"POST", {"v1", "volumes", "*", "transfer"}, 4, web_transfer_begin, false},
+	{"PUT", {"v1", "volumes", "*", "segments", "*"}, 5, web_segment_put, true},
+	{"POST", {"v1", "volumes", "*", "commit"}, 4, web_transfer_commit, false},
+	{"POST", {"v1", "volumes", "*", "verify"}, 4, web_volume_verify, false},
+	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false},
+	{"GET", {"v1", "events"}, 2, web_event_list, false},
 };
 
 /* Splits url into parts (in place in buffer); false when it has too many or empty parts. */
@@ -484,7 +490,8 @@ web_find_route(const char **parts, int count, const char *method, bool *path_kno
 		bool match = route->parts == count;
 
 		for (int p = 0; match && p < count; p++)
-			if (strcmp(route->pattern[p], "*") != 0 && strcmp(route->pattern[p], parts[p]))
+			if (strcmp(route->pattern[p], "*") != 0 &&
+			    strcmp(route->pattern[p], parts[p]))
 				match = false;
 		if (!match)
 			continue;
@@ -513,7 +520,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 {
 	struct web_server *server = context;
 	struct web_request *request = *connection_context;
-	struct web_route_context route = { server, connection, method, { 0 }, 0, request };
+	struct web_route_context route = {server, connection, method, {0}, 0, request};
 	const struct web_route *found;
 	char path[1024];
 	bool path_known;
@@ -531,18 +538,19 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 			request->answered = true;
 			log_warn("refused a request for %s %.200s: missing or wrong bearer token",
 				 method, url);
-			return web_reply_error(connection, FERRY_ERR_UNAUTHORIZED,
-					       "missing or wrong bearer token; send the token from "
-					       "this daemon's --token-file as 'Authorization: Bearer "
-					       "TOKEN'");
+			return web_reply_error(
+				connection, FERRY_ERR_UNAUTHORIZED,
+				"missing or wrong bearer token; send the token from "
+				"this daemon's --token-file as 'Authorization: Bearer "
+				"TOKEN'");
 		}
 		request->ceiling = WEB_JSON_BODY_MAX;
 		if (strcmp(method, "PUT") == 0 && strstr(url, "/segments/"))
 			request->ceiling = segment_encoded_bound(SEGMENT_SIZE_MAX);
 		length_text = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
 							  MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (length_text && (web_parse_unsigned(length_text, &length) < 0 ||
-				    length > request->ceiling)) {
+		if (length_text &&
+		    (web_parse_unsigned(length_text, &length) < 0 || length > request->ceiling)) {
 			request->answered = true;
 			return web_reply_error(connection, FERRY_ERR_TOO_LARGE,
 					       "request body of %s bytes is above this route's "
@@ -587,10 +595,12 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 				       "request body is above this route's limit of %zu bytes",
 				       request->ceiling);
 	if (!web_split_path(url, path, sizeof(path), route.parts, &route.part_count))
-		return web_reply_error(connection, FERRY_ERR_NOT_FOUND, "no such path: %.200s", url);
+		return web_reply_error(connection, FERRY_ERR_NOT_FOUND, "no such path: %.200s",
+				       url);
 	found = web_find_route(route.parts, route.part_count, method, &path_known);
 	if (found == NULL)
-		return web_reply_error(connection, path_known ? FERRY_ERR_INVALID : FERRY_ERR_NOT_FOUND,
+		return web_reply_error(connection,
+				       path_known ? FERRY_ERR_INVALID : FERRY_ERR_NOT_FOUND,
 				       path_known ? "method %s is not allowed on %.200s"
 						  : "no such path: %s %.200s",
 				       method, url);
@@ -628,7 +638,7 @@ web_mhd_log(void *context, const char *format, va_list args)
 static int
 web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *length)
 {
-	struct addrinfo hints = { 0 }, *found = NULL;
+	struct addrinfo hints = {0}, *found = NULL;
 	char host[256];
 	const char *colon = strrchr(listen, ':');
 	size_t host_length;
@@ -678,12 +688,11 @@ web_server_start(const struct web_server_options *options)
 		flags |= MHD_USE_IPv6;
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, web_access, server, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log,
-		NULL, MHD_OPTION_SOCK_ADDR, &address,
-		MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem, MHD_OPTION_HTTPS_MEM_KEY,
-		options->key_pem, MHD_OPTION_NOTIFY_COMPLETED, web_request_done, server,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_END);
+		NULL, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_HTTPS_MEM_CERT,
+		options->certificate_pem, MHD_OPTION_HTTPS_MEM_KEY, options->key_pem,
+		MHD_OPTION_NOTIFY_COMPLETED, web_request_done, server, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,
 				"cannot listen on %s (is the address in use or not local?)",
@@ -706,8 +715,8 @@ web_server_stop(struct web_server *server)
 int
 web_server_port(struct web_server *server)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
-							       MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
 
 	return info ? (int)info->port : -1;
 }

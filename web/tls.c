@@ -30,7 +30,7 @@ tls_create_self_signed(const char *certificate_path, const char *key_path)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t certificate = NULL;
-	gnutls_datum_t key_pem = { NULL, 0 }, certificate_pem = { NULL, 0 };
+	gnutls_datum_t key_pem = {NULL, 0}, certificate_pem = {NULL, 0};
 	unsigned char serial[16], localhost_v4[4], localhost_v6[16];
 	char hostname[256] = "localhost";
 	time_t now = time(NULL);
@@ -38,8 +38,8 @@ tls_create_self_signed(const char *certificate_path, const char *key_path)
 
 	if ((g = gnutls_x509_privkey_init(&key)) < 0 ||
 	    (g = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-					       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-					       0)) < 0) {
+					      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+					      0)) < 0) {
 		rc = tls_gnutls_error(g, "generating the TLS key");
 		goto out;
 	}
@@ -94,7 +94,7 @@ static int
 tls_log_fingerprint(const char *certificate_path, const char *pem)
 {
 	gnutls_x509_crt_t certificate = NULL;
-	gnutls_datum_t data = { (unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem) };
+	gnutls_datum_t data = {(unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem)};
 	unsigned char fingerprint[32];
 	size_t size = sizeof(fingerprint);
 	char text[32 * 3 + 1];
@@ -104,7 +104,8 @@ tls_log_fingerprint(const char *certificate_path, const char *pem)
 	    (g = gnutls_x509_crt_import(certificate, &data, GNUTLS_X509_FMT_PEM)) < 0 ||
 	    (g = gnutls_x509_crt_get_fingerprint(certificate, GNUTLS_DIG_SHA256, fingerprint,
 						 &size)) < 0) {
-		rc = ferry_error_set(FERRY_ERR_TLS, "TLS certificate %s is not a PEM certificate: %s",
+		rc = ferry_error_set(FERRY_ERR_TLS,
+				     "TLS certificate %s is not a PEM certificate: %s",
 				     certificate_path, gnutls_strerror(g));
 		goto out;
 	}

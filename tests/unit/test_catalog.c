@@ -98,8 +98,7 @@ raw_user_version(const char *path)
 	sqlite3_stmt *stmt = NULL;
 	int version;
 
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 	version = sqlite3_column_int(stmt, 0);
 	sqlite3_finalize(stmt);
@@ -153,8 +152,7 @@ make_checksum(uint64_t index, struct checksum *sum)
 
 /* A sender-side transfer of `segments` segments of 4 MiB, the last one short. */
 static int64_t
-create_transfer(struct catalog *catalog, const char *volume, const char *peer,
-		uint64_t segments)
+create_transfer(struct catalog *catalog, const char *volume, const char *peer, uint64_t segments)
 {
 	struct catalog_transfer transfer;
 
@@ -200,19 +198,19 @@ test_open_creates_schema(void **state)
 	assert_int_equal(access(fixture->path, F_OK), 0);
 
 	db = open_raw(fixture->path);
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-					    " AND name IN ('volumes', 'transfers', 'transfer_checksums',"
-					    " 'segment_ranges', 'events')",
-					    -1, &stmt, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_prepare_v2(db,
+				   "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+				   " AND name IN ('volumes', 'transfers', 'transfer_checksums',"
+				   " 'segment_ranges', 'events')",
+				   -1, &stmt, NULL),
+		SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 	tables = sqlite3_column_int(stmt, 0);
 	sqlite3_finalize(stmt);
 	assert_int_equal(tables, 5);
 	/* WAL mode is a property of the file, so a second connection sees it. */
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
 	sqlite3_finalize(stmt);
@@ -247,9 +245,9 @@ test_migrate_from_version_1(void **state)
 	struct checksum sum, read_back[3];
 	int64_t id;
 
-	assert_int_equal(catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1,
-						 &fixture->catalog),
-			 0);
+	assert_int_equal(
+		catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1, &fixture->catalog),
+		0);
 	assert_int_equal(catalog_schema_version(fixture->catalog), 1);
 	/* Version 1 has no event log yet: proof that the migration really stopped there. */
 	assert_true(catalog_event_add(fixture->catalog, "info", "test", "too early") < 0);
@@ -267,16 +265,14 @@ test_migrate_from_version_1(void **state)
 
 	/* The row written at version 1 is there, found through version 2's index. */
 	assert_int_equal(catalog_transfer_find_current(fixture->catalog, CATALOG_ROLE_SEND,
-						       "https://dr.example:7443", "vm1",
-						       &transfer),
+						       "https://dr.example:7443", "vm1", &transfer),
 			 0);
 	assert_true(transfer.id == id);
 	assert_string_equal(transfer.location, "/dev/vg0/vm1");
 	assert_true(transfer.segments_total == 3);
 	assert_true(transfer.segments_durable == 1);
-	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, id,
-							 (uint8_t *)read_back, 3),
-			 0);
+	assert_int_equal(
+		catalog_transfer_read_checksums(fixture->catalog, id, (uint8_t *)read_back, 3), 0);
 	assert_memory_equal(read_back[1].bytes, sum.bytes, CHECKSUM_BYTES);
 	assert_true(checksum_is_unset(&read_back[0]));
 
@@ -292,9 +288,9 @@ test_open_at_lower_version_does_not_downgrade(void **state)
 	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog), 0);
 	catalog_close(fixture->catalog);
 	fixture->catalog = NULL;
-	assert_int_equal(catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1,
-						 &fixture->catalog),
-			 0);
+	assert_int_equal(
+		catalog_open_at_version(fixture->path, CATALOG_SYNC_NORMAL, 1, &fixture->catalog),
+		0);
 	assert_int_equal(catalog_schema_version(fixture->catalog), CATALOG_SCHEMA_VERSION);
 }
 
@@ -308,8 +304,7 @@ test_newer_catalog_refused(void **state)
 	assert_int_equal(sqlite3_open_v2(fixture->path, &db,
 					 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
 			 SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	ferry_error_clear();
@@ -388,7 +383,7 @@ test_volume_upsert(void **state)
 {
 	struct fixture *fixture = *state;
 	struct catalog_volume volume, again, got;
-	struct volume_names names = { 0 };
+	struct volume_names names = {0};
 
 	fill_volume(&volume, "vm1", 1 << 20);
 	assert_int_equal(catalog_volume_put(fixture->catalog, &volume), 0);
@@ -417,9 +412,9 @@ static void
 test_volume_list(void **state)
 {
 	struct fixture *fixture = *state;
-	static const char *const inserted[] = { "web", "app", "db", "cache" };
+	static const char *const inserted[] = {"web", "app", "db", "cache"};
 	struct catalog_volume volume;
-	struct volume_names names = { 0 };
+	struct volume_names names = {0};
 
 	assert_int_equal(catalog_volume_list(fixture->catalog, collect_volume, &names), 0);
 	assert_int_equal(names.count, 0);
@@ -571,9 +566,9 @@ test_transfer_find_current(void **state)
 	int64_t older, newer, other_peer, other_volume;
 
 	ferry_error_clear();
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1",
-						       &found),
-			 FERRY_ERR_NOT_FOUND);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1", &found),
+		FERRY_ERR_NOT_FOUND);
 
 	older = create_transfer(catalog, "vm1", "peer-a", 4);
 	newer = create_transfer(catalog, "vm1", "peer-a", 4);
@@ -582,44 +577,42 @@ test_transfer_find_current(void **state)
 	assert_true(older < newer);
 
 	/* The newest one that is not abandoned. */
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1",
-						       &found),
-			 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1", &found),
+		0);
 	assert_true(found.id == newer);
 
 	/* A complete transfer is still current (it is what a cutover restores from). */
 	assert_int_equal(catalog_transfer_set_state(catalog, newer, CATALOG_TRANSFER_COMPLETE,
 						    "xxh3-128:00000000000000000000000000000000"),
 			 0);
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1",
-						       &found),
-			 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1", &found),
+		0);
 	assert_true(found.id == newer);
 	assert_int_equal(found.state, CATALOG_TRANSFER_COMPLETE);
 
 	/* Abandoned ones are skipped, falling back to the older one. */
-	assert_int_equal(catalog_transfer_set_state(catalog, newer, CATALOG_TRANSFER_ABANDONED,
-						    NULL),
-			 0);
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1",
-						       &found),
-			 0);
+	assert_int_equal(
+		catalog_transfer_set_state(catalog, newer, CATALOG_TRANSFER_ABANDONED, NULL), 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1", &found),
+		0);
 	assert_true(found.id == older);
-	assert_int_equal(catalog_transfer_set_state(catalog, older, CATALOG_TRANSFER_ABANDONED,
-						    NULL),
-			 0);
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1",
-						       &found),
-			 FERRY_ERR_NOT_FOUND);
+	assert_int_equal(
+		catalog_transfer_set_state(catalog, older, CATALOG_TRANSFER_ABANDONED, NULL), 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm1", &found),
+		FERRY_ERR_NOT_FOUND);
 
 	/* Role, peer and volume all take part in the match. */
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-b", "vm1",
-						       &found),
-			 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-b", "vm1", &found),
+		0);
 	assert_true(found.id == other_peer);
-	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm2",
-						       &found),
-			 0);
+	assert_int_equal(
+		catalog_transfer_find_current(catalog, CATALOG_ROLE_SEND, "peer-a", "vm2", &found),
+		0);
 	assert_true(found.id == other_volume);
 	assert_int_equal(catalog_transfer_find_current(catalog, CATALOG_ROLE_RECEIVE, "peer-a",
 						       "vm2", &found),
@@ -634,18 +627,18 @@ test_transfer_set_state_and_digest(void **state)
 	const char *digest = "xxh3-128:0123456789abcdef0123456789abcdef";
 	int64_t id = create_transfer(fixture->catalog, "vm1", "peer", 2);
 
-	assert_int_equal(catalog_transfer_set_state(fixture->catalog, id,
-						    CATALOG_TRANSFER_COMPLETE, digest),
-			 0);
+	assert_int_equal(
+		catalog_transfer_set_state(fixture->catalog, id, CATALOG_TRANSFER_COMPLETE, digest),
+		0);
 	assert_int_equal(catalog_transfer_get(fixture->catalog, id, &got), 0);
 	assert_int_equal(got.state, CATALOG_TRANSFER_COMPLETE);
 	assert_string_equal(got.digest, digest);
 	assert_true(got.updated_ms >= got.created_ms);
 
 	/* No digest given: the recorded one stays. */
-	assert_int_equal(catalog_transfer_set_state(fixture->catalog, id,
-						    CATALOG_TRANSFER_ABANDONED, NULL),
-			 0);
+	assert_int_equal(
+		catalog_transfer_set_state(fixture->catalog, id, CATALOG_TRANSFER_ABANDONED, NULL),
+		0);
 	assert_int_equal(catalog_transfer_get(fixture->catalog, id, &got), 0);
 	assert_int_equal(got.state, CATALOG_TRANSFER_ABANDONED);
 	assert_string_equal(got.digest, digest);
@@ -679,20 +672,18 @@ static void
 test_transfer_list(void **state)
 {
 	struct fixture *fixture = *state;
-	struct transfer_ids ids = { 0 };
+	struct transfer_ids ids = {0};
 	int64_t first = create_transfer(fixture->catalog, "vm1", "peer", 1);
 	int64_t second = create_transfer(fixture->catalog, "vm2", "peer", 1);
 
 	assert_int_equal(catalog_transfer_set_state(fixture->catalog, first,
 						    CATALOG_TRANSFER_ABANDONED, NULL),
 			 0);
-	assert_int_equal(catalog_transfer_list(fixture->catalog, false, collect_transfer, &ids),
-			 0);
+	assert_int_equal(catalog_transfer_list(fixture->catalog, false, collect_transfer, &ids), 0);
 	assert_int_equal(ids.count, 1);
 	assert_true(ids.ids[0] == second);
 	memset(&ids, 0, sizeof(ids));
-	assert_int_equal(catalog_transfer_list(fixture->catalog, true, collect_transfer, &ids),
-			 0);
+	assert_int_equal(catalog_transfer_list(fixture->catalog, true, collect_transfer, &ids), 0);
 	assert_int_equal(ids.count, 2);
 	assert_true(ids.ids[0] == first);
 	assert_true(ids.ids[1] == second);
@@ -715,9 +706,9 @@ test_mark_durable_reverse_order_merges(void **state)
 		make_checksum(i, &sum);
 		assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, i, &sum), 0);
 	}
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &ranges),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &ranges),
+		0);
 	assert_int_equal(ranges.count, 1);
 	assert_true(ranges.ranges[0].first == 0 && ranges.ranges[0].last == 49);
 	assert_int_equal(raw_range_rows(fixture->path, id, "durable", &total), 1);
@@ -731,7 +722,7 @@ static void
 test_mark_durable_out_of_order(void **state)
 {
 	struct fixture *fixture = *state;
-	static const uint64_t order[] = { 5, 9, 7, 0, 2, 8, 1, 6 };
+	static const uint64_t order[] = {5, 9, 7, 0, 2, 8, 1, 6};
 	struct range_set ranges;
 	struct catalog_transfer got;
 	struct checksum sum;
@@ -741,13 +732,13 @@ test_mark_durable_out_of_order(void **state)
 	range_set_init(&ranges);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		make_checksum(order[i], &sum);
-		assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, order[i], &sum),
-				 0);
+		assert_int_equal(
+			catalog_transfer_mark_durable(fixture->catalog, id, order[i], &sum), 0);
 	}
 	/* 0,1,2 and 5..9 with 3, 4, 10, 11 missing. */
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &ranges),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &ranges),
+		0);
 	assert_int_equal(ranges.count, 2);
 	assert_true(ranges.ranges[0].first == 0 && ranges.ranges[0].last == 2);
 	assert_true(ranges.ranges[1].first == 5 && ranges.ranges[1].last == 9);
@@ -762,9 +753,9 @@ test_mark_durable_out_of_order(void **state)
 	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 4, &sum), 0);
 	make_checksum(3, &sum);
 	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 3, &sum), 0);
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &ranges),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &ranges),
+		0);
 	assert_int_equal(ranges.count, 1);
 	assert_true(ranges.ranges[0].first == 0 && ranges.ranges[0].last == 9);
 	assert_int_equal(raw_range_rows(fixture->path, id, "durable", &total), 1);
@@ -798,13 +789,12 @@ test_mark_durable_random_against_model(void **state)
 	range_set_init(&loaded);
 	for (int i = 0; i < MARKS; i++) {
 		make_checksum(order[i], &sum);
-		assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, order[i], &sum),
-				 0);
+		assert_int_equal(
+			catalog_transfer_mark_durable(fixture->catalog, id, order[i], &sum), 0);
 		assert_int_equal(range_set_add(&model, order[i], order[i]), 0);
 		if (i % 10 != 9)
 			continue;
-		assert_int_equal(raw_range_rows(fixture->path, id, "durable", &total),
-				 model.count);
+		assert_int_equal(raw_range_rows(fixture->path, id, "durable", &total), model.count);
 		assert_true(total == range_set_size(&model));
 		assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
 							      CATALOG_RANGE_DURABLE, &loaded),
@@ -821,7 +811,7 @@ static void
 test_checksums_at_their_offsets(void **state)
 {
 	struct fixture *fixture = *state;
-	static const uint64_t marked[] = { 6, 0, 3, 7 };
+	static const uint64_t marked[] = {6, 0, 3, 7};
 	struct checksum sums[8], expected;
 	int64_t id = create_transfer(fixture->catalog, "vm1", "peer", 8);
 
@@ -831,9 +821,9 @@ test_checksums_at_their_offsets(void **state)
 		assert_true(checksum_is_unset(&sums[i]));
 	for (size_t i = 0; i < sizeof(marked) / sizeof(marked[0]); i++) {
 		make_checksum(marked[i], &expected);
-		assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, marked[i],
-							       &expected),
-				 0);
+		assert_int_equal(
+			catalog_transfer_mark_durable(fixture->catalog, id, marked[i], &expected),
+			0);
 	}
 	memset(sums, 0xee, sizeof(sums));
 	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, id, (uint8_t *)sums, 8),
@@ -861,13 +851,11 @@ test_checksums_per_transfer(void **state)
 
 	make_checksum(1, &sum);
 	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, second, 1, &sum), 0);
-	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, first,
-							 (uint8_t *)sums, 2),
-			 0);
+	assert_int_equal(
+		catalog_transfer_read_checksums(fixture->catalog, first, (uint8_t *)sums, 2), 0);
 	assert_true(checksum_is_unset(&sums[1]));
-	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, second,
-							 (uint8_t *)sums, 2),
-			 0);
+	assert_int_equal(
+		catalog_transfer_read_checksums(fixture->catalog, second, (uint8_t *)sums, 2), 0);
 	assert_memory_equal(sums[1].bytes, sum.bytes, CHECKSUM_BYTES);
 }
 
@@ -886,9 +874,9 @@ test_mark_durable_beyond_end_refused(void **state)
 	assert_non_null(strstr(ferry_error_message(), "beyond"));
 	assert_true(catalog_transfer_mark_durable(fixture->catalog, id + 50, 0, &sum) < 0);
 	range_set_init(&ranges);
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &ranges),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &ranges),
+		0);
 	assert_int_equal(ranges.count, 0);
 	range_set_free(&ranges);
 }
@@ -915,16 +903,17 @@ test_mark_durable_huge_index_refused(void **state)
 			 0);
 	overwritten = memcmp(sums[0].bytes, kept.bytes, CHECKSUM_BYTES) != 0;
 	range_set_init(&ranges);
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &ranges),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &ranges),
+		0);
 	range_count = ranges.count;
 	range_set_free(&ranges);
 	if (rc != FERRY_ERR_INVALID || overwritten || range_count != 1)
-		fail_msg("mark_durable(index 2^60) of a 4-segment transfer returned %d; segment 0's "
-			 "checksum %s; durable ranges: %zu (expected %d, intact, 1)",
-			 rc, overwritten ? "was overwritten" : "is intact", range_count,
-			 FERRY_ERR_INVALID);
+		fail_msg(
+			"mark_durable(index 2^60) of a 4-segment transfer returned %d; segment 0's "
+			"checksum %s; durable ranges: %zu (expected %d, intact, 1)",
+			rc, overwritten ? "was overwritten" : "is intact", range_count,
+			FERRY_ERR_INVALID);
 }
 
 static void
@@ -945,14 +934,14 @@ test_mark_attempted_separate(void **state)
 		make_checksum(i, &sum);
 		assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, i, &sum), 0);
 	}
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_ATTEMPTED, &attempted),
+	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_ATTEMPTED,
+						      &attempted),
 			 0);
 	assert_int_equal(attempted.count, 1);
 	assert_true(attempted.ranges[0].first == 0 && attempted.ranges[0].last == 7);
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &durable),
-			 0);
+	assert_int_equal(
+		catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE, &durable),
+		0);
 	assert_int_equal(durable.count, 1);
 	assert_true(durable.ranges[0].first == 2 && durable.ranges[0].last == 4);
 	assert_int_equal(raw_range_rows(fixture->path, id, "attempted", &total), 1);
@@ -961,16 +950,15 @@ test_mark_attempted_separate(void **state)
 	/* Only durable segments count as progress, and attempts write no checksum. */
 	assert_int_equal(catalog_transfer_get(fixture->catalog, id, &got), 0);
 	assert_true(got.segments_durable == 3);
-	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, id, (uint8_t *)sums,
-							 10),
+	assert_int_equal(catalog_transfer_read_checksums(fixture->catalog, id, (uint8_t *)sums, 10),
 			 0);
 	assert_true(checksum_is_unset(&sums[0]));
 	assert_true(checksum_is_unset(&sums[7]));
 	assert_false(checksum_is_unset(&sums[2]));
 
 	/* load_ranges replaces what the set held before. */
-	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id,
-						      CATALOG_RANGE_DURABLE, &attempted),
+	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, id, CATALOG_RANGE_DURABLE,
+						      &attempted),
 			 0);
 	assert_int_equal(attempted.count, 1);
 	assert_true(attempted.ranges[0].first == 2);
@@ -1029,14 +1017,14 @@ static void
 test_events_newest_first(void **state)
 {
 	struct fixture *fixture = *state;
-	struct event_log log = { 0 };
+	struct event_log log = {0};
 	int64_t before = util_now_ms();
 
 	assert_int_equal(catalog_event_list(fixture->catalog, 10, collect_event, &log), 0);
 	assert_int_equal(log.count, 0);
-	assert_int_equal(catalog_event_add(fixture->catalog, "info", "volume vm1",
-					   "transfer %d started", 1),
-			 0);
+	assert_int_equal(
+		catalog_event_add(fixture->catalog, "info", "volume vm1", "transfer %d started", 1),
+		0);
 	assert_int_equal(catalog_event_add(fixture->catalog, "warn", "volume vm1",
 					   "peer %s unreachable, retrying", "dr1"),
 			 0);
@@ -1069,7 +1057,7 @@ static void
 test_event_long_message_truncated(void **state)
 {
 	struct fixture *fixture = *state;
-	struct event_log log = { 0 };
+	struct event_log log = {0};
 	char *long_text = malloc(4000);
 
 	assert_non_null(long_text);

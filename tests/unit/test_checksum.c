@@ -71,7 +71,8 @@ test_hex_every_byte_value(void **state)
 	sum.bytes[0] = 0x01;
 	sum.bytes[15] = 0xf0;
 	checksum_to_hex(&sum, hex);
-	assert_string_equal(hex, "01abababababababababababababab" "f0");
+	assert_string_equal(hex, "01abababababababababababababab"
+				 "f0");
 }
 
 static void
@@ -142,8 +143,8 @@ test_of_zeroes_matches_compute(void **state)
 {
 	/* Around the 65536-byte chunk of the streaming implementation, and a default segment
 	 * plus a few bytes. */
-	static const size_t lengths[] = { 0,     1,     7,     4095,  4096,   65535,
-					  65536, 65537, 100000, 131072, 131073, (4u << 20) + 3 };
+	static const size_t lengths[] = {0,	1,     7,      4095,   4096,   65535,
+					 65536, 65537, 100000, 131072, 131073, (4u << 20) + 3};
 	const size_t largest = (4u << 20) + 3;
 	uint8_t *zeroes = calloc(1, largest);
 	struct checksum expected, got;

@@ -53,7 +53,7 @@ static void
 test_add_single(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 5, 9 };
+	const uint64_t expected[] = {5, 9};
 
 	(void)state;
 	range_set_init(&set);
@@ -84,7 +84,7 @@ static void
 test_merge_adjacent_after(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 19 };
+	const uint64_t expected[] = {0, 19};
 
 	(void)state;
 	range_set_init(&set);
@@ -98,7 +98,7 @@ static void
 test_merge_adjacent_before(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 19 };
+	const uint64_t expected[] = {0, 19};
 
 	(void)state;
 	range_set_init(&set);
@@ -112,7 +112,7 @@ static void
 test_gap_of_one_not_merged(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 9, 11, 19 };
+	const uint64_t expected[] = {0, 9, 11, 19};
 
 	(void)state;
 	range_set_init(&set);
@@ -128,8 +128,8 @@ static void
 test_merge_overlapping(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 25 };
-	const uint64_t expected_after_inner[] = { 0, 25 };
+	const uint64_t expected[] = {0, 25};
+	const uint64_t expected_after_inner[] = {0, 25};
 
 	(void)state;
 	range_set_init(&set);
@@ -147,8 +147,8 @@ static void
 test_merge_bridging_several(void **state)
 {
 	struct range_set set;
-	const uint64_t before[] = { 0, 1, 10, 11, 20, 21, 30, 31, 40, 41 };
-	const uint64_t after[] = { 0, 1, 9, 32, 40, 41 };
+	const uint64_t before[] = {0, 1, 10, 11, 20, 21, 30, 31, 40, 41};
+	const uint64_t after[] = {0, 1, 9, 32, 40, 41};
 
 	(void)state;
 	range_set_init(&set);
@@ -168,7 +168,7 @@ static void
 test_merge_bridging_exact_gap(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 30 };
+	const uint64_t expected[] = {0, 30};
 
 	(void)state;
 	range_set_init(&set);
@@ -183,9 +183,9 @@ test_merge_bridging_exact_gap(void **state)
 static void
 test_out_of_order_singletons(void **state)
 {
-	static const uint64_t order[] = { 7, 3, 9, 1, 5, 0, 8, 2, 6, 4 };
+	static const uint64_t order[] = {7, 3, 9, 1, 5, 0, 8, 2, 6, 4};
 	struct range_set set;
-	const uint64_t expected[] = { 0, 9 };
+	const uint64_t expected[] = {0, 9};
 
 	(void)state;
 	range_set_init(&set);
@@ -202,7 +202,7 @@ static void
 test_insert_in_front_and_middle(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 10, 10, 20, 20, 30, 30, 40, 40, 50, 50 };
+	const uint64_t expected[] = {10, 10, 20, 20, 30, 30, 40, 40, 50, 50};
 
 	(void)state;
 	range_set_init(&set);
@@ -242,7 +242,7 @@ static void
 test_clear_and_reuse(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 100, 100 };
+	const uint64_t expected[] = {100, 100};
 
 	(void)state;
 	range_set_init(&set);
@@ -263,7 +263,7 @@ static void
 test_zero_edge(void **state)
 {
 	struct range_set set;
-	const uint64_t expected[] = { 0, 2 };
+	const uint64_t expected[] = {0, 2};
 
 	(void)state;
 	range_set_init(&set);
@@ -280,9 +280,9 @@ static void
 test_large_indexes(void **state)
 {
 	struct range_set set;
-	const uint64_t separate[] = { 0, 0, UINT64_MAX - 10, UINT64_MAX - 5,
-				      UINT64_MAX - 1, UINT64_MAX };
-	const uint64_t merged[] = { 0, 0, UINT64_MAX - 10, UINT64_MAX };
+	const uint64_t separate[] = {0,		0, UINT64_MAX - 10, UINT64_MAX - 5, UINT64_MAX - 1,
+				     UINT64_MAX};
+	const uint64_t merged[] = {0, 0, UINT64_MAX - 10, UINT64_MAX};
 
 	(void)state;
 	range_set_init(&set);

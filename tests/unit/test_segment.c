@@ -176,8 +176,8 @@ roundtrip(struct segment_codec *codec, const uint8_t *plain, size_t length)
 static void
 test_roundtrip_text(void **state)
 {
-	const size_t lengths[] = { 1, 7, SEGMENT_SIZE_MIN, SEGMENT_SIZE_MIN + 3,
-				   SEGMENT_SIZE_DEFAULT };
+	const size_t lengths[] = {1, 7, SEGMENT_SIZE_MIN, SEGMENT_SIZE_MIN + 3,
+				  SEGMENT_SIZE_DEFAULT};
 	uint8_t *plain = malloc(SEGMENT_SIZE_DEFAULT);
 
 	assert_non_null(plain);
@@ -285,7 +285,7 @@ test_decode_refuses_truncated(void **state)
 static void
 test_decode_refuses_trailing_bytes(void **state)
 {
-	static const uint8_t skippable[] = { 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 'a', 'b', 'c', 'd' };
+	static const uint8_t skippable[] = {0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 'a', 'b', 'c', 'd'};
 	const size_t length = 8192;
 	uint8_t *plain = malloc(length), *decoded = malloc(length);
 	size_t encoded_length = 0;
@@ -315,9 +315,9 @@ test_decode_refuses_trailing_bytes(void **state)
 	 * the data frame: zstd's own decompressor skips it silently, so only the decoder's
 	 * "exactly one frame" rule refuses it. */
 	memcpy(padded + encoded_length, skippable, sizeof(skippable));
-	assert_int_equal(segment_decode(*state, padded, encoded_length + sizeof(skippable),
-					decoded, length),
-			 FERRY_ERR_INVALID);
+	assert_int_equal(
+		segment_decode(*state, padded, encoded_length + sizeof(skippable), decoded, length),
+		FERRY_ERR_INVALID);
 	free(padded);
 	free(encoded);
 	free(decoded);
@@ -359,7 +359,7 @@ test_decode_refuses_undeclared_size(void **state)
 	size_t capacity = ZSTD_compressBound(length), result;
 	uint8_t *encoded = malloc(capacity);
 	ZSTD_CCtx *context = ZSTD_createCCtx();
-	ZSTD_inBuffer input = { plain, length, 0 };
+	ZSTD_inBuffer input = {plain, length, 0};
 	ZSTD_outBuffer output;
 
 	(void)state;
@@ -420,9 +420,9 @@ test_decode_refuses_garbage(void **state)
 		size_t body_length = 1 + next_random(&seed) % sizeof(garbage);
 
 		fill_random(garbage, body_length, &seed);
-		assert_int_equal(segment_decode(*state, garbage, body_length, decoded,
-						sizeof(decoded)),
-				 FERRY_ERR_INVALID);
+		assert_int_equal(
+			segment_decode(*state, garbage, body_length, decoded, sizeof(decoded)),
+			FERRY_ERR_INVALID);
 	}
 	/* The zstd magic number followed by garbage is still garbage. */
 	for (int round = 0; round < 500; round++) {
@@ -433,9 +433,9 @@ test_decode_refuses_garbage(void **state)
 		garbage[1] = 0xb5;
 		garbage[2] = 0x2f;
 		garbage[3] = 0xfd;
-		assert_int_equal(segment_decode(*state, garbage, body_length, decoded,
-						sizeof(decoded)),
-				 FERRY_ERR_INVALID);
+		assert_int_equal(
+			segment_decode(*state, garbage, body_length, decoded, sizeof(decoded)),
+			FERRY_ERR_INVALID);
 	}
 	assert_int_equal(segment_decode(*state, garbage, 0, decoded, sizeof(decoded)),
 			 FERRY_ERR_INVALID);
@@ -456,17 +456,16 @@ test_encoding_names(void **state)
 	assert_int_equal(segment_encoding_parse("zstd", &encoding), 0);
 	assert_int_equal(encoding, SEGMENT_ENCODING_ZSTD);
 	/* Each name parses back to its encoding. */
-	assert_int_equal(segment_encoding_parse(segment_encoding_name(SEGMENT_ENCODING_ZERO),
-						&encoding),
-			 0);
+	assert_int_equal(
+		segment_encoding_parse(segment_encoding_name(SEGMENT_ENCODING_ZERO), &encoding), 0);
 	assert_int_equal(encoding, SEGMENT_ENCODING_ZERO);
 }
 
 static void
 test_encoding_parse_refusals(void **state)
 {
-	static const char *const bad[] = { "", "ZSTD", "Zero", "zstd ", " zero", "zst",
-					   "zstdx", "gzip", "raw" };
+	static const char *const bad[] = {"",	 "ZSTD",  "Zero", "zstd ", " zero",
+					  "zst", "zstdx", "gzip", "raw"};
 	enum segment_encoding encoding = SEGMENT_ENCODING_ZSTD;
 
 	(void)state;

@@ -88,8 +88,8 @@ static void
 test_volume_name_accepts(void **state)
 {
 	static const char *const good[] = {
-		"a", "vm1", "VM-01", "db_primary", "web-01.disk_2", "a..b", "x.", "0",
-		"-leading-dash", "trailing_",
+		"a",	"vm1", "VM-01", "db_primary",	 "web-01.disk_2",
+		"a..b", "x.",  "0",	"-leading-dash", "trailing_",
 	};
 	char longest[VOLUME_NAME_MAX + 1];
 
@@ -105,9 +105,9 @@ static void
 test_volume_name_refuses(void **state)
 {
 	static const char *const bad[] = {
-		"", ".", "..", "../x", "a/b", "/abs", "a/", ".hidden", "..x", "a b", " a", "a ",
-		"a\tb", "a\nb", "a\\b", "a:b", "a*", "a?b", "a;b", "$(x)", "caf\xc3\xa9",
-		"a\x7f", "a%2fb",
+		"",    ".",   "..",  "../x", "a/b",	    "/abs",  "a/",    ".hidden",
+		"..x", "a b", " a",  "a ",   "a\tb",	    "a\nb",  "a\\b",  "a:b",
+		"a*",  "a?b", "a;b", "$(x)", "caf\xc3\xa9", "a\x7f", "a%2fb",
 	};
 	char too_long[VOLUME_NAME_MAX + 2];
 
@@ -151,21 +151,21 @@ test_parse_size_accepts(void **state)
 		const char *text;
 		uint64_t value;
 	} cases[] = {
-		{ "12", 12 },
-		{ "0", 0 },
-		{ "4194304", 4194304 },
-		{ "64k", 64 << 10 },
-		{ "64K", 64 << 10 },
-		{ "64KiB", 64 << 10 },
-		{ "4M", 4 << 20 },
-		{ "4m", 4 << 20 },
-		{ "4MiB", 4 << 20 },
-		{ "4MB", 4 << 20 },
-		{ "1G", 1ull << 30 },
-		{ "1GiB", 1ull << 30 },
-		{ "1024G", 1ull << 40 },
-		{ "18446744073709551615", UINT64_MAX },
-		{ "17179869183G", 17179869183ull << 30 },
+		{"12", 12},
+		{"0", 0},
+		{"4194304", 4194304},
+		{"64k", 64 << 10},
+		{"64K", 64 << 10},
+		{"64KiB", 64 << 10},
+		{"4M", 4 << 20},
+		{"4m", 4 << 20},
+		{"4MiB", 4 << 20},
+		{"4MB", 4 << 20},
+		{"1G", 1ull << 30},
+		{"1GiB", 1ull << 30},
+		{"1024G", 1ull << 40},
+		{"18446744073709551615", UINT64_MAX},
+		{"17179869183G", 17179869183ull << 30},
 	};
 	uint64_t value;
 
@@ -184,10 +184,25 @@ static void
 test_parse_size_refuses(void **state)
 {
 	static const char *const bad[] = {
-		"", "M", "k", "-1", "+4", " 4", "4 ", "4 M", "4X", "4Mi", "4MiBs", "4MM", "4.5M",
-		"0x10", "4iB", "4 MiB", "4M ",
-		"18446744073709551616",    /* 2^64 */
-		"17179869184G",            /* 2^34 GiB = 2^64 */
+		"",
+		"M",
+		"k",
+		"-1",
+		"+4",
+		" 4",
+		"4 ",
+		"4 M",
+		"4X",
+		"4Mi",
+		"4MiBs",
+		"4MM",
+		"4.5M",
+		"0x10",
+		"4iB",
+		"4 MiB",
+		"4M ",
+		"18446744073709551616", /* 2^64 */
+		"17179869184G",		/* 2^34 GiB = 2^64 */
 		"99999999999999999999999",
 	};
 	uint64_t value = 777;
