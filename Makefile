@@ -38,7 +38,7 @@ all: bin/ferryd bin/ferry
 
 bin/%: $(BUILD)/bin/%
 	@mkdir -p bin
-	cp $< $@
+	rm -f $@ && cp $< $@
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
