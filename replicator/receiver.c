@@ -283,6 +283,9 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		checksum_compute(plain, expected, &sum);
 	}
 	if (memcmp(sum.bytes, request->checksum.bytes, CHECKSUM_BYTES) != 0) {
+		catalog_event_add(receiver->catalog, "warn", request->volume,
+				  "segment %llu refused: checksum mismatch",
+				  (unsigned long long)request->index);
 		rc = ferry_error_set(FERRY_ERR_CHECKSUM,
 				     "segment %llu of volume %s does not match its checksum; "
 				     "nothing was written, send it again",

@@ -96,8 +96,12 @@ web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 	for (size_t i = 0; i < sizeof(web_status_table) / sizeof(web_status_table[0]); i++)
 		if (web_status_table[i].code == code)
 			status = web_status_table[i].status;
+	/* Every refusal is logged: an operator reading ferryd's log must see what it turned away.
+	 */
 	if (status >= 500)
 		log_error("%s", message);
+	else
+		log_warn("refused (HTTP %u): %s", status, message);
 	return web_reply_json(connection, status,
 			      json_pack("{s:{s:s, s:s}}", "error", "code", ferry_error_name(code),
 					"message", message));
@@ -467,18 +471,24 @@ static const struct web_route {
 static bool
 web_split_path(const char *url, char *buffer, size_t size, const char **parts, int *count)
 {
-	char *cursor, *saved = NULL;
+	char *cursor, *saved;
 
 	if (strlen(url) >= size || url[0] != '/')
 		return false;
 	memcpy(buffer, url + 1, strlen(url));
 	*count = 0;
-	for (cursor = strtok_r(buffer, "/", &saved); cursor; cursor = strtok_r(NULL, "/", &saved)) {
-		if (*count == WEB_PATH_PARTS)
+	/* An empty part ("a//b", a trailing '/') is refused rather than skipped, so that one
+	 * resource has one spelling. */
+	for (cursor = buffer;; cursor = saved + 1) {
+		saved = strchr(cursor, '/');
+		if (saved)
+			*saved = '\0';
+		if (*cursor == '\0' || *count == WEB_PATH_PARTS)
 			return false;
 		parts[(*count)++] = cursor;
+		if (saved == NULL)
+			return true;
 	}
-	return true;
 }
 
 static const struct web_route *
@@ -536,8 +546,6 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		*connection_context = request;
 		if (!web_authorized(server, connection)) {
 			request->answered = true;
-			log_warn("refused a request for %s %.200s: missing or wrong bearer token",
-				 method, url);
 			return web_reply_error(
 				connection, FERRY_ERR_UNAUTHORIZED,
 				"missing or wrong bearer token; send the token from "
@@ -635,6 +643,17 @@ web_mhd_log(void *context, const char *format, va_list args)
 	log_warn("http: %s", message);
 }
 
+/* Leaves percent escapes in the path as they are: no ferry name needs escaping, so an escaped
+ * character ("%2F", "%00") stays visible and makes the name invalid instead of changing the
+ * path's shape after it was checked. */
+static size_t
+web_keep_escaped(void *context, struct MHD_Connection *connection, char *text)
+{
+	(void)context;
+	(void)connection;
+	return strlen(text);
+}
+
 static int
 web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *length)
 {
@@ -688,10 +707,11 @@ web_server_start(const struct web_server_options *options)
 		flags |= MHD_USE_IPv6;
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, web_access, server, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log,
-		NULL, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_HTTPS_MEM_CERT,
-		options->certificate_pem, MHD_OPTION_HTTPS_MEM_KEY, options->key_pem,
-		MHD_OPTION_NOTIFY_COMPLETED, web_request_done, server, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+		NULL, MHD_OPTION_UNESCAPE_CALLBACK, web_keep_escaped, NULL, MHD_OPTION_SOCK_ADDR,
+		&address, MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, options->key_pem, MHD_OPTION_NOTIFY_COMPLETED,
+		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,

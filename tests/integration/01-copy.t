@@ -7,14 +7,6 @@ plan 49
 
 TOKEN_ARGS=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 
-# todo STATUS DESCRIPTION REASON: a test expected to fail because of a known product bug; it
-# is reported with a TAP TODO directive and does not fail the script.
-todo() {
-	test_number=$((test_number + 1))
-	if [ "$1" = 0 ]; then echo "ok $test_number - $2 # TODO $3"
-	else echo "not ok $test_number - $2 # TODO $3"; fi
-}
-
 # flip_byte FILE OFFSET: inverts one byte in place.
 flip_byte() {
 	old=$(dd if="$1" bs=1 skip="$2" count=1 2>/dev/null | od -An -tu1 | tr -d ' \n')
@@ -92,19 +84,26 @@ is "$(json_field "$out" segments_total)" 144 "9 MiB in 64 KiB segments is 144 se
 is "$(sha "$STATE/volumes/small")" "$(sha "$TEST_DIR/small.img")" "small-segment copy has the same SHA-256"
 
 # --- the fault hook: a corrupted segment body is refused and retried ---
-log_lines=$(wc -l < "$TEST_DIR/site.log")
-out=$(FERRY_FAULT_CORRUPT_SEGMENT=1 ferry_copy "$DAEMON_URL" "$TEST_DIR/disk.img" faulty 2>"$TEST_DIR/faulty.err")
-ok $? "copy with a corrupted segment 1 still exits 0"
-retries=$(json_field "$out" retries)
-[ "${retries:-0}" -ge 1 ]
-ok $? "retries >= 1 (got $retries)"
-is "$(sha "$STATE/volumes/faulty")" "$(sha "$TEST_DIR/disk.img")" "faulty copy still has the same SHA-256"
-grep -q 'segment 1 .*422' "$TEST_DIR/faulty.err"
-ok $? "sender reports the HTTP 422 refusal of segment 1"
-sleep 0.2
-if tail -n +$((log_lines + 1)) "$TEST_DIR/site.log" | grep -qi 'segment 1 .*checksum'; then r=0; else r=1; fi
-todo $r "daemon log mentions the checksum refusal of segment 1" \
-	"ferryd does not log 4xx refusals (web_reply_error logs only >= 500)"
+if ! grep -qa FERRY_FAULT_CORRUPT_SEGMENT "$FERRY"; then
+	for _ in 1 2 3 4 5; do
+		test_number=$((test_number + 1))
+		echo "ok $test_number # skip $FERRY has no fault hook (not a check build)"
+	done
+else
+	log_lines=$(wc -l < "$TEST_DIR/site.log")
+	out=$(FERRY_FAULT_CORRUPT_SEGMENT=1 ferry_copy "$DAEMON_URL" "$TEST_DIR/disk.img" faulty \
+		2>"$TEST_DIR/faulty.err")
+	ok $? "copy with a corrupted segment 1 still exits 0"
+	retries=$(json_field "$out" retries)
+	[ "${retries:-0}" -ge 1 ]
+	ok $? "retries >= 1 (got $retries)"
+	is "$(sha "$STATE/volumes/faulty")" "$(sha "$TEST_DIR/disk.img")" "faulty copy still has the same SHA-256"
+	grep -q 'segment 1 .*422' "$TEST_DIR/faulty.err"
+	ok $? "sender reports the HTTP 422 refusal of segment 1"
+	sleep 0.2
+	if tail -n +$((log_lines + 1)) "$TEST_DIR/site.log" | grep -qi 'segment 1 .*checksum'; then r=0; else r=1; fi
+	ok $r "daemon log mentions the checksum refusal of segment 1"
+fi
 
 # --- edge sizes ---
 : > "$TEST_DIR/empty.img"
