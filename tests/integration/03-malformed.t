@@ -26,13 +26,6 @@ put() {
 		-H "X-Ferry-Checksum: $6" -H 'Content-Type: application/octet-stream' \
 		--data-binary "@$2" "/v1/volumes/${7:-v}/segments/$1"
 }
-# todo STATUS DESCRIPTION REASON: a test expected to fail because of a known product bug; it
-# is reported with a TAP TODO directive and does not fail the script.
-todo() {
-	test_number=$((test_number + 1))
-	if [ "$1" = 0 ]; then echo "ok $test_number - $2 # TODO $3"
-	else echo "not ok $test_number - $2 # TODO $3"; fi
-}
 error_code() { jq -r '.error.code // empty' < "$BODY" 2>/dev/null; }
 durable() { req /v1/volumes/v > /dev/null; jq -r .transfer.segments_durable < "$BODY"; }
 # in_4xx STATUS: 0 when STATUS is 400..499.
