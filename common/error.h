@@ -20,6 +20,7 @@ enum ferry_error {
 	FERRY_ERR_TLS = -11,	     /* certificate not trusted or TLS set-up failed */
 	FERRY_ERR_NO_MEMORY = -12,
 	FERRY_ERR_REMOTE = -13, /* the peer answered with an error; the message is its message */
+	FERRY_ERR_METHOD = -14, /* a known path asked with a method it does not take */
 };
 
 /* Records a printf-style message for the calling thread and returns code, so that

@@ -44,6 +44,7 @@ static const struct {
 	unsigned int status;
 } web_status_table[] = {
 	{FERRY_ERR_INVALID, MHD_HTTP_BAD_REQUEST},
+	{FERRY_ERR_METHOD, MHD_HTTP_METHOD_NOT_ALLOWED},
 	{FERRY_ERR_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED},
 	{FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND},
 	{FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT},
@@ -608,7 +609,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 	found = web_find_route(route.parts, route.part_count, method, &path_known);
 	if (found == NULL)
 		return web_reply_error(connection,
-				       path_known ? FERRY_ERR_INVALID : FERRY_ERR_NOT_FOUND,
+				       path_known ? FERRY_ERR_METHOD : FERRY_ERR_NOT_FOUND,
 				       path_known ? "method %s is not allowed on %.200s"
 						  : "no such path: %s %.200s",
 				       method, url);
