@@ -104,14 +104,16 @@ stop_pid() {	# stop_pid PID: SIGTERM, then SIGKILL after 5 s; its children first
 cleanup() {
 	local status=$? pid child
 	trap - EXIT INT TERM HUP
-	[ -n "$RESUME_PID" ] && kill -9 "$RESUME_PID" 2>/dev/null
+	[ -n "$RESUME_PID" ] && { kill -9 "$RESUME_PID"; wait "$RESUME_PID"; } 2>/dev/null
 	stop_pid "$RSYNCD_PID"
 	stop_pid "$FERRYD_PID"
-	for pid in $(jobs -p); do
-		for child in $(descendants "$pid"); do kill -9 "$child" 2>/dev/null; done
-		kill -9 "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null
+	{
+		for pid in $(jobs -p); do
+			for child in $(descendants "$pid"); do kill -9 "$child"; done
+			kill -9 "$pid"
+			wait "$pid"
+		done
+	} 2>/dev/null
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "# kept $WORK" >&2
 	else
@@ -139,8 +141,12 @@ cpu_ticks() {
 }
 cpu_ticks_all() { cpu_ticks "$1" all; }
 
-# rchar of PID (bytes read through read(2) and friends, sockets included).
-io_rchar() { awk '$1 == "rchar:" { print $2 }' /proc/"$1"/io 2>/dev/null || echo 0; }
+# Bytes received on the loopback interface so far: everything sent over 127.0.0.1 in both
+# directions, TCP/IP headers included, by any process (so keep the machine otherwise quiet).
+lo_bytes() {
+	awk '{ sub(/^ +/, "") } /^lo:/ { sub(/^lo: */, ""); split($0, f, " "); print f[1]; n = 1 }
+		END { if (!n) print 0 }' /proc/net/dev 2>/dev/null || echo 0
+}
 
 # measure NAME COMMAND...: runs COMMAND with stdout/stderr in $WORK/NAME.out/.err; sets M_RC,
 # M_NS (wall nanoseconds) and M_TICKS (CPU ticks of COMMAND and everything it waited for).
@@ -389,10 +395,16 @@ print_table() {
 
 # ================================================================================================
 
+# Run a snapshot of the binaries, so that a rebuild of bin/ during the run cannot mix versions.
+mkdir -p "$WORK/bin" && cp "$FERRY" "$FERRYD" "$WORK/bin/" || die "cannot copy the binaries"
+FERRY_SHOWN=$FERRY
+FERRY="$WORK/bin/ferry" FERRYD="$WORK/bin/ferryd"
+
 echo "ferry copy benchmark: $SIZE_MIB MiB image, $(nproc 2>/dev/null || echo '?') CPUs, $(uname -sr)"
-note "ferry: $FERRY ($(stat -c %y "$FERRY" | cut -d. -f1)); rsync $(rsync --version |
-	sed -n '1s/.*version \([^ ]*\).*/\1/p'); $(zstd --version | sed 's/^\*\*\* //; s/,.*//')"
-note "work folder: $WORK"
+note "ferry: $FERRY_SHOWN ($(stat -c %y "$FERRY_SHOWN" | cut -d. -f1)); rsync $(rsync --version |
+	sed -n '1s/^rsync *version \([^ ]*\).*/\1/p'); $(zstd --version | sed 's/^\*\*\* //; s/,.*//')"
+note "work folder: $WORK ($(stat -f -c %T "$WORK") filesystem; every copy lands there too)"
+note "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews the numbers)"
 
 avail_kib=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
 need_kib=$((SIZE / 1024 * 3))
@@ -444,13 +456,14 @@ record "cp" "$CP_S" "-" "$CP_CPU"
 start_rsyncd
 note "rsync daemon pid $RSYNCD_PID on 127.0.0.1:$RSYNC_PORT (plain TCP, no TLS)"
 
-rsync_run() {	# rsync_run LABEL SUBDIR [rsync options]: sets R_S R_CPU R_CLIENT R_DAEMON R_WIRE
-	local label=$1 dir=$2 before after
+rsync_run() {	# rsync_run LABEL SUBDIR [rsync options]: sets R_S R_CPU R_CLIENT R_DAEMON R_WIRE R_LO
+	local label=$1 dir=$2 before after lo_before
 	shift 2
 	mkdir -p "$WORK/rsync-dst/$dir"
 	flush
 	rsyncd_settle
 	before=$(cpu_ticks_all "$RSYNCD_PID")
+	lo_before=$(lo_bytes)
 	measure "rsync-$dir" $TIMEOUT rsync --stats "$@" "$IMG" "rsync://127.0.0.1:$RSYNC_PORT/bench/$dir/"
 	if [ "$M_RC" != 0 ]; then
 		echo "copy-bench: $label failed (exit $M_RC):" >&2
@@ -459,6 +472,7 @@ rsync_run() {	# rsync_run LABEL SUBDIR [rsync options]: sets R_S R_CPU R_CLIENT 
 		exit 1
 	fi
 	R_S=$(calc %.2f "$M_NS / 1e9")
+	R_LO=$(($(lo_bytes) - lo_before))
 	rsyncd_settle
 	after=$(cpu_ticks_all "$RSYNCD_PID")
 	R_CLIENT=$(calc %.2f "$M_TICKS / $CLK_TCK")
@@ -474,10 +488,12 @@ rsync_run() {	# rsync_run LABEL SUBDIR [rsync options]: sets R_S R_CPU R_CLIENT 
 
 rsync_run rsync plain
 RS_S=$R_S RS_CPU=$R_CPU RS_CLIENT=$R_CLIENT RS_DAEMON=$R_DAEMON RS_WIRE=$R_WIRE RS_FLUSH=$R_FLUSH
+RS_LO=$R_LO
 record "rsync" "$RS_S" "$RS_WIRE" "$RS_CPU"
 
 rsync_run "rsync -z" z -z --debug=NSTR
 RZ_S=$R_S RZ_CPU=$R_CPU RZ_CLIENT=$R_CLIENT RZ_DAEMON=$R_DAEMON RZ_WIRE=$R_WIRE RZ_FLUSH=$R_FLUSH
+RZ_LO=$R_LO
 RZ_CODEC=$(sed -n 's/^Client negotiated compress: *//p' "$WORK/rsync-z.out" "$WORK/rsync-z.err" |
 	head -n 1)
 RZ_LABEL="rsync -z"
@@ -493,15 +509,15 @@ RSYNCD_PID=""
 start_ferryd
 note "ferryd pid $FERRYD_PID at $FERRY_URL (TLS, test CA, bearer token)"
 
-ferry_run() {	# ferry_run NAME [args]: sets F_S F_CPU F_CLIENT F_DAEMON F_JSON F_RCHAR
-	local name=$1 before after rchar_before
+ferry_run() {	# ferry_run NAME [args]: sets F_S F_CPU F_CLIENT F_DAEMON F_JSON F_LO
+	local name=$1 before after lo_before
 	shift
 	flush
 	before=$(cpu_ticks "$FERRYD_PID")
-	rchar_before=$(io_rchar "$FERRYD_PID")
+	lo_before=$(lo_bytes)
 	measure "ferry-$name" ferry_copy "$name" "$@"
 	after=$(cpu_ticks "$FERRYD_PID")
-	F_RCHAR=$(($(io_rchar "$FERRYD_PID") - rchar_before))
+	F_LO=$(($(lo_bytes) - lo_before))
 	F_JSON=$(tail -n 1 "$WORK/ferry-$name.out")
 	if [ "$M_RC" != 0 ] || [ "$(json_field "$F_JSON" status)" != complete ]; then
 		echo "copy-bench: ferry copy $name failed (exit $M_RC): $F_JSON" >&2
@@ -526,9 +542,9 @@ check_sha() {	# check_sha NAME: the received volume must hash like the source
 }
 
 ferry_run bench-full
-FE_S=$F_S FE_CPU=$F_CPU FE_CLIENT=$F_CLIENT FE_DAEMON=$F_DAEMON FE_JSON=$F_JSON FE_RCHAR=$F_RCHAR
+FE_S=$F_S FE_CPU=$F_CPU FE_CLIENT=$F_CLIENT FE_DAEMON=$F_DAEMON FE_JSON=$F_JSON FE_LO=$F_LO
 FE_WIRE=$(json_field "$FE_JSON" bytes_sent)
-FE_INNER_S=$(json_field "$FE_JSON" seconds)
+FE_INNER_S=$(calc %.2f "$(json_field "$FE_JSON" seconds)")
 flush
 FE_FLUSH=$FLUSH_S
 record "ferry copy" "$FE_S" "$FE_WIRE" "$FE_CPU"
@@ -560,7 +576,7 @@ while kill -0 "$RESUME_PID" 2>/dev/null; do
 $(durable_segments bench-resume)
 EOF
 	if [ -n "${total:-}" ] && [ "$total" -gt 0 ] && [ $((durable * 100)) -ge $((total * RESUME_AT)) ]; then
-		kill -9 "$RESUME_PID"
+		{ kill -9 "$RESUME_PID"; wait "$RESUME_PID"; } 2>/dev/null	# (no "Killed" notice)
 		KILLED_AT=$(calc %.1f "($(now_ns) - $t0) / 1e9")
 		KILL_DURABLE=$durable TOTAL_SEGMENTS=$total
 		break
@@ -582,6 +598,7 @@ sleep 0.5	# let ferryd finish what it had fully received
 read -r AFTER_KILL_DURABLE total <<EOF
 $(durable_segments bench-resume)
 EOF
+AFTER_KILL_DURABLE=${AFTER_KILL_DURABLE:-$KILL_DURABLE}
 
 ferry_run bench-resume
 RE_S=$F_S RE_CPU=$F_CPU RE_JSON=$F_JSON
@@ -594,6 +611,8 @@ RE_ZERO=$(json_field "$RE_JSON" segments_zero)
 RE_TOTAL=$(json_field "$RE_JSON" segments_total)
 SEG_SIZE=$(json_field "$RE_JSON" segment_size)
 check_sha bench-resume
+[ "$RE_SKIPPED" = "$AFTER_KILL_DURABLE" ] ||
+	note "WARNING: the resumed run skipped $RE_SKIPPED segments, ferryd had $AFTER_KILL_DURABLE durable"
 
 # ---- report ----
 ratio() { calc %.2f "$1 / ($2 > 0 ? $2 : 0.005)"; }
@@ -608,15 +627,16 @@ RE_VS_FULL=$(calc %.4f "$RE_SENT / $FE_WIRE")
 MISSING=$(calc %.4f "1 - $AFTER_KILL_DURABLE / $TOTAL_SEGMENTS")
 
 echo
-echo "== results: $SIZE_MIB MiB image ($SIZE bytes), MB = 10^6 bytes, best of 1 run =="
+echo "== results: $SIZE_MIB MiB image ($SIZE bytes), MB = 10^6 bytes, one run each =="
 print_table
 echo
 echo "ratios (above 1: ferry is faster / sends more):"
-echo "  ferry vs rsync throughput          $FE_VS_RS x"
-echo "  ferry vs $RZ_LABEL throughput  $FE_VS_RZ x"
-echo "  ferry vs cp throughput             $FE_VS_CP x"
-echo "  ferry wire bytes vs zstd -1 size   $FE_VS_ZSTD x  ($FE_WIRE / $ZSTD_BYTES)"
-echo "  ferry wire bytes vs rsync -z       $FE_VS_RZ_WIRE x"
+printf '  %-42s %6s x%s\n' \
+	"ferry vs rsync throughput" "$FE_VS_RS" "" \
+	"ferry vs $RZ_LABEL throughput" "$FE_VS_RZ" "" \
+	"ferry vs cp throughput" "$FE_VS_CP" "" \
+	"ferry wire bytes vs zstd -1 -T1 size" "$FE_VS_ZSTD" "  ($FE_WIRE / $ZSTD_BYTES)" \
+	"ferry wire bytes vs $RZ_LABEL" "$FE_VS_RZ_WIRE" "  ($FE_WIRE / $RZ_WIRE)"
 echo
 echo "resume: ferry copy --bwlimit $BWLIMIT killed with SIGKILL after $KILLED_AT s at $KILL_DURABLE/$TOTAL_SEGMENTS segments durable ($AFTER_KILL_DURABLE after it settled), then re-run unthrottled:"
 printf '  %-26s %s\n' \
@@ -630,8 +650,9 @@ printf '  %-26s %s\n' \
 echo
 echo "notes:"
 echo "  wire bytes: rsync's 'Total bytes sent' (its protocol, plain TCP); ferry's bytes_sent (zstd"
-echo "    segment bodies; HTTP headers, JSON and TLS not counted). ferryd read $FE_RCHAR bytes in"
-echo "    total during the full copy (TLS stream + catalog), $(calc %.3f "$FE_RCHAR / $FE_WIRE") x bytes_sent."
+echo "    segment bodies; HTTP headers, JSON and TLS not counted). All loopback traffic during the"
+echo "    run, both directions with TCP/IP headers: rsync $RS_LO, rsync -z $RZ_LO, ferry $FE_LO"
+echo "    ($(calc %.3f "$FE_LO / $FE_WIRE") x ferry's bytes_sent)."
 echo "  CPU s: user+sys of the client and of the daemon side: rsync $RS_CLIENT + $RS_DAEMON,"
 echo "    $RZ_LABEL $RZ_CLIENT + $RZ_DAEMON, ferry $FE_CLIENT + ferryd $FE_DAEMON."
 echo "  durability: ferryd fdatasyncs each segment before acknowledging it (inside its time);"
@@ -648,9 +669,9 @@ if [ -n "${BENCH_JSON:-}" ]; then
 "image":{"bytes":$SIZE,"random_bytes":$RANDOM_BYTES,"text_bytes":$TEXT_BYTES,"zero_bytes":$ZERO_BYTES,"sha256":"$SRC_SHA","zstd1_bytes":$ZSTD_BYTES,"zstd1_seconds":$ZSTD_S,"warm_read_seconds":$WARM_S},
 "runs":{
 "cp":{"seconds":$CP_S,"mb_per_s":$(mbps "$CP_S"),"wire_bytes":null,"cpu_seconds":$CP_CPU,"writeback_seconds":$CP_FLUSH},
-"rsync":{"seconds":$RS_S,"mb_per_s":$(mbps "$RS_S"),"wire_bytes":$RS_WIRE,"cpu_seconds":$RS_CPU,"cpu_client":$RS_CLIENT,"cpu_daemon":$RS_DAEMON,"writeback_seconds":$RS_FLUSH},
-"rsync_z":{"compress":"$RZ_CODEC","seconds":$RZ_S,"mb_per_s":$(mbps "$RZ_S"),"wire_bytes":$RZ_WIRE,"cpu_seconds":$RZ_CPU,"cpu_client":$RZ_CLIENT,"cpu_daemon":$RZ_DAEMON,"writeback_seconds":$RZ_FLUSH},
-"ferry":{"seconds":$FE_S,"mb_per_s":$(mbps "$FE_S"),"wire_bytes":$FE_WIRE,"cpu_seconds":$FE_CPU,"cpu_client":$FE_CLIENT,"cpu_daemon":$FE_DAEMON,"ferryd_rchar":$FE_RCHAR,"writeback_seconds":$FE_FLUSH,"result":$FE_JSON}},
+"rsync":{"seconds":$RS_S,"mb_per_s":$(mbps "$RS_S"),"wire_bytes":$RS_WIRE,"cpu_seconds":$RS_CPU,"cpu_client":$RS_CLIENT,"cpu_daemon":$RS_DAEMON,"loopback_bytes":$RS_LO,"writeback_seconds":$RS_FLUSH},
+"rsync_z":{"compress":"$RZ_CODEC","seconds":$RZ_S,"mb_per_s":$(mbps "$RZ_S"),"wire_bytes":$RZ_WIRE,"cpu_seconds":$RZ_CPU,"cpu_client":$RZ_CLIENT,"cpu_daemon":$RZ_DAEMON,"loopback_bytes":$RZ_LO,"writeback_seconds":$RZ_FLUSH},
+"ferry":{"seconds":$FE_S,"mb_per_s":$(mbps "$FE_S"),"wire_bytes":$FE_WIRE,"cpu_seconds":$FE_CPU,"cpu_client":$FE_CLIENT,"cpu_daemon":$FE_DAEMON,"loopback_bytes":$FE_LO,"writeback_seconds":$FE_FLUSH,"result":$FE_JSON}},
 "ratios":{"ferry_vs_rsync_throughput":$FE_VS_RS,"ferry_vs_rsync_z_throughput":$FE_VS_RZ,"ferry_vs_cp_throughput":$FE_VS_CP,"ferry_wire_vs_zstd1":$FE_VS_ZSTD,"ferry_wire_vs_rsync_z":$FE_VS_RZ_WIRE},
 "resume":{"bwlimit":$BWLIMIT,"killed_after_seconds":$KILLED_AT,"segments_durable_at_kill":$KILL_DURABLE,"segments_durable_after_kill":$AFTER_KILL_DURABLE,"segments_total":$TOTAL_SEGMENTS,"seconds":$RE_S,"cpu_seconds":$RE_CPU,"bytes_read":$RE_READ,"bytes_sent":$RE_SENT,"bytes_resent":$RE_RESENT,"segments_skipped":$RE_SKIPPED,"bytes_sent_per_image_byte":$RE_SENT_RATIO,"result":$RE_JSON},
 "verified":true}

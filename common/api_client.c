@@ -14,6 +14,7 @@ struct api_client {
 	CURL *curl;
 	char url[512];
 	char authorization[4200];
+	bool insecure;
 	uint64_t bytes_uploaded;
 };
 
@@ -61,6 +62,7 @@ api_client_new(const struct api_client_options *options)
 	curl_easy_setopt(client->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (options->cacert)
 		curl_easy_setopt(client->curl, CURLOPT_CAINFO, options->cacert);
+	client->insecure = options->insecure;
 	if (options->insecure) {
 		curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(client->curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -110,22 +112,24 @@ api_client_collect(char *data, size_t size, size_t count, void *context)
 static int
 api_client_transport_error(struct api_client *client, CURLcode code, const char *detail)
 {
-	switch (code) {
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_CERTPROBLEM:
+	const char *text = detail[0] ? detail : curl_easy_strerror(code);
+	bool certificate = code == CURLE_PEER_FAILED_VERIFICATION ||
+			   code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM ||
+			   (code == CURLE_SSL_CONNECT_ERROR && strcasestr(text, "certificate"));
+
+	/* curl reports a reset or broken pipe during the handshake as an SSL connect error too:
+	 * that is a network failure (retried, resumable), not a trust problem. */
+	if (certificate)
 		return ferry_error_set(
 			FERRY_ERR_TLS,
 			"TLS with %s failed: %s; give the daemon's certificate (or its "
-			"CA) with --cacert FILE, or --insecure to skip verification",
-			client->url, detail[0] ? detail : curl_easy_strerror(code));
-	default:
-		return ferry_error_set(FERRY_ERR_NETWORK,
-				       "cannot reach %s: %s; check that ferryd runs there and the "
-				       "network between, then re-run to resume",
-				       client->url, detail[0] ? detail : curl_easy_strerror(code));
-	}
+			"CA) with --cacert FILE%s",
+			client->url, text,
+			client->insecure ? "" : ", or --insecure to skip verification");
+	return ferry_error_set(FERRY_ERR_NETWORK,
+			       "cannot reach %s: %s; check that ferryd runs there and the "
+			       "network between, then re-run to resume",
+			       client->url, text);
 }
 
 static int

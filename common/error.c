@@ -13,9 +13,14 @@ ferry_error_set(int code, const char *format, ...)
 {
 	va_list args;
 
+	char formatted[sizeof(error_message)];
+
+	/* Format aside first: callers may wrap the previous message ("%s", ferry_error_message()),
+	 * and vsnprintf must not read the buffer it writes. */
 	va_start(args, format);
-	vsnprintf(error_message, sizeof(error_message), format, args);
+	vsnprintf(formatted, sizeof(formatted), format, args);
 	va_end(args);
+	memcpy(error_message, formatted, sizeof(error_message));
 	error_code = code;
 	return code;
 }
