@@ -10,50 +10,15 @@ JOBS=2
 # zstd cannot shrink random data: a segment's body is its size plus a few bytes of framing.
 BODY_MAX=$((SEG + SEG / 128))
 
-# The copy command line without lib.sh's ferry_copy wrapper: a backgrounded shell function runs in
-# a subshell, and kill -9 of $! would kill that subshell and leave ferry running.
-copy_args() {
-	COPY_ARGS=("$FERRY" copy --to "$DAEMON_URL" --token-file "$TEST_DIR/token"
-		--cacert "$TEST_DIR/tls/ca.pem" --json --segment-size "$SEG" --jobs "$JOBS")
-}
-# copy_bg SOURCE NAME OUT [args]: starts a copy in the background; sets COPY_PID.
-copy_bg() {
-	local source=$1 name=$2 out=$3; shift 3
-	copy_args
-	"${COPY_ARGS[@]}" "$@" "$source" "$name" > "$out" 2> "$out.err" &
-	COPY_PID=$!
-}
+COPY_OPTIONS=(--segment-size "$SEG" --jobs "$JOBS")
 # copy_fg SOURCE NAME [args]: a copy in the foreground; JSON on stdout, stderr into $TEST_DIR.
 copy_fg() {
 	local source=$1 name=$2; shift 2
-	copy_args
+	copy_command
 	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2>> "$TEST_DIR/copy.err"
 }
-# wait_for PID SECONDS: waits for a background child; its exit status, or 124 after a timeout
-# (then the child is killed).
-wait_for() {
-	local pid=$1 limit=$(($2 * 10))
-	for _ in $(seq 1 "$limit"); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		return 124
-	fi
-	wait "$pid" 2>/dev/null
-}
 kill9() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-# volume_durable NAME: segments_durable of the volume's current transfer per `ferry status --json`.
-volume_durable() {
-	"$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" \
-		--cacert "$TEST_DIR/tls/ca.pem" --json |
-		perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
-			for (@{$d->{volumes}}) { if ($_->{name} eq $ARGV[0]) {
-				print $_->{transfer}{segments_durable} // "none"; exit } }
-			print "none"' "$1"
-}
+volume_durable() { volume_field "$1" segments_durable; }
 # sender_ranges KIND NAME: how many segments the CLI's own catalog records as KIND (durable:
 # acknowledged by the receiver; attempted: put on the wire) for its active transfer of NAME.
 sender_ranges() {

@@ -8,32 +8,12 @@ plan 42
 SEG=1048576
 TOTAL=32	# segments of the image
 
-copy_args() {
-	COPY_ARGS=("$FERRY" copy --to "$DAEMON_URL" --token-file "$TEST_DIR/token"
-		--cacert "$TEST_DIR/tls/ca.pem" --json --segment-size "$SEG" --jobs 2)
-}
-# The copy in the background without lib.sh's ferry_copy: kill -9 of a backgrounded shell
-# function's $! kills only its subshell and leaves ferry running.
-copy_bg() {
-	local source=$1 name=$2 out=$3; shift 3
-	copy_args
-	"${COPY_ARGS[@]}" "$@" "$source" "$name" > "$out" 2> "$out.err" &
-	COPY_PID=$!
-}
+COPY_OPTIONS=(--segment-size "$SEG" --jobs 2)
 # copy_fg SOURCE NAME ERRFILE [args]: JSON on stdout, stderr into ERRFILE.
 copy_fg() {
 	local source=$1 name=$2 err=$3; shift 3
-	copy_args
+	copy_command
 	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2> "$err"
-}
-# volume_field NAME KEY: KEY of the volume's current transfer per `ferry status --json`.
-volume_field() {
-	"$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" \
-		--cacert "$TEST_DIR/tls/ca.pem" --json |
-		perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
-			for (@{$d->{volumes}}) { if ($_->{name} eq $ARGV[0]) {
-				print $_->{transfer}{$ARGV[1]} // "none"; exit } }
-			print "none"' "$1" "$2"
 }
 error_code() { printf '%s' "$1" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{error}{code} // ""'; }
 # refused_as_different ERRFILE: the message names the different source and --restart.

@@ -24,15 +24,6 @@ api() {	# api METHOD PATH [JSON]: a /v1 call with the token
 	curl -sS --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
 		-X "$1" ${3:+-H "Content-Type: application/json" --data "$3"} "$DAEMON_URL$2"
 }
-# volume_field NAME KEY: KEY of the volume's current transfer per `ferry status --json`.
-volume_field() {
-	"$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" \
-		--cacert "$TEST_DIR/tls/ca.pem" --json |
-		perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
-			for (@{$d->{volumes}}) { if ($_->{name} eq $ARGV[0]) {
-				print $_->{transfer}{$ARGV[1]} // "none"; exit } }
-			print "none"' "$1" "$2"
-}
 
 head -c $((TOTAL * SEG)) /dev/urandom > "$TEST_DIR/random.img"
 start_daemon full || exit 1

@@ -87,6 +87,48 @@ ferry_copy() {
 		--json "$@" "$source" "$name"
 }
 
+# copy_bg SOURCE NAME OUT [args]: ferry copy in the background, JSON into OUT, stderr into
+# OUT.err; sets COPY_PID. It runs ferry itself, not a shell function: kill -9 of a backgrounded
+# function's $! would kill only its subshell and leave ferry running. COPY_OPTIONS (an array)
+# adds options to every copy of the script.
+copy_command() {
+	COPY_ARGS=("$FERRY" copy --to "$DAEMON_URL" --token-file "$TEST_DIR/token"
+		--cacert "$TEST_DIR/tls/ca.pem" --json ${COPY_OPTIONS[@]+"${COPY_OPTIONS[@]}"})
+}
+copy_bg() {
+	local source=$1 name=$2 out=$3; shift 3
+	copy_command
+	"${COPY_ARGS[@]}" "$@" "$source" "$name" > "$out" 2> "$out.err" &
+	COPY_PID=$!
+}
+
+# wait_for PID SECONDS: waits for a background child; its exit status, or 124 after a timeout
+# (then the child is killed).
+wait_for() {
+	local pid=$1 limit=$(($2 * 10))
+	for _ in $(seq 1 "$limit"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid" 2>/dev/null
+}
+
+# volume_field NAME KEY: KEY of the volume's current transfer per `ferry status --json`
+# ("none" when there is no such volume).
+volume_field() {
+	"$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" \
+		--cacert "$TEST_DIR/tls/ca.pem" --json |
+		perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
+			for (@{$d->{volumes}}) { if ($_->{name} eq $ARGV[0]) {
+				print $_->{transfer}{$ARGV[1]} // "none"; exit } }
+			print "none"' "$1" "$2"
+}
+
 # json_field JSON KEY: a top-level scalar of a one-line JSON object (numbers, strings, bools).
 json_field() {
 	printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" | head -n 1
