@@ -378,18 +378,23 @@ durable_segments() {
 
 # ---- results ----------------------------------------------------------------------------------
 
-# record TOOL SECONDS WIRE CPU: one table row (WIRE "-" when none).
+# record TOOL SECONDS WIRE CPU FLUSH: one table row (WIRE "-" when none). FLUSH is the untimed
+# writeback after the run: SECONDS + FLUSH is how long until the copy was on stable storage,
+# which ferry pays inside SECONDS (it acknowledges only durable segments).
 ROWS=""
-record() { ROWS="$ROWS$1|$2|$3|$4
+record() { ROWS="$ROWS$1|$2|$3|$4|$5
 "; }
 
 mbps() { calc %.1f "$SIZE / 1e6 / ($1 > 0 ? $1 : 0.005)"; }
 
 print_table() {
-	printf '%-22s %9s %9s %15s %8s\n' "tool" "seconds" "MB/s" "wire bytes" "CPU s"
-	printf '%-22s %9s %9s %15s %8s\n' "----" "-------" "----" "----------" "-----"
-	printf '%s' "$ROWS" | while IFS='|' read -r tool seconds wire cpu; do
-		printf '%-22s %9s %9s %15s %8s\n' "$tool" "$seconds" "$(mbps "$seconds")" "$wire" "$cpu"
+	printf '%-22s %9s %9s %15s %8s %10s\n' "tool" "seconds" "MB/s" "wire bytes" "CPU s" \
+		"durable s"
+	printf '%-22s %9s %9s %15s %8s %10s\n' "----" "-------" "----" "----------" "-----" \
+		"---------"
+	printf '%s' "$ROWS" | while IFS='|' read -r tool seconds wire cpu flushed; do
+		printf '%-22s %9s %9s %15s %8s %10s\n' "$tool" "$seconds" "$(mbps "$seconds")" \
+			"$wire" "$cpu" "$(calc %.2f "$seconds + $flushed")"
 	done
 }
 
@@ -450,7 +455,7 @@ flush
 CP_FLUSH=$FLUSH_S
 cmp -s "$IMG" "$WORK/cp-copy.raw" || die "cp's copy differs from the source"
 rm -f "$WORK/cp-copy.raw"
-record "cp" "$CP_S" "-" "$CP_CPU"
+record "cp" "$CP_S" "-" "$CP_CPU" "$CP_FLUSH"
 
 # ---- 2. rsync to a daemon ----
 start_rsyncd
@@ -489,7 +494,7 @@ rsync_run() {	# rsync_run LABEL SUBDIR [rsync options]: sets R_S R_CPU R_CLIENT 
 rsync_run rsync plain
 RS_S=$R_S RS_CPU=$R_CPU RS_CLIENT=$R_CLIENT RS_DAEMON=$R_DAEMON RS_WIRE=$R_WIRE RS_FLUSH=$R_FLUSH
 RS_LO=$R_LO
-record "rsync" "$RS_S" "$RS_WIRE" "$RS_CPU"
+record "rsync" "$RS_S" "$RS_WIRE" "$RS_CPU" "$RS_FLUSH"
 
 rsync_run "rsync -z" z -z --debug=NSTR
 RZ_S=$R_S RZ_CPU=$R_CPU RZ_CLIENT=$R_CLIENT RZ_DAEMON=$R_DAEMON RZ_WIRE=$R_WIRE RZ_FLUSH=$R_FLUSH
@@ -501,7 +506,7 @@ case $RZ_CODEC in
 "") RZ_CODEC=unknown ;;
 *) RZ_LABEL="rsync -z ($(echo "$RZ_CODEC" | sed 's/ (level \([0-9-]*\))/-\1/'))" ;;
 esac
-record "$RZ_LABEL" "$RZ_S" "$RZ_WIRE" "$RZ_CPU"
+record "$RZ_LABEL" "$RZ_S" "$RZ_WIRE" "$RZ_CPU" "$RZ_FLUSH"
 stop_pid "$RSYNCD_PID"
 RSYNCD_PID=""
 
@@ -547,7 +552,7 @@ FE_WIRE=$(json_field "$FE_JSON" bytes_sent)
 FE_INNER_S=$(calc %.2f "$(json_field "$FE_JSON" seconds)")
 flush
 FE_FLUSH=$FLUSH_S
-record "ferry copy" "$FE_S" "$FE_WIRE" "$FE_CPU"
+record "ferry copy" "$FE_S" "$FE_WIRE" "$FE_CPU" "$FE_FLUSH"
 check_sha bench-full
 rm -f "$WORK/ferryd/volumes/bench-full"	# space; ferryd keeps no descriptor open on it
 
@@ -619,6 +624,8 @@ ratio() { calc %.2f "$1 / ($2 > 0 ? $2 : 0.005)"; }
 FE_VS_RS=$(ratio "$RS_S" "$FE_S")
 FE_VS_RZ=$(ratio "$RZ_S" "$FE_S")
 FE_VS_CP=$(ratio "$CP_S" "$FE_S")
+FE_VS_RS_DURABLE=$(ratio "$(calc %.3f "$RS_S + $RS_FLUSH")" "$(calc %.3f "$FE_S + $FE_FLUSH")")
+FE_VS_CP_DURABLE=$(ratio "$(calc %.3f "$CP_S + $CP_FLUSH")" "$(calc %.3f "$FE_S + $FE_FLUSH")")
 FE_VS_ZSTD=$(ratio "$FE_WIRE" "$ZSTD_BYTES")
 FE_VS_RZ_WIRE=$(ratio "$FE_WIRE" "$RZ_WIRE")
 RE_SENT_RATIO=$(calc %.4f "$RE_SENT / $SIZE")
@@ -635,6 +642,8 @@ printf '  %-42s %6s x%s\n' \
 	"ferry vs rsync throughput" "$FE_VS_RS" "" \
 	"ferry vs $RZ_LABEL throughput" "$FE_VS_RZ" "" \
 	"ferry vs cp throughput" "$FE_VS_CP" "" \
+	"ferry vs rsync, until durable on disk" "$FE_VS_RS_DURABLE" "" \
+	"ferry vs cp, until durable on disk" "$FE_VS_CP_DURABLE" "" \
 	"ferry wire bytes vs zstd -1 -T1 size" "$FE_VS_ZSTD" "  ($FE_WIRE / $ZSTD_BYTES)" \
 	"ferry wire bytes vs $RZ_LABEL" "$FE_VS_RZ_WIRE" "  ($FE_WIRE / $RZ_WIRE)"
 echo
@@ -672,7 +681,7 @@ if [ -n "${BENCH_JSON:-}" ]; then
 "rsync":{"seconds":$RS_S,"mb_per_s":$(mbps "$RS_S"),"wire_bytes":$RS_WIRE,"cpu_seconds":$RS_CPU,"cpu_client":$RS_CLIENT,"cpu_daemon":$RS_DAEMON,"loopback_bytes":$RS_LO,"writeback_seconds":$RS_FLUSH},
 "rsync_z":{"compress":"$RZ_CODEC","seconds":$RZ_S,"mb_per_s":$(mbps "$RZ_S"),"wire_bytes":$RZ_WIRE,"cpu_seconds":$RZ_CPU,"cpu_client":$RZ_CLIENT,"cpu_daemon":$RZ_DAEMON,"loopback_bytes":$RZ_LO,"writeback_seconds":$RZ_FLUSH},
 "ferry":{"seconds":$FE_S,"mb_per_s":$(mbps "$FE_S"),"wire_bytes":$FE_WIRE,"cpu_seconds":$FE_CPU,"cpu_client":$FE_CLIENT,"cpu_daemon":$FE_DAEMON,"loopback_bytes":$FE_LO,"writeback_seconds":$FE_FLUSH,"result":$FE_JSON}},
-"ratios":{"ferry_vs_rsync_throughput":$FE_VS_RS,"ferry_vs_rsync_z_throughput":$FE_VS_RZ,"ferry_vs_cp_throughput":$FE_VS_CP,"ferry_wire_vs_zstd1":$FE_VS_ZSTD,"ferry_wire_vs_rsync_z":$FE_VS_RZ_WIRE},
+"ratios":{"ferry_vs_rsync_throughput":$FE_VS_RS,"ferry_vs_rsync_until_durable":$FE_VS_RS_DURABLE,"ferry_vs_cp_until_durable":$FE_VS_CP_DURABLE,"ferry_vs_rsync_z_throughput":$FE_VS_RZ,"ferry_vs_cp_throughput":$FE_VS_CP,"ferry_wire_vs_zstd1":$FE_VS_ZSTD,"ferry_wire_vs_rsync_z":$FE_VS_RZ_WIRE},
 "resume":{"bwlimit":$BWLIMIT,"killed_after_seconds":$KILLED_AT,"segments_durable_at_kill":$KILL_DURABLE,"segments_durable_after_kill":$AFTER_KILL_DURABLE,"segments_total":$TOTAL_SEGMENTS,"seconds":$RE_S,"cpu_seconds":$RE_CPU,"bytes_read":$RE_READ,"bytes_sent":$RE_SENT,"bytes_resent":$RE_RESENT,"segments_skipped":$RE_SKIPPED,"bytes_sent_per_image_byte":$RE_SENT_RATIO,"result":$RE_JSON},
 "verified":true}
 EOF

@@ -24,6 +24,62 @@ struct repl_receiver {
 	pthread_rwlock_t lock;
 };
 
+/* Per-thread decoding scratch: a connection's thread reuses its codec and plain buffer for every
+ * segment it receives instead of allocating (and faulting in) megabytes per request. */
+struct receiver_scratch {
+	struct segment_codec *codec;
+	char *plain;
+	size_t capacity;
+};
+
+static pthread_key_t receiver_scratch_key;
+static pthread_once_t receiver_scratch_once = PTHREAD_ONCE_INIT;
+
+static void
+receiver_scratch_free(void *pointer)
+{
+	struct receiver_scratch *scratch = pointer;
+
+	segment_codec_free(scratch->codec);
+	free(scratch->plain);
+	free(scratch);
+}
+
+static void
+receiver_scratch_init(void)
+{
+	pthread_key_create(&receiver_scratch_key, receiver_scratch_free);
+}
+
+/* This thread's scratch with room for `length` plain bytes, or NULL when memory runs out. */
+static struct receiver_scratch *
+receiver_scratch_get(size_t length)
+{
+	struct receiver_scratch *scratch;
+
+	pthread_once(&receiver_scratch_once, receiver_scratch_init);
+	scratch = pthread_getspecific(receiver_scratch_key);
+	if (scratch == NULL) {
+		scratch = calloc(1, sizeof(*scratch));
+		if (scratch == NULL)
+			return NULL;
+		scratch->codec = segment_codec_new(0);
+		if (scratch->codec == NULL || pthread_setspecific(receiver_scratch_key, scratch)) {
+			receiver_scratch_free(scratch);
+			return NULL;
+		}
+	}
+	if (scratch->capacity < length) {
+		char *grown = realloc(scratch->plain, length);
+
+		if (grown == NULL)
+			return NULL;
+		scratch->plain = grown;
+		scratch->capacity = length;
+	}
+	return scratch;
+}
+
 struct repl_receiver *
 repl_receiver_new(struct catalog *catalog, const char *state_dir)
 {
@@ -224,9 +280,9 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 {
 	struct catalog_transfer transfer;
 	struct repl_volume *volume = NULL;
-	struct segment_codec *codec = NULL;
+	struct receiver_scratch *scratch = NULL;
 	struct checksum sum;
-	char *plain = NULL;
+	const char *plain = NULL;
 	uint64_t offset, expected;
 	int rc;
 
@@ -271,13 +327,14 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 					     request->body_length, (unsigned long long)expected);
 			goto out;
 		}
-		plain = malloc(expected);
-		codec = segment_codec_new(0);
-		if (plain == NULL || codec == NULL) {
+		scratch = receiver_scratch_get(expected);
+		if (scratch == NULL) {
 			rc = FERRY_ERR_NO_MEMORY;
 			goto out;
 		}
-		rc = segment_decode(codec, request->body, request->body_length, plain, expected);
+		plain = scratch->plain;
+		rc = segment_decode(scratch->codec, request->body, request->body_length,
+				    scratch->plain, expected);
 		if (rc < 0)
 			goto out;
 		checksum_compute(plain, expected, &sum);
@@ -309,8 +366,6 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 out:
 	pthread_rwlock_unlock(&receiver->lock);
 	repl_volume_close(volume);
-	segment_codec_free(codec);
-	free(plain);
 	return rc;
 }
 

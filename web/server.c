@@ -566,6 +566,13 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 					       "limit of %zu bytes",
 					       length_text, request->ceiling);
 		}
+		if (length > 0) {
+			/* The length is known and below the ceiling: one buffer, no regrowth. */
+			request->body = malloc(length);
+			if (request->body == NULL)
+				return MHD_NO;
+			request->capacity = length;
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
