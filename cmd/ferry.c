@@ -44,8 +44,8 @@ usage(FILE *out)
 		"                        resuming whatever an earlier run left\n"
 		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
 		"                        re-read both sides and compare their digests\n"
-		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json]\n"
-		"                        list a daemon's volumes and transfers\n"
+		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
+		"                        list a daemon's volumes and transfers, or one volume\n"
 		"\n"
 		"URL is https://HOST:PORT (also from FERRY_DAEMON). ferry keeps its records in\n"
 		"$FERRY_STATE_DIR, else /var/lib/ferry as root, else ~/.local/state/ferry.\n");
@@ -283,27 +283,40 @@ cli_status(int argc, char **argv)
 	struct cli_options options = {0};
 	struct api_client *client = NULL;
 	json_t *reply = NULL, *volume;
+	char path[256] = "/v1/volumes";
 	size_t i;
 	int first, status = 1;
 
 	first = cli_parse(argc, argv, &options);
 	if (first < 0)
 		return 2;
+	if (argc - first > 1) {
+		fprintf(stderr, "ferry status: give at most one volume NAME\n");
+		free(options.token);
+		return 2;
+	}
 	client = cli_client(&options);
-	if (client == NULL || api_client_json(client, "GET", "/v1/volumes", NULL, &reply) < 0) {
+	if (argc - first == 1)
+		snprintf(path, sizeof(path), "/v1/volumes/%s", argv[first]);
+	if (client == NULL || api_client_json(client, "GET", path, NULL, &reply) < 0) {
 		status = cli_fail(&options, "status");
 		goto out;
 	}
 	if (options.json) {
+		/* The daemon's answer as it is: the list, or the one volume asked for. */
 		json_dumpf(reply, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 	} else {
+		json_t *volumes = argc - first == 1
+					  ? json_pack("[O]", reply)
+					  : json_incref(json_object_get(reply, "volumes"));
+
 		printf("%-24s %-10s %7s %10s %19s %s\n", "VOLUME", "STATE", "DONE", "SIZE",
 		       "SEGMENTS", "DIGEST");
-		json_array_foreach(json_object_get(reply, "volumes"), i, volume)
-			cli_print_volume_row(volume);
-		if (json_array_size(json_object_get(reply, "volumes")) == 0)
+		json_array_foreach(volumes, i, volume) cli_print_volume_row(volume);
+		if (json_array_size(volumes) == 0)
 			printf("(no volumes)\n");
+		json_decref(volumes);
 	}
 	status = 0;
 out:

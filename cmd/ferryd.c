@@ -7,7 +7,9 @@
 #include "replicator/repl.h"
 #include "web/web.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,7 +46,7 @@ main(int argc, char **argv)
 	const char *state_dir = NULL, *listen = NULL, *token_file = NULL;
 	const char *certificate_path = NULL, *key_path = NULL;
 	char *token = NULL, *certificate_pem = NULL, *key_pem = NULL;
-	char catalog_path[4096], url_path[4096], url[512];
+	char catalog_path[4096], url_path[4096], url[512], state_dir_absolute[PATH_MAX];
 	struct catalog *catalog = NULL;
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
@@ -81,6 +83,13 @@ main(int argc, char **argv)
 
 	if (util_read_token_file(token_file, &token) < 0 || util_mkdir_p(state_dir, 0700) < 0)
 		goto out;
+	/* Absolute from here on: paths recorded in the catalog must not depend on the cwd. */
+	if (realpath(state_dir, state_dir_absolute) == NULL) {
+		ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s", state_dir,
+				strerror(errno));
+		goto out;
+	}
+	state_dir = state_dir_absolute;
 	snprintf(catalog_path, sizeof(catalog_path), "%s/catalog.db", state_dir);
 	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, &catalog) < 0)
 		goto out;

@@ -52,6 +52,7 @@ struct copy_run {
 	uint64_t segments_sent;
 	uint64_t retries;
 	int workers_running;
+	double link_free_at; /* --bwlimit: when the link has sent what was scheduled on it */
 };
 
 static enum segment_job
@@ -124,6 +125,30 @@ struct copy_worker {
 	size_t encoded_capacity;
 };
 
+/* Shares --bwlimit between the workers: each body is scheduled on the link after the ones
+ * before it, and its worker waits for its turn. Without a limit it returns at once. */
+static void
+copy_throttle(struct copy_run *run, size_t bytes)
+{
+	double limit = (double)run->options->bandwidth_limit, now, start;
+
+	if (limit <= 0 || bytes == 0)
+		return;
+	pthread_mutex_lock(&run->lock);
+	now = util_monotonic_seconds();
+	if (run->link_free_at < now)
+		run->link_free_at = now;
+	start = run->link_free_at;
+	run->link_free_at += (double)bytes / limit;
+	pthread_mutex_unlock(&run->lock);
+	if (start > now) {
+		double wait = start - now;
+		struct timespec pause = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+
+		nanosleep(&pause, NULL);
+	}
+}
+
 static int
 copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 		  enum segment_encoding encoding, size_t body_length, const struct checksum *sum,
@@ -168,6 +193,7 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 		if (copy_fault_corrupt(index, attempt) && body_length > 0)
 			worker->encoded[body_length / 2] ^= 0x5a;
 #endif
+		copy_throttle(run, body_length);
 		rc = api_client_send(worker->client, "PUT", path, "application/octet-stream",
 				     worker->encoded, body_length, headers, NULL);
 #ifdef FERRY_FAULT_INJECTION
@@ -516,7 +542,8 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 						: run.segment_size;
 	}
 
-	client_options.max_send_speed = options->bandwidth_limit / (uint64_t)jobs;
+	/* Each connection may use the whole limit; copy_throttle() keeps their sum under it. */
+	client_options.max_send_speed = options->bandwidth_limit;
 	workers = calloc((size_t)jobs, sizeof(*workers));
 	threads = calloc((size_t)jobs, sizeof(*threads));
 	if (workers == NULL || threads == NULL) {

@@ -3,7 +3,7 @@
 # re-run is a no-op, that status/verify report the truth, and that a corrupt segment is retried.
 source "$(dirname "$0")/lib.sh"
 
-plan 49
+plan 53
 
 TOKEN_ARGS=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 
@@ -61,6 +61,14 @@ table=$("$FERRY" status --daemon "$DAEMON_URL" "${TOKEN_ARGS[@]}")
 ok $? "plain ferry status exits 0"
 printf '%s\n' "$table" | grep -q '^disk  *complete'
 ok $? "plain status prints a table row for disk"
+one=$("$FERRY" status --daemon "$DAEMON_URL" "${TOKEN_ARGS[@]}" --json disk)
+ok $? "ferry status --json NAME exits 0"
+is "$(printf '%s' "$one" | jq -r '.name + " " + .transfer.state + " " + .location')" \
+	"disk complete $STATE/volumes/disk" "status NAME shows that volume, with its absolute location"
+"$FERRY" status --daemon "$DAEMON_URL" "${TOKEN_ARGS[@]}" nosuch 2> "$TEST_DIR/nosuch.err"
+is $? 1 "ferry status of an unknown volume exits 1"
+grep -q "no volume named 'nosuch'" "$TEST_DIR/nosuch.err"
+ok $? "and says which volume it does not know"
 
 # --- verify ---
 text=$("$FERRY" verify --to "$DAEMON_URL" "${TOKEN_ARGS[@]}" "$TEST_DIR/disk.img" disk)
