@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -50,6 +51,7 @@ main(int argc, char **argv)
 	struct catalog *catalog = NULL;
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
+	struct stat token_info;
 	sigset_t signals;
 	int option, received = 0, status = 1;
 
@@ -83,6 +85,9 @@ main(int argc, char **argv)
 
 	if (util_read_token_file(token_file, &token) < 0 || util_mkdir_p(state_dir, 0700) < 0)
 		goto out;
+	if (stat(token_file, &token_info) == 0 && (token_info.st_mode & 077))
+		log_warn("token file %s is readable by other users (mode %03o); chmod 600 it",
+			 token_file, (unsigned)(token_info.st_mode & 0777));
 	/* Absolute from here on: paths recorded in the catalog must not depend on the cwd. */
 	if (realpath(state_dir, state_dir_absolute) == NULL) {
 		ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s", state_dir,
