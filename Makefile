@@ -3,12 +3,13 @@
 # every test against those binaries.
 
 CC ?= cc
-PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls
+PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread \
 	$(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
-LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread
+# librbd and librados ship no pkg-config file.
+LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lrbd -lrados -lpthread
 
 # BUILD selects the flavour: build/release (default, -O2) or build/check (sanitizers).
 BUILD ?= build/release

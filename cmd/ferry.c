@@ -29,6 +29,9 @@ struct cli_options {
 	bool restart;
 	bool progress;
 	uint64_t bandwidth_limit;
+	const char *ceph_conf;
+	const char *ceph_id;
+	const char *target_kind;
 	char *token;
 };
 
@@ -40,13 +43,18 @@ usage(FILE *out)
 		"\n"
 		"  copy --to URL --token-file F [--cacert F | --insecure] [--segment-size BYTES]\n"
 		"       [--jobs N] [--zstd-level N] [--restart] [--bwlimit BYTES/s] [--json]\n"
-		"       SOURCE NAME      copy a file or block device to a ferryd as volume NAME,\n"
-		"                        resuming whatever an earlier run left\n"
+		"       [--target file|rbd] SOURCE NAME\n"
+		"                        copy a file, block device or RBD image to a ferryd as\n"
+		"                        volume NAME, resuming whatever an earlier run left;\n"
+		"                        --target: keep it there as a file or an RBD image\n"
+		"                        (default: the same kind as SOURCE)\n"
 		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
 		"                        re-read both sides and compare their digests\n"
 		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
 		"                        list a daemon's volumes and transfers, or one volume\n"
 		"\n"
+		"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
+		"(also from CEPH_CONF) and --ceph-id NAME (default admin).\n"
 		"URL is https://HOST:PORT (also from FERRY_DAEMON). ferry keeps its records in\n"
 		"$FERRY_STATE_DIR, else /var/lib/ferry as root, else ~/.local/state/ferry.\n");
 }
@@ -79,12 +87,16 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"restart", no_argument, NULL, 'r'},
 		{"bwlimit", required_argument, NULL, 'b'},
 		{"no-progress", no_argument, NULL, 'P'},
+		{"ceph-conf", required_argument, NULL, 'C'},
+		{"ceph-id", required_argument, NULL, 'I'},
+		{"target", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int option;
 
 	options->url = getenv("FERRY_DAEMON");
+	options->ceph_conf = getenv("CEPH_CONF");
 	options->jobs = 4;
 	options->zstd_level = 1;
 	options->progress = isatty(STDERR_FILENO);
@@ -100,6 +112,15 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 'j': options->json = true; break;
 		case 'r': options->restart = true; break;
 		case 'P': options->progress = false; break;
+		case 'C': options->ceph_conf = optarg; break;
+		case 'I': options->ceph_id = optarg; break;
+		case 'T':
+			if (strcmp(optarg, "file") != 0 && strcmp(optarg, "rbd") != 0) {
+				fprintf(stderr, "ferry: --target %s: give file or rbd\n", optarg);
+				return -1;
+			}
+			options->target_kind = optarg;
+			break;
 		case 's':
 			if (util_parse_size(optarg, &options->segment_size) < 0 ||
 			    options->segment_size < SEGMENT_SIZE_MIN ||
@@ -137,6 +158,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		default: return -1;
 		}
 	}
+	if (options->ceph_conf)
+		repl_ceph_configure(options->ceph_conf, options->ceph_id);
 	if (options->url == NULL) {
 		fprintf(stderr,
 			"ferry: no daemon given: pass --to/--daemon https://HOST:PORT or set "
@@ -203,6 +226,7 @@ cli_copy(int argc, char **argv)
 			.jobs = options.jobs,
 			.zstd_level = options.zstd_level,
 			.restart = options.restart,
+			.target_kind = options.target_kind,
 			.progress = options.progress,
 			.bandwidth_limit = options.bandwidth_limit,
 			.catalog = catalog,
@@ -432,6 +456,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		status = 2;
 	}
+	repl_ceph_shutdown();
 	curl_global_cleanup();
 	return status;
 }

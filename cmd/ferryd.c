@@ -1,6 +1,7 @@
 /* ferryd: the per-site appliance daemon. Parses options, opens the site's catalog, loads TLS,
  * serves /v1 in the foreground until SIGTERM or SIGINT, then stops cleanly. */
 #include "catalog/catalog.h"
+#include "common/config.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -12,6 +13,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +23,87 @@
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
-		     "              [--tls-cert FILE --tls-key FILE] [--verbose]\n"
-		     "\n"
-		     "Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
-		     "DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
-		     "volume,\n"
-		     "DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is "
-		     "given.\n");
+	fprintf(out,
+		"usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
+		"              [--tls-cert FILE --tls-key FILE] [--ceph-conf FILE] [--ceph-id "
+		"NAME]\n"
+		"              [--replica-pool POOL] [--config FILE] [--verbose]\n"
+		"\n"
+		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
+		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
+		"volume,\n"
+		"DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is "
+		"given.\n"
+		"With --ceph-conf, volumes can also be kept as RBD images in the replica pool\n"
+		"(default rbd). --config reads the same settings from an INI file; flags win:\n"
+		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key\n"
+		"  [ceph]   conf, id, replica-pool\n");
 }
 
-int
-main(int argc, char **argv)
+/* Every setting of ferryd; NULL until a flag or the configuration file gives it. */
+struct ferryd_settings {
+	char *state_dir;
+	char *listen;
+	char *token_file;
+	char *certificate_path;
+	char *key_path;
+	char *ceph_conf;
+	char *ceph_id;
+	char *replica_pool;
+	char *config_path;
+};
+
+static const struct {
+	const char *section;
+	const char *key;
+	size_t offset;
+} ferryd_keys[] = {
+	{"ferryd", "state-dir", offsetof(struct ferryd_settings, state_dir)},
+	{"ferryd", "listen", offsetof(struct ferryd_settings, listen)},
+	{"ferryd", "token-file", offsetof(struct ferryd_settings, token_file)},
+	{"ferryd", "tls-cert", offsetof(struct ferryd_settings, certificate_path)},
+	{"ferryd", "tls-key", offsetof(struct ferryd_settings, key_path)},
+	{"ceph", "conf", offsetof(struct ferryd_settings, ceph_conf)},
+	{"ceph", "id", offsetof(struct ferryd_settings, ceph_id)},
+	{"ceph", "replica-pool", offsetof(struct ferryd_settings, replica_pool)},
+};
+
+/* Sets a setting unless a flag already did (flags are read first and win). */
+static int
+ferryd_setting_offer(char **field, const char *value)
+{
+	if (*field)
+		return 0;
+	*field = strdup(value);
+	return *field ? 0 : FERRY_ERR_NO_MEMORY;
+}
+
+static int
+ferryd_config_each(const char *section, const char *key, const char *value, void *context)
+{
+	struct ferryd_settings *settings = context;
+
+	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
+		if (strcmp(ferryd_keys[i].section, section) == 0 &&
+		    strcmp(ferryd_keys[i].key, key) == 0)
+			return ferryd_setting_offer(
+				(char **)((char *)settings + ferryd_keys[i].offset), value);
+	return ferry_error_set(FERRY_ERR_INVALID, "unknown setting '%s' in section [%s]", key,
+			       section);
+}
+
+static void
+ferryd_settings_free(struct ferryd_settings *settings)
+{
+	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
+		free(*(char **)((char *)settings + ferryd_keys[i].offset));
+	free(settings->config_path);
+}
+
+/* Flags first, then the configuration file for whatever they left unset. Returns 0, 1 after
+ * --help, or 2 for bad usage (with a message). */
+static int
+ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 {
 	static const struct option long_options[] = {
 		{"state-dir", required_argument, NULL, 's'},
@@ -40,12 +111,68 @@ main(int argc, char **argv)
 		{"token-file", required_argument, NULL, 't'},
 		{"tls-cert", required_argument, NULL, 'c'},
 		{"tls-key", required_argument, NULL, 'k'},
+		{"ceph-conf", required_argument, NULL, 'C'},
+		{"ceph-id", required_argument, NULL, 'I'},
+		{"replica-pool", required_argument, NULL, 'p'},
+		{"config", required_argument, NULL, 'f'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *state_dir = NULL, *listen = NULL, *token_file = NULL;
-	const char *certificate_path = NULL, *key_path = NULL;
+	char **field;
+	int option;
+
+	while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+		switch (option) {
+		case 's': field = &settings->state_dir; break;
+		case 'l': field = &settings->listen; break;
+		case 't': field = &settings->token_file; break;
+		case 'c': field = &settings->certificate_path; break;
+		case 'k': field = &settings->key_path; break;
+		case 'C': field = &settings->ceph_conf; break;
+		case 'I': field = &settings->ceph_id; break;
+		case 'p': field = &settings->replica_pool; break;
+		case 'f': field = &settings->config_path; break;
+		case 'v': log_set_level(LOG_LEVEL_DEBUG); continue;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return 2;
+		}
+		free(*field);
+		*field = strdup(optarg);
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ferryd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (settings->config_path &&
+	    config_read_ini(settings->config_path, ferryd_config_each, settings) < 0) {
+		fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+		return 2;
+	}
+	if (!settings->state_dir || !settings->listen || !settings->token_file) {
+		fprintf(stderr, "ferryd: --state-dir, --listen and --token-file are required "
+				"(as flags or in --config)\n");
+		usage(stderr);
+		return 2;
+	}
+	if (strlen(settings->state_dir) > 900) {
+		fprintf(stderr, "ferryd: --state-dir path is too long (900 characters at most)\n");
+		return 2;
+	}
+	if ((settings->ceph_id || settings->replica_pool) && !settings->ceph_conf) {
+		fprintf(stderr, "ferryd: --ceph-id and --replica-pool need --ceph-conf\n");
+		return 2;
+	}
+	if (settings->ceph_conf && !settings->replica_pool)
+		settings->replica_pool = strdup("rbd");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ferryd_settings settings = {0};
+	const char *state_dir;
 	char *token = NULL, *certificate_pem = NULL, *key_pem = NULL;
 	char catalog_path[4096], url_path[4096], url[512], state_dir_absolute[PATH_MAX];
 	struct catalog *catalog = NULL;
@@ -53,29 +180,15 @@ main(int argc, char **argv)
 	struct web_server *server = NULL;
 	struct stat token_info;
 	sigset_t signals;
-	int option, received = 0, status = 1;
+	int received = 0, status;
 
-	while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-		switch (option) {
-		case 's': state_dir = optarg; break;
-		case 'l': listen = optarg; break;
-		case 't': token_file = optarg; break;
-		case 'c': certificate_path = optarg; break;
-		case 'k': key_path = optarg; break;
-		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
+	status = ferryd_settings_parse(argc, argv, &settings);
+	if (status != 0) {
+		ferryd_settings_free(&settings);
+		return status == 1 ? 0 : 2;
 	}
-	if (optind != argc || state_dir == NULL || listen == NULL || token_file == NULL) {
-		fprintf(stderr, "ferryd: --state-dir, --listen and --token-file are required\n");
-		usage(stderr);
-		return 2;
-	}
-	if (strlen(state_dir) > 900) {
-		fprintf(stderr, "ferryd: --state-dir path is too long (900 characters at most)\n");
-		return 2;
-	}
+	status = 1;
+	state_dir = settings.state_dir;
 	/* Block the stop signals before any thread starts, so that only sigwait() sees them. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGTERM);
@@ -83,11 +196,12 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (util_read_token_file(token_file, &token) < 0 || util_mkdir_p(state_dir, 0700) < 0)
+	if (util_read_token_file(settings.token_file, &token) < 0 ||
+	    util_mkdir_p(state_dir, 0700) < 0)
 		goto out;
-	if (stat(token_file, &token_info) == 0 && (token_info.st_mode & 077))
+	if (stat(settings.token_file, &token_info) == 0 && (token_info.st_mode & 077))
 		log_warn("token file %s is readable by other users (mode %03o); chmod 600 it",
-			 token_file, (unsigned)(token_info.st_mode & 0777));
+			 settings.token_file, (unsigned)(token_info.st_mode & 0777));
 	/* Absolute from here on: paths recorded in the catalog must not depend on the cwd. */
 	if (realpath(state_dir, state_dir_absolute) == NULL) {
 		ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s", state_dir,
@@ -98,13 +212,27 @@ main(int argc, char **argv)
 	snprintf(catalog_path, sizeof(catalog_path), "%s/catalog.db", state_dir);
 	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, &catalog) < 0)
 		goto out;
-	receiver = repl_receiver_new(catalog, state_dir);
+	if (settings.ceph_conf) {
+		struct stat conf_info;
+
+		if (stat(settings.ceph_conf, &conf_info) < 0) {
+			ferry_error_set(FERRY_ERR_NOT_FOUND, "cannot read --ceph-conf %s: %s",
+					settings.ceph_conf, strerror(errno));
+			goto out;
+		}
+		repl_ceph_configure(settings.ceph_conf, settings.ceph_id);
+		log_info("RBD volumes go to pool %s of the cluster in %s (client.%s)",
+			 settings.replica_pool, settings.ceph_conf,
+			 settings.ceph_id ? settings.ceph_id : "admin");
+	}
+	receiver = repl_receiver_new(catalog, state_dir, settings.replica_pool);
 	if (receiver == NULL)
 		goto out;
-	if (web_tls_load(state_dir, certificate_path, key_path, &certificate_pem, &key_pem) < 0)
+	if (web_tls_load(state_dir, settings.certificate_path, settings.key_path, &certificate_pem,
+			 &key_pem) < 0)
 		goto out;
 	server = web_server_start(&(struct web_server_options){
-		.listen = listen,
+		.listen = settings.listen,
 		.certificate_pem = certificate_pem,
 		.key_pem = key_pem,
 		.token = token,
@@ -114,10 +242,10 @@ main(int argc, char **argv)
 	if (server == NULL)
 		goto out;
 	{
-		const char *colon = strrchr(listen, ':');
+		const char *colon = strrchr(settings.listen, ':');
 
-		snprintf(url, sizeof(url), "https://%.*s:%d\n", (int)(colon - listen), listen,
-			 web_server_port(server));
+		snprintf(url, sizeof(url), "https://%.*s:%d\n", (int)(colon - settings.listen),
+			 settings.listen, web_server_port(server));
 	}
 	/* DIR/ferryd.url says where this daemon listens, and that it is ready. */
 	snprintf(url_path, sizeof(url_path), "%s/ferryd.url", state_dir);
@@ -139,9 +267,11 @@ out:
 	if (catalog && status == 0)
 		catalog_event_add(catalog, "info", "ferryd", "stopped");
 	repl_receiver_free(receiver);
+	repl_ceph_shutdown();
 	catalog_close(catalog);
 	free(token);
 	free(certificate_pem);
 	free(key_pem);
+	ferryd_settings_free(&settings);
 	return status;
 }

@@ -26,5 +26,6 @@ struct repl_volume {
 };
 
 extern const struct repl_backend_ops repl_backend_file;
+extern const struct repl_backend_ops repl_backend_rbd;
 
 #endif

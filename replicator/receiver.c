@@ -18,10 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define RECEIVER_OPEN_VOLUMES 64
+
 struct repl_receiver {
 	struct catalog *catalog;
 	char volumes_dir[PATH_MAX];
+	char replica_pool[128]; /* "" when this site has no Ceph */
 	pthread_rwlock_t lock;
+	/* Write handles kept open between segments: an RBD image must not be reopened (and its
+	 * exclusive lock passed around) for every segment. Entries are added under open_lock
+	 * while `lock` is held shared, and removed only while `lock` is held exclusively. */
+	pthread_mutex_t open_lock;
+	struct {
+		char location[1024];
+		struct repl_volume *volume;
+	} open[RECEIVER_OPEN_VOLUMES];
 };
 
 /* Per-thread decoding scratch: a connection's thread reuses its codec and plain buffer for every
@@ -81,13 +92,15 @@ receiver_scratch_get(size_t length)
 }
 
 struct repl_receiver *
-repl_receiver_new(struct catalog *catalog, const char *state_dir)
+repl_receiver_new(struct catalog *catalog, const char *state_dir, const char *replica_pool)
 {
 	struct repl_receiver *receiver = calloc(1, sizeof(*receiver));
 
 	if (receiver == NULL)
 		return NULL;
 	receiver->catalog = catalog;
+	snprintf(receiver->replica_pool, sizeof(receiver->replica_pool), "%s",
+		 replica_pool ? replica_pool : "");
 	snprintf(receiver->volumes_dir, sizeof(receiver->volumes_dir), "%s/volumes", state_dir);
 	if (util_mkdir_p(receiver->volumes_dir, 0700) < 0) {
 		log_error("%s", ferry_error_message());
@@ -95,6 +108,7 @@ repl_receiver_new(struct catalog *catalog, const char *state_dir)
 		return NULL;
 	}
 	pthread_rwlock_init(&receiver->lock, NULL);
+	pthread_mutex_init(&receiver->open_lock, NULL);
 	return receiver;
 }
 
@@ -103,8 +117,60 @@ repl_receiver_free(struct repl_receiver *receiver)
 {
 	if (receiver == NULL)
 		return;
+	for (int i = 0; i < RECEIVER_OPEN_VOLUMES; i++)
+		repl_volume_close(receiver->open[i].volume);
+	pthread_mutex_destroy(&receiver->open_lock);
 	pthread_rwlock_destroy(&receiver->lock);
 	free(receiver);
+}
+
+/* The shared write handle of location, opened on first use. The caller holds `lock` (either
+ * side), which keeps the handle open. *owned is true when the table was full and the caller
+ * got a handle of its own to close. */
+static int
+receiver_volume_get(struct repl_receiver *receiver, const char *location, struct repl_volume **out,
+		    bool *owned)
+{
+	int free_slot = -1, rc = 0;
+
+	*owned = false;
+	pthread_mutex_lock(&receiver->open_lock);
+	for (int i = 0; i < RECEIVER_OPEN_VOLUMES; i++) {
+		if (receiver->open[i].volume == NULL) {
+			if (free_slot < 0)
+				free_slot = i;
+		} else if (strcmp(receiver->open[i].location, location) == 0) {
+			*out = receiver->open[i].volume;
+			goto out;
+		}
+	}
+	rc = repl_volume_open(location, REPL_OPEN_WRITE, out);
+	if (rc < 0)
+		goto out;
+	if (free_slot < 0) {
+		*owned = true;
+		goto out;
+	}
+	snprintf(receiver->open[free_slot].location, sizeof(receiver->open[free_slot].location),
+		 "%s", location);
+	receiver->open[free_slot].volume = *out;
+out:
+	pthread_mutex_unlock(&receiver->open_lock);
+	return rc;
+}
+
+/* Closes the shared handle of location, if any. The caller holds `lock` exclusively. */
+static void
+receiver_volume_forget(struct repl_receiver *receiver, const char *location)
+{
+	pthread_mutex_lock(&receiver->open_lock);
+	for (int i = 0; i < RECEIVER_OPEN_VOLUMES; i++) {
+		if (receiver->open[i].volume && strcmp(receiver->open[i].location, location) == 0) {
+			repl_volume_close(receiver->open[i].volume);
+			receiver->open[i].volume = NULL;
+		}
+	}
+	pthread_mutex_unlock(&receiver->open_lock);
 }
 
 static int
@@ -119,14 +185,19 @@ repl_receiver_check_name(const char *volume)
 	return 0;
 }
 
-/* Explains a no-space error in the receiver's terms: which folder, and what to do. */
+/* Explains a no-space error in the receiver's terms: which storage, and what to do. */
 static int
-repl_receiver_no_space(struct repl_receiver *receiver, const char *volume, const char *doing)
+repl_receiver_no_space(struct repl_receiver *receiver, const char *volume, const char *location,
+		       const char *doing)
 {
+	bool rbd = strncmp(location, "rbd:", 4) == 0;
+
 	return ferry_error_set(FERRY_ERR_NO_SPACE,
-			       "receiver folder %s is full while %s volume %s (%s); free space "
+			       "receiver %s %s is full while %s volume %s (%s); free space "
 			       "there and re-run the same command: acknowledged data is kept",
-			       receiver->volumes_dir, doing, volume, ferry_error_message());
+			       rbd ? "Ceph pool" : "folder",
+			       rbd ? receiver->replica_pool : receiver->volumes_dir, doing, volume,
+			       ferry_error_message());
 }
 
 static int
@@ -137,9 +208,10 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 	struct catalog_volume volume;
 	int rc;
 
+	receiver_volume_forget(receiver, path);
 	rc = repl_volume_create(path, request->size, truncate);
 	if (rc == FERRY_ERR_NO_SPACE)
-		return repl_receiver_no_space(receiver, request->volume, "creating");
+		return repl_receiver_no_space(receiver, request->volume, path, "creating");
 	if (rc < 0)
 		return rc;
 	memset(out, 0, sizeof(*out));
@@ -157,7 +229,8 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 	if (rc == 0) {
 		memset(&volume, 0, sizeof(volume));
 		snprintf(volume.name, sizeof(volume.name), "%s", request->volume);
-		snprintf(volume.kind, sizeof(volume.kind), "file");
+		snprintf(volume.kind, sizeof(volume.kind), "%s",
+			 strncmp(path, "rbd:", 4) == 0 ? "rbd" : "file");
 		snprintf(volume.location, sizeof(volume.location), "%s", path);
 		volume.size = request->size;
 		volume.transfer_id = out->id;
@@ -171,9 +244,9 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 				       truncate ? " (restarted)" : "");
 	if (rc < 0) {
 		catalog_transaction_rollback(receiver->catalog);
-		return rc == FERRY_ERR_NO_SPACE
-			       ? repl_receiver_no_space(receiver, request->volume, "recording")
-			       : rc;
+		return rc == FERRY_ERR_NO_SPACE ? repl_receiver_no_space(receiver, request->volume,
+									 path, "recording")
+						: rc;
 	}
 	return catalog_transaction_commit(receiver->catalog);
 }
@@ -200,13 +273,35 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 	if (request->source_identity == NULL || request->source_identity[0] == '\0' ||
 	    strlen(request->source_identity) >= sizeof(current.source_identity))
 		return ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
-	snprintf(path, sizeof(path), "%s/%s", receiver->volumes_dir, request->volume);
+	if (request->kind == NULL || strcmp(request->kind, "file") == 0) {
+		snprintf(path, sizeof(path), "%s/%s", receiver->volumes_dir, request->volume);
+	} else if (strcmp(request->kind, "rbd") == 0) {
+		if (receiver->replica_pool[0] == '\0' || !repl_ceph_configured())
+			return ferry_error_set(
+				FERRY_ERR_INVALID,
+				"this site has no Ceph settings, so it cannot keep "
+				"volume %s in RBD: start ferryd with --ceph-conf, or "
+				"copy with --target file",
+				request->volume);
+		snprintf(path, sizeof(path), "rbd:%s/%s", receiver->replica_pool, request->volume);
+	} else {
+		return ferry_error_set(FERRY_ERR_INVALID, "unknown volume kind '%.32s' (file, rbd)",
+				       request->kind);
+	}
 
 	pthread_rwlock_wrlock(&receiver->lock);
 	found = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "",
 					      request->volume, &current);
 	if (found < 0 && found != FERRY_ERR_NOT_FOUND) {
 		rc = found;
+		goto out;
+	}
+	if (found == 0 && !request->restart && strcmp(current.location, path) != 0) {
+		rc = ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"volume %s is kept at %s on this receiver, not at %s; re-run with "
+			"--restart to replace it, or pick another name",
+			request->volume, current.location, path);
 		goto out;
 	}
 	if (found == 0 && !request->restart) {
@@ -230,6 +325,7 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 		}
 	}
 	if (found == 0) {
+		receiver_volume_forget(receiver, current.location);
 		rc = catalog_transfer_set_state(receiver->catalog, current.id,
 						CATALOG_TRANSFER_ABANDONED, NULL);
 		if (rc < 0)
@@ -280,6 +376,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 {
 	struct catalog_transfer transfer;
 	struct repl_volume *volume = NULL;
+	bool volume_owned = false;
 	struct receiver_scratch *scratch = NULL;
 	struct checksum sum;
 	const char *plain = NULL;
@@ -349,7 +446,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 				     (unsigned long long)request->index, request->volume);
 		goto out;
 	}
-	rc = repl_volume_open(transfer.location, REPL_OPEN_WRITE, &volume);
+	rc = receiver_volume_get(receiver, transfer.location, &volume, &volume_owned);
 	if (rc < 0)
 		goto out;
 	if (request->encoding == SEGMENT_ENCODING_ZERO)
@@ -362,10 +459,12 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		rc = catalog_transfer_mark_durable(receiver->catalog, transfer.id, request->index,
 						   &sum);
 	if (rc == FERRY_ERR_NO_SPACE)
-		rc = repl_receiver_no_space(receiver, request->volume, "writing");
+		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
+					    "writing");
 out:
 	pthread_rwlock_unlock(&receiver->lock);
-	repl_volume_close(volume);
+	if (volume_owned)
+		repl_volume_close(volume);
 	return rc;
 }
 
@@ -426,6 +525,7 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 		if (rc < 0)
 			goto out;
 		log_info("volume %s: transfer %lld complete, %s", volume, (long long)out->id, ours);
+		receiver_volume_forget(receiver, out->location); /* let go of an RBD image's lock */
 	}
 	out->state = CATALOG_TRANSFER_COMPLETE;
 	snprintf(out->digest, sizeof(out->digest), "%s", ours);

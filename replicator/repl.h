@@ -16,6 +16,12 @@
 
 /* ---- volumes ---- */
 
+/* Ceph settings for every rbd: volume this process opens: the ceph.conf (whose keyring setting
+ * names the key) and the client id (NULL: "admin"). The cluster is connected on first use. */
+int repl_ceph_configure(const char *conf_path, const char *client_id);
+bool repl_ceph_configured(void);
+void repl_ceph_shutdown(void);
+
 struct repl_volume;
 
 enum repl_open_mode { REPL_OPEN_READ, REPL_OPEN_WRITE };
@@ -29,6 +35,8 @@ uint64_t repl_volume_size(const struct repl_volume *volume);
 /* What makes this source this source: changes when it is replaced, resized or modified. */
 const char *repl_volume_identity(const struct repl_volume *volume);
 const char *repl_volume_location(const struct repl_volume *volume);
+/* The backend's scheme: "file" or "rbd". */
+const char *repl_volume_kind(const struct repl_volume *volume);
 int repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length);
 /* Writes data, leaving all-zero blocks sparse. */
 int repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length);
@@ -46,8 +54,11 @@ int repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_
 
 struct repl_receiver;
 
-/* Volumes live in state_dir/volumes/NAME. Caller keeps catalog open while the receiver lives. */
-struct repl_receiver *repl_receiver_new(struct catalog *catalog, const char *state_dir);
+/* File volumes live in state_dir/volumes/NAME, RBD volumes in rbd:REPLICA_POOL/NAME
+ * (replica_pool NULL: this site keeps no RBD volumes). Caller keeps catalog open while the
+ * receiver lives. */
+struct repl_receiver *repl_receiver_new(struct catalog *catalog, const char *state_dir,
+					const char *replica_pool);
 void repl_receiver_free(struct repl_receiver *receiver);
 
 struct repl_begin_request {
@@ -55,6 +66,7 @@ struct repl_begin_request {
 	uint64_t size;
 	uint64_t segment_size; /* 0: keep the current transfer's, or the default */
 	const char *source_identity;
+	const char *kind; /* where to keep it: "file" (NULL) or "rbd" */
 	bool restart;
 };
 
@@ -100,6 +112,7 @@ struct repl_copy_options {
 	int jobs;
 	int zstd_level;
 	bool restart;
+	const char *target_kind;  /* "file" or "rbd"; NULL: the same kind as the source */
 	bool progress;		  /* draw progress on stderr */
 	uint64_t bandwidth_limit; /* bytes per second on the wire, 0 for none */
 	struct catalog *catalog;  /* the CLI's own records */

@@ -392,9 +392,11 @@ copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_o
 	char path[256];
 	int rc;
 
-	request = json_pack("{s:I, s:I, s:s, s:b}", "size", (json_int_t)run->source->size,
+	request = json_pack("{s:I, s:I, s:s, s:s, s:b}", "size", (json_int_t)run->source->size,
 			    "segment_size", (json_int_t)options->segment_size, "source_identity",
-			    run->source->identity, "restart", options->restart);
+			    run->source->identity, "kind",
+			    options->target_kind ? options->target_kind : run->source->ops->scheme,
+			    "restart", options->restart);
 	if (request == NULL)
 		return FERRY_ERR_NO_MEMORY;
 	snprintf(path, sizeof(path), "/v1/volumes/%s/transfer", options->name);

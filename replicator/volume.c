@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct repl_backend_ops *const repl_backends[] = {&repl_backend_file};
+static const struct repl_backend_ops *const repl_backends[] = {&repl_backend_file,
+							       &repl_backend_rbd};
 
 static int
 repl_backend_for(const char *location, const struct repl_backend_ops **ops, const char **path)
@@ -88,6 +89,12 @@ const char *
 repl_volume_identity(const struct repl_volume *volume)
 {
 	return volume->identity;
+}
+
+const char *
+repl_volume_kind(const struct repl_volume *volume)
+{
+	return volume->ops->scheme;
 }
 
 const char *

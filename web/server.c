@@ -193,6 +193,7 @@ web_transfer_begin(struct web_route_context *route)
 	begin.volume = route->parts[2];
 	begin.source_identity = json_string_value(json_object_get(body, "source_identity"));
 	begin.restart = json_is_true(json_object_get(body, "restart"));
+	begin.kind = json_string_value(json_object_get(body, "kind"));
 	if (!json_is_integer(size) || json_integer_value(size) < 0 ||
 	    (segment_size &&
 	     (!json_is_integer(segment_size) || json_integer_value(segment_size) < 0))) {

@@ -1,0 +1,411 @@
+/* RBD backend: Ceph images through librbd, located as "rbd:POOL/IMAGE" (or "rbd:POOL/IMAGE@SNAP",
+ * read-only at that snapshot). One cluster connection per process, made on first use with the
+ * settings given to repl_ceph_configure(); every image open gets its own I/O context.
+ * Timeouts are set on the connection so that a cluster that went away fails calls instead of
+ * hanging them: a DR appliance must say "replica cluster unreachable", not freeze. */
+#include "replicator/backend.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rbd_volume {
+	rados_ioctx_t ioctx;
+	rbd_image_t image;
+	char pool[128];
+	char name[256];
+	char snapshot[256];
+};
+
+static pthread_mutex_t ceph_lock = PTHREAD_MUTEX_INITIALIZER;
+static rados_t ceph_cluster;
+static bool ceph_connected;
+static char ceph_conf_path[1024];
+static char ceph_client_id[128] = "admin";
+
+int
+repl_ceph_configure(const char *conf_path, const char *client_id)
+{
+	pthread_mutex_lock(&ceph_lock);
+	snprintf(ceph_conf_path, sizeof(ceph_conf_path), "%s", conf_path ? conf_path : "");
+	snprintf(ceph_client_id, sizeof(ceph_client_id), "%s",
+		 client_id && client_id[0] ? client_id : "admin");
+	pthread_mutex_unlock(&ceph_lock);
+	return 0;
+}
+
+bool
+repl_ceph_configured(void)
+{
+	return ceph_conf_path[0] != '\0';
+}
+
+void
+repl_ceph_shutdown(void)
+{
+	pthread_mutex_lock(&ceph_lock);
+	if (ceph_connected)
+		rados_shutdown(ceph_cluster);
+	ceph_connected = false;
+	pthread_mutex_unlock(&ceph_lock);
+}
+
+static int
+rbd_error(int negative_errno, const char *what, const char *location)
+{
+	int error_number = -negative_errno;
+	int code = FERRY_ERR_IO;
+	const char *hint = "";
+
+	switch (error_number) {
+	case ENOENT:
+		code = FERRY_ERR_NOT_FOUND;
+		hint = "; check the pool and image names";
+		break;
+	case EACCES:
+	case EPERM:
+		hint = "; check the client id (--ceph-id) and the keyring named in the ceph.conf";
+		break;
+	case ENOSPC:
+	case EDQUOT:
+		code = FERRY_ERR_NO_SPACE;
+		hint = "; the Ceph pool is full or over quota";
+		break;
+	case ETIMEDOUT:
+	case ENOTCONN:
+	case ESHUTDOWN:
+		code = FERRY_ERR_NETWORK;
+		hint = "; check that the Ceph cluster is up and reachable";
+		break;
+	case EEXIST: code = FERRY_ERR_CONFLICT; break;
+	}
+	return ferry_error_set(code, "%s %s: %s%s", what, location, strerror(error_number), hint);
+}
+
+/* Connects the process's cluster handle on first use. Called with ceph_lock held. */
+static int
+rbd_connect_locked(void)
+{
+	int rc;
+
+	if (ceph_connected)
+		return 0;
+	if (ceph_conf_path[0] == '\0')
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "no Ceph settings: give --ceph-conf FILE (a ceph.conf whose "
+				       "keyring setting names this client's key)");
+	rc = rados_create(&ceph_cluster, ceph_client_id);
+	if (rc < 0)
+		return rbd_error(rc, "rados_create for client", ceph_client_id);
+	rc = rados_conf_read_file(ceph_cluster, ceph_conf_path);
+	if (rc == 0)
+		rc = rados_conf_set(ceph_cluster, "client_mount_timeout", "15");
+	if (rc == 0)
+		rc = rados_conf_set(ceph_cluster, "rados_mon_op_timeout", "15");
+	if (rc == 0)
+		rc = rados_conf_set(ceph_cluster, "rados_osd_op_timeout", "60");
+	if (rc < 0) {
+		rados_shutdown(ceph_cluster);
+		return rbd_error(rc, "cannot read Ceph configuration", ceph_conf_path);
+	}
+	rc = rados_connect(ceph_cluster);
+	if (rc < 0) {
+		rados_shutdown(ceph_cluster);
+		return rbd_error(rc, "cannot connect to the Ceph cluster of", ceph_conf_path);
+	}
+	ceph_connected = true;
+	log_info("connected to Ceph as client.%s (%s)", ceph_client_id, ceph_conf_path);
+	return 0;
+}
+
+/* Splits "POOL/IMAGE[@SNAP]". */
+static int
+rbd_parse(const char *path, struct rbd_volume *out)
+{
+	const char *slash = strchr(path, '/'), *at;
+
+	if (slash == NULL || slash == path || slash[1] == '\0' ||
+	    (size_t)(slash - path) >= sizeof(out->pool))
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "'rbd:%s' is not rbd:POOL/IMAGE or rbd:POOL/IMAGE@SNAPSHOT",
+				       path);
+	memcpy(out->pool, path, (size_t)(slash - path));
+	out->pool[slash - path] = '\0';
+	at = strchr(slash + 1, '@');
+	if (at) {
+		snprintf(out->name, sizeof(out->name), "%.*s", (int)(at - slash - 1), slash + 1);
+		snprintf(out->snapshot, sizeof(out->snapshot), "%s", at + 1);
+	} else {
+		snprintf(out->name, sizeof(out->name), "%s", slash + 1);
+	}
+	if (out->name[0] == '\0' || strchr(out->name, '/'))
+		return ferry_error_set(FERRY_ERR_INVALID, "bad image name in 'rbd:%s'", path);
+	return 0;
+}
+
+static int
+rbd_ioctx_open(const char *pool, const char *location, rados_ioctx_t *ioctx)
+{
+	int rc;
+
+	pthread_mutex_lock(&ceph_lock);
+	rc = rbd_connect_locked();
+	if (rc == 0) {
+		rc = rados_ioctx_create(ceph_cluster, pool, ioctx);
+		if (rc == -ENOENT)
+			rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+					     "Ceph pool '%s' of %s does not exist; create it "
+					     "(ceph osd pool create %s) or name another",
+					     pool, location, pool);
+		else if (rc < 0)
+			rc = rbd_error(rc, "cannot open Ceph pool for", location);
+	}
+	pthread_mutex_unlock(&ceph_lock);
+	return rc;
+}
+
+static int
+rbd_volume_open(struct repl_volume *volume, const char *path, enum repl_open_mode mode)
+{
+	struct rbd_volume *rbd = NULL;
+	struct timespec modified = {0, 0};
+	char id[64] = "";
+	uint64_t size = 0;
+	int rc;
+
+	rbd = calloc(1, sizeof(*rbd));
+	if (rbd == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rc = rbd_parse(path, rbd);
+	if (rc < 0)
+		goto out;
+	if (mode == REPL_OPEN_WRITE && rbd->snapshot[0]) {
+		rc = ferry_error_set(FERRY_ERR_INVALID, "snapshot rbd:%s cannot be written", path);
+		goto out;
+	}
+	rc = rbd_ioctx_open(rbd->pool, volume->location, &rbd->ioctx);
+	if (rc < 0)
+		goto out;
+	if (mode == REPL_OPEN_WRITE)
+		rc = rbd_open(rbd->ioctx, rbd->name, &rbd->image, NULL);
+	else
+		rc = rbd_open_read_only(rbd->ioctx, rbd->name, &rbd->image,
+					rbd->snapshot[0] ? rbd->snapshot : NULL);
+	if (rc < 0) {
+		rados_ioctx_destroy(rbd->ioctx);
+		rc = rbd_error(rc, "cannot open RBD image", volume->location);
+		goto out;
+	}
+	rc = rbd_get_size(rbd->image, &size);
+	if (rc < 0) {
+		rbd_close(rbd->image);
+		rados_ioctx_destroy(rbd->ioctx);
+		rc = rbd_error(rc, "cannot read the size of", volume->location);
+		goto out;
+	}
+	rbd_get_id(rbd->image, id, sizeof(id));
+	rbd_get_modify_timestamp(rbd->image, &modified);
+	volume->size = size;
+	/* A snapshot never changes; a live image is identified down to its last recorded change. */
+	if (rbd->snapshot[0])
+		snprintf(volume->identity, sizeof(volume->identity), "rbd:%s/%s@%s:id=%s:size=%llu",
+			 rbd->pool, rbd->name, rbd->snapshot, id, (unsigned long long)size);
+	else
+		snprintf(volume->identity, sizeof(volume->identity),
+			 "rbd:%s/%s:id=%s:size=%llu:mtime=%lld", rbd->pool, rbd->name, id,
+			 (unsigned long long)size, (long long)modified.tv_sec);
+	volume->backend_data = rbd;
+	rbd = NULL;
+	rc = 0;
+out:
+	free(rbd);
+	return rc;
+}
+
+static int
+rbd_volume_create(const char *path, uint64_t size, bool truncate)
+{
+	struct rbd_volume rbd = {0};
+	rbd_image_t image = NULL;
+	uint64_t current = 0;
+	char location[512];
+	int order = 0, rc;
+
+	rc = rbd_parse(path, &rbd);
+	if (rc < 0 || rbd.snapshot[0])
+		return rc < 0 ? rc : ferry_error_set(FERRY_ERR_INVALID, "cannot create a snapshot");
+	snprintf(location, sizeof(location), "rbd:%s", path);
+	rc = rbd_ioctx_open(rbd.pool, location, &rbd.ioctx);
+	if (rc < 0)
+		return rc;
+	if (truncate) {
+		rc = rbd_remove(rbd.ioctx, rbd.name);
+		if (rc < 0 && rc != -ENOENT) {
+			rc = rbd_error(rc, "cannot remove (to start over)", location);
+			goto out;
+		}
+	}
+	rc = rbd_create(rbd.ioctx, rbd.name, size, &order);
+	if (rc == -EEXIST) {
+		/* An image that is already there is reused, grown to the size if smaller. */
+		rc = rbd_open(rbd.ioctx, rbd.name, &image, NULL);
+		if (rc == 0)
+			rc = rbd_get_size(image, &current);
+		if (rc == 0 && current != size)
+			rc = current < size ? rbd_resize(image, size) : -EEXIST;
+		if (rc == -EEXIST) {
+			rc = ferry_error_set(FERRY_ERR_CONFLICT,
+					     "RBD image %s exists and is larger (%llu bytes) than "
+					     "the source (%llu); remove it or use --restart",
+					     location, (unsigned long long)current,
+					     (unsigned long long)size);
+			goto out;
+		}
+	}
+	if (rc < 0)
+		rc = rbd_error(rc, "cannot create RBD image", location);
+out:
+	if (image)
+		rbd_close(image);
+	rados_ioctx_destroy(rbd.ioctx);
+	return rc;
+}
+
+static void
+rbd_volume_close(struct repl_volume *volume)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+
+	if (rbd == NULL)
+		return;
+	rbd_close(rbd->image);
+	rados_ioctx_destroy(rbd->ioctx);
+	free(rbd);
+	volume->backend_data = NULL;
+}
+
+static int
+rbd_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	size_t done = 0;
+
+	while (done < length) {
+		ssize_t got =
+			rbd_read(rbd->image, offset + done, length - done, (char *)buffer + done);
+
+		if (got < 0)
+			return rbd_error((int)got, "cannot read", volume->location);
+		if (got == 0)
+			return ferry_error_set(FERRY_ERR_CONFLICT, "%s ended at %llu: it shrank",
+					       volume->location,
+					       (unsigned long long)(offset + done));
+		done += (size_t)got;
+	}
+	return 0;
+}
+
+static int
+rbd_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	ssize_t rc;
+
+	/* write_zeroes, not discard: a partial discard may be skipped and leave old data. */
+	rc = rbd_write_zeroes(rbd->image, offset, (size_t)length, 0, 0);
+	return rc < 0 ? rbd_error((int)rc, "cannot zero", volume->location) : 0;
+}
+
+static int
+rbd_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	const char *bytes = data;
+	size_t position = 0;
+
+	/* Runs of zero blocks become zeroed ranges (no data stored), the rest is written. */
+	while (position < length) {
+		size_t block = length - position < SEGMENT_SPARSE_BLOCK ? length - position
+									: SEGMENT_SPARSE_BLOCK;
+		bool zero = segment_is_zero(bytes + position, block);
+		size_t run = position + block;
+		int rc;
+
+		while (run < length) {
+			size_t next = length - run < SEGMENT_SPARSE_BLOCK ? length - run
+									  : SEGMENT_SPARSE_BLOCK;
+
+			if (segment_is_zero(bytes + run, next) != zero)
+				break;
+			run += next;
+		}
+		if (zero) {
+			rc = rbd_volume_write_zeroes(volume, offset + position, run - position);
+		} else {
+			ssize_t put = rbd_write(rbd->image, offset + position, run - position,
+						bytes + position);
+
+			rc = put < 0 ? rbd_error((int)put, "cannot write", volume->location) : 0;
+		}
+		if (rc < 0)
+			return rc;
+		position = run;
+	}
+	return 0;
+}
+
+static int
+rbd_extent_found(uint64_t offset, size_t length, int exists, void *context)
+{
+	bool *found = context;
+
+	(void)offset;
+	(void)length;
+	if (exists)
+		*found = true;
+	return 0;
+}
+
+static int
+rbd_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	bool found = false;
+	int rc;
+
+	/* Whole-object mode uses the object map (fast-diff) when the image has it. */
+	rc = rbd_diff_iterate2(rbd->image, NULL, offset, length, 1, 1, rbd_extent_found, &found);
+	if (rc < 0) {
+		*hole = false; /* cannot tell: read it */
+		return 0;
+	}
+	*hole = !found;
+	return 0;
+}
+
+static int
+rbd_volume_flush(struct repl_volume *volume)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	int rc = rbd_flush(rbd->image);
+
+	return rc < 0 ? rbd_error(rc, "cannot flush", volume->location) : 0;
+}
+
+const struct repl_backend_ops repl_backend_rbd = {
+	.scheme = "rbd",
+	.open = rbd_volume_open,
+	.create = rbd_volume_create,
+	.close = rbd_volume_close,
+	.read = rbd_volume_read,
+	.write = rbd_volume_write,
+	.write_zeroes = rbd_volume_write_zeroes,
+	.is_hole = rbd_volume_is_hole,
+	.flush = rbd_volume_flush,
+};
