@@ -86,7 +86,7 @@ check-unit-run:
 	@failed=0; for t in $(UNIT_BINARIES); do echo "== $$t"; $$t || failed=1; done; exit $$failed
 
 check-integration-run:
-	FERRY_BIN=$(CURDIR)/$(BUILD)/bin prove -v tests/integration/
+	FERRY_BIN=$(CURDIR)/$(BUILD)/bin bash tests/run-integration.sh
 
 bench: deps
 	$(MAKE) all

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Runs the TAP integration tests with prove. The Ceph clusters the tests need (A and B, two sites)
+# are started once here and shared through FERRY_TEST_CEPH_<NAME>_CONF, so that each test does
+# not pay for its own; they are stopped however prove ends.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/ferry-ceph.XXXXXX)
+started=""
+stop_all() {
+	for dir in $started; do bash "$here/ceph-cluster.sh" stop "$dir" >/dev/null 2>&1; done
+	rm -rf "$work"
+}
+trap stop_all EXIT
+port=7100
+for name in A B; do
+	if command -v ceph-mon >/dev/null && bash "$here/ceph-cluster.sh" start "$work/$name" "$port"; then
+		started="$started $work/$name"
+		export "FERRY_TEST_CEPH_${name}_CONF=$work/$name/ceph.conf"
+	else
+		echo "# Ceph cluster $name did not start; tests that need it start their own or fail" >&2
+	fi
+	port=$((port + 200))
+done
+prove -v "$@" "$here/integration/"
