@@ -117,7 +117,12 @@ rbd_connect_locked(void)
 	rc = rados_connect(ceph_cluster);
 	if (rc < 0) {
 		rados_shutdown(ceph_cluster);
-		return rbd_error(rc, "cannot connect to the Ceph cluster of", ceph_conf_path);
+		return ferry_error_set(rc == -ETIMEDOUT ? FERRY_ERR_NETWORK : FERRY_ERR_IO,
+				       "cannot connect to the Ceph cluster of %s as client.%s: %s; "
+				       "check that the keyring named there holds client.%s's key "
+				       "and that its monitors are up",
+				       ceph_conf_path, ceph_client_id, strerror(-rc),
+				       ceph_client_id);
 	}
 	ceph_connected = true;
 	log_info("connected to Ceph as client.%s (%s)", ceph_client_id, ceph_conf_path);

@@ -1,0 +1,74 @@
+# Ceph clusters for the TAP integration tests (see tests/ceph-cluster.sh). Source it after lib.sh.
+#   ceph_cluster NAME [memstore|bluestore]   sets CEPH_CONF_NAME (its ceph.conf) and CEPH_DIR_NAME
+#   rbd_sha CONF POOL/IMAGE                  SHA-256 of the image's bytes
+# A test's own EXIT trap must call ceph_cleanup (it stops the clusters, then runs lib.sh's cleanup).
+CEPH_CLUSTER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/ceph-cluster.sh
+CEPH_STARTED=""	# folders of the clusters this test started (and stops)
+
+ceph_cleanup() {
+	local dir
+	for dir in $CEPH_STARTED; do "$CEPH_CLUSTER_SH" stop "$dir" >/dev/null 2>&1; done
+	CEPH_STARTED=""
+	cleanup
+}
+trap ceph_cleanup EXIT
+
+# ceph_free_port: the first PORT in 6800..7700 (steps of 100) with nothing listening on
+# PORT..PORT+99 per `ss -ltn`.
+ceph_free_port() {
+	local port
+	for port in $(seq 6800 100 7700); do
+		if ! ss -Hltn | awk -v lo="$port" -v hi=$((port + 99)) \
+			'{ p = $4; sub(/.*:/, "", p); if (p + 0 >= lo && p + 0 <= hi) found = 1 } END { exit !found }'
+		then
+			echo "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ceph_cluster NAME [memstore|bluestore]: reuses the running cluster whose ceph.conf
+# FERRY_TEST_CEPH_<NAME>_CONF names (when it runs and uses that store), else starts one under
+# $TEST_DIR/ceph-NAME on a free port and stops it at exit. Sets CEPH_CONF_<NAME> and CEPH_DIR_<NAME>.
+ceph_cluster() {
+	local name=$1 store=${2:-memstore} var conf dir port out rc=1 lock
+	var="FERRY_TEST_CEPH_${name}_CONF"
+	conf=${!var:-}
+	if [ -n "$conf" ]; then
+		dir=$(dirname "$conf")
+		if grep -qx "STORE=$store" "$dir/cluster.env" 2>/dev/null &&
+			"$CEPH_CLUSTER_SH" status "$dir" >/dev/null 2>&1; then
+			printf -v "CEPH_CONF_$name" '%s' "$conf"
+			printf -v "CEPH_DIR_$name" '%s' "$dir"
+			diag "ceph cluster $name: reusing $conf"
+			return 0
+		fi
+		diag "ceph cluster $name: $conf is not a running $store cluster; starting one"
+	fi
+	dir="$TEST_DIR/ceph-$name"
+	# Tests run in parallel pick ports one at a time: the lock is held until the cluster listens.
+	exec {lock}> /tmp/ferry-ceph-ports.lock
+	flock -w 300 "$lock"
+	for _ in 1 2 3; do
+		port=$(ceph_free_port) || { diag "no free port range in 6800..7799"; break; }
+		CEPH_STARTED="$CEPH_STARTED $dir"
+		out=$("$CEPH_CLUSTER_SH" start "$dir" "$port" "$store" 2>&1)
+		rc=$?
+		printf '%s\n' "$out" | sed 's/^/# /'
+		[ "$rc" != 0 ] || break
+		"$CEPH_CLUSTER_SH" stop "$dir" >/dev/null 2>&1
+	done
+	exec {lock}>&-
+	[ "$rc" = 0 ] || return 1
+	printf -v "CEPH_CONF_$name" '%s' "$dir/ceph.conf"
+	printf -v "CEPH_DIR_$name" '%s' "$dir"
+}
+
+# rbd_sha CONF POOL/IMAGE: SHA-256 of `rbd export` (exit status non-zero when the export fails).
+rbd_sha() {
+	(
+		set -o pipefail
+		timeout 600 rbd -c "$1" export --no-progress "$2" - | sha256sum | cut -d' ' -f1
+	)
+}
