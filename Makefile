@@ -39,28 +39,35 @@ all: bin/ferryd bin/ferry
 
 bin/%: $(BUILD)/bin/%
 	@mkdir -p bin
-	rm -f $@ && cp $< $@
+	$(Q)rm -f $@ && cp $< $@
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
 
 $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(BUILD)/libferry.a: $(LIBRARY_OBJECTS)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(shell pkg-config --libs cmocka)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(shell pkg-config --libs cmocka)
 
 unit-binaries: $(UNIT_BINARIES) $(BUILD)/bin/ferryd $(BUILD)/bin/ferry
 

@@ -65,9 +65,22 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" object TEXT NOT NULL,"
 	" message TEXT NOT NULL);"
 	"CREATE INDEX transfers_by_volume ON transfers (role, peer, volume, state);",
+	/* 3: delta transfers (a base, a subset of segments, a snapshot to take when complete) */
+	"CREATE TABLE segment_ranges_3 ("
+	" transfer_id INTEGER NOT NULL REFERENCES transfers(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL CHECK (kind IN ('durable', 'attempted', 'member')),"
+	" first INTEGER NOT NULL,"
+	" last INTEGER NOT NULL,"
+	" PRIMARY KEY (transfer_id, kind, first));"
+	"INSERT INTO segment_ranges_3 SELECT transfer_id, kind, first, last FROM segment_ranges;"
+	"DROP TABLE segment_ranges;"
+	"ALTER TABLE segment_ranges_3 RENAME TO segment_ranges;"
+	"ALTER TABLE transfers ADD COLUMN base_identity TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE transfers ADD COLUMN snapshot TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE transfers ADD COLUMN segments_member INTEGER NOT NULL DEFAULT 0;",
 };
 
-static const char *const range_kind_names[] = {"durable", "attempted"};
+static const char *const range_kind_names[] = {"durable", "attempted", "member"};
 static const char *const role_names[] = {"send", "receive"};
 static const char *const state_names[] = {"active", "complete", "abandoned"};
 
@@ -420,7 +433,8 @@ out:
 	"id, role, volume, peer, location, source_identity, remote_id, size, segment_size,"        \
 	" segments_total, state, digest, created_ms, updated_ms,"                                  \
 	" (SELECT COALESCE(SUM(last - first + 1), 0) FROM segment_ranges r"                        \
-	"  WHERE r.transfer_id = transfers.id AND r.kind = 'durable')"
+	"  WHERE r.transfer_id = transfers.id AND r.kind = 'durable'),"                            \
+	" base_identity, snapshot, segments_member"
 
 static int
 catalog_name_index(const char *const *names, int count, const char *name)
@@ -452,6 +466,16 @@ catalog_transfer_from_row(sqlite3_stmt *stmt, struct catalog_transfer *out)
 	out->created_ms = sqlite3_column_int64(stmt, 12);
 	out->updated_ms = sqlite3_column_int64(stmt, 13);
 	out->segments_durable = (uint64_t)sqlite3_column_int64(stmt, 14);
+	catalog_copy_text(out->base_identity, sizeof(out->base_identity), stmt, 15);
+	catalog_copy_text(out->snapshot, sizeof(out->snapshot), stmt, 16);
+	out->segments_member = (uint64_t)sqlite3_column_int64(stmt, 17);
+}
+
+uint64_t
+catalog_transfer_segments_carried(const struct catalog_transfer *transfer)
+{
+	/* A delta (it has a base) carries its members, possibly none; a full copy carries all. */
+	return transfer->base_identity[0] ? transfer->segments_member : transfer->segments_total;
 }
 
 int
@@ -483,13 +507,12 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 	transfer->state = CATALOG_TRANSFER_ACTIVE;
 	transfer->digest[0] = '\0';
 	transfer->segments_durable = 0;
-	rc = catalog_prepare(
-		catalog,
-		"INSERT INTO transfers (role, volume, peer, location, source_identity,"
-		" remote_id, size, segment_size, segments_total, state, created_ms,"
-		" updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10,"
-		" ?10)",
-		&stmt);
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO transfers (role, volume, peer, location, source_identity,"
+			     " remote_id, size, segment_size, segments_total, state, created_ms,"
+			     " updated_ms, base_identity, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+			     " ?7, ?8, ?9, 'active', ?10, ?10, ?11, ?12)",
+			     &stmt);
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_text(stmt, 1, role_names[transfer->role], -1, SQLITE_STATIC);
@@ -502,6 +525,8 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 	sqlite3_bind_int64(stmt, 8, (int64_t)transfer->segment_size);
 	sqlite3_bind_int64(stmt, 9, (int64_t)transfer->segments_total);
 	sqlite3_bind_int64(stmt, 10, transfer->created_ms);
+	sqlite3_bind_text(stmt, 11, transfer->base_identity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 12, transfer->snapshot, -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_DONE) {
 		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "transfer create");
 		goto out;
@@ -748,6 +773,43 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 	rc = catalog_range_add(catalog, id, range_kind_names[CATALOG_RANGE_DURABLE], index);
 out:
 	sqlite3_blob_close(blob);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_transfer_set_members(struct catalog *catalog, int64_t id, const struct range_set *members)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog,
+			     "INSERT INTO segment_ranges (transfer_id, kind, first, last)"
+			     " VALUES (?1, 'member', ?2, ?3)",
+			     &stmt);
+	for (size_t i = 0; rc == 0 && i < members->count; i++) {
+		sqlite3_reset(stmt);
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)members->ranges[i].first);
+		sqlite3_bind_int64(stmt, 3, (int64_t)members->ranges[i].last);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "members");
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (rc == 0)
+		rc = catalog_prepare(
+			catalog, "UPDATE transfers SET segments_member = ?2 WHERE id = ?1", &stmt);
+	if (rc == 0) {
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)range_set_size(members));
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "members");
+	}
+	sqlite3_finalize(stmt);
 	return catalog_write_end(catalog, owned, rc);
 }
 

@@ -20,7 +20,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 2
+#define CATALOG_SCHEMA_VERSION 3
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 
@@ -75,7 +75,9 @@ enum catalog_transfer_state {
 	CATALOG_TRANSFER_ABANDONED,
 };
 
-enum catalog_range_kind { CATALOG_RANGE_DURABLE, CATALOG_RANGE_ATTEMPTED };
+/* durable: acknowledged by the receiver; attempted: put on the wire by a sender; member: the
+ * segments a delta transfer carries (a transfer without members carries every segment). */
+enum catalog_range_kind { CATALOG_RANGE_DURABLE, CATALOG_RANGE_ATTEMPTED, CATALOG_RANGE_MEMBER };
 
 struct catalog_transfer {
 	int64_t id;
@@ -84,7 +86,10 @@ struct catalog_transfer {
 	char peer[512];	     /* sender: the receiver's URL; receiver: "" */
 	char location[1024]; /* sender: the source path; receiver: the image path */
 	char source_identity[256];
-	int64_t remote_id; /* sender: the receiver's transfer id */
+	char base_identity[256];  /* a delta: the source the volume held before it; "" otherwise */
+	char snapshot[128];	  /* receiver: the snapshot to take of the volume when complete */
+	uint64_t segments_member; /* a delta: how many segments it carries */
+	int64_t remote_id;	  /* sender: the receiver's transfer id */
 	uint64_t size;
 	uint64_t segment_size;
 	uint64_t segments_total;
@@ -107,6 +112,12 @@ int catalog_transfer_find_current(struct catalog *catalog, enum catalog_role rol
 int catalog_transfer_set_state(struct catalog *catalog, int64_t id,
 			       enum catalog_transfer_state state, const char *digest);
 int catalog_transfer_set_remote(struct catalog *catalog, int64_t id, int64_t remote_id);
+/* Makes the transfer a delta carrying exactly the segments in members (and sets its
+ * segments_member). Call once, right after catalog_transfer_create(), in its transaction. */
+int catalog_transfer_set_members(struct catalog *catalog, int64_t id,
+				 const struct range_set *members);
+/* How many segments the transfer carries: its members, or all of them. */
+uint64_t catalog_transfer_segments_carried(const struct catalog_transfer *transfer);
 /* Records segment `index` as durable with its checksum, in one transaction. */
 int catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t index,
 				  const struct checksum *sum);

@@ -237,6 +237,43 @@ test_open_unwritable_folder(void **state)
 	assert_non_null(strstr(ferry_error_message(), "no-such-folder"));
 }
 
+/* Writes what a version 1 ferry would have written: a send transfer of 3 segments with segment
+ * 1 durable. Raw SQL, because today's catalog functions write today's columns. */
+static int64_t
+raw_insert_version_1_transfer(const char *path, const struct checksum *sum)
+{
+	sqlite3 *db = open_raw(path);
+	sqlite3_stmt *stmt = NULL;
+	uint8_t sums[3 * CHECKSUM_BYTES] = {0};
+	char ranges[128];
+	int64_t id;
+
+	memcpy(sums + CHECKSUM_BYTES, sum->bytes, CHECKSUM_BYTES);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "INSERT INTO transfers (role, volume, peer, location,"
+			     " source_identity, remote_id, size, segment_size,"
+			     " segments_total, state, digest, created_ms, updated_ms)"
+			     " VALUES ('send', 'vm1', 'https://dr.example:7443',"
+			     " '/dev/vg0/vm1', 'block:253:0:size=12288', 7, 12288, 4096, 3,"
+			     " 'active', '', 1, 1)",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	id = sqlite3_last_insert_rowid(db);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO transfer_checksums VALUES (?1, ?2)",
+					    -1, &stmt, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_blob(stmt, 2, sums, sizeof(sums), SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+	sqlite3_finalize(stmt);
+	snprintf(ranges, sizeof(ranges),
+		 "INSERT INTO segment_ranges VALUES (%lld, 'durable', 1, 1)", (long long)id);
+	assert_int_equal(sqlite3_exec(db, ranges, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	return id;
+}
+
 static void
 test_migrate_from_version_1(void **state)
 {
@@ -252,11 +289,10 @@ test_migrate_from_version_1(void **state)
 	/* Version 1 has no event log yet: proof that the migration really stopped there. */
 	assert_true(catalog_event_add(fixture->catalog, "info", "test", "too early") < 0);
 
-	id = create_transfer(fixture->catalog, "vm1", "https://dr.example:7443", 3);
-	make_checksum(1, &sum);
-	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 1, &sum), 0);
 	catalog_close(fixture->catalog);
 	fixture->catalog = NULL;
+	make_checksum(1, &sum);
+	id = raw_insert_version_1_transfer(fixture->path, &sum);
 	assert_int_equal(raw_user_version(fixture->path), 1);
 
 	assert_int_equal(catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog), 0);
@@ -276,8 +312,11 @@ test_migrate_from_version_1(void **state)
 	assert_memory_equal(read_back[1].bytes, sum.bytes, CHECKSUM_BYTES);
 	assert_true(checksum_is_unset(&read_back[0]));
 
-	/* And version 2's table works. */
+	/* And version 2's table works, and version 3's delta columns read as "a full copy". */
 	assert_int_equal(catalog_event_add(fixture->catalog, "info", "test", "migrated"), 0);
+	assert_string_equal(transfer.base_identity, "");
+	assert_true(catalog_transfer_segments_carried(&transfer) == 3);
+	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 2, &sum), 0);
 }
 
 static void
