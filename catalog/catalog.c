@@ -471,6 +471,27 @@ catalog_transfer_from_row(sqlite3_stmt *stmt, struct catalog_transfer *out)
 	out->segments_member = (uint64_t)sqlite3_column_int64(stmt, 17);
 }
 
+bool
+catalog_transfer_has_member(struct catalog *catalog, int64_t id, uint64_t index)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool member = false;
+
+	pthread_mutex_lock(&catalog->lock);
+	if (catalog_prepare(
+		    catalog,
+		    "SELECT 1 FROM segment_ranges WHERE transfer_id = ?1 AND kind = 'member'"
+		    " AND first <= ?2 AND last >= ?2 LIMIT 1",
+		    &stmt) == 0) {
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)index);
+		member = sqlite3_step(stmt) == SQLITE_ROW;
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return member;
+}
+
 uint64_t
 catalog_transfer_segments_carried(const struct catalog_transfer *transfer)
 {

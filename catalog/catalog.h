@@ -116,6 +116,8 @@ int catalog_transfer_set_remote(struct catalog *catalog, int64_t id, int64_t rem
  * segments_member). Call once, right after catalog_transfer_create(), in its transaction. */
 int catalog_transfer_set_members(struct catalog *catalog, int64_t id,
 				 const struct range_set *members);
+/* True when index is one of the delta's members (false on any error). */
+bool catalog_transfer_has_member(struct catalog *catalog, int64_t id, uint64_t index);
 /* How many segments the transfer carries: its members, or all of them. */
 uint64_t catalog_transfer_segments_carried(const struct catalog_transfer *transfer);
 /* Records segment `index` as durable with its checksum, in one transaction. */

@@ -32,6 +32,7 @@ struct cli_options {
 	const char *ceph_conf;
 	const char *ceph_id;
 	const char *target_kind;
+	const char *from_snapshot;
 	char *token;
 };
 
@@ -43,11 +44,12 @@ usage(FILE *out)
 		"\n"
 		"  copy --to URL --token-file F [--cacert F | --insecure] [--segment-size BYTES]\n"
 		"       [--jobs N] [--zstd-level N] [--restart] [--bwlimit BYTES/s] [--json]\n"
-		"       [--target file|rbd] SOURCE NAME\n"
+		"       [--target file|rbd] [--from-snap SNAPSHOT] SOURCE NAME\n"
 		"                        copy a file, block device or RBD image to a ferryd as\n"
 		"                        volume NAME, resuming whatever an earlier run left;\n"
 		"                        --target: keep it there as a file or an RBD image\n"
-		"                        (default: the same kind as SOURCE)\n"
+		"                        (default: the same kind as SOURCE); --from-snap: ship\n"
+		"                        only what changed since that snapshot of SOURCE\n"
 		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
 		"                        re-read both sides and compare their digests\n"
 		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
@@ -90,6 +92,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"ceph-conf", required_argument, NULL, 'C'},
 		{"ceph-id", required_argument, NULL, 'I'},
 		{"target", required_argument, NULL, 'T'},
+		{"from-snap", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -113,6 +116,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 'r': options->restart = true; break;
 		case 'P': options->progress = false; break;
 		case 'C': options->ceph_conf = optarg; break;
+		case 'F': options->from_snapshot = optarg; break;
 		case 'I': options->ceph_id = optarg; break;
 		case 'T':
 			if (strcmp(optarg, "file") != 0 && strcmp(optarg, "rbd") != 0) {
@@ -227,6 +231,7 @@ cli_copy(int argc, char **argv)
 			.zstd_level = options.zstd_level,
 			.restart = options.restart,
 			.target_kind = options.target_kind,
+			.from_snapshot = options.from_snapshot,
 			.progress = options.progress,
 			.bandwidth_limit = options.bandwidth_limit,
 			.catalog = catalog,
@@ -251,6 +256,9 @@ cli_copy(int argc, char **argv)
 				  (json_int_t)result.segment_size, "retries",
 				  (json_int_t)result.retries, "seconds", result.seconds, "digest",
 				  result.digest, "transfer_id", (json_int_t)result.transfer_id);
+		if (options.from_snapshot)
+			json_object_set_new(document, "segments_delta",
+					    json_integer((json_int_t)result.segments_delta));
 		if (rc < 0)
 			json_object_set_new(document, "error",
 					    json_pack("{s:s, s:s}", "code", ferry_error_name(rc),

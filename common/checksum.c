@@ -88,6 +88,28 @@ checksum_from_hex(const char *hex, struct checksum *out)
 }
 
 void
+checksum_digest_ranges(const uint8_t *sums, const struct range_set *ranges, char *out)
+{
+	XXH3_state_t *state = XXH3_createState();
+	XXH128_canonical_t canonical;
+	char hex[CHECKSUM_HEX_LENGTH + 1];
+	struct checksum digest;
+
+	if (state == NULL)
+		abort();
+	XXH3_128bits_reset(state);
+	for (size_t i = 0; i < ranges->count; i++)
+		XXH3_128bits_update(state, sums + ranges->ranges[i].first * CHECKSUM_BYTES,
+				    (ranges->ranges[i].last - ranges->ranges[i].first + 1) *
+					    CHECKSUM_BYTES);
+	XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state));
+	XXH3_freeState(state);
+	memcpy(digest.bytes, canonical.digest, CHECKSUM_BYTES);
+	checksum_to_hex(&digest, hex);
+	snprintf(out, DIGEST_STRING_SIZE, "%s%s", DIGEST_PREFIX, hex);
+}
+
+void
 checksum_digest(const uint8_t *sums, uint64_t count, char *out)
 {
 	struct checksum digest;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/range_set.h"
+
 #define CHECKSUM_BYTES	    16
 #define CHECKSUM_HEX_LENGTH 32
 #define DIGEST_PREFIX	    "xxh3-128:"
@@ -27,5 +29,8 @@ int checksum_from_hex(const char *hex, struct checksum *out);
 
 /* Digest over `count` consecutive checksums; out holds DIGEST_STRING_SIZE bytes. */
 void checksum_digest(const uint8_t *sums, uint64_t count, char *out);
+/* Digest over the checksums of the segments in ranges only, in index order: the digest of a
+ * delta. With every segment in ranges it equals checksum_digest(). */
+void checksum_digest_ranges(const uint8_t *sums, const struct range_set *ranges, char *out);
 
 #endif

@@ -403,6 +403,55 @@ rbd_volume_flush(struct repl_volume *volume)
 	return rc < 0 ? rbd_error(rc, "cannot flush", volume->location) : 0;
 }
 
+struct rbd_diff_context {
+	int (*each)(uint64_t offset, uint64_t length, void *context);
+	void *context;
+	int rc;
+};
+
+static int
+rbd_diff_extent(uint64_t offset, size_t length, int exists, void *argument)
+{
+	struct rbd_diff_context *diff = argument;
+
+	(void)exists; /* a discarded extent changed too: it must read as zeroes at the replica */
+	diff->rc = diff->each(offset, length, diff->context);
+	return diff->rc;
+}
+
+static int
+rbd_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+		int (*each)(uint64_t offset, uint64_t length, void *context), void *context)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	struct rbd_diff_context diff = {each, context, 0};
+	int rc;
+
+	/* Whole objects, found through the object map (fast-diff): segments are object-sized,
+	 * so finer extents would name the same segments. */
+	rc = rbd_diff_iterate2(rbd->image, from_snapshot, 0, volume->size, 1, 1, rbd_diff_extent,
+			       &diff);
+	if (diff.rc < 0)
+		return diff.rc;
+	if (rc == -ENOENT)
+		return ferry_error_set(FERRY_ERR_NOT_FOUND,
+				       "snapshot %s of %s does not exist; it is the base this "
+				       "delta starts from",
+				       from_snapshot, volume->location);
+	return rc < 0 ? rbd_error(rc, "cannot list changes of", volume->location) : 0;
+}
+
+static int
+rbd_volume_snapshot_create(struct repl_volume *volume, const char *name)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	int rc = rbd_snap_create(rbd->image, name);
+
+	if (rc == -EEXIST)
+		return 0;
+	return rc < 0 ? rbd_error(rc, "cannot snapshot", volume->location) : 0;
+}
+
 const struct repl_backend_ops repl_backend_rbd = {
 	.scheme = "rbd",
 	.open = rbd_volume_open,
@@ -413,4 +462,6 @@ const struct repl_backend_ops repl_backend_rbd = {
 	.write_zeroes = rbd_volume_write_zeroes,
 	.is_hole = rbd_volume_is_hole,
 	.flush = rbd_volume_flush,
+	.diff = rbd_volume_diff,
+	.snapshot_create = rbd_volume_snapshot_create,
 };

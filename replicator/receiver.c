@@ -208,12 +208,15 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 	struct catalog_volume volume;
 	int rc;
 
-	receiver_volume_forget(receiver, path);
-	rc = repl_volume_create(path, request->size, truncate);
-	if (rc == FERRY_ERR_NO_SPACE)
-		return repl_receiver_no_space(receiver, request->volume, path, "creating");
-	if (rc < 0)
-		return rc;
+	/* A delta lands on the volume as its base left it; anything else (re)creates it. */
+	if (request->base_identity == NULL) {
+		receiver_volume_forget(receiver, path);
+		rc = repl_volume_create(path, request->size, truncate);
+		if (rc == FERRY_ERR_NO_SPACE)
+			return repl_receiver_no_space(receiver, request->volume, path, "creating");
+		if (rc < 0)
+			return rc;
+	}
 	memset(out, 0, sizeof(*out));
 	out->role = CATALOG_ROLE_RECEIVE;
 	snprintf(out->volume, sizeof(out->volume), "%s", request->volume);
@@ -222,10 +225,27 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 		 request->source_identity);
 	out->size = request->size;
 	out->segment_size = request->segment_size ? request->segment_size : SEGMENT_SIZE_DEFAULT;
+	snprintf(out->base_identity, sizeof(out->base_identity), "%s",
+		 request->base_identity ? request->base_identity : "");
+	snprintf(out->snapshot, sizeof(out->snapshot), "%s",
+		 request->snapshot && strncmp(path, "rbd:", 4) == 0 ? request->snapshot : "");
 	rc = catalog_transaction_begin(receiver->catalog);
 	if (rc < 0)
 		return rc;
 	rc = catalog_transfer_create(receiver->catalog, out);
+	if (rc == 0 && request->base_identity) {
+		if (request->members->count &&
+		    request->members->ranges[request->members->count - 1].last >=
+			    out->segments_total)
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "the delta names segments beyond volume %s's %llu",
+					     request->volume,
+					     (unsigned long long)out->segments_total);
+		else
+			rc = catalog_transfer_set_members(receiver->catalog, out->id,
+							  request->members);
+		out->segments_member = range_set_size(request->members);
+	}
 	if (rc == 0) {
 		memset(&volume, 0, sizeof(volume));
 		snprintf(volume.name, sizeof(volume.name), "%s", request->volume);
@@ -238,10 +258,13 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 	}
 	if (rc == 0)
 		rc = catalog_event_add(receiver->catalog, "info", request->volume,
-				       "transfer %lld started: %llu bytes in %llu segments%s",
+				       "transfer %lld started: %llu bytes, %llu of %llu segments%s",
 				       (long long)out->id, (unsigned long long)out->size,
+				       (unsigned long long)catalog_transfer_segments_carried(out),
 				       (unsigned long long)out->segments_total,
-				       truncate ? " (restarted)" : "");
+				       truncate			? " (restarted)"
+				       : request->base_identity ? " (a delta)"
+								: "");
 	if (rc < 0) {
 		catalog_transaction_rollback(receiver->catalog);
 		return rc == FERRY_ERR_NO_SPACE ? repl_receiver_no_space(receiver, request->volume,
@@ -302,6 +325,36 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 			"volume %s is kept at %s on this receiver, not at %s; re-run with "
 			"--restart to replace it, or pick another name",
 			request->volume, current.location, path);
+		goto out;
+	}
+	if (request->base_identity &&
+	    (request->restart || found != 0 ||
+	     (strcmp(current.source_identity, request->source_identity) != 0 &&
+	      (current.state != CATALOG_TRANSFER_COMPLETE ||
+	       strcmp(current.source_identity, request->base_identity) != 0 ||
+	       current.size != request->size)))) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s does not hold the base of this delta (%s); it "
+				     "holds %s (%s). Copy "
+				     "the base first, or copy this source whole",
+				     request->volume, request->base_identity,
+				     found == 0 ? current.source_identity : "nothing",
+				     found != 0 ? "no volume"
+						: catalog_transfer_state_name(current.state));
+		goto out;
+	}
+	if (request->base_identity && strcmp(current.source_identity, request->source_identity)) {
+		/* Segment indexes of a delta are those of its base. */
+		if (request->segment_size != current.segment_size) {
+			rc = ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"volume %s has segments of %llu bytes; a delta must use "
+				"them, not %llu",
+				request->volume, (unsigned long long)current.segment_size,
+				(unsigned long long)request->segment_size);
+			goto out;
+		}
+		rc = repl_receiver_start_transfer(receiver, request, path, false, out);
 		goto out;
 	}
 	if (found == 0 && !request->restart) {
@@ -392,6 +445,15 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 				     request->volume);
 		goto out;
 	}
+	if (transfer.base_identity[0] &&
+	    !catalog_transfer_has_member(receiver->catalog, transfer.id, request->index)) {
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "segment %llu is not part of the delta that transfer %lld of "
+				     "volume %s carries",
+				     (unsigned long long)request->index, (long long)transfer.id,
+				     request->volume);
+		goto out;
+	}
 	if (request->index >= transfer.segments_total) {
 		rc = ferry_error_set(FERRY_ERR_INVALID,
 				     "segment %llu of volume %s is out of range "
@@ -472,20 +534,22 @@ int
 repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
 		     const char *digest, struct catalog_transfer *out)
 {
+	struct range_set members;
 	uint8_t *sums = NULL;
 	char ours[DIGEST_STRING_SIZE];
 	int rc;
 
+	range_set_init(&members);
 	pthread_rwlock_wrlock(&receiver->lock);
 	rc = repl_receiver_current(receiver, volume, transfer_id, out);
 	if (rc < 0)
 		goto out;
-	if (out->segments_durable != out->segments_total) {
+	if (out->segments_durable != catalog_transfer_segments_carried(out)) {
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "volume %s has %llu of %llu segments durable; send the rest "
 				     "before committing",
 				     volume, (unsigned long long)out->segments_durable,
-				     (unsigned long long)out->segments_total);
+				     (unsigned long long)catalog_transfer_segments_carried(out));
 		goto out;
 	}
 	sums = malloc(out->segments_total * CHECKSUM_BYTES + 1);
@@ -496,7 +560,15 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 	rc = catalog_transfer_read_checksums(receiver->catalog, out->id, sums, out->segments_total);
 	if (rc < 0)
 		goto out;
-	checksum_digest(sums, out->segments_total, ours);
+	if (out->base_identity[0]) {
+		rc = catalog_transfer_load_ranges(receiver->catalog, out->id, CATALOG_RANGE_MEMBER,
+						  &members);
+		if (rc < 0)
+			goto out;
+		checksum_digest_ranges(sums, &members, ours);
+	} else {
+		checksum_digest(sums, out->segments_total, ours);
+	}
 	if (digest == NULL || strcmp(digest, ours) != 0) {
 		catalog_event_add(receiver->catalog, "error", volume,
 				  "digest mismatch: sender %s, receiver %s", digest ? digest : "-",
@@ -506,6 +578,25 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 				     "%s); the copy is not complete: re-run with --restart",
 				     volume, digest ? digest : "(none)", ours);
 		goto out;
+	}
+	if (out->state != CATALOG_TRANSFER_COMPLETE && out->snapshot[0]) {
+		/* The point: every byte of it is durable and verified, so it may now be named.
+		 * Taken before the catalog says complete, so that "complete" implies the snapshot
+		 * (a retried commit finds it there and goes on). */
+		struct repl_volume *image = NULL;
+		bool image_owned = false;
+
+		rc = receiver_volume_get(receiver, out->location, &image, &image_owned);
+		if (rc == 0)
+			rc = repl_volume_flush(image);
+		if (rc == 0)
+			rc = repl_volume_snapshot_create(image, out->snapshot);
+		if (image_owned)
+			repl_volume_close(image);
+		if (rc < 0)
+			goto out;
+		log_info("volume %s: snapshot %s taken at %s", volume, out->snapshot,
+			 out->location);
 	}
 	if (out->state != CATALOG_TRANSFER_COMPLETE) {
 		rc = catalog_transaction_begin(receiver->catalog);
@@ -532,6 +623,7 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 out:
 	pthread_rwlock_unlock(&receiver->lock);
 	free(sums);
+	range_set_free(&members);
 	return rc;
 }
 

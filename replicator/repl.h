@@ -44,6 +44,12 @@ int repl_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64
 /* True in *hole when [offset, offset+length) holds no data (reads as zeroes without I/O). */
 int repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
 int repl_volume_flush(struct repl_volume *volume);
+/* Calls each() for every extent of volume (which must be at a snapshot or be the image's head)
+ * that differs from its snapshot from_snapshot. FERRY_ERR_INVALID for kinds without snapshots. */
+int repl_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+		     int (*each)(uint64_t offset, uint64_t length, void *context), void *context);
+/* Takes snapshot name of the volume; an existing one of that name is kept. */
+int repl_volume_snapshot_create(struct repl_volume *volume, const char *name);
 
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
  * computes the digest. Used by `ferry verify` on both sides. */
@@ -67,6 +73,9 @@ struct repl_begin_request {
 	uint64_t segment_size; /* 0: keep the current transfer's, or the default */
 	const char *source_identity;
 	const char *kind; /* where to keep it: "file" (NULL) or "rbd" */
+	const char *base_identity;       /* a delta: the source the volume must hold now */
+	const struct range_set *members; /* a delta: the segments it carries */
+	const char *snapshot;            /* snapshot to take of an RBD volume when complete */
 	bool restart;
 };
 
@@ -112,7 +121,8 @@ struct repl_copy_options {
 	int jobs;
 	int zstd_level;
 	bool restart;
-	const char *target_kind;  /* "file" or "rbd"; NULL: the same kind as the source */
+	const char *target_kind;
+	const char *from_snapshot; /* ship only what changed since this snapshot of the source */  /* "file" or "rbd"; NULL: the same kind as the source */
 	bool progress;		  /* draw progress on stderr */
 	uint64_t bandwidth_limit; /* bytes per second on the wire, 0 for none */
 	struct catalog *catalog;  /* the CLI's own records */
@@ -126,6 +136,7 @@ struct repl_copy_result {
 	uint64_t bytes_resent; /* of those, for segments an earlier run had already sent */
 	uint64_t bytes_read;   /* source bytes read */
 	uint64_t segments_total;
+	uint64_t segments_delta;   /* a delta: the segments it carries */
 	uint64_t segments_skipped; /* durable at the receiver when this run started */
 	uint64_t segments_zero;
 	uint64_t segments_sent;

@@ -37,6 +37,11 @@ struct copy_run {
 	struct range_set remote_durable;
 	struct range_set local_known;
 	struct range_set local_attempted;
+	/* A delta: the segments it carries, the base's identity, the segment size it must use. */
+	bool delta;
+	struct range_set members;
+	char base_identity[256];
+	uint64_t base_segment_size;
 
 	pthread_mutex_t lock;
 	uint64_t next_index;
@@ -58,6 +63,8 @@ struct copy_run {
 static enum segment_job
 copy_job_for(const struct copy_run *run, uint64_t index)
 {
+	if (run->delta && !range_set_contains(&run->members, index))
+		return JOB_SKIP;
 	if (!range_set_contains(&run->remote_durable, index))
 		return JOB_SEND;
 	return range_set_contains(&run->local_known, index) ? JOB_SKIP : JOB_CHECKSUM_ONLY;
@@ -384,21 +391,104 @@ copy_local_record(struct copy_run *run, json_t *transfer)
 	return rc;
 }
 
+struct copy_member_context {
+	struct range_set *members;
+	uint64_t segment_size;
+};
+
+static int
+copy_member_add(uint64_t offset, uint64_t length, void *context)
+{
+	struct copy_member_context *member = context;
+
+	if (length == 0)
+		return 0;
+	return range_set_add(member->members, offset / member->segment_size,
+			     (offset + length - 1) / member->segment_size);
+}
+
+/* A delta from options->from_snapshot to the source's snapshot: finds the base's identity,
+ * the segment size the receiver's volume uses, and the segments that changed. */
+static int
+copy_prepare_delta(struct copy_run *run, struct api_client *control)
+{
+	const struct repl_copy_options *options = run->options;
+	struct copy_member_context member = {&run->members, 0};
+	struct repl_volume *base = NULL;
+	json_t *volume = NULL;
+	const char *at = strchr(run->source->location, '@');
+	char base_location[1100], path[256];
+	int rc;
+
+	if (strcmp(run->source->ops->scheme, "rbd") != 0 || at == NULL)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "--from-snap needs a snapshot as the source "
+				       "(rbd:POOL/IMAGE@SNAPSHOT), not %s",
+				       options->source);
+	snprintf(base_location, sizeof(base_location), "rbd:%.*s@%s",
+		 (int)(at - run->source->location), run->source->location, options->from_snapshot);
+	rc = repl_volume_open(base_location, REPL_OPEN_READ, &base);
+	if (rc < 0)
+		goto out;
+	snprintf(run->base_identity, sizeof(run->base_identity), "%s", base->identity);
+	snprintf(path, sizeof(path), "/v1/volumes/%s", options->name);
+	rc = api_client_json(control, "GET", path, NULL, &volume);
+	if (rc == FERRY_ERR_NOT_FOUND)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s is not on %s yet: copy its base %s first, then the "
+				     "delta",
+				     options->name, options->url, base_location);
+	if (rc < 0)
+		goto out;
+	run->base_segment_size = (uint64_t)json_integer_value(
+		json_object_get(json_object_get(volume, "transfer"), "segment_size"));
+	if (run->base_segment_size < SEGMENT_SIZE_MIN) {
+		rc = ferry_error_set(FERRY_ERR_REMOTE, "%s reports no segment size for %s",
+				     options->url, options->name);
+		goto out;
+	}
+	member.segment_size = run->base_segment_size;
+	rc = repl_volume_diff(run->source, options->from_snapshot, copy_member_add, &member);
+	if (rc < 0)
+		goto out;
+	run->delta = true;
+out:
+	json_decref(volume);
+	repl_volume_close(base);
+	return rc;
+}
+
 static int
 copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_out)
 {
 	const struct repl_copy_options *options = run->options;
 	json_t *request = NULL, *reply = NULL, *transfer;
+	const char *snapshot;
 	char path[256];
 	int rc;
 
-	request = json_pack("{s:I, s:I, s:s, s:s, s:b}", "size", (json_int_t)run->source->size,
-			    "segment_size", (json_int_t)options->segment_size, "source_identity",
-			    run->source->identity, "kind",
-			    options->target_kind ? options->target_kind : run->source->ops->scheme,
-			    "restart", options->restart);
+	request = json_pack(
+		"{s:I, s:I, s:s, s:s, s:b}", "size", (json_int_t)run->source->size, "segment_size",
+		(json_int_t)(run->delta ? run->base_segment_size : options->segment_size),
+		"source_identity", run->source->identity, "kind",
+		options->target_kind ? options->target_kind : run->source->ops->scheme, "restart",
+		options->restart);
 	if (request == NULL)
 		return FERRY_ERR_NO_MEMORY;
+	snapshot = strchr(run->source->location, '@');
+	if (snapshot && strcmp(run->source->ops->scheme, "rbd") == 0)
+		json_object_set_new(request, "snapshot", json_string(snapshot + 1));
+	if (run->delta) {
+		json_t *ranges = json_array();
+
+		for (size_t i = 0; i < run->members.count; i++)
+			json_array_append_new(ranges,
+					      json_pack("[I, I]",
+							(json_int_t)run->members.ranges[i].first,
+							(json_int_t)run->members.ranges[i].last));
+		json_object_set_new(request, "segments", ranges);
+		json_object_set_new(request, "base_identity", json_string(run->base_identity));
+	}
 	snprintf(path, sizeof(path), "/v1/volumes/%s/transfer", options->name);
 	rc = api_client_json(control, "POST", path, request, &reply);
 	if (rc < 0)
@@ -446,7 +536,10 @@ copy_commit(struct copy_run *run, struct api_client *control, struct repl_copy_r
 					     run->segments_total);
 	if (rc < 0)
 		goto out;
-	checksum_digest(sums, run->segments_total, result->digest);
+	if (run->delta)
+		checksum_digest_ranges(sums, &run->members, result->digest);
+	else
+		checksum_digest(sums, run->segments_total, result->digest);
 	request = json_pack("{s:I, s:s}", "transfer_id", (json_int_t)run->remote_id, "digest",
 			    result->digest);
 	snprintf(path, sizeof(path), "/v1/volumes/%s/commit", run->options->name);
@@ -496,6 +589,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	range_set_init(&run.remote_durable);
 	range_set_init(&run.local_known);
 	range_set_init(&run.local_attempted);
+	range_set_init(&run.members);
 
 	if (!util_volume_name_valid(options->name)) {
 		rc = ferry_error_set(FERRY_ERR_INVALID,
@@ -512,6 +606,12 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	if (control == NULL) {
 		rc = ferry_error_last_code() ? ferry_error_last_code() : FERRY_ERR_NO_MEMORY;
 		goto out;
+	}
+	if (options->from_snapshot) {
+		rc = copy_prepare_delta(&run, control);
+		if (rc < 0)
+			goto out;
+		result->segments_delta = range_set_size(&run.members);
 	}
 	rc = copy_begin(&run, control, &transfer);
 	if (rc < 0)
@@ -626,6 +726,7 @@ out:
 	range_set_free(&run.remote_durable);
 	range_set_free(&run.local_known);
 	range_set_free(&run.local_attempted);
+	range_set_free(&run.members);
 	pthread_mutex_destroy(&run.lock);
 	return rc;
 }

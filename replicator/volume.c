@@ -134,6 +134,27 @@ repl_volume_flush(struct repl_volume *volume)
 }
 
 int
+repl_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+		 int (*each)(uint64_t offset, uint64_t length, void *context), void *context)
+{
+	if (volume->ops->diff == NULL)
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"%s volumes have no snapshots to compare (%s); copy it whole",
+			volume->ops->scheme, volume->location);
+	return volume->ops->diff(volume, from_snapshot, each, context);
+}
+
+int
+repl_volume_snapshot_create(struct repl_volume *volume, const char *name)
+{
+	if (volume->ops->snapshot_create == NULL)
+		return ferry_error_set(FERRY_ERR_INVALID, "%s volumes have no snapshots (%s)",
+				       volume->ops->scheme, volume->location);
+	return volume->ops->snapshot_create(volume, name);
+}
+
+int
 repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
 		   char *digest_out)
 {

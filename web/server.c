@@ -120,21 +120,23 @@ web_reply_last_error(struct MHD_Connection *connection, int code)
 static json_t *
 web_transfer_json(const struct catalog_transfer *transfer)
 {
+	uint64_t carried = catalog_transfer_segments_carried(transfer);
+	bool whole = transfer->segments_durable >= transfer->segments_total;
+
+	/* bytes_durable is exact for a finished full copy, else counted in whole segments. */
 	return json_pack(
-		"{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:I, s:I}", "id",
-		(json_int_t)transfer->id, "volume", transfer->volume, "state",
+		"{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s,"
+		" s:I, s:I}",
+		"id", (json_int_t)transfer->id, "volume", transfer->volume, "state",
 		catalog_transfer_state_name(transfer->state), "size", (json_int_t)transfer->size,
 		"segment_size", (json_int_t)transfer->segment_size, "segments_total",
-		(json_int_t)transfer->segments_total, "segments_durable",
-		(json_int_t)transfer->segments_durable, "bytes_durable",
-		(json_int_t)(transfer->segments_durable >= transfer->segments_total
-				     ? transfer->size
-				     : transfer->segments_durable * transfer->segment_size),
-		"progress",
-		transfer->segments_total
-			? (double)transfer->segments_durable / (double)transfer->segments_total
-			: 1.0,
-		"source_identity", transfer->source_identity, "digest", transfer->digest,
+		(json_int_t)transfer->segments_total, "segments_carried", (json_int_t)carried,
+		"segments_durable", (json_int_t)transfer->segments_durable, "bytes_durable",
+		(json_int_t)(whole ? transfer->size
+				   : transfer->segments_durable * transfer->segment_size),
+		"progress", carried ? (double)transfer->segments_durable / (double)carried : 1.0,
+		"source_identity", transfer->source_identity, "base_identity",
+		transfer->base_identity, "snapshot", transfer->snapshot, "digest", transfer->digest,
 		"created_ms", (json_int_t)transfer->created_ms, "updated_ms",
 		(json_int_t)transfer->updated_ms);
 }
@@ -175,10 +177,34 @@ web_parse_json_body(struct web_route_context *route, int *code)
 	return body;
 }
 
+/* Reads [[first, last], ...] into out: ascending, each first <= last. */
+static int
+web_ranges_from_json(json_t *array, struct range_set *out)
+{
+	size_t i;
+	json_t *pair;
+
+	if (!json_is_array(array))
+		return FERRY_ERR_INVALID;
+	json_array_foreach(array, i, pair)
+	{
+		json_t *first = json_array_get(pair, 0), *last = json_array_get(pair, 1);
+
+		if (json_array_size(pair) != 2 || !json_is_integer(first) ||
+		    !json_is_integer(last) || json_integer_value(first) < 0 ||
+		    json_integer_value(last) < json_integer_value(first) ||
+		    range_set_add(out, (uint64_t)json_integer_value(first),
+				  (uint64_t)json_integer_value(last)) < 0)
+			return FERRY_ERR_INVALID;
+	}
+	return 0;
+}
+
 static enum MHD_Result
 web_transfer_begin(struct web_route_context *route)
 {
 	struct repl_begin_request begin = {0};
+	struct range_set members;
 	struct catalog_transfer transfer;
 	struct range_set durable;
 	json_t *body, *ranges = NULL, *size, *segment_size;
@@ -194,6 +220,18 @@ web_transfer_begin(struct web_route_context *route)
 	begin.source_identity = json_string_value(json_object_get(body, "source_identity"));
 	begin.restart = json_is_true(json_object_get(body, "restart"));
 	begin.kind = json_string_value(json_object_get(body, "kind"));
+	begin.base_identity = json_string_value(json_object_get(body, "base_identity"));
+	begin.snapshot = json_string_value(json_object_get(body, "snapshot"));
+	range_set_init(&members);
+	begin.members = &members;
+	if (begin.base_identity &&
+	    web_ranges_from_json(json_object_get(body, "segments"), &members) < 0) {
+		json_decref(body);
+		range_set_free(&members);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "a delta needs 'segments': an array of [first, last] index "
+				       "pairs");
+	}
 	if (!json_is_integer(size) || json_integer_value(size) < 0 ||
 	    (segment_size &&
 	     (!json_is_integer(segment_size) || json_integer_value(segment_size) < 0))) {
@@ -205,6 +243,7 @@ web_transfer_begin(struct web_route_context *route)
 	begin.segment_size = segment_size ? (uint64_t)json_integer_value(segment_size) : 0;
 	code = repl_receiver_begin(route->server->options.receiver, &begin, &transfer);
 	json_decref(body);
+	range_set_free(&members);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);
 	range_set_init(&durable);
