@@ -1109,6 +1109,63 @@ test_event_long_message_truncated(void **state)
 	free(long_text);
 }
 
+/* A delta carries exactly its members: they are stored, found, counted, and kept apart from
+ * the durable and attempted ranges; a full copy carries every segment. */
+static void
+test_delta_members(void **state)
+{
+	struct fixture *fixture = *state;
+	struct catalog_transfer transfer, got;
+	struct range_set members, loaded;
+
+	range_set_init(&members);
+	range_set_init(&loaded);
+	memset(&transfer, 0, sizeof(transfer));
+	transfer.role = CATALOG_ROLE_RECEIVE;
+	snprintf(transfer.volume, sizeof(transfer.volume), "vm1");
+	snprintf(transfer.location, sizeof(transfer.location), "rbd:rbd/vm1");
+	snprintf(transfer.source_identity, sizeof(transfer.source_identity), "rbd:rbd/vm1@p2");
+	snprintf(transfer.base_identity, sizeof(transfer.base_identity), "rbd:rbd/vm1@p1");
+	snprintf(transfer.snapshot, sizeof(transfer.snapshot), "p2");
+	transfer.segment_size = 4u << 20;
+	transfer.size = 100ull << 20;
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), 0);
+	assert_int_equal(range_set_add(&members, 3, 5), 0);
+	assert_int_equal(range_set_add(&members, 20, 20), 0);
+	assert_int_equal(catalog_transfer_set_members(fixture->catalog, transfer.id, &members), 0);
+
+	assert_int_equal(catalog_transfer_get(fixture->catalog, transfer.id, &got), 0);
+	assert_true(got.segments_total == 25);
+	assert_true(got.segments_member == 4);
+	assert_true(catalog_transfer_segments_carried(&got) == 4);
+	assert_string_equal(got.base_identity, "rbd:rbd/vm1@p1");
+	assert_string_equal(got.snapshot, "p2");
+	assert_true(catalog_transfer_has_member(fixture->catalog, transfer.id, 4));
+	assert_true(catalog_transfer_has_member(fixture->catalog, transfer.id, 20));
+	assert_false(catalog_transfer_has_member(fixture->catalog, transfer.id, 6));
+	assert_false(catalog_transfer_has_member(fixture->catalog, transfer.id, 0));
+	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, transfer.id,
+						      CATALOG_RANGE_MEMBER, &loaded),
+			 0);
+	assert_true(loaded.count == 2 && range_set_size(&loaded) == 4);
+	assert_int_equal(catalog_transfer_load_ranges(fixture->catalog, transfer.id,
+						      CATALOG_RANGE_DURABLE, &loaded),
+			 0);
+	assert_true(loaded.count == 0);
+
+	/* An empty delta carries nothing; a full copy carries all. */
+	range_set_clear(&members);
+	transfer.id = 0;
+	assert_int_equal(catalog_transfer_create(fixture->catalog, &transfer), 0);
+	assert_int_equal(catalog_transfer_set_members(fixture->catalog, transfer.id, &members), 0);
+	assert_int_equal(catalog_transfer_get(fixture->catalog, transfer.id, &got), 0);
+	assert_true(catalog_transfer_segments_carried(&got) == 0);
+	assert_true(catalog_transfer_segments_carried(
+			    &(struct catalog_transfer){.segments_total = 25}) == 25);
+	range_set_free(&members);
+	range_set_free(&loaded);
+}
+
 int
 main(void)
 {
@@ -1155,6 +1212,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transaction_rollback_and_commit, setup_catalog,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_events_newest_first, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_members, setup_catalog, teardown),
 		cmocka_unit_test_setup_teardown(test_event_long_message_truncated, setup_catalog,
 						teardown),
 	};

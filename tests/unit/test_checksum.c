@@ -242,6 +242,50 @@ test_digest_stable_and_sensitive(void **state)
 	free(sums);
 }
 
+/* The digest of a delta covers its member segments only, in order; over every segment it is
+ * the whole-volume digest. */
+static void
+test_digest_ranges(void **state)
+{
+	enum { COUNT = 10 };
+	uint8_t sums[COUNT * CHECKSUM_BYTES], picked[4 * CHECKSUM_BYTES];
+	char whole[DIGEST_STRING_SIZE], ranged[DIGEST_STRING_SIZE], expected[DIGEST_STRING_SIZE];
+	struct range_set ranges;
+
+	(void)state;
+	for (int i = 0; i < COUNT; i++) {
+		struct checksum sum;
+
+		checksum_compute(&i, sizeof(i), &sum);
+		memcpy(sums + i * CHECKSUM_BYTES, sum.bytes, CHECKSUM_BYTES);
+	}
+	range_set_init(&ranges);
+	assert_int_equal(range_set_add(&ranges, 0, COUNT - 1), 0);
+	checksum_digest(sums, COUNT, whole);
+	checksum_digest_ranges(sums, &ranges, ranged);
+	assert_string_equal(ranged, whole);
+
+	/* Segments 2, 3 and 7, 8: the digest equals that of those four checksums alone. */
+	range_set_clear(&ranges);
+	assert_int_equal(range_set_add(&ranges, 7, 8), 0);
+	assert_int_equal(range_set_add(&ranges, 2, 3), 0);
+	memcpy(picked, sums + 2 * CHECKSUM_BYTES, 2 * CHECKSUM_BYTES);
+	memcpy(picked + 2 * CHECKSUM_BYTES, sums + 7 * CHECKSUM_BYTES, 2 * CHECKSUM_BYTES);
+	checksum_digest(picked, 4, expected);
+	checksum_digest_ranges(sums, &ranges, ranged);
+	assert_string_equal(ranged, expected);
+	assert_string_not_equal(ranged, whole);
+
+	/* A change outside the members does not matter; inside, it does. */
+	sums[0] ^= 1;
+	checksum_digest_ranges(sums, &ranges, ranged);
+	assert_string_equal(ranged, expected);
+	sums[7 * CHECKSUM_BYTES] ^= 1;
+	checksum_digest_ranges(sums, &ranges, ranged);
+	assert_string_not_equal(ranged, expected);
+	range_set_free(&ranges);
+}
+
 int
 main(void)
 {
@@ -256,6 +300,7 @@ main(void)
 		cmocka_unit_test(test_of_zeroes_known_vector),
 		cmocka_unit_test(test_digest_format_and_vector),
 		cmocka_unit_test(test_digest_stable_and_sensitive),
+		cmocka_unit_test(test_digest_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
