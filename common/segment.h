@@ -13,7 +13,27 @@
 /* Granularity of sparse writes on the receiver: zero blocks inside a data segment become holes. */
 #define SEGMENT_SPARSE_BLOCK 4096u
 
-enum segment_encoding { SEGMENT_ENCODING_ZERO, SEGMENT_ENCODING_ZSTD };
+/* zero: no body, the segment is all zeroes. zstd: one frame of the whole segment. extents: one
+ * frame of an extent table and the extents' bytes, applied over what the receiver holds (a
+ * delta's few changed blocks inside a segment); the checksum is still the whole segment's. */
+enum segment_encoding { SEGMENT_ENCODING_ZERO, SEGMENT_ENCODING_ZSTD, SEGMENT_ENCODING_EXTENTS };
+
+/* Extents of a segment: at most SEGMENT_EXTENTS_MAX, sorted, not overlapping. */
+#define SEGMENT_EXTENTS_MAX 4096u
+struct segment_extent {
+	uint32_t offset; /* within the segment */
+	uint32_t length;
+};
+/* Size of the packed form of count extents holding data_length bytes in all. */
+size_t segment_extents_packed_size(size_t count, size_t data_length);
+/* Packs the extents of plain (a whole segment) into out: "FXT1", count, the table (all
+ * little-endian u32), then the extents' bytes. Returns the packed length. */
+size_t segment_extents_pack(const void *plain, const struct segment_extent *extents, size_t count,
+			    void *out);
+/* Reads a packed form made for a segment of segment_length bytes; checks every bound. Sets
+ * extents (room for SEGMENT_EXTENTS_MAX), *count and *data. FERRY_ERR_INVALID when malformed. */
+int segment_extents_unpack(const void *packed, size_t packed_length, size_t segment_length,
+			   struct segment_extent *extents, size_t *count, const uint8_t **data);
 
 const char *segment_encoding_name(enum segment_encoding encoding);
 /* Returns 0 and sets *out, or FERRY_ERR_INVALID for an unknown name. */
@@ -38,5 +58,8 @@ int segment_encode(struct segment_codec *codec, const void *plain, size_t length
  * Returns FERRY_ERR_INVALID (with a message) for a bad frame or a wrong length. */
 int segment_decode(struct segment_codec *codec, const void *body, size_t body_length, void *plain,
 		   size_t plain_length);
+/* Decodes one zstd frame whose declared size is at most capacity; sets *plain_length. */
+int segment_decode_bounded(struct segment_codec *codec, const void *body, size_t body_length,
+			   void *plain, size_t capacity, size_t *plain_length);
 
 #endif

@@ -16,7 +16,8 @@ struct repl_backend_ops {
 	int (*is_hole)(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
 	int (*flush)(struct repl_volume *volume);
 	/* Optional (NULL: the kind has no snapshots): extents changed since from_snapshot. */
-	int (*diff)(struct repl_volume *volume, const char *from_snapshot,
+	int (*diff)(struct repl_volume *volume, const char *from_snapshot, uint64_t offset,
+		    uint64_t length, bool exact,
 		    int (*each)(uint64_t offset, uint64_t length, void *context), void *context);
 	/* Optional: takes a snapshot; one that already exists is not an error. */
 	int (*snapshot_create)(struct repl_volume *volume, const char *name);

@@ -420,17 +420,18 @@ rbd_diff_extent(uint64_t offset, size_t length, int exists, void *argument)
 }
 
 static int
-rbd_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+rbd_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint64_t offset,
+		uint64_t length, bool exact,
 		int (*each)(uint64_t offset, uint64_t length, void *context), void *context)
 {
 	struct rbd_volume *rbd = volume->backend_data;
 	struct rbd_diff_context diff = {each, context, 0};
 	int rc;
 
-	/* Whole objects, found through the object map (fast-diff): segments are object-sized,
-	 * so finer extents would name the same segments. */
-	rc = rbd_diff_iterate2(rbd->image, from_snapshot, 0, volume->size, 1, 1, rbd_diff_extent,
-			       &diff);
+	/* Whole objects come from the object map (fast-diff) at once; exact extents are asked
+	 * for only inside objects already known to have changed. */
+	rc = rbd_diff_iterate2(rbd->image, from_snapshot, offset, length, 1, exact ? 0 : 1,
+			       rbd_diff_extent, &diff);
 	if (diff.rc < 0)
 		return diff.rc;
 	if (rc == -ENOENT)

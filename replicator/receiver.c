@@ -41,6 +41,10 @@ struct receiver_scratch {
 	struct segment_codec *codec;
 	char *plain;
 	size_t capacity;
+	/* extents segments: their packed form and table */
+	uint8_t *packed;
+	size_t packed_capacity;
+	struct segment_extent extents[SEGMENT_EXTENTS_MAX];
 };
 
 static pthread_key_t receiver_scratch_key;
@@ -53,6 +57,7 @@ receiver_scratch_free(void *pointer)
 
 	segment_codec_free(scratch->codec);
 	free(scratch->plain);
+	free(scratch->packed);
 	free(scratch);
 }
 
@@ -62,9 +67,10 @@ receiver_scratch_init(void)
 	pthread_key_create(&receiver_scratch_key, receiver_scratch_free);
 }
 
-/* This thread's scratch with room for `length` plain bytes, or NULL when memory runs out. */
+/* This thread's scratch with room for `length` plain bytes and `packed_length` bytes of packed
+ * extents, or NULL when memory runs out. */
 static struct receiver_scratch *
-receiver_scratch_get(size_t length)
+receiver_scratch_get(size_t length, size_t packed_length)
 {
 	struct receiver_scratch *scratch;
 
@@ -87,6 +93,14 @@ receiver_scratch_get(size_t length)
 			return NULL;
 		scratch->plain = grown;
 		scratch->capacity = length;
+	}
+	if (scratch->packed_capacity < packed_length) {
+		uint8_t *grown = realloc(scratch->packed, packed_length);
+
+		if (grown == NULL)
+			return NULL;
+		scratch->packed = grown;
+		scratch->packed_capacity = packed_length;
 	}
 	return scratch;
 }
@@ -423,6 +437,54 @@ repl_receiver_current(struct repl_receiver *receiver, const char *volume, int64_
 	return 0;
 }
 
+/* An extents segment of a delta: decodes the changed extents and lays them over the bytes the
+ * volume holds now (its base) in the scratch's plain buffer, so that the whole segment can be
+ * checked against its checksum before anything is written. Opens the volume for that read. */
+static int
+repl_receiver_apply_extents(struct repl_receiver *receiver,
+			    const struct repl_segment_request *request,
+			    const struct catalog_transfer *transfer, uint64_t offset,
+			    uint64_t expected, struct receiver_scratch **scratch_out,
+			    struct repl_volume **volume, bool *volume_owned, size_t *count)
+{
+	size_t packed_capacity = segment_extents_packed_size(SEGMENT_EXTENTS_MAX, expected);
+	struct receiver_scratch *scratch;
+	size_t packed_length;
+	const uint8_t *data;
+	int rc;
+
+	if (transfer->base_identity[0] == '\0')
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "segment %llu of volume %s: extents apply only to a delta",
+				       (unsigned long long)request->index, request->volume);
+	if (request->body_length == 0 ||
+	    request->body_length > segment_encoded_bound(packed_capacity))
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "extents body of %zu bytes is out of bounds",
+				       request->body_length);
+	scratch = receiver_scratch_get(expected, packed_capacity);
+	if (scratch == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	*scratch_out = scratch;
+	rc = segment_decode_bounded(scratch->codec, request->body, request->body_length,
+				    scratch->packed, packed_capacity, &packed_length);
+	if (rc == 0)
+		rc = segment_extents_unpack(scratch->packed, packed_length, expected,
+					    scratch->extents, count, &data);
+	if (rc == 0)
+		rc = receiver_volume_get(receiver, transfer->location, volume, volume_owned);
+	if (rc == 0)
+		rc = repl_volume_read(*volume, offset, scratch->plain, expected);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < *count; i++) {
+		memcpy(scratch->plain + scratch->extents[i].offset, data,
+		       scratch->extents[i].length);
+		data += scratch->extents[i].length;
+	}
+	return 0;
+}
+
 int
 repl_receiver_put_segment(struct repl_receiver *receiver,
 			  const struct repl_segment_request *request)
@@ -431,6 +493,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	struct repl_volume *volume = NULL;
 	bool volume_owned = false;
 	struct receiver_scratch *scratch = NULL;
+	size_t extent_count = 0;
 	struct checksum sum;
 	const char *plain = NULL;
 	uint64_t offset, expected;
@@ -478,6 +541,13 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 			goto out;
 		}
 		checksum_of_zeroes(expected, &sum);
+	} else if (request->encoding == SEGMENT_ENCODING_EXTENTS) {
+		rc = repl_receiver_apply_extents(receiver, request, &transfer, offset, expected,
+						 &scratch, &volume, &volume_owned, &extent_count);
+		if (rc < 0)
+			goto out;
+		plain = scratch->plain;
+		checksum_compute(plain, expected, &sum);
 	} else {
 		if (request->body_length == 0 ||
 		    request->body_length > segment_encoded_bound(expected)) {
@@ -486,7 +556,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 					     request->body_length, (unsigned long long)expected);
 			goto out;
 		}
-		scratch = receiver_scratch_get(expected);
+		scratch = receiver_scratch_get(expected, 0);
 		if (scratch == NULL) {
 			rc = FERRY_ERR_NO_MEMORY;
 			goto out;
@@ -508,13 +578,21 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 				     (unsigned long long)request->index, request->volume);
 		goto out;
 	}
-	rc = receiver_volume_get(receiver, transfer.location, &volume, &volume_owned);
+	if (volume == NULL)
+		rc = receiver_volume_get(receiver, transfer.location, &volume, &volume_owned);
 	if (rc < 0)
 		goto out;
-	if (request->encoding == SEGMENT_ENCODING_ZERO)
+	if (request->encoding == SEGMENT_ENCODING_ZERO) {
 		rc = repl_volume_write_zeroes(volume, offset, expected);
-	else
+	} else if (request->encoding == SEGMENT_ENCODING_EXTENTS) {
+		/* Only the changed extents are written; the rest already holds the base. */
+		for (size_t i = 0; rc == 0 && i < extent_count; i++)
+			rc = repl_volume_write(volume, offset + scratch->extents[i].offset,
+					       plain + scratch->extents[i].offset,
+					       scratch->extents[i].length);
+	} else {
 		rc = repl_volume_write(volume, offset, plain, expected);
+	}
 	if (rc == 0)
 		rc = repl_volume_flush(volume);
 	if (rc == 0)

@@ -44,9 +44,12 @@ int repl_volume_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64
 /* True in *hole when [offset, offset+length) holds no data (reads as zeroes without I/O). */
 int repl_volume_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
 int repl_volume_flush(struct repl_volume *volume);
-/* Calls each() for every extent of volume (which must be at a snapshot or be the image's head)
- * that differs from its snapshot from_snapshot. FERRY_ERR_INVALID for kinds without snapshots. */
-int repl_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+/* Calls each() for every extent of [offset, offset+length) of volume (at a snapshot, or the
+ * image's head) that differs from its snapshot from_snapshot: whole changed objects, fast; or,
+ * with exact, the changed byte ranges, which costs a scan of the objects in the range.
+ * FERRY_ERR_INVALID for kinds without snapshots. */
+int repl_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint64_t offset,
+		     uint64_t length, bool exact,
 		     int (*each)(uint64_t offset, uint64_t length, void *context), void *context);
 /* Takes snapshot name of the volume; an existing one of that name is kept. */
 int repl_volume_snapshot_create(struct repl_volume *volume, const char *name);

@@ -130,7 +130,74 @@ struct copy_worker {
 	char *plain;
 	char *encoded;
 	size_t encoded_capacity;
+	/* deltas: the changed extents of the current segment, and their packed form */
+	struct segment_extent *extents;
+	size_t extent_count;
+	uint64_t extent_base;
+	bool extents_overflow;
+	char *packed;
 };
+
+static int
+copy_extent_add(uint64_t offset, uint64_t length, void *context)
+{
+	struct copy_worker *worker = context;
+	uint64_t segment_end = worker->extent_base + worker->run->segment_size;
+	uint64_t start = offset < worker->extent_base ? worker->extent_base : offset;
+	uint64_t end = offset + length > segment_end ? segment_end : offset + length;
+	struct segment_extent *last =
+		worker->extent_count ? &worker->extents[worker->extent_count - 1] : NULL;
+
+	if (end <= start)
+		return 0;
+	start -= worker->extent_base;
+	end -= worker->extent_base;
+	if (last && start <= (uint64_t)last->offset + last->length) {
+		if (end > (uint64_t)last->offset + last->length)
+			last->length = (uint32_t)(end - last->offset);
+		return 0;
+	}
+	if (worker->extent_count == SEGMENT_EXTENTS_MAX) {
+		worker->extents_overflow = true;
+		return 0;
+	}
+	worker->extents[worker->extent_count].offset = (uint32_t)start;
+	worker->extents[worker->extent_count].length = (uint32_t)(end - start);
+	worker->extent_count++;
+	return 0;
+}
+
+/* For a segment of a delta: when only a small part of it changed, packs just those extents into
+ * worker->encoded and sets *used; otherwise the caller sends the whole segment. */
+static int
+copy_encode_extents(struct copy_worker *worker, uint64_t offset, size_t length, size_t *body_length,
+		    bool *used)
+{
+	struct copy_run *run = worker->run;
+	uint64_t changed = 0;
+	size_t packed_length;
+	int rc;
+
+	*used = false;
+	worker->extent_count = 0;
+	worker->extent_base = offset;
+	worker->extents_overflow = false;
+	rc = repl_volume_diff(run->source, run->options->from_snapshot, offset, length, true,
+			      copy_extent_add, worker);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < worker->extent_count; i++)
+		changed += worker->extents[i].length;
+	/* Past half the segment, the whole of it compresses as well and is simpler to apply. */
+	if (worker->extents_overflow || worker->extent_count == 0 || changed * 2 > length)
+		return 0;
+	packed_length = segment_extents_pack(worker->plain, worker->extents, worker->extent_count,
+					     worker->packed);
+	rc = segment_encode(worker->codec, worker->packed, packed_length, worker->encoded,
+			    worker->encoded_capacity, body_length);
+	*used = rc == 0;
+	return rc;
+}
 
 /* Shares --bwlimit between the workers: each body is scheduled on the link after the ones
  * before it, and its worker waits for its turn. Without a limit it returns at once. */
@@ -253,7 +320,16 @@ copy_one(struct copy_worker *worker, uint64_t index, enum segment_job job)
 		checksum_of_zeroes(length, &sum);
 	} else {
 		checksum_compute(worker->plain, length, &sum);
-		if (job == JOB_SEND) {
+		if (job == JOB_SEND && run->delta) {
+			bool used;
+
+			rc = copy_encode_extents(worker, offset, length, &body_length, &used);
+			if (rc < 0)
+				return rc;
+			if (used)
+				encoding = SEGMENT_ENCODING_EXTENTS;
+		}
+		if (job == JOB_SEND && encoding != SEGMENT_ENCODING_EXTENTS) {
 			encoding = SEGMENT_ENCODING_ZSTD;
 			rc = segment_encode(worker->codec, worker->plain, length, worker->encoded,
 					    worker->encoded_capacity, &body_length);
@@ -448,7 +524,8 @@ copy_prepare_delta(struct copy_run *run, struct api_client *control)
 		goto out;
 	}
 	member.segment_size = run->base_segment_size;
-	rc = repl_volume_diff(run->source, options->from_snapshot, copy_member_add, &member);
+	rc = repl_volume_diff(run->source, options->from_snapshot, 0, run->source->size, false,
+			      copy_member_add, &member);
 	if (rc < 0)
 		goto out;
 	run->delta = true;
@@ -657,8 +734,19 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 		workers[i].client = api_client_new(&client_options);
 		workers[i].codec = segment_codec_new(options->zstd_level);
 		workers[i].plain = malloc(run.segment_size);
-		workers[i].encoded_capacity = segment_encoded_bound(run.segment_size);
+		workers[i].encoded_capacity = segment_encoded_bound(
+			segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run.segment_size));
 		workers[i].encoded = malloc(workers[i].encoded_capacity);
+		if (run.delta) {
+			workers[i].extents =
+				calloc(SEGMENT_EXTENTS_MAX, sizeof(struct segment_extent));
+			workers[i].packed = malloc(
+				segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run.segment_size));
+			if (!workers[i].extents || !workers[i].packed) {
+				rc = FERRY_ERR_NO_MEMORY;
+				goto out;
+			}
+		}
 		if (!workers[i].client || !workers[i].codec || !workers[i].plain ||
 		    !workers[i].encoded) {
 			rc = FERRY_ERR_NO_MEMORY;
@@ -717,6 +805,8 @@ out:
 		segment_codec_free(workers[i].codec);
 		free(workers[i].plain);
 		free(workers[i].encoded);
+		free(workers[i].extents);
+		free(workers[i].packed);
 	}
 	free(workers);
 	free(threads);

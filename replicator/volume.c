@@ -134,7 +134,8 @@ repl_volume_flush(struct repl_volume *volume)
 }
 
 int
-repl_volume_diff(struct repl_volume *volume, const char *from_snapshot,
+repl_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint64_t offset,
+		 uint64_t length, bool exact,
 		 int (*each)(uint64_t offset, uint64_t length, void *context), void *context)
 {
 	if (volume->ops->diff == NULL)
@@ -142,7 +143,7 @@ repl_volume_diff(struct repl_volume *volume, const char *from_snapshot,
 			FERRY_ERR_INVALID,
 			"%s volumes have no snapshots to compare (%s); copy it whole",
 			volume->ops->scheme, volume->location);
-	return volume->ops->diff(volume, from_snapshot, each, context);
+	return volume->ops->diff(volume, from_snapshot, offset, length, exact, each, context);
 }
 
 int

@@ -477,6 +477,58 @@ test_encoding_parse_refusals(void **state)
 	assert_int_equal(segment_encoding_parse(NULL, &encoding), FERRY_ERR_INVALID);
 }
 
+/* Extent tables: a round trip, and every malformed table refused. */
+static void
+test_extents_pack_unpack(void **state)
+{
+	enum { SEGMENT = 65536 };
+	static uint8_t plain[SEGMENT], packed[SEGMENT + 1024];
+	struct segment_extent extents[3] = {{0, 100}, {4096, 4096}, {65000, 536}};
+	struct segment_extent *got = calloc(SEGMENT_EXTENTS_MAX, sizeof(*got));
+	const uint8_t *data;
+	size_t length, count;
+
+	(void)state;
+	assert_non_null(got);
+	for (size_t i = 0; i < SEGMENT; i++)
+		plain[i] = (uint8_t)(i * 7 + 3);
+	length = segment_extents_pack(plain, extents, 3, packed);
+	assert_true(length == segment_extents_packed_size(3, 100 + 4096 + 536));
+	assert_int_equal(segment_extents_unpack(packed, length, SEGMENT, got, &count, &data), 0);
+	assert_true(count == 3);
+	assert_true(got[1].offset == 4096 && got[1].length == 4096);
+	assert_memory_equal(data, plain, 100);
+	assert_memory_equal(data + 100, plain + 4096, 4096);
+	assert_memory_equal(data + 4196, plain + 65000, 536);
+
+	/* Outside a smaller segment, a truncated body, trailing bytes, a bad header. */
+	assert_int_equal(segment_extents_unpack(packed, length, 65535, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	assert_int_equal(segment_extents_unpack(packed, length - 1, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	assert_int_equal(segment_extents_unpack(packed, length + 1, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	packed[0] ^= 1;
+	assert_int_equal(segment_extents_unpack(packed, length, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	packed[0] ^= 1;
+
+	/* Overlapping, out of order, empty extents, and no extents at all. */
+	extents[1].offset = 50;
+	length = segment_extents_pack(plain, extents, 3, packed);
+	assert_int_equal(segment_extents_unpack(packed, length, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	extents[1].offset = 4096;
+	extents[1].length = 0;
+	length = segment_extents_pack(plain, extents, 3, packed);
+	assert_int_equal(segment_extents_unpack(packed, length, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	length = segment_extents_pack(plain, extents, 0, packed);
+	assert_int_equal(segment_extents_unpack(packed, length, SEGMENT, got, &count, &data),
+			 FERRY_ERR_INVALID);
+	free(got);
+}
+
 int
 main(void)
 {
@@ -507,6 +559,7 @@ main(void)
 						teardown_codec),
 		cmocka_unit_test(test_encoding_names),
 		cmocka_unit_test(test_encoding_parse_refusals),
+		cmocka_unit_test(test_extents_pack_unpack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
