@@ -78,6 +78,31 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	"ALTER TABLE transfers ADD COLUMN base_identity TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE transfers ADD COLUMN snapshot TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE transfers ADD COLUMN segments_member INTEGER NOT NULL DEFAULT 0;",
+	/* 4: continuous replication: replica sites, protection groups, protected volumes */
+	"CREATE TABLE sites ("
+	" name TEXT PRIMARY KEY,"
+	" url TEXT NOT NULL,"
+	" token_path TEXT NOT NULL,"
+	" cacert_path TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE groups ("
+	" name TEXT PRIMARY KEY,"
+	" interval_s INTEGER NOT NULL CHECK (interval_s >= 1),"
+	" keep INTEGER NOT NULL CHECK (keep >= 1));"
+	"CREATE TABLE protections ("
+	" source TEXT PRIMARY KEY,"
+	" group_name TEXT NOT NULL REFERENCES groups(name),"
+	" site TEXT NOT NULL REFERENCES sites(name),"
+	" replica TEXT NOT NULL,"
+	" last_point INTEGER NOT NULL DEFAULT 0,"
+	" last_point_ms INTEGER NOT NULL DEFAULT 0,"
+	" pending_point INTEGER NOT NULL DEFAULT 0,"
+	" pending_point_ms INTEGER NOT NULL DEFAULT 0,"
+	" last_bytes_changed INTEGER NOT NULL DEFAULT 0,"
+	" last_bytes_sent INTEGER NOT NULL DEFAULT 0,"
+	" last_seconds REAL NOT NULL DEFAULT 0,"
+	" state TEXT NOT NULL DEFAULT 'syncing',"
+	" reason TEXT NOT NULL DEFAULT '',"
+	" UNIQUE (site, replica));",
 };
 
 static const char *const range_kind_names[] = {"durable", "attempted", "member"};
@@ -1005,4 +1030,339 @@ out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&catalog->lock);
 	return rc;
+}
+
+/* ---- continuous replication ---- */
+
+/* Runs one write statement with text and integer parameters bound by bind(). */
+static int
+catalog_write_one(struct catalog *catalog, const char *sql, const char *what,
+		  void (*bind)(sqlite3_stmt *stmt, const void *row), const void *row,
+		  bool must_change)
+{
+	sqlite3_stmt *stmt = NULL;
+	bool owned;
+	int rc, step;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog, sql, &stmt);
+	if (rc < 0)
+		goto out;
+	bind(stmt, row);
+	step = sqlite3_step(stmt);
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, what);
+	else if (must_change && sqlite3_changes(catalog->db) == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s: nothing by that name", what);
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+/* Runs a query with one text parameter (NULL: none) and hands each row to each(). */
+static int
+catalog_read_rows(struct catalog *catalog, const char *sql, const char *key, const char *what,
+		  int (*each)(sqlite3_stmt *stmt, void *context), void *context, int *rows)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, step;
+
+	*rows = 0;
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_prepare(catalog, sql, &stmt);
+	if (rc < 0)
+		goto out;
+	if (key)
+		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		(*rows)++;
+		rc = each(stmt, context);
+		if (rc < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, what);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
+	return rc;
+}
+
+static void
+catalog_site_bind(sqlite3_stmt *stmt, const void *row)
+{
+	const struct catalog_site *site = row;
+
+	sqlite3_bind_text(stmt, 1, site->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, site->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, site->token_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, site->cacert_path, -1, SQLITE_STATIC);
+}
+
+int
+catalog_site_put(struct catalog *catalog, const struct catalog_site *site)
+{
+	return catalog_write_one(catalog,
+				 "INSERT INTO sites (name, url, token_path, cacert_path)"
+				 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET"
+				 " url = ?2, token_path = ?3, cacert_path = ?4",
+				 "site put", catalog_site_bind, site, false);
+}
+
+struct catalog_site_reader {
+	int (*each)(const struct catalog_site *site, void *context);
+	void *context;
+};
+
+static int
+catalog_site_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_site_reader *reader = context;
+	struct catalog_site site;
+
+	catalog_copy_text(site.name, sizeof(site.name), stmt, 0);
+	catalog_copy_text(site.url, sizeof(site.url), stmt, 1);
+	catalog_copy_text(site.token_path, sizeof(site.token_path), stmt, 2);
+	catalog_copy_text(site.cacert_path, sizeof(site.cacert_path), stmt, 3);
+	return reader->each(&site, reader->context);
+}
+
+static int
+catalog_site_copy(const struct catalog_site *site, void *context)
+{
+	*(struct catalog_site *)context = *site;
+	return 0;
+}
+
+int
+catalog_site_get(struct catalog *catalog, const char *name, struct catalog_site *out)
+{
+	struct catalog_site_reader reader = {catalog_site_copy, out};
+	int rows, rc;
+
+	rc = catalog_read_rows(
+		catalog, "SELECT name, url, token_path, cacert_path FROM sites WHERE name = ?1",
+		name, "site get", catalog_site_row, &reader, &rows);
+	if (rc == 0 && rows == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "no replica site named '%s'; add it with ferry site add",
+				     name);
+	return rc;
+}
+
+int
+catalog_site_list(struct catalog *catalog,
+		  int (*each)(const struct catalog_site *site, void *context), void *context)
+{
+	struct catalog_site_reader reader = {each, context};
+	int rows;
+
+	return catalog_read_rows(
+		catalog, "SELECT name, url, token_path, cacert_path FROM sites ORDER BY name", NULL,
+		"site list", catalog_site_row, &reader, &rows);
+}
+
+static void
+catalog_group_bind(sqlite3_stmt *stmt, const void *row)
+{
+	const struct catalog_group *group = row;
+
+	sqlite3_bind_text(stmt, 1, group->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, group->interval_s);
+	sqlite3_bind_int64(stmt, 3, group->keep);
+}
+
+int
+catalog_group_put(struct catalog *catalog, const struct catalog_group *group)
+{
+	return catalog_write_one(catalog,
+				 "INSERT INTO groups (name, interval_s, keep) VALUES (?1, ?2, ?3)"
+				 " ON CONFLICT (name) DO UPDATE SET interval_s = ?2, keep = ?3",
+				 "group put", catalog_group_bind, group, false);
+}
+
+struct catalog_group_reader {
+	int (*each)(const struct catalog_group *group, void *context);
+	void *context;
+};
+
+static int
+catalog_group_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_group_reader *reader = context;
+	struct catalog_group group;
+
+	catalog_copy_text(group.name, sizeof(group.name), stmt, 0);
+	group.interval_s = sqlite3_column_int64(stmt, 1);
+	group.keep = sqlite3_column_int64(stmt, 2);
+	return reader->each(&group, reader->context);
+}
+
+static int
+catalog_group_copy(const struct catalog_group *group, void *context)
+{
+	*(struct catalog_group *)context = *group;
+	return 0;
+}
+
+int
+catalog_group_get(struct catalog *catalog, const char *name, struct catalog_group *out)
+{
+	struct catalog_group_reader reader = {catalog_group_copy, out};
+	int rows, rc;
+
+	rc = catalog_read_rows(catalog, "SELECT name, interval_s, keep FROM groups WHERE name = ?1",
+			       name, "group get", catalog_group_row, &reader, &rows);
+	if (rc == 0 && rows == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "no protection group named '%s'; create it with ferry group "
+				     "create",
+				     name);
+	return rc;
+}
+
+int
+catalog_group_list(struct catalog *catalog,
+		   int (*each)(const struct catalog_group *group, void *context), void *context)
+{
+	struct catalog_group_reader reader = {each, context};
+	int rows;
+
+	return catalog_read_rows(catalog, "SELECT name, interval_s, keep FROM groups ORDER BY name",
+				 NULL, "group list", catalog_group_row, &reader, &rows);
+}
+
+#define PROTECTION_COLUMNS                                                                         \
+	"source, group_name, site, replica, last_point, last_point_ms, pending_point,"             \
+	" pending_point_ms, last_bytes_changed, last_bytes_sent, last_seconds, state, reason"
+
+static void
+catalog_protection_bind(sqlite3_stmt *stmt, const void *row)
+{
+	const struct catalog_protection *protection = row;
+
+	sqlite3_bind_text(stmt, 1, protection->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, protection->group, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, protection->site, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, protection->replica, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, protection->last_point);
+	sqlite3_bind_int64(stmt, 6, protection->last_point_ms);
+	sqlite3_bind_int64(stmt, 7, protection->pending_point);
+	sqlite3_bind_int64(stmt, 8, protection->pending_point_ms);
+	sqlite3_bind_int64(stmt, 9, protection->last_bytes_changed);
+	sqlite3_bind_int64(stmt, 10, protection->last_bytes_sent);
+	sqlite3_bind_double(stmt, 11, protection->last_seconds);
+	sqlite3_bind_text(stmt, 12, protection->state[0] ? protection->state : "syncing", -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 13, protection->reason, -1, SQLITE_STATIC);
+}
+
+int
+catalog_protection_add(struct catalog *catalog, const struct catalog_protection *protection)
+{
+	int rc =
+		catalog_write_one(catalog,
+				  "INSERT INTO protections (" PROTECTION_COLUMNS ") VALUES (?1, ?2,"
+				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+				  "protect", catalog_protection_bind, protection, false);
+
+	if (rc == FERRY_ERR_CONFLICT)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is protected already, or replica %s on site %s is the "
+				     "replica of another source; one primary per replica",
+				     protection->source, protection->replica, protection->site);
+	return rc;
+}
+
+int
+catalog_protection_update(struct catalog *catalog, const struct catalog_protection *protection)
+{
+	return catalog_write_one(
+		catalog,
+		"UPDATE protections SET last_point = ?5, last_point_ms = ?6,"
+		" pending_point = ?7, pending_point_ms = ?8, last_bytes_changed = ?9,"
+						 " last_bytes_sent = ?10, last_seconds = ?11, state = ?12, reason = ?13"
+				 " WHERE source = ?1",
+		"protection update", catalog_protection_bind, protection, true);
+}
+
+static void
+catalog_source_bind(sqlite3_stmt *stmt, const void *row)
+{
+	sqlite3_bind_text(stmt, 1, row, -1, SQLITE_STATIC);
+}
+
+int
+catalog_protection_remove(struct catalog *catalog, const char *source)
+{
+	int rc = catalog_write_one(catalog, "DELETE FROM protections WHERE source = ?1",
+				   "unprotect", catalog_source_bind, source, true);
+
+	if (rc == FERRY_ERR_NOT_FOUND)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s is not protected", source);
+	return rc;
+}
+
+struct catalog_protection_reader {
+	int (*each)(const struct catalog_protection *protection, void *context);
+	void *context;
+};
+
+static int
+catalog_protection_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_protection_reader *reader = context;
+	struct catalog_protection protection;
+
+	memset(&protection, 0, sizeof(protection));
+	catalog_copy_text(protection.source, sizeof(protection.source), stmt, 0);
+	catalog_copy_text(protection.group, sizeof(protection.group), stmt, 1);
+	catalog_copy_text(protection.site, sizeof(protection.site), stmt, 2);
+	catalog_copy_text(protection.replica, sizeof(protection.replica), stmt, 3);
+	protection.last_point = sqlite3_column_int64(stmt, 4);
+	protection.last_point_ms = sqlite3_column_int64(stmt, 5);
+	protection.pending_point = sqlite3_column_int64(stmt, 6);
+	protection.pending_point_ms = sqlite3_column_int64(stmt, 7);
+	protection.last_bytes_changed = sqlite3_column_int64(stmt, 8);
+	protection.last_bytes_sent = sqlite3_column_int64(stmt, 9);
+	protection.last_seconds = sqlite3_column_double(stmt, 10);
+	catalog_copy_text(protection.state, sizeof(protection.state), stmt, 11);
+	catalog_copy_text(protection.reason, sizeof(protection.reason), stmt, 12);
+	return reader->each(&protection, reader->context);
+}
+
+static int
+catalog_protection_copy(const struct catalog_protection *protection, void *context)
+{
+	*(struct catalog_protection *)context = *protection;
+	return 0;
+}
+
+int
+catalog_protection_get(struct catalog *catalog, const char *source, struct catalog_protection *out)
+{
+	struct catalog_protection_reader reader = {catalog_protection_copy, out};
+	int rows, rc;
+
+	rc = catalog_read_rows(catalog,
+			       "SELECT " PROTECTION_COLUMNS " FROM protections WHERE source = ?1",
+			       source, "protection get", catalog_protection_row, &reader, &rows);
+	if (rc == 0 && rows == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s is not protected", source);
+	return rc;
+}
+
+int
+catalog_protection_list(struct catalog *catalog,
+			int (*each)(const struct catalog_protection *protection, void *context),
+			void *context)
+{
+	struct catalog_protection_reader reader = {each, context};
+	int rows;
+
+	return catalog_read_rows(catalog,
+				 "SELECT " PROTECTION_COLUMNS " FROM protections ORDER BY source",
+				 NULL, "protection list", catalog_protection_row, &reader, &rows);
 }

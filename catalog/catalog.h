@@ -20,7 +20,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 
@@ -133,6 +133,61 @@ int catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t
 int catalog_transfer_list(struct catalog *catalog, bool include_abandoned,
 			  int (*each)(const struct catalog_transfer *transfer, void *context),
 			  void *context);
+
+/* ---- continuous replication (primary site) ---- */
+
+/* A replica site this daemon pushes to. The token and CA live in files only the daemon reads. */
+struct catalog_site {
+	char name[VOLUME_NAME_MAX + 1];
+	char url[512];
+	char token_path[1024];
+	char cacert_path[1024]; /* "" for the system's CAs */
+};
+int catalog_site_put(struct catalog *catalog, const struct catalog_site *site);
+int catalog_site_get(struct catalog *catalog, const char *name, struct catalog_site *out);
+int catalog_site_list(struct catalog *catalog,
+		      int (*each)(const struct catalog_site *site, void *context), void *context);
+
+/* A protection group: one schedule and retention for volumes that must stay consistent. */
+struct catalog_group {
+	char name[VOLUME_NAME_MAX + 1];
+	int64_t interval_s;
+	int64_t keep;
+};
+int catalog_group_put(struct catalog *catalog, const struct catalog_group *group);
+int catalog_group_get(struct catalog *catalog, const char *name, struct catalog_group *out);
+int catalog_group_list(struct catalog *catalog,
+		       int (*each)(const struct catalog_group *group, void *context),
+		       void *context);
+
+/* A protected volume and where its replication stands. Points are numbered 1, 2, ...; point N
+ * is snapshot ferry-N of the source and, once committed, of the replica. pending_point is a
+ * point taken but not yet committed (resumed, never re-taken). */
+struct catalog_protection {
+	char source[512]; /* rbd:POOL/IMAGE */
+	char group[VOLUME_NAME_MAX + 1];
+	char site[VOLUME_NAME_MAX + 1];
+	char replica[VOLUME_NAME_MAX + 1];
+	int64_t last_point;
+	int64_t last_point_ms; /* source time of the last committed point */
+	int64_t pending_point;
+	int64_t pending_point_ms;
+	int64_t last_bytes_changed;
+	int64_t last_bytes_sent;
+	double last_seconds;
+	char state[16]; /* syncing, in-sync, lagging, error */
+	char reason[512];
+};
+/* Adds a protection; FERRY_ERR_CONFLICT when the source or the replica is protected already. */
+int catalog_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
+int catalog_protection_remove(struct catalog *catalog, const char *source);
+int catalog_protection_get(struct catalog *catalog, const char *source,
+			   struct catalog_protection *out);
+/* Writes back the replication fields (points, last cycle, state, reason). */
+int catalog_protection_update(struct catalog *catalog, const struct catalog_protection *protection);
+int catalog_protection_list(struct catalog *catalog,
+			    int (*each)(const struct catalog_protection *protection, void *context),
+			    void *context);
 
 /* Event log: every operator-visible change. level is "info", "warn" or "error". */
 int catalog_event_add(struct catalog *catalog, const char *level, const char *object,

@@ -33,6 +33,13 @@ struct cli_options {
 	const char *ceph_id;
 	const char *target_kind;
 	const char *from_snapshot;
+	const char *site_url;
+	const char *peer_token_file;
+	const char *peer_cacert;
+	const char *group;
+	const char *site;
+	int64_t interval;
+	int64_t keep;
 	char *token;
 };
 
@@ -53,7 +60,14 @@ usage(FILE *out)
 		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
 		"                        re-read both sides and compare their digests\n"
 		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
-		"                        list a daemon's volumes and transfers, or one volume\n"
+		"                        list a daemon's volumes, transfers and groups, or one\n"
+		"  site add NAME --url URL --peer-token-file F [--peer-cacert F]\n"
+		"                        the replica site this daemon pushes to\n"
+		"  group create NAME --interval SECONDS [--keep K]\n"
+		"                        a protection group: a point every SECONDS, K kept\n"
+		"  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
+		"  unprotect rbd:POOL/IMAGE\n"
+		"                        replicate an image continuously, or stop\n"
 		"\n"
 		"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
 		"(also from CEPH_CONF) and --ceph-id NAME (default admin).\n"
@@ -93,6 +107,13 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"ceph-id", required_argument, NULL, 'I'},
 		{"target", required_argument, NULL, 'T'},
 		{"from-snap", required_argument, NULL, 'F'},
+		{"url", required_argument, NULL, 'U'},
+		{"peer-token-file", required_argument, NULL, 'K'},
+		{"peer-cacert", required_argument, NULL, 'A'},
+		{"group", required_argument, NULL, 'G'},
+		{"site", required_argument, NULL, 'S'},
+		{"interval", required_argument, NULL, 'V'},
+		{"keep", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -117,6 +138,24 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 'P': options->progress = false; break;
 		case 'C': options->ceph_conf = optarg; break;
 		case 'F': options->from_snapshot = optarg; break;
+		case 'U': options->site_url = optarg; break;
+		case 'K': options->peer_token_file = optarg; break;
+		case 'A': options->peer_cacert = optarg; break;
+		case 'G': options->group = optarg; break;
+		case 'S': options->site = optarg; break;
+		case 'V':
+		case 'E': {
+			long long value = strtoll(optarg, &end, 10);
+
+			if (*end || value < 1) {
+				fprintf(stderr,
+					"ferry: --%s %s: give a whole number of 1 or more\n",
+					option == 'V' ? "interval" : "keep", optarg);
+				return -1;
+			}
+			*(option == 'V' ? &options->interval : &options->keep) = value;
+			break;
+		}
 		case 'I': options->ceph_id = optarg; break;
 		case 'T':
 			if (strcmp(optarg, "file") != 0 && strcmp(optarg, "rbd") != 0) {
@@ -439,6 +478,128 @@ out:
 	return status;
 }
 
+/* Sends one JSON request to the daemon and prints its answer (JSON with --json). */
+static int
+cli_request(const struct cli_options *options, const char *command, const char *path,
+	    json_t *request, const char *done)
+{
+	struct api_client *client = cli_client(options);
+	json_t *reply = NULL;
+	int rc;
+
+	rc = client ? api_client_json(client, "POST", path, request, &reply)
+		    : ferry_error_last_code();
+	json_decref(request);
+	api_client_free(client);
+	if (rc < 0)
+		return cli_fail(options, command);
+	if (options->json) {
+		json_dumpf(reply, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	} else {
+		printf("%s\n", done);
+	}
+	json_decref(reply);
+	return 0;
+}
+
+/* ferry site add NAME --url URL --peer-token-file F [--peer-cacert F] */
+static int
+cli_site(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	char *peer_token = NULL, *cacert = NULL, done[600];
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 2 || strcmp(argv[first], "add") != 0 || !options.site_url) {
+		fprintf(stderr, "usage: ferry site add NAME --url https://HOST:PORT "
+				"--peer-token-file F [--peer-cacert F]\n");
+		goto out;
+	}
+	status = 1;
+	if (util_read_token_file(options.peer_token_file, &peer_token) < 0 ||
+	    (options.peer_cacert &&
+	     util_read_file(options.peer_cacert, 64 << 10, &cacert, NULL) < 0)) {
+		status = cli_fail(&options, "site add");
+		goto out;
+	}
+	snprintf(done, sizeof(done), "site %s: %s", argv[first + 1], options.site_url);
+	status = cli_request(&options, "site add", "/v1/sites",
+			     json_pack("{s:s, s:s, s:s, s:s}", "name", argv[first + 1], "url",
+				       options.site_url, "token", peer_token, "cacert_pem",
+				       cacert ? cacert : ""),
+			     done);
+out:
+	free(peer_token);
+	free(cacert);
+	free(options.token);
+	return status;
+}
+
+/* ferry group create NAME --interval SECONDS [--keep K] */
+static int
+cli_group(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	char done[300];
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 2 || strcmp(argv[first], "create") != 0 || !options.interval) {
+		fprintf(stderr, "usage: ferry group create NAME --interval SECONDS [--keep K]\n");
+		free(options.token);
+		return status;
+	}
+	snprintf(done, sizeof(done), "group %s: a point every %lld s, %lld kept", argv[first + 1],
+		 (long long)options.interval, (long long)(options.keep ? options.keep : 3));
+	status = cli_request(&options, "group create", "/v1/groups",
+			     json_pack("{s:s, s:I, s:I}", "name", argv[first + 1], "interval",
+				       (json_int_t)options.interval, "keep",
+				       (json_int_t)(options.keep ? options.keep : 3)),
+			     done);
+	free(options.token);
+	return status;
+}
+
+/* ferry protect --group G --site S SOURCE [REPLICA]; ferry unprotect SOURCE */
+static int
+cli_protect(int argc, char **argv, bool protect)
+{
+	struct cli_options options = {0};
+	char done[700];
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (protect && (argc - first < 1 || argc - first > 2 || !options.group || !options.site)) {
+		fprintf(stderr, "usage: ferry protect --group NAME --site SITE rbd:POOL/IMAGE "
+				"[REPLICA]\n");
+	} else if (!protect && argc - first != 1) {
+		fprintf(stderr, "usage: ferry unprotect rbd:POOL/IMAGE\n");
+	} else if (protect) {
+		json_t *request = json_pack("{s:s, s:s, s:s}", "source", argv[first], "group",
+					    options.group, "site", options.site);
+
+		if (argc - first == 2)
+			json_object_set_new(request, "replica", json_string(argv[first + 1]));
+		snprintf(done, sizeof(done), "%s: protected in group %s, replica at site %s",
+			 argv[first], options.group, options.site);
+		status = cli_request(&options, "protect", "/v1/protections", request, done);
+	} else {
+		snprintf(done, sizeof(done), "%s: no longer protected", argv[first]);
+		status = cli_request(&options, "unprotect", "/v1/protections/remove",
+				     json_pack("{s:s}", "source", argv[first]), done);
+	}
+	free(options.token);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -456,6 +617,14 @@ main(int argc, char **argv)
 		status = cli_status(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "verify") == 0)
 		status = cli_verify(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "site") == 0)
+		status = cli_site(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "group") == 0)
+		status = cli_group(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "protect") == 0)
+		status = cli_protect(argc - 1, argv + 1, true);
+	else if (strcmp(argv[1], "unprotect") == 0)
+		status = cli_protect(argc - 1, argv + 1, false);
 	else if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		status = 0;

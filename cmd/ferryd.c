@@ -8,6 +8,7 @@
 #include "replicator/repl.h"
 #include "web/web.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -178,6 +179,7 @@ main(int argc, char **argv)
 	struct catalog *catalog = NULL;
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
+	struct repl_scheduler *scheduler = NULL;
 	struct stat token_info;
 	sigset_t signals;
 	int received = 0, status;
@@ -189,6 +191,8 @@ main(int argc, char **argv)
 	}
 	status = 1;
 	state_dir = settings.state_dir;
+	/* Before any thread: the scheduler's sender speaks to replica sites through libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	/* Block the stop signals before any thread starts, so that only sigwait() sees them. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGTERM);
@@ -238,6 +242,7 @@ main(int argc, char **argv)
 		.token = token,
 		.catalog = catalog,
 		.receiver = receiver,
+		.state_dir = state_dir,
 	});
 	if (server == NULL)
 		goto out;
@@ -254,6 +259,9 @@ main(int argc, char **argv)
 	url[strcspn(url, "\n")] = '\0';
 	catalog_event_add(catalog, "info", "ferryd", "started, listening on %s", url);
 	log_info("ferryd listening on %s, state in %s", url, state_dir);
+	scheduler = repl_scheduler_start(catalog);
+	if (scheduler == NULL)
+		goto out;
 	while (sigwait(&signals, &received) != 0)
 		;
 	log_info("ferryd stopping (%s)", strsignal(received));
@@ -261,6 +269,7 @@ main(int argc, char **argv)
 out:
 	if (status != 0 && ferry_error_message()[0])
 		log_error("%s", ferry_error_message());
+	repl_scheduler_stop(scheduler);
 	web_server_stop(server);
 	if (server)
 		unlink(url_path);
@@ -273,5 +282,6 @@ out:
 	free(certificate_pem);
 	free(key_pem);
 	ferryd_settings_free(&settings);
+	curl_global_cleanup();
 	return status;
 }

@@ -21,6 +21,8 @@ struct repl_backend_ops {
 		    int (*each)(uint64_t offset, uint64_t length, void *context), void *context);
 	/* Optional: takes a snapshot; one that already exists is not an error. */
 	int (*snapshot_create)(struct repl_volume *volume, const char *name);
+	/* Optional: removes a snapshot; FERRY_ERR_NOT_FOUND when there is none of that name. */
+	int (*snapshot_remove)(struct repl_volume *volume, const char *name);
 };
 
 struct repl_volume {

@@ -453,6 +453,17 @@ rbd_volume_snapshot_create(struct repl_volume *volume, const char *name)
 	return rc < 0 ? rbd_error(rc, "cannot snapshot", volume->location) : 0;
 }
 
+static int
+rbd_volume_snapshot_remove(struct repl_volume *volume, const char *name)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	int rc = rbd_snap_remove(rbd->image, name);
+
+	if (rc == -ENOENT)
+		return FERRY_ERR_NOT_FOUND;
+	return rc < 0 ? rbd_error(rc, "cannot remove a snapshot of", volume->location) : 0;
+}
+
 const struct repl_backend_ops repl_backend_rbd = {
 	.scheme = "rbd",
 	.open = rbd_volume_open,
@@ -465,4 +476,5 @@ const struct repl_backend_ops repl_backend_rbd = {
 	.flush = rbd_volume_flush,
 	.diff = rbd_volume_diff,
 	.snapshot_create = rbd_volume_snapshot_create,
+	.snapshot_remove = rbd_volume_snapshot_remove,
 };

@@ -706,6 +706,38 @@ out:
 }
 
 int
+repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t keep_from,
+		    int *removed)
+{
+	struct catalog_transfer current;
+	struct repl_volume *image = NULL;
+	bool image_owned = false;
+	int rc;
+
+	rc = repl_receiver_check_name(volume);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&receiver->lock);
+	rc = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "", volume,
+					   &current);
+	if (rc == 0 && strncmp(current.location, "rbd:", 4) != 0)
+		rc = ferry_error_set(FERRY_ERR_INVALID, "volume %s is a file: it has no points",
+				     volume);
+	if (rc == 0)
+		rc = receiver_volume_get(receiver, current.location, &image, &image_owned);
+	if (rc == 0)
+		rc = repl_volume_prune_points(image, keep_from);
+	if (rc >= 0) {
+		*removed = rc;
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&receiver->lock);
+	if (image_owned)
+		repl_volume_close(image);
+	return rc;
+}
+
+int
 repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
 		     char *digest_out)
 {

@@ -53,6 +53,9 @@ int repl_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint
 		     int (*each)(uint64_t offset, uint64_t length, void *context), void *context);
 /* Takes snapshot name of the volume; an existing one of that name is kept. */
 int repl_volume_snapshot_create(struct repl_volume *volume, const char *name);
+int repl_volume_snapshot_remove(struct repl_volume *volume, const char *name);
+/* Retention of points: removes snapshots ferry-M for every M < keep_from. Returns how many. */
+int repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from);
 
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
  * computes the digest. Used by `ferry verify` on both sides. */
@@ -110,6 +113,20 @@ int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int
 /* Re-reads the received image and recomputes its digest with segment_size. */
 int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
 			 char *digest_out);
+
+/* Removes the points (snapshots ferry-M, M < keep_from) of an RBD volume this site keeps. */
+int repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t keep_from,
+			int *removed);
+
+/* ---- scheduler (primary site) ---- */
+
+struct repl_scheduler;
+
+/* Starts the thread that takes and ships the points of every protected volume on its group's
+ * interval (see scheduler.c). Caller keeps catalog open until repl_scheduler_stop(). */
+struct repl_scheduler *repl_scheduler_start(struct catalog *catalog);
+/* Stops after the cycle in progress, if any, and frees the scheduler. NULL is allowed. */
+void repl_scheduler_stop(struct repl_scheduler *scheduler);
 
 /* ---- sender (ferry copy) ---- */
 

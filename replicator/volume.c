@@ -156,6 +156,37 @@ repl_volume_snapshot_create(struct repl_volume *volume, const char *name)
 }
 
 int
+repl_volume_snapshot_remove(struct repl_volume *volume, const char *name)
+{
+	if (volume->ops->snapshot_remove == NULL)
+		return ferry_error_set(FERRY_ERR_INVALID, "%s volumes have no snapshots (%s)",
+				       volume->ops->scheme, volume->location);
+	return volume->ops->snapshot_remove(volume, name);
+}
+
+int
+repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from)
+{
+	char name[32];
+	int removed = 0;
+
+	/* Retention runs every cycle, so at most a few points wait here; a bounded walk back
+	 * also clears what failed cycles left. */
+	for (int64_t point = keep_from - 1; point >= 1 && point >= keep_from - 256; point--) {
+		int rc;
+
+		snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
+		rc = repl_volume_snapshot_remove(volume, name);
+		if (rc == FERRY_ERR_NOT_FOUND)
+			continue;
+		if (rc < 0)
+			return rc;
+		removed++;
+	}
+	return removed;
+}
+
+int
 repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
 		   char *digest_out)
 {

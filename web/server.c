@@ -401,25 +401,332 @@ web_transfer_entry(const struct catalog_transfer *transfer, void *context)
 									       : 0;
 }
 
+/* ---- continuous replication: status of protected volumes and their groups ---- */
+
+struct web_status_context {
+	struct catalog *catalog;
+	json_t *volumes;
+	json_t *groups; /* name -> group object, filled as volumes are seen */
+	int64_t now_ms;
+};
+
+static const char *const web_state_order[] = {"in-sync", "syncing", "lagging", "error"};
+
+static int
+web_state_rank(const char *state)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(web_state_order[i], state) == 0)
+			return i;
+	return 0;
+}
+
+static int
+web_protection_entry(const struct catalog_protection *protection, void *context)
+{
+	struct web_status_context *status = context;
+	struct catalog_group group = {.interval_s = 1};
+	json_t *entry, *group_json;
+	const char *state = protection->state;
+	double lag = protection->last_point_ms
+			     ? (double)(status->now_ms - protection->last_point_ms) / 1000.0
+			     : -1;
+
+	catalog_group_get(status->catalog, protection->group, &group);
+	/* Stored states are what the last cycle found; lagging is judged now, against the
+	 * group's interval, so that a stalled scheduler shows. */
+	if (strcmp(state, "error") != 0) {
+		if (protection->last_point == 0)
+			state = "syncing";
+		else if (lag > (double)(2 * group.interval_s + 10))
+			state = "lagging";
+		else
+			state = "in-sync";
+	}
+	entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:s,"
+			  " s:s}",
+			  "name", protection->source, "kind", "protected", "group",
+			  protection->group, "site", protection->site, "replica",
+			  protection->replica, "last_point", (json_int_t)protection->last_point,
+			  "last_point_time", (json_int_t)(protection->last_point_ms / 1000),
+			  "pending_point", (json_int_t)protection->pending_point, "lag_seconds",
+			  lag < 0 ? 0.0 : lag, "bytes_changed",
+			  (json_int_t)protection->last_bytes_changed, "bytes_sent",
+			  (json_int_t)protection->last_bytes_sent, "seconds",
+			  protection->last_seconds, "throughput",
+			  protection->last_seconds > 0
+				  ? (double)protection->last_bytes_sent / protection->last_seconds
+				  : 0.0,
+			  "state", state, "reason", protection->reason);
+	if (entry == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	json_array_append_new(status->volumes, entry);
+	group_json = json_object_get(status->groups, protection->group);
+	if (group_json) {
+		json_t *worst = json_object_get(group_json, "state");
+		json_int_t volumes = json_integer_value(json_object_get(group_json, "volumes"));
+		json_int_t point = json_integer_value(json_object_get(group_json, "last_point"));
+
+		json_object_set_new(group_json, "volumes", json_integer(volumes + 1));
+		if (volumes == 0 || web_state_rank(state) > web_state_rank(json_string_value(worst)))
+			json_object_set_new(group_json, "state", json_string(state));
+		if (volumes == 0 || protection->last_point < point)
+			json_object_set_new(group_json, "last_point",
+					    json_integer(protection->last_point));
+		if (lag > json_real_value(json_object_get(group_json, "lag_seconds")))
+			json_object_set_new(group_json, "lag_seconds", json_real(lag));
+		if (strcmp(state, "error") == 0)
+			json_object_set_new(group_json, "reason", json_string(protection->reason));
+	}
+	return 0;
+}
+
+static int
+web_group_entry(const struct catalog_group *group, void *context)
+{
+	struct web_status_context *status = context;
+
+	return json_object_set_new(status->groups, group->name,
+				   json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f}", "name",
+					     group->name, "interval", (json_int_t)group->interval_s,
+					     "keep", (json_int_t)group->keep, "volumes", 0, "state",
+					     "syncing", "last_point", (json_int_t)0, "lag_seconds",
+					     0.0))
+		       ? FERRY_ERR_NO_MEMORY
+		       : 0;
+}
+
 static enum MHD_Result
 web_volume_list(struct web_route_context *route)
 {
 	struct catalog *catalog = route->server->options.catalog;
 	struct web_list_context volumes = {catalog, json_array()};
 	struct web_list_context transfers = {catalog, json_array()};
+	struct web_status_context status = {catalog, volumes.array, json_object(), util_now_ms()};
+	json_t *groups = json_array(), *group;
+	const char *name;
 	int code;
 
 	code = catalog_volume_list(catalog, web_volume_entry, &volumes);
 	if (code == 0)
 		code = catalog_transfer_list(catalog, false, web_transfer_entry, &transfers);
+	if (code == 0)
+		code = catalog_group_list(catalog, web_group_entry, &status);
+	if (code == 0)
+		code = catalog_protection_list(catalog, web_protection_entry, &status);
+	json_object_foreach(status.groups, name, group) json_array_append(groups, group);
+	json_decref(status.groups);
 	if (code < 0) {
 		json_decref(volumes.array);
 		json_decref(transfers.array);
+		json_decref(groups);
 		return web_reply_last_error(route->connection, code);
 	}
-	return web_reply_json(
-		route->connection, MHD_HTTP_OK,
-		json_pack("{s:o, s:o}", "volumes", volumes.array, "transfers", transfers.array));
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:o, s:o, s:o}", "volumes", volumes.array, "transfers",
+					transfers.array, "groups", groups));
+}
+
+/* ---- continuous replication: configuration ---- */
+
+/* Keeps a peer secret in STATE/secrets/NAME, readable by the daemon only. */
+static int
+web_secret_write(struct web_server *server, const char *name, const char *content, char *path,
+		 size_t size)
+{
+	char folder[4096];
+	int rc;
+
+	snprintf(folder, sizeof(folder), "%s/secrets", server->options.state_dir);
+	rc = util_mkdir_p(folder, 0700);
+	if (rc < 0)
+		return rc;
+	snprintf(path, size, "%s/%s", folder, name);
+	return util_write_file_atomic(path, content, strlen(content), 0600);
+}
+
+static enum MHD_Result
+web_site_add(struct web_route_context *route)
+{
+	struct catalog_site site;
+	const char *name, *url, *token, *cacert;
+	char file[VOLUME_NAME_MAX + 32];
+	json_t *body;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	memset(&site, 0, sizeof(site));
+	name = json_string_value(json_object_get(body, "name"));
+	url = json_string_value(json_object_get(body, "url"));
+	token = json_string_value(json_object_get(body, "token"));
+	cacert = json_string_value(json_object_get(body, "cacert_pem"));
+	if (!util_volume_name_valid(name) || url == NULL || strncmp(url, "https://", 8) != 0 ||
+	    token == NULL || token[0] == '\0' || strlen(url) >= sizeof(site.url)) {
+		json_decref(body);
+		return web_reply_error(
+			route->connection, FERRY_ERR_INVALID,
+			"a site needs a 'name' (A-Z a-z 0-9 . _ -), an https:// 'url' "
+			"and the peer's 'token'");
+	}
+	snprintf(site.name, sizeof(site.name), "%s", name);
+	snprintf(site.url, sizeof(site.url), "%s", url);
+	snprintf(file, sizeof(file), "site-%s.token", name);
+	code = web_secret_write(route->server, file, token, site.token_path,
+				sizeof(site.token_path));
+	if (code == 0 && cacert && cacert[0]) {
+		snprintf(file, sizeof(file), "site-%s.ca.pem", name);
+		code = web_secret_write(route->server, file, cacert, site.cacert_path,
+					sizeof(site.cacert_path));
+	}
+	if (code == 0)
+		code = catalog_site_put(route->server->options.catalog, &site);
+	if (code == 0)
+		catalog_event_add(route->server->options.catalog, "info", name,
+				  "replica site %s at %s", name, url);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	/* The token is never echoed. */
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:s, s:b}", "name", site.name, "url", site.url,
+					"cacert", site.cacert_path[0] != '\0'));
+}
+
+static enum MHD_Result
+web_group_create(struct web_route_context *route)
+{
+	struct catalog_group group;
+	json_t *body, *interval, *keep;
+	const char *name;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	name = json_string_value(json_object_get(body, "name"));
+	interval = json_object_get(body, "interval");
+	keep = json_object_get(body, "keep");
+	if (!util_volume_name_valid(name) || !json_is_integer(interval) ||
+	    json_integer_value(interval) < 1 ||
+	    (keep && (!json_is_integer(keep) || json_integer_value(keep) < 1))) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "a group needs a 'name', an 'interval' of 1 second or more "
+				       "and, optionally, 'keep' of 1 or more points");
+	}
+	memset(&group, 0, sizeof(group));
+	snprintf(group.name, sizeof(group.name), "%s", name);
+	group.interval_s = json_integer_value(interval);
+	group.keep = keep ? json_integer_value(keep) : 3;
+	json_decref(body);
+	code = catalog_group_put(route->server->options.catalog, &group);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:I, s:I}", "name", group.name, "interval",
+					(json_int_t)group.interval_s, "keep",
+					(json_int_t)group.keep));
+}
+
+static enum MHD_Result
+web_protect(struct web_route_context *route)
+{
+	struct catalog *catalog = route->server->options.catalog;
+	struct catalog_protection protection;
+	struct catalog_group group;
+	struct catalog_site site;
+	struct repl_volume *source = NULL;
+	const char *text, *slash;
+	json_t *body;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	memset(&protection, 0, sizeof(protection));
+	text = json_string_value(json_object_get(body, "source"));
+	if (text == NULL || strncmp(text, "rbd:", 4) != 0 || strchr(text, '@') ||
+	    strlen(text) >= sizeof(protection.source) || !(slash = strchr(text, '/'))) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "continuous replication protects RBD images: give 'source' "
+				       "as rbd:POOL/IMAGE");
+	}
+	snprintf(protection.source, sizeof(protection.source), "%s", text);
+	snprintf(protection.group, sizeof(protection.group), "%s",
+		 json_string_value(json_object_get(body, "group")) ?: "");
+	snprintf(protection.site, sizeof(protection.site), "%s",
+		 json_string_value(json_object_get(body, "site")) ?: "");
+	text = json_string_value(json_object_get(body, "replica"));
+	snprintf(protection.replica, sizeof(protection.replica), "%s", text ? text : slash + 1);
+	json_decref(body);
+	if (!util_volume_name_valid(protection.replica))
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "replica name '%s' is not a volume name",
+				       protection.replica);
+	code = catalog_group_get(catalog, protection.group, &group);
+	if (code == 0)
+		code = catalog_site_get(catalog, protection.site, &site);
+	/* The image must be there and readable with this site's Ceph settings. */
+	if (code == 0)
+		code = repl_volume_open(protection.source, REPL_OPEN_READ, &source);
+	repl_volume_close(source);
+	if (code == 0)
+		code = catalog_protection_add(catalog, &protection);
+	if (code == 0)
+		catalog_event_add(catalog, "info", protection.source,
+				  "protected in group %s, replica %s at site %s", protection.group,
+				  protection.replica, protection.site);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:s, s:s, s:s}", "source", protection.source,
+					"group", protection.group, "site", protection.site,
+					"replica", protection.replica));
+}
+
+static enum MHD_Result
+web_unprotect(struct web_route_context *route)
+{
+	const char *source;
+	json_t *body;
+	int code = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	source = json_string_value(json_object_get(body, "source"));
+	code = source ? catalog_protection_remove(route->server->options.catalog, source)
+		      : ferry_error_set(FERRY_ERR_INVALID, "give the 'source' to unprotect");
+	if (code == 0)
+		catalog_event_add(route->server->options.catalog, "info", source, "unprotected");
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "removed", 1));
+}
+
+static enum MHD_Result
+web_volume_prune(struct web_route_context *route)
+{
+	json_t *body, *keep_from;
+	int code = 0, removed = 0;
+
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	keep_from = json_object_get(body, "keep_from");
+	code = json_is_integer(keep_from) && json_integer_value(keep_from) >= 1
+		       ? repl_receiver_prune(route->server->options.receiver, route->parts[2],
+					     json_integer_value(keep_from), &removed)
+		       : ferry_error_set(FERRY_ERR_INVALID, "'keep_from' must be a point number");
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:i}", "removed", removed));
 }
 
 static enum MHD_Result
@@ -506,6 +813,11 @@ static const struct web_route {
 	{"POST", {"v1", "volumes", "*", "verify"}, 4, web_volume_verify, false},
 	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false},
 	{"GET", {"v1", "events"}, 2, web_event_list, false},
+	{"POST", {"v1", "sites"}, 2, web_site_add, false},
+	{"POST", {"v1", "groups"}, 2, web_group_create, false},
+	{"POST", {"v1", "protections"}, 2, web_protect, false},
+	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false},
+	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false},
 };
 
 /* Splits url into parts (in place in buffer); false when it has too many or empty parts. */

@@ -20,6 +20,7 @@ struct web_server_options {
 	const char *token;
 	struct catalog *catalog;
 	struct repl_receiver *receiver;
+	const char *state_dir; /* where peer secrets are kept (STATE/secrets) */
 };
 
 /* Starts serving on background threads. Returns NULL with a message on failure. */

@@ -1,0 +1,320 @@
+/* The point scheduler of a primary site: one thread that, for every protection group whose
+ * interval has passed, takes point N of each of its volumes (snapshot ferry-N of the source RBD
+ * image) and ships the delta from point N-1 to the group's replica site, where the replica image
+ * takes ferry-N once every byte has landed and verified.
+ *
+ * Invariants:
+ *  1. A point is taken once: its number is recorded as pending before it is shipped, and a
+ *     failed or interrupted cycle resumes that same point instead of taking a new one.
+ *  2. A point becomes the last point only after the replica committed it.
+ *  3. Retention removes ferry-M for M <= N - keep on both sides, only after point N committed,
+ *     so the base of the next delta (point N) is never removed.
+ * Volumes of one group get their points one after the other, not through an RBD group
+ * snapshot: cross-image consistency of multi-image groups is not provided yet. */
+#include "replicator/backend.h"
+#include "common/api_client.h"
+#include "common/error.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCHEDULER_GROUPS_MAX 256
+
+struct repl_scheduler {
+	struct catalog *catalog;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+	struct {
+		char name[VOLUME_NAME_MAX + 1];
+		int64_t next_due_ms;
+	} due[SCHEDULER_GROUPS_MAX];
+};
+
+/* Takes (or finds again) the pending point of a protection. */
+static int
+scheduler_take_point(struct catalog *catalog, struct catalog_protection *protection)
+{
+	struct repl_volume *source = NULL;
+	char name[32];
+	int rc;
+
+	if (protection->pending_point)
+		return 0; /* invariant 1: resume it */
+	protection->pending_point = protection->last_point + 1;
+	protection->pending_point_ms = util_now_ms();
+	snprintf(name, sizeof(name), "ferry-%" PRId64, protection->pending_point);
+	rc = repl_volume_open(protection->source, REPL_OPEN_WRITE, &source);
+	if (rc == 0)
+		rc = repl_volume_snapshot_create(source, name);
+	repl_volume_close(source);
+	if (rc == 0)
+		rc = catalog_protection_update(catalog, protection);
+	return rc;
+}
+
+static int
+scheduler_prune_replica(const struct catalog_site *site, const char *token, const char *replica,
+			int64_t keep_from)
+{
+	struct api_client *client;
+	json_t *request = NULL;
+	char path[256];
+	int rc;
+
+	client = api_client_new(&(struct api_client_options){
+		.url = site->url,
+		.token = token,
+		.cacert = site->cacert_path[0] ? site->cacert_path : NULL,
+	});
+	if (client == NULL)
+		return ferry_error_last_code();
+	snprintf(path, sizeof(path), "/v1/volumes/%s/prune", replica);
+	request = json_pack("{s:I}", "keep_from", (json_int_t)keep_from);
+	rc = api_client_json(client, "POST", path, request, NULL);
+	json_decref(request);
+	api_client_free(client);
+	return rc;
+}
+
+/* Ships the pending point of one protection; on success it becomes the last point. */
+static int
+scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
+	       struct catalog_protection *protection)
+{
+	struct catalog_site site;
+	struct repl_copy_result result;
+	struct repl_volume *source = NULL;
+	char source_point[600], base[32], *token = NULL;
+	int64_t keep_from;
+	int rc;
+
+	rc = catalog_site_get(catalog, protection->site, &site);
+	if (rc == 0)
+		rc = util_read_token_file(site.token_path, &token);
+	if (rc < 0)
+		return rc;
+	snprintf(source_point, sizeof(source_point), "%s@ferry-%" PRId64, protection->source,
+		 protection->pending_point);
+	snprintf(base, sizeof(base), "ferry-%" PRId64, protection->last_point);
+	rc = repl_copy_run(
+		&(struct repl_copy_options){
+			.source = source_point,
+			.name = protection->replica,
+			.url = site.url,
+			.token = token,
+			.cacert = site.cacert_path[0] ? site.cacert_path : NULL,
+			.jobs = 4,
+			.zstd_level = 1,
+			.target_kind = "rbd",
+			.from_snapshot = protection->last_point ? base : NULL,
+			.catalog = catalog,
+		},
+		&result);
+	if (rc < 0)
+		goto out;
+	/* Invariant 2: committed at the replica, so it is the last point now. */
+	protection->last_point = protection->pending_point;
+	protection->last_point_ms = protection->pending_point_ms;
+	protection->pending_point = 0;
+	protection->pending_point_ms = 0;
+	protection->last_bytes_changed = (int64_t)result.bytes_read; /* the changed segments */
+	protection->last_bytes_sent = (int64_t)result.bytes_sent;
+	protection->last_seconds = result.seconds;
+	snprintf(protection->state, sizeof(protection->state), "in-sync");
+	protection->reason[0] = '\0';
+	rc = catalog_protection_update(catalog, protection);
+	if (rc < 0)
+		goto out;
+	log_info("%s: point %" PRId64 " committed at site %s (%" PRId64 " bytes sent, %.2f s)",
+		 protection->source, protection->last_point, protection->site,
+		 protection->last_bytes_sent, protection->last_seconds);
+	/* Invariant 3: retention after the commit, on both sides. */
+	keep_from = protection->last_point - group->keep + 1;
+	if (keep_from > 1) {
+		if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0 &&
+		    repl_volume_prune_points(source, keep_from) < 0)
+			log_warn("%s: retention: %s", protection->source, ferry_error_message());
+		if (scheduler_prune_replica(&site, token, protection->replica, keep_from) < 0)
+			log_warn("%s: retention at site %s: %s", protection->source,
+				 protection->site, ferry_error_message());
+	}
+out:
+	repl_volume_close(source);
+	free(token);
+	return rc;
+}
+
+/* Rows are copied out of the catalog before anything slow runs: the catalog's lock is held
+ * while its list callbacks run, and a transfer's workers need that lock. */
+struct scheduler_rows {
+	void *rows;
+	size_t count;
+	size_t capacity;
+	size_t size;
+};
+
+static int
+scheduler_rows_add(struct scheduler_rows *rows, const void *row)
+{
+	if (rows->count == rows->capacity) {
+		size_t capacity = rows->capacity ? rows->capacity * 2 : 16;
+		void *grown = realloc(rows->rows, capacity * rows->size);
+
+		if (grown == NULL)
+			return FERRY_ERR_NO_MEMORY;
+		rows->rows = grown;
+		rows->capacity = capacity;
+	}
+	memcpy((char *)rows->rows + rows->count++ * rows->size, row, rows->size);
+	return 0;
+}
+
+static int
+scheduler_group_row(const struct catalog_group *group, void *context)
+{
+	return scheduler_rows_add(context, group);
+}
+
+static int
+scheduler_protection_row(const struct catalog_protection *protection, void *context)
+{
+	return scheduler_rows_add(context, protection);
+}
+
+/* Records why this cycle of a protection failed; the next cycle retries the same point. */
+static void
+scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *protection)
+{
+	snprintf(protection->reason, sizeof(protection->reason), "%s", ferry_error_message());
+	snprintf(protection->state, sizeof(protection->state), "error");
+	log_warn("%s: %s", protection->source, protection->reason);
+	catalog_protection_update(scheduler->catalog, protection);
+	catalog_event_add(scheduler->catalog, "error", protection->source, "%s",
+			  protection->reason);
+}
+
+static void
+scheduler_protection_cycle(struct repl_scheduler *scheduler, const struct catalog_group *group,
+			   struct catalog_protection *protection)
+{
+	if (scheduler_ship(scheduler->catalog, group, protection) < 0)
+		scheduler_fail(scheduler, protection);
+}
+
+static int64_t *
+scheduler_due_slot(struct repl_scheduler *scheduler, const char *group)
+{
+	for (int i = 0; i < SCHEDULER_GROUPS_MAX; i++) {
+		if (strcmp(scheduler->due[i].name, group) == 0)
+			return &scheduler->due[i].next_due_ms;
+		if (scheduler->due[i].name[0] == '\0') {
+			snprintf(scheduler->due[i].name, sizeof(scheduler->due[i].name), "%s",
+				 group);
+			scheduler->due[i].next_due_ms = 0;
+			return &scheduler->due[i].next_due_ms;
+		}
+	}
+	return NULL;
+}
+
+/* One pass: every group whose interval has passed gets a cycle. First every volume of the
+ * group gets its point, as close together as possible, then each point is shipped. */
+static void
+scheduler_pass(struct repl_scheduler *scheduler)
+{
+	struct scheduler_rows groups = {.size = sizeof(struct catalog_group)};
+	struct scheduler_rows protections = {.size = sizeof(struct catalog_protection)};
+
+	if (catalog_group_list(scheduler->catalog, scheduler_group_row, &groups) < 0 ||
+	    catalog_protection_list(scheduler->catalog, scheduler_protection_row, &protections) < 0)
+		goto out;
+	for (size_t g = 0; g < groups.count && !scheduler->stopping; g++) {
+		const struct catalog_group *group = (struct catalog_group *)groups.rows + g;
+		int64_t *due = scheduler_due_slot(scheduler, group->name);
+		int64_t started = util_now_ms();
+		struct catalog_protection *members = protections.rows;
+
+		if (due == NULL || started < *due)
+			continue;
+		*due = started + group->interval_s * 1000;
+		for (size_t p = 0; p < protections.count; p++) {
+			if (strcmp(members[p].group, group->name) != 0)
+				continue;
+			if (scheduler_take_point(scheduler->catalog, &members[p]) < 0) {
+				scheduler_fail(scheduler, &members[p]);
+				members[p].group[0] = '\0'; /* not shipped in this cycle */
+			}
+		}
+		for (size_t p = 0; p < protections.count && !scheduler->stopping; p++)
+			if (strcmp(members[p].group, group->name) == 0)
+				scheduler_protection_cycle(scheduler, group, &members[p]);
+	}
+out:
+	free(groups.rows);
+	free(protections.rows);
+}
+
+static void *
+scheduler_main(void *argument)
+{
+	struct repl_scheduler *scheduler = argument;
+
+	pthread_mutex_lock(&scheduler->lock);
+	while (!scheduler->stopping) {
+		struct timespec until;
+
+		pthread_mutex_unlock(&scheduler->lock);
+		scheduler_pass(scheduler);
+		pthread_mutex_lock(&scheduler->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (!scheduler->stopping)
+			pthread_cond_timedwait(&scheduler->wake, &scheduler->lock, &until);
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+	return NULL;
+}
+
+struct repl_scheduler *
+repl_scheduler_start(struct catalog *catalog)
+{
+	struct repl_scheduler *scheduler = calloc(1, sizeof(*scheduler));
+
+	if (scheduler == NULL)
+		return NULL;
+	scheduler->catalog = catalog;
+	pthread_mutex_init(&scheduler->lock, NULL);
+	pthread_cond_init(&scheduler->wake, NULL);
+	if (pthread_create(&scheduler->thread, NULL, scheduler_main, scheduler) != 0) {
+		ferry_error_set(FERRY_ERR_INTERNAL, "cannot start the point scheduler");
+		free(scheduler);
+		return NULL;
+	}
+	return scheduler;
+}
+
+void
+repl_scheduler_stop(struct repl_scheduler *scheduler)
+{
+	if (scheduler == NULL)
+		return;
+	pthread_mutex_lock(&scheduler->lock);
+	scheduler->stopping = true;
+	pthread_cond_signal(&scheduler->wake);
+	pthread_mutex_unlock(&scheduler->lock);
+	pthread_join(scheduler->thread, NULL);
+	pthread_cond_destroy(&scheduler->wake);
+	pthread_mutex_destroy(&scheduler->lock);
+	free(scheduler);
+}
