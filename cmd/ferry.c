@@ -335,8 +335,26 @@ static void
 cli_print_volume_row(json_t *volume)
 {
 	json_t *transfer = json_object_get(volume, "transfer");
-	char size[32];
+	const char *kind = json_string_value(json_object_get(volume, "kind"));
+	char size[32], sent[32];
 
+	if (kind && strcmp(kind, "protected") == 0) {
+		/* A protected source: its last point, how old it is, and what the last cycle cost.
+		 */
+		util_format_bytes((double)json_integer_value(json_object_get(volume, "bytes_sent")),
+				  sent, sizeof(sent));
+		printf("%-24s %-10s point %-6" JSON_INTEGER_FORMAT " lag %5.1f s  -> %s/%s, last "
+		       "cycle %s sent%s%s\n",
+		       json_string_value(json_object_get(volume, "name")),
+		       json_string_value(json_object_get(volume, "state")),
+		       json_integer_value(json_object_get(volume, "last_point")),
+		       json_real_value(json_object_get(volume, "lag_seconds")),
+		       json_string_value(json_object_get(volume, "site")),
+		       json_string_value(json_object_get(volume, "replica")), sent,
+		       *json_string_value(json_object_get(volume, "reason")) ? ": " : "",
+		       json_string_value(json_object_get(volume, "reason")));
+		return;
+	}
 	util_format_bytes((double)json_integer_value(json_object_get(volume, "size")), size,
 			  sizeof(size));
 	printf("%-24s %-10s %6.1f%% %10s %9" JSON_INTEGER_FORMAT "/%-9" JSON_INTEGER_FORMAT " %s\n",

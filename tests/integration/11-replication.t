@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 24
+plan 25
 ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
 ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
 A=$CEPH_CONF_A B=$CEPH_CONF_B
@@ -63,6 +63,8 @@ ok $? "lag_seconds is small ($lag)"
 ok $? "last_point_time is the source time of the point, in Unix seconds"
 "$FERRY" status "${CLI[@]}" --json | jq -e '.groups[] | select(.name == "g1") | .volumes == 1' >/dev/null
 ok $? "the group is listed with its volume"
+"$FERRY" status "${CLI[@]}" | grep -q "^rbd:rbd/$IMG  *in-sync  *point [0-9]"
+ok $? "plain ferry status shows the protected volume, its state and point"
 
 # Stop the primary (SIGTERM lets the cycle in progress finish) to look at a still picture.
 stop_daemon "$PRIMARY_PID"
