@@ -53,6 +53,7 @@ for kill_number in 1 2 3 4; do
 	durable=$(volume_durable vol-a)
 	acked=$(sender_ranges durable vol-a)
 	attempted=$(sender_ranges attempted vol-a)
+	acked=${acked:-0} attempted=${attempted:-0} # no transfer recorded yet
 	diag "kill $kill_number: receiver durable $durable, sender acknowledged $acked, attempted $attempted"
 	# On a loaded machine a kill may land before the receiver even knew the volume: then
 	# nothing may have been acknowledged either.
