@@ -98,6 +98,7 @@ check-integration-run:
 bench: deps
 	$(MAKE) all
 	sh bench/copy-bench.sh
+	bash bench/rbd-delta-bench.sh
 
 demo: deps
 	$(MAKE) all
