@@ -11,6 +11,7 @@ struct repl_backend_ops {
 	int (*create)(const char *path, uint64_t size, bool truncate);
 	void (*close)(struct repl_volume *volume);
 	int (*read)(struct repl_volume *volume, uint64_t offset, void *buffer, size_t length);
+	/* Plain writes: keeping zero runs sparse is done above the backends. */
 	int (*write)(struct repl_volume *volume, uint64_t offset, const void *data, size_t length);
 	int (*write_zeroes)(struct repl_volume *volume, uint64_t offset, uint64_t length);
 	int (*is_hole)(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);

@@ -187,42 +187,6 @@ file_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length)
 	return 0;
 }
 
-/* Writes data runs and punches zero runs, block by block, so the image stays as sparse as
- * the source and re-writing a segment always leaves exactly its bytes. */
-static int
-file_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
-{
-	const char *bytes = data;
-	size_t position = 0;
-
-	while (position < length) {
-		size_t run = position;
-		bool zero =
-			segment_is_zero(bytes + position, length - position < SEGMENT_SPARSE_BLOCK
-								  ? length - position
-								  : SEGMENT_SPARSE_BLOCK);
-		int rc;
-
-		while (run < length) {
-			size_t block = length - run < SEGMENT_SPARSE_BLOCK ? length - run
-									   : SEGMENT_SPARSE_BLOCK;
-
-			if (segment_is_zero(bytes + run, block) != zero)
-				break;
-			run += block;
-		}
-		if (zero)
-			rc = file_write_zeroes(volume, offset + position, run - position);
-		else
-			rc = file_write_all(volume, offset + position, bytes + position,
-					    run - position);
-		if (rc < 0)
-			return rc;
-		position = run;
-	}
-	return 0;
-}
-
 static int
 file_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole)
 {
@@ -254,7 +218,7 @@ const struct repl_backend_ops repl_backend_file = {
 	.create = file_create,
 	.close = file_close,
 	.read = file_read,
-	.write = file_write,
+	.write = file_write_all,
 	.write_zeroes = file_write_zeroes,
 	.is_hole = file_is_hole,
 	.flush = file_flush,

@@ -331,37 +331,12 @@ static int
 rbd_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
 {
 	struct rbd_volume *rbd = volume->backend_data;
-	const char *bytes = data;
-	size_t position = 0;
+	ssize_t put = rbd_write(rbd->image, offset, length, data);
 
-	/* Runs of zero blocks become zeroed ranges (no data stored), the rest is written. */
-	while (position < length) {
-		size_t block = length - position < SEGMENT_SPARSE_BLOCK ? length - position
-									: SEGMENT_SPARSE_BLOCK;
-		bool zero = segment_is_zero(bytes + position, block);
-		size_t run = position + block;
-		int rc;
-
-		while (run < length) {
-			size_t next = length - run < SEGMENT_SPARSE_BLOCK ? length - run
-									  : SEGMENT_SPARSE_BLOCK;
-
-			if (segment_is_zero(bytes + run, next) != zero)
-				break;
-			run += next;
-		}
-		if (zero) {
-			rc = rbd_volume_write_zeroes(volume, offset + position, run - position);
-		} else {
-			ssize_t put = rbd_write(rbd->image, offset + position, run - position,
-						bytes + position);
-
-			rc = put < 0 ? rbd_error((int)put, "cannot write", volume->location) : 0;
-		}
-		if (rc < 0)
-			return rc;
-		position = run;
-	}
+	if (put < 0)
+		return rbd_error((int)put, "cannot write", volume->location);
+	if ((size_t)put != length)
+		return ferry_error_set(FERRY_ERR_IO, "short write to %s", volume->location);
 	return 0;
 }
 

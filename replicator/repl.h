@@ -78,10 +78,10 @@ struct repl_begin_request {
 	uint64_t size;
 	uint64_t segment_size; /* 0: keep the current transfer's, or the default */
 	const char *source_identity;
-	const char *kind; /* where to keep it: "file" (NULL) or "rbd" */
-	const char *base_identity;       /* a delta: the source the volume must hold now */
+	const char *kind;		 /* where to keep it: "file" (NULL) or "rbd" */
+	const char *base_identity;	 /* a delta: the source the volume must hold now */
 	const struct range_set *members; /* a delta: the segments it carries */
-	const char *snapshot;            /* snapshot to take of an RBD volume when complete */
+	const char *snapshot;		 /* snapshot to take of an RBD volume when complete */
 	bool restart;
 };
 
@@ -142,7 +142,11 @@ struct repl_copy_options {
 	int zstd_level;
 	bool restart;
 	const char *target_kind;
-	const char *from_snapshot; /* ship only what changed since this snapshot of the source */  /* "file" or "rbd"; NULL: the same kind as the source */
+	const char *from_snapshot;
+		/* ship only what changed since this snapshot of the source */ /* "file" or "rbd";
+										  NULL: the same
+										  kind as the source
+										*/
 	bool progress;		  /* draw progress on stderr */
 	uint64_t bandwidth_limit; /* bytes per second on the wire, 0 for none */
 	struct catalog *catalog;  /* the CLI's own records */

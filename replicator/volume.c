@@ -109,10 +109,40 @@ repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size
 	return volume->ops->read(volume, offset, buffer, length);
 }
 
+/* Writes runs of data and zeroes runs of zero blocks, block by block, so that a volume stays as
+ * sparse as its source and re-writing a segment always leaves exactly its bytes. Backends see
+ * plain writes and write_zeroes only. */
 int
 repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
 {
-	return volume->ops->write(volume, offset, data, length);
+	const char *bytes = data;
+	size_t position = 0;
+
+	while (position < length) {
+		size_t block = length - position < SEGMENT_SPARSE_BLOCK ? length - position
+									: SEGMENT_SPARSE_BLOCK;
+		bool zero = segment_is_zero(bytes + position, block);
+		size_t run = position + block;
+		int rc;
+
+		while (run < length) {
+			size_t next = length - run < SEGMENT_SPARSE_BLOCK ? length - run
+									  : SEGMENT_SPARSE_BLOCK;
+
+			if (segment_is_zero(bytes + run, next) != zero)
+				break;
+			run += next;
+		}
+		if (zero)
+			rc = volume->ops->write_zeroes(volume, offset + position, run - position);
+		else
+			rc = volume->ops->write(volume, offset + position, bytes + position,
+						run - position);
+		if (rc < 0)
+			return rc;
+		position = run;
+	}
+	return 0;
 }
 
 int
