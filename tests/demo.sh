@@ -53,12 +53,14 @@ echo "source sha256 $(sha256sum < "$demo/vm1-disk.raw" | cut -c1-16)…"
 say "the disk lands at site A (ferry copy, a cold copy into site A's volumes)"
 copy "$A" site-a "$demo/vm1-disk.raw" vm1-disk
 
-say "site A -> site B at 20 MB/s, cut after 3 seconds with kill -9"
+# Slow enough that the cut lands mid-copy whatever the image size: about 8 s of data.
+rate=$(( (SIZE_MIB / 3 + SIZE_MIB / 12) * 1048576 / 8 ))
+say "site A -> site B at $((rate / 1048576)) MiB/s, cut after 3 seconds with kill -9"
 (exec "$FERRY" copy --to "$B" --token-file "$demo/token" --cacert "$demo/site-b/tls/cert.pem" \
-	--bwlimit 20M --no-progress "$demo/site-a/volumes/vm1-disk" vm1-disk) &
+	--bwlimit "$rate" --no-progress "$demo/site-a/volumes/vm1-disk" vm1-disk) &
 sender=$!
 sleep 3
-kill -9 "$sender"
+kill -9 "$sender" 2>/dev/null || echo "(the copy had already finished)"
 wait "$sender" 2>/dev/null || true
 "$FERRY" status --daemon "$B" --token-file "$demo/token" --cacert "$demo/site-b/tls/cert.pem"
 
