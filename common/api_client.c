@@ -15,7 +15,6 @@ struct api_client {
 	char url[512];
 	char authorization[4200];
 	bool insecure;
-	uint64_t bytes_uploaded;
 };
 
 struct api_reply {
@@ -80,12 +79,6 @@ api_client_free(struct api_client *client)
 		return;
 	curl_easy_cleanup(client->curl);
 	free(client);
-}
-
-uint64_t
-api_client_bytes_uploaded(const struct api_client *client)
-{
-	return client->bytes_uploaded;
 }
 
 static size_t
@@ -204,7 +197,6 @@ api_client_send(struct api_client *client, const char *method, const char *path,
 		rc = api_client_transport_error(client, code, detail);
 		goto out;
 	}
-	client->bytes_uploaded += body_length;
 	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
 		rc = api_client_status_error(client, status, &reply);

@@ -35,7 +35,4 @@ int api_client_send(struct api_client *client, const char *method, const char *p
 int api_client_json(struct api_client *client, const char *method, const char *path,
 		    json_t *body_json, json_t **reply_out);
 
-/* Payload bytes this client put on the wire (request bodies only). */
-uint64_t api_client_bytes_uploaded(const struct api_client *client);
-
 #endif

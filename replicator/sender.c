@@ -426,7 +426,7 @@ copy_ranges_from_json(json_t *array, struct range_set *out)
 
 /* Finds or creates this side's record of the transfer the receiver reported. */
 static int
-copy_local_record(struct copy_run *run, json_t *transfer)
+copy_local_record(struct copy_run *run)
 {
 	const struct repl_copy_options *options = run->options;
 	int rc;
@@ -458,7 +458,6 @@ copy_local_record(struct copy_run *run, json_t *transfer)
 	}
 	if (rc < 0)
 		return rc;
-	(void)transfer;
 	rc = catalog_transfer_load_ranges(options->catalog, run->local.id, CATALOG_RANGE_DURABLE,
 					  &run->local_known);
 	if (rc == 0)
@@ -697,7 +696,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	result->segments_total = run.segments_total;
 	result->segment_size = run.segment_size;
 	result->segments_skipped = range_set_size(&run.remote_durable);
-	rc = copy_local_record(&run, transfer);
+	rc = copy_local_record(&run);
 	if (rc < 0)
 		goto out;
 	if (strcmp(json_string_value(json_object_get(transfer, "state")) ?: "", "complete") == 0) {
