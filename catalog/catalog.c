@@ -1283,8 +1283,8 @@ catalog_protection_update(struct catalog *catalog, const struct catalog_protecti
 		catalog,
 		"UPDATE protections SET last_point = ?5, last_point_ms = ?6,"
 		" pending_point = ?7, pending_point_ms = ?8, last_bytes_changed = ?9,"
-						 " last_bytes_sent = ?10, last_seconds = ?11, state = ?12, reason = ?13"
-				 " WHERE source = ?1",
+		" last_bytes_sent = ?10, last_seconds = ?11, state = ?12, reason = ?13"
+		" WHERE source = ?1",
 		"protection update", catalog_protection_bind, protection, true);
 }
 

@@ -24,6 +24,8 @@ struct repl_backend_ops {
 	int (*snapshot_create)(struct repl_volume *volume, const char *name);
 	/* Optional: removes a snapshot; FERRY_ERR_NOT_FOUND when there is none of that name. */
 	int (*snapshot_remove)(struct repl_volume *volume, const char *name);
+	/* Optional: grows the volume to size bytes. */
+	int (*resize)(struct repl_volume *volume, uint64_t size);
 };
 
 struct repl_volume {

@@ -175,6 +175,45 @@ rbd_ioctx_open(const char *pool, const char *location, rados_ioctx_t *ioctx)
 	return rc;
 }
 
+/* Points of a protection group are RBD group snapshots: each image holds its part of group
+ * snapshot NAME as a snapshot in the group namespace, which librbd opens only by id. */
+static int
+rbd_set_group_snapshot(rbd_image_t image, const char *group_snapshot)
+{
+	rbd_snap_info_t *snapshots = NULL;
+	int count = 64, rc;
+
+	for (;;) {
+		free(snapshots);
+		snapshots = calloc((size_t)count, sizeof(*snapshots));
+		if (snapshots == NULL)
+			return -ENOMEM;
+		rc = rbd_snap_list(image, snapshots, &count);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc < 0)
+		goto out;
+	count = rc;
+	rc = -ENOENT;
+	for (int i = 0; i < count && rc == -ENOENT; i++) {
+		rbd_snap_namespace_type_t type;
+		rbd_snap_group_namespace_t group;
+
+		if (rbd_snap_get_namespace_type(image, snapshots[i].id, &type) < 0 ||
+		    type != RBD_SNAP_NAMESPACE_TYPE_GROUP ||
+		    rbd_snap_get_group_namespace(image, snapshots[i].id, &group, sizeof(group)) < 0)
+			continue;
+		if (strcmp(group.group_snap_name, group_snapshot) == 0)
+			rc = rbd_snap_set_by_id(image, snapshots[i].id);
+		rbd_snap_group_namespace_cleanup(&group, sizeof(group));
+	}
+	rbd_snap_list_end(snapshots);
+out:
+	free(snapshots);
+	return rc;
+}
+
 static int
 rbd_volume_open(struct repl_volume *volume, const char *path, enum repl_open_mode mode)
 {
@@ -202,6 +241,15 @@ rbd_volume_open(struct repl_volume *volume, const char *path, enum repl_open_mod
 	else
 		rc = rbd_open_read_only(rbd->ioctx, rbd->name, &rbd->image,
 					rbd->snapshot[0] ? rbd->snapshot : NULL);
+	if (rc == -ENOENT && rbd->snapshot[0]) {
+		/* Not a user snapshot: perhaps the image's part of a group snapshot. */
+		rc = rbd_open_read_only(rbd->ioctx, rbd->name, &rbd->image, NULL);
+		if (rc == 0) {
+			rc = rbd_set_group_snapshot(rbd->image, rbd->snapshot);
+			if (rc < 0)
+				rbd_close(rbd->image);
+		}
+	}
 	if (rc < 0) {
 		rados_ioctx_destroy(rbd->ioctx);
 		rc = rbd_error(rc, "cannot open RBD image", volume->location);
@@ -401,8 +449,18 @@ rbd_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint64_t 
 {
 	struct rbd_volume *rbd = volume->backend_data;
 	struct rbd_diff_context diff = {each, context, 0};
+	char before[300];
+	uint64_t id;
 	int rc;
 
+	/* librbd diffs only from user snapshots. A group point FROM has the user snapshot
+	 * FROM-before, taken just before the group snapshot: the diff from it holds every change
+	 * since FROM, plus what was written in the instant between the two (sent again,
+	 * harmless). */
+	snprintf(before, sizeof(before), "%s-before", from_snapshot);
+	if (rbd_snap_get_id(rbd->image, from_snapshot, &id) == -ENOENT &&
+	    rbd_snap_get_id(rbd->image, before, &id) == 0)
+		from_snapshot = before;
 	/* Whole objects come from the object map (fast-diff) at once; exact extents are asked
 	 * for only inside objects already known to have changed. */
 	rc = rbd_diff_iterate2(rbd->image, from_snapshot, offset, length, 1, exact ? 0 : 1,
@@ -439,6 +497,286 @@ rbd_volume_snapshot_remove(struct repl_volume *volume, const char *name)
 	return rc < 0 ? rbd_error(rc, "cannot remove a snapshot of", volume->location) : 0;
 }
 
+static int
+rbd_volume_resize(struct repl_volume *volume, uint64_t size)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	int rc = rbd_resize(rbd->image, size);
+
+	if (rc < 0)
+		return rbd_error(rc, "cannot resize", volume->location);
+	volume->size = size;
+	return 0;
+}
+
+/* ---- RBD groups ---- */
+
+/* Opens pool and, when image_location is given, that image (rbd:POOL/IMAGE) in it. */
+static int
+rbd_group_open(const char *pool, const char *image_location, struct rbd_volume *image)
+{
+	int rc;
+
+	memset(image, 0, sizeof(*image));
+	if (image_location) {
+		if (strncmp(image_location, "rbd:", 4) != 0)
+			return ferry_error_set(FERRY_ERR_INVALID, "%s is not an RBD image",
+					       image_location);
+		rc = rbd_parse(image_location + 4, image);
+		if (rc < 0)
+			return rc;
+		if (strcmp(image->pool, pool) != 0)
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "%s is not in pool %s, where the other images of "
+					       "its group are: an RBD group snapshot covers one "
+					       "pool; protect it in a group of its own",
+					       image_location, pool);
+	}
+	rc = rbd_ioctx_open(pool, image_location ? image_location : pool, &image->ioctx);
+	if (rc < 0 || image_location == NULL)
+		return rc;
+	rc = rbd_open(image->ioctx, image->name, &image->image, NULL);
+	if (rc < 0) {
+		rados_ioctx_destroy(image->ioctx);
+		image->ioctx = NULL;
+		return rbd_error(rc, "cannot open RBD image", image_location);
+	}
+	return 0;
+}
+
+static void
+rbd_group_close(struct rbd_volume *image)
+{
+	if (image->image)
+		rbd_close(image->image);
+	if (image->ioctx)
+		rados_ioctx_destroy(image->ioctx);
+}
+
+int
+repl_rbd_group_join(const char *pool, const char *group, const char *image_location)
+{
+	struct rbd_volume image;
+	rbd_group_info_t info = {0};
+	int rc;
+
+	rc = rbd_group_open(pool, image_location, &image);
+	if (rc < 0)
+		goto out;
+	rc = rbd_get_group(image.image, &info, sizeof(info));
+	if (rc < 0) {
+		rc = rbd_error(rc, "cannot read the RBD group of", image_location);
+		goto out;
+	}
+	if (info.pool >= 0) {
+		if (strcmp(info.name, group) == 0 && info.pool == rados_ioctx_get_id(image.ioctx))
+			goto out; /* joined already */
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is in RBD group %s already; ferry keeps the images of a "
+				     "protection group in an RBD group of its own (%s/%s) so that "
+				     "they share one instant: remove it from %s (rbd group image "
+				     "remove) first",
+				     image_location, info.name, pool, group, info.name);
+		goto out;
+	}
+	rc = rbd_group_create(image.ioctx, group);
+	if (rc < 0 && rc != -EEXIST) {
+		rc = rbd_error(rc, "cannot create the RBD group for", image_location);
+		goto out;
+	}
+	rc = rbd_group_image_add(image.ioctx, group, image.ioctx, image.name);
+	if (rc < 0)
+		rc = rbd_error(rc, "cannot add to its RBD group", image_location);
+out:
+	if (info.name)
+		rbd_group_info_cleanup(&info, sizeof(info));
+	rbd_group_close(&image);
+	return rc < 0 ? rc : 0;
+}
+
+int
+repl_rbd_group_leave(const char *pool, const char *group, const char *image_location)
+{
+	struct rbd_volume image;
+	size_t count = 0;
+	int rc;
+
+	rc = rbd_group_open(pool, NULL, &image);
+	if (rc < 0)
+		return rc;
+	rc = rbd_parse(image_location + (strncmp(image_location, "rbd:", 4) ? 0 : 4), &image);
+	if (rc < 0)
+		goto out;
+	rc = rbd_group_image_remove(image.ioctx, group, image.ioctx, image.name);
+	if (rc < 0 && rc != -ENOENT) {
+		rc = rbd_error(rc, "cannot remove from its RBD group", image_location);
+		goto out;
+	}
+	/* The last image gone, the group and its snapshots go too. */
+	rc = rbd_group_image_list(image.ioctx, group, NULL, 0, &count);
+	if ((rc == 0 || rc == -ERANGE) && count == 0)
+		rbd_group_remove(image.ioctx, group);
+	rc = 0;
+out:
+	rbd_group_close(&image);
+	return rc;
+}
+
+/* Lists the group's snapshots; calls each(name, complete, context) for every one. */
+static int
+rbd_group_snapshots(rados_ioctx_t ioctx, const char *group,
+		    int (*each)(const char *name, bool complete, void *context), void *context)
+{
+	rbd_group_snap_info_t *snapshots = NULL;
+	size_t count = 32;
+	int rc;
+
+	for (;;) {
+		free(snapshots);
+		snapshots = calloc(count, sizeof(*snapshots));
+		if (snapshots == NULL)
+			return FERRY_ERR_NO_MEMORY;
+		rc = rbd_group_snap_list(ioctx, group, snapshots, sizeof(*snapshots), &count);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc < 0) {
+		free(snapshots);
+		return rc;
+	}
+	rc = 0; /* librbd answers the number of entries */
+	for (size_t i = 0; i < count && rc == 0; i++)
+		rc = each(snapshots[i].name, snapshots[i].state == RBD_GROUP_SNAP_STATE_COMPLETE,
+			  context);
+	rbd_group_snap_list_cleanup(snapshots, sizeof(*snapshots), count);
+	free(snapshots);
+	return rc;
+}
+
+struct rbd_group_find {
+	const char *name;
+	int found; /* 0 none, 1 incomplete, 2 complete */
+};
+
+static int
+rbd_group_find_snapshot(const char *name, bool complete, void *context)
+{
+	struct rbd_group_find *find = context;
+
+	if (strcmp(name, find->name) == 0)
+		find->found = complete ? 2 : 1;
+	return 0;
+}
+
+/* Finds group snapshot name: 0 none, 1 incomplete, 2 complete; or a negative error. */
+static int
+rbd_group_snapshot_state(rados_ioctx_t ioctx, const char *pool, const char *group, const char *name)
+{
+	struct rbd_group_find find = {name, 0};
+	char location[600];
+	int rc;
+
+	rc = rbd_group_snapshots(ioctx, group, rbd_group_find_snapshot, &find);
+	if (rc == -ENOENT)
+		return 0; /* no group yet: no snapshot either */
+	if (rc < 0) {
+		snprintf(location, sizeof(location), "RBD group %s/%s", pool, group);
+		return rbd_error(rc, "cannot list the snapshots of", location);
+	}
+	return find.found;
+}
+
+int
+repl_rbd_group_snapshot_exists(const char *pool, const char *group, const char *name)
+{
+	struct rbd_volume handle;
+	int rc;
+
+	rc = rbd_group_open(pool, NULL, &handle);
+	if (rc < 0)
+		return rc;
+	rc = rbd_group_snapshot_state(handle.ioctx, pool, group, name);
+	rbd_group_close(&handle);
+	return rc < 0 ? rc : rc == 2;
+}
+
+int
+repl_rbd_group_snapshot_create(const char *pool, const char *group, const char *name, bool *taken)
+{
+	struct rbd_volume handle;
+	char location[600];
+	int rc, state;
+
+	snprintf(location, sizeof(location), "RBD group %s/%s", pool, group);
+	*taken = false;
+	rc = rbd_group_open(pool, NULL, &handle);
+	if (rc < 0)
+		return rc;
+	rc = state = rbd_group_snapshot_state(handle.ioctx, pool, group, name);
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	if (state == 2)
+		goto out;
+	/* A creation cut short leaves an incomplete snapshot: never a point, so start it over. */
+	if (state == 1)
+		rbd_group_snap_remove(handle.ioctx, group, name);
+	rc = rbd_group_snap_create(handle.ioctx, group, name);
+	if (rc < 0) {
+		rc = rbd_error(rc, "cannot take a group snapshot of", location);
+		goto out;
+	}
+	*taken = true;
+out:
+	rbd_group_close(&handle);
+	return rc;
+}
+
+struct rbd_group_prune {
+	rados_ioctx_t ioctx;
+	const char *group;
+	int64_t keep_from;
+	int removed;
+};
+
+static int
+rbd_group_prune_snapshot(const char *name, bool complete, void *context)
+{
+	struct rbd_group_prune *prune = context;
+	char *end;
+	long long point;
+
+	(void)complete;
+	if (strncmp(name, "ferry-", 6) != 0)
+		return 0;
+	point = strtoll(name + 6, &end, 10);
+	if (*end != '\0' || point < 1 || point >= prune->keep_from)
+		return 0;
+	if (rbd_group_snap_remove(prune->ioctx, prune->group, name) == 0)
+		prune->removed++;
+	return 0;
+}
+
+int
+repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from)
+{
+	struct rbd_volume handle;
+	struct rbd_group_prune prune = {NULL, group, keep_from, 0};
+	char location[600];
+	int rc;
+
+	snprintf(location, sizeof(location), "RBD group %s/%s", pool, group);
+	rc = rbd_group_open(pool, NULL, &handle);
+	if (rc < 0)
+		return rc;
+	prune.ioctx = handle.ioctx;
+	rc = rbd_group_snapshots(handle.ioctx, group, rbd_group_prune_snapshot, &prune);
+	if (rc < 0)
+		rc = rbd_error(rc, "cannot list the snapshots of", location);
+	rbd_group_close(&handle);
+	return rc < 0 ? rc : prune.removed;
+}
+
 const struct repl_backend_ops repl_backend_rbd = {
 	.scheme = "rbd",
 	.open = rbd_volume_open,
@@ -452,4 +790,5 @@ const struct repl_backend_ops repl_backend_rbd = {
 	.diff = rbd_volume_diff,
 	.snapshot_create = rbd_volume_snapshot_create,
 	.snapshot_remove = rbd_volume_snapshot_remove,
+	.resize = rbd_volume_resize,
 };

@@ -341,12 +341,22 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 			request->volume, current.location, path);
 		goto out;
 	}
+	if (request->base_identity && found == 0 && !request->restart &&
+	    strcmp(current.source_identity, request->base_identity) == 0 &&
+	    request->size < current.size) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s is %llu bytes and this delta's source only %llu: "
+				     "replicas are never shrunk; grow the source back, or copy it "
+				     "whole with --restart",
+				     request->volume, (unsigned long long)current.size,
+				     (unsigned long long)request->size);
+		goto out;
+	}
 	if (request->base_identity &&
 	    (request->restart || found != 0 ||
 	     (strcmp(current.source_identity, request->source_identity) != 0 &&
 	      (current.state != CATALOG_TRANSFER_COMPLETE ||
-	       strcmp(current.source_identity, request->base_identity) != 0 ||
-	       current.size != request->size)))) {
+	       strcmp(current.source_identity, request->base_identity) != 0)))) {
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "volume %s does not hold the base of this delta (%s); it "
 				     "holds %s (%s). Copy "
@@ -367,6 +377,21 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 				request->volume, (unsigned long long)current.segment_size,
 				(unsigned long long)request->segment_size);
 			goto out;
+		}
+		if (request->size > current.size) {
+			/* The source grew: so does the replica, before any of the delta lands. */
+			struct repl_volume *image = NULL;
+
+			receiver_volume_forget(receiver, path);
+			rc = repl_volume_open(path, REPL_OPEN_WRITE, &image);
+			if (rc == 0)
+				rc = repl_volume_resize(image, request->size);
+			repl_volume_close(image);
+			if (rc < 0)
+				goto out;
+			log_info("volume %s: grown from %llu to %llu bytes", request->volume,
+				 (unsigned long long)current.size,
+				 (unsigned long long)request->size);
 		}
 		rc = repl_receiver_start_transfer(receiver, request, path, false, out);
 		goto out;

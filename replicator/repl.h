@@ -54,8 +54,29 @@ int repl_volume_diff(struct repl_volume *volume, const char *from_snapshot, uint
 /* Takes snapshot name of the volume; an existing one of that name is kept. */
 int repl_volume_snapshot_create(struct repl_volume *volume, const char *name);
 int repl_volume_snapshot_remove(struct repl_volume *volume, const char *name);
-/* Retention of points: removes snapshots ferry-M for every M < keep_from. Returns how many. */
+/* Grows the volume to size bytes (RBD). */
+int repl_volume_resize(struct repl_volume *volume, uint64_t size);
+/* Retention of points: removes snapshots ferry-M and ferry-M-before for every M < keep_from.
+ * Returns how many. */
 int repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from);
+
+/* RBD groups (primary site). The RBD images of a protection group are kept in one RBD group,
+ * group in pool, so that one group snapshot gives every image the same instant. Reading
+ * rbd:POOL/IMAGE@NAME finds the image's part of group snapshot NAME when no user snapshot has
+ * that name, and a diff from NAME starts at the user snapshot NAME-before when there is one. */
+/* Adds the image (rbd:POOL/IMAGE) to the group, creating the group if needed;
+ * FERRY_ERR_CONFLICT when it is in another group. */
+int repl_rbd_group_join(const char *pool, const char *group, const char *image_location);
+/* Removes the image from the group; the last one out removes the group. */
+int repl_rbd_group_leave(const char *pool, const char *group, const char *image_location);
+/* 1 when the group holds a complete snapshot name, else 0; or a negative error. */
+int repl_rbd_group_snapshot_exists(const char *pool, const char *group, const char *name);
+/* Takes group snapshot name unless a complete one exists (an incomplete one is taken again);
+ * *taken says whether it was taken now. */
+int repl_rbd_group_snapshot_create(const char *pool, const char *group, const char *name,
+				   bool *taken);
+/* Removes the group snapshots ferry-M for M < keep_from; returns how many. */
+int repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from);
 
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
  * computes the digest. Used by `ferry verify` on both sides. */
@@ -141,15 +162,11 @@ struct repl_copy_options {
 	int jobs;
 	int zstd_level;
 	bool restart;
-	const char *target_kind;
-	const char *from_snapshot;
-		/* ship only what changed since this snapshot of the source */ /* "file" or "rbd";
-										  NULL: the same
-										  kind as the source
-										*/
-	bool progress;		  /* draw progress on stderr */
-	uint64_t bandwidth_limit; /* bytes per second on the wire, 0 for none */
-	struct catalog *catalog;  /* the CLI's own records */
+	const char *target_kind;   /* "file" or "rbd"; NULL: the same kind as the source */
+	const char *from_snapshot; /* ship only what changed since this snapshot of the source */
+	bool progress;		   /* draw progress on stderr */
+	uint64_t bandwidth_limit;  /* bytes per second on the wire, 0 for none */
+	struct catalog *catalog;   /* the CLI's own records */
 };
 
 struct repl_copy_result {

@@ -1,16 +1,19 @@
 /* The point scheduler of a primary site: one thread that, for every protection group whose
- * interval has passed, takes point N of each of its volumes (snapshot ferry-N of the source RBD
- * image) and ships the delta from point N-1 to the group's replica site, where the replica image
- * takes ferry-N once every byte has landed and verified.
+ * interval has passed, takes the group's point N (one RBD group snapshot ferry-N over all its
+ * images, so they share one instant) and ships each image's delta from its last point to the
+ * group's replica site, where the replica image takes ferry-N once every byte has landed and
+ * verified.
  *
  * Invariants:
  *  1. A point is taken once: its number is recorded as pending before it is shipped, and a
  *     failed or interrupted cycle resumes that same point instead of taking a new one.
  *  2. A point becomes the last point only after the replica committed it.
- *  3. Retention removes ferry-M for M <= N - keep on both sides, only after point N committed,
+ *  3. Retention removes point M <= N - keep on both sides, only after point N committed,
  *     so the base of the next delta (point N) is never removed.
- * Volumes of one group get their points one after the other, not through an RBD group
- * snapshot: cross-image consistency of multi-image groups is not provided yet. */
+ *  4. Point numbers belong to the group: the images of a group move in step, and an image that
+ *     joins while point N is pending waits for N + 1 (N's group snapshot does not hold it).
+ * librbd diffs only from user snapshots, so each image also gets the user snapshot ferry-N-before
+ * just before group snapshot N: the next delta starts there (see repl.h). */
 #include "replicator/backend.h"
 #include "common/api_client.h"
 #include "common/error.h"
@@ -37,26 +40,16 @@ struct repl_scheduler {
 	} due[SCHEDULER_GROUPS_MAX];
 };
 
-/* Takes (or finds again) the pending point of a protection. */
-static int
-scheduler_take_point(struct catalog *catalog, struct catalog_protection *protection)
+/* The RBD group that holds a protection group's images: ferry-GROUP in the images' pool. */
+static void
+scheduler_rbd_group(const struct catalog_protection *protection, char *pool, size_t pool_size,
+		    char *rbd_group, size_t rbd_group_size)
 {
-	struct repl_volume *source = NULL;
-	char name[32];
-	int rc;
+	const char *image = protection->source + 4; /* after "rbd:" */
+	const char *slash = strchr(image, '/');
 
-	if (protection->pending_point)
-		return 0; /* invariant 1: resume it */
-	protection->pending_point = protection->last_point + 1;
-	protection->pending_point_ms = util_now_ms();
-	snprintf(name, sizeof(name), "ferry-%" PRId64, protection->pending_point);
-	rc = repl_volume_open(protection->source, REPL_OPEN_WRITE, &source);
-	if (rc == 0)
-		rc = repl_volume_snapshot_create(source, name);
-	repl_volume_close(source);
-	if (rc == 0)
-		rc = catalog_protection_update(catalog, protection);
-	return rc;
+	snprintf(pool, pool_size, "%.*s", slash ? (int)(slash - image) : 0, image);
+	snprintf(rbd_group, rbd_group_size, "ferry-%s", protection->group);
 }
 
 static int
@@ -83,6 +76,37 @@ scheduler_prune_replica(const struct catalog_site *site, const char *token, cons
 	return rc;
 }
 
+/* A replica is never shrunk. An image that shrank since its last point gives up its pending
+ * point, so that the next one is taken afresh: once the image is grown back, it goes on. */
+static int
+scheduler_check_shrink(struct catalog_protection *protection, const char *source_point)
+{
+	struct repl_volume *point = NULL, *base = NULL;
+	char base_point[600];
+	int rc;
+
+	snprintf(base_point, sizeof(base_point), "%s@ferry-%" PRId64, protection->source,
+		 protection->last_point);
+	rc = repl_volume_open(source_point, REPL_OPEN_READ, &point);
+	if (rc == 0)
+		rc = repl_volume_open(base_point, REPL_OPEN_READ, &base);
+	if (rc == 0 && repl_volume_size(point) < repl_volume_size(base)) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s shrank from %llu to %llu bytes at point %lld; ferry "
+				     "never shrinks a replica (its points would lose data): grow "
+				     "the image back to %llu bytes and replication goes on",
+				     protection->source, (unsigned long long)repl_volume_size(base),
+				     (unsigned long long)repl_volume_size(point),
+				     (long long)protection->pending_point,
+				     (unsigned long long)repl_volume_size(base));
+		protection->pending_point = 0;
+		protection->pending_point_ms = 0;
+	}
+	repl_volume_close(point);
+	repl_volume_close(base);
+	return rc;
+}
+
 /* Ships the pending point of one protection; on success it becomes the last point. */
 static int
 scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
@@ -103,6 +127,11 @@ scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
 	snprintf(source_point, sizeof(source_point), "%s@ferry-%" PRId64, protection->source,
 		 protection->pending_point);
 	snprintf(base, sizeof(base), "ferry-%" PRId64, protection->last_point);
+	if (protection->last_point) {
+		rc = scheduler_check_shrink(protection, source_point);
+		if (rc < 0)
+			goto out;
+	}
 	rc = repl_copy_run(
 		&(struct repl_copy_options){
 			.source = source_point,
@@ -200,6 +229,102 @@ scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *prot
 			  protection->reason);
 }
 
+/* Takes (or finds again, invariant 1) the group's pending point: every member is recorded as
+ * pending, gets ferry-N-before, then the group snapshot ferry-N is taken. ship[p] says whether
+ * member p is part of this point and is shipped in this cycle. */
+static void
+scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_protection *members,
+			   size_t count, bool *ship)
+{
+	char pool[128] = "", rbd_group[VOLUME_NAME_MAX + 8] = "", name[32], before[48];
+	int64_t point = 0, newest = 0;
+	bool taken = false;
+	int rc;
+
+	for (size_t p = 0; p < count; p++) {
+		ship[p] = true;
+		if (members[p].pending_point > point)
+			point = members[p].pending_point;
+		if (members[p].last_point > newest)
+			newest = members[p].last_point;
+		if (pool[0] == '\0')
+			scheduler_rbd_group(&members[p], pool, sizeof(pool), rbd_group,
+					    sizeof(rbd_group));
+	}
+	if (pool[0] == '\0')
+		return;
+	if (point == 0)
+		point = newest + 1;
+	snprintf(name, sizeof(name), "ferry-%" PRId64, point);
+	snprintf(before, sizeof(before), "ferry-%" PRId64 "-before", point);
+	rc = repl_rbd_group_snapshot_exists(pool, rbd_group, name);
+	if (rc == 1) {
+		/* Resumed: the snapshot holds the members that were pending when it was taken. */
+		for (size_t p = 0; p < count; p++)
+			ship[p] = members[p].pending_point == point;
+		return;
+	}
+	for (size_t p = 0; p < count && rc == 0; p++) {
+		struct catalog_protection *member = &members[p];
+		struct repl_volume *source = NULL;
+		int64_t pending = member->pending_point, pending_ms = member->pending_point_ms;
+
+		if (member->pending_point != point) {
+			member->pending_point = point;
+			member->pending_point_ms = util_now_ms();
+		}
+		rc = repl_rbd_group_join(pool, rbd_group, member->source);
+		if (rc == 0)
+			rc = catalog_protection_update(scheduler->catalog, member);
+		if (rc == 0)
+			rc = repl_volume_open(member->source, REPL_OPEN_WRITE, &source);
+		if (rc == 0)
+			rc = repl_volume_snapshot_create(source, before);
+		repl_volume_close(source);
+		if (rc < 0) {
+			/* This member cannot be part of the point; the others go on without it. */
+			member->pending_point = pending;
+			member->pending_point_ms = pending_ms;
+			scheduler_fail(scheduler, member);
+			ship[p] = false;
+			rc = 0;
+		}
+	}
+	rc = repl_rbd_group_snapshot_create(pool, rbd_group, name, &taken);
+	if (rc == 0 && taken)
+		log_info("group %s: point %" PRId64 " taken (RBD group snapshot %s/%s@%s)",
+			 members[0].group, point, pool, rbd_group, name);
+	if (rc < 0)
+		for (size_t p = 0; p < count; p++)
+			if (ship[p]) {
+				scheduler_fail(scheduler, &members[p]);
+				ship[p] = false;
+			}
+}
+
+/* Retention of the group snapshots: point M goes once no member needs it as its base. */
+static void
+scheduler_prune_group(const struct catalog_group *group, struct catalog_protection *members,
+		      size_t count)
+{
+	char pool[128] = "", rbd_group[VOLUME_NAME_MAX + 8];
+	int64_t keep_from = INT64_MAX;
+
+	for (size_t p = 0; p < count; p++) {
+		if (members[p].last_point == 0)
+			continue;
+		if (members[p].last_point - group->keep + 1 < keep_from)
+			keep_from = members[p].last_point - group->keep + 1;
+		if (pool[0] == '\0')
+			scheduler_rbd_group(&members[p], pool, sizeof(pool), rbd_group,
+					    sizeof(rbd_group));
+	}
+	if (pool[0] == '\0' || keep_from <= 1 || keep_from == INT64_MAX)
+		return;
+	if (repl_rbd_group_prune_points(pool, rbd_group, keep_from) < 0)
+		log_warn("group %s: retention: %s", group->name, ferry_error_message());
+}
+
 static void
 scheduler_protection_cycle(struct repl_scheduler *scheduler, const struct catalog_group *group,
 			   struct catalog_protection *protection)
@@ -231,9 +356,15 @@ scheduler_pass(struct repl_scheduler *scheduler)
 {
 	struct scheduler_rows groups = {.size = sizeof(struct catalog_group)};
 	struct scheduler_rows protections = {.size = sizeof(struct catalog_protection)};
+	struct catalog_protection swap;
+	bool *ship = NULL;
+	size_t count;
 
 	if (catalog_group_list(scheduler->catalog, scheduler_group_row, &groups) < 0 ||
 	    catalog_protection_list(scheduler->catalog, scheduler_protection_row, &protections) < 0)
+		goto out;
+	ship = calloc(protections.count + 1, sizeof(*ship));
+	if (ship == NULL)
 		goto out;
 	for (size_t g = 0; g < groups.count && !scheduler->stopping; g++) {
 		const struct catalog_group *group = (struct catalog_group *)groups.rows + g;
@@ -244,19 +375,23 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		if (due == NULL || started < *due)
 			continue;
 		*due = started + group->interval_s * 1000;
+		/* This group's members to the front. */
+		count = 0;
 		for (size_t p = 0; p < protections.count; p++) {
 			if (strcmp(members[p].group, group->name) != 0)
 				continue;
-			if (scheduler_take_point(scheduler->catalog, &members[p]) < 0) {
-				scheduler_fail(scheduler, &members[p]);
-				members[p].group[0] = '\0'; /* not shipped in this cycle */
-			}
+			swap = members[count];
+			members[count++] = members[p];
+			members[p] = swap;
 		}
-		for (size_t p = 0; p < protections.count && !scheduler->stopping; p++)
-			if (strcmp(members[p].group, group->name) == 0)
+		scheduler_take_group_point(scheduler, members, count, ship);
+		for (size_t p = 0; p < count && !scheduler->stopping; p++)
+			if (ship[p])
 				scheduler_protection_cycle(scheduler, group, &members[p]);
+		scheduler_prune_group(group, members, count);
 	}
 out:
+	free(ship);
 	free(groups.rows);
 	free(protections.rows);
 }

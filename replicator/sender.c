@@ -506,6 +506,18 @@ copy_prepare_delta(struct copy_run *run, struct api_client *control)
 	if (rc < 0)
 		goto out;
 	snprintf(run->base_identity, sizeof(run->base_identity), "%s", base->identity);
+	/* A grown image ships its delta over the base grown alike; a shrunk one would cut data
+	 * off the replica's last point, so it is refused. */
+	if (run->source->size < base->size) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s shrank from %llu to %llu bytes since %s; ferry does not "
+				     "shrink replicas: grow the image back to %llu bytes, or "
+				     "unprotect it and protect it again for a new full copy",
+				     options->source, (unsigned long long)base->size,
+				     (unsigned long long)run->source->size, base_location,
+				     (unsigned long long)base->size);
+		goto out;
+	}
 	snprintf(path, sizeof(path), "/v1/volumes/%s", options->name);
 	rc = api_client_json(control, "GET", path, NULL, &volume);
 	if (rc == FERRY_ERR_NOT_FOUND)

@@ -195,23 +195,38 @@ repl_volume_snapshot_remove(struct repl_volume *volume, const char *name)
 }
 
 int
+repl_volume_resize(struct repl_volume *volume, uint64_t size)
+{
+	if (volume->ops->resize == NULL)
+		return ferry_error_set(FERRY_ERR_INVALID, "%s volumes cannot be resized (%s)",
+				       volume->ops->scheme, volume->location);
+	return volume->ops->resize(volume, size);
+}
+
+int
 repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from)
 {
-	char name[32];
-	int removed = 0;
+	char name[48];
+	int removed = 0, missing = 0;
 
-	/* Retention runs every cycle, so at most a few points wait here; a bounded walk back
-	 * also clears what failed cycles left. */
-	for (int64_t point = keep_from - 1; point >= 1 && point >= keep_from - 256; point--) {
-		int rc;
+	/* Retention runs every cycle, so the walk back stops after a few points that are gone
+	 * already; it also clears what a failed cycle or two left behind. */
+	for (int64_t point = keep_from - 1; point >= 1 && missing < 16; point--) {
+		for (size_t kind = 0; kind < 2; kind++) {
+			int rc;
 
-		snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
-		rc = repl_volume_snapshot_remove(volume, name);
-		if (rc == FERRY_ERR_NOT_FOUND)
-			continue;
-		if (rc < 0)
-			return rc;
-		removed++;
+			snprintf(name, sizeof(name), "ferry-%lld%s", (long long)point,
+				 kind ? "-before" : "");
+			rc = repl_volume_snapshot_remove(volume, name);
+			if (rc == FERRY_ERR_NOT_FOUND) {
+				missing++;
+				continue;
+			}
+			if (rc < 0)
+				return rc;
+			missing = 0;
+			removed++;
+		}
 	}
 	return removed;
 }

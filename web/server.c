@@ -468,7 +468,8 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 		json_int_t point = json_integer_value(json_object_get(group_json, "last_point"));
 
 		json_object_set_new(group_json, "volumes", json_integer(volumes + 1));
-		if (volumes == 0 || web_state_rank(state) > web_state_rank(json_string_value(worst)))
+		if (volumes == 0 ||
+		    web_state_rank(state) > web_state_rank(json_string_value(worst)))
 			json_object_set_new(group_json, "state", json_string(state));
 		if (volumes == 0 || protection->last_point < point)
 			json_object_set_new(group_json, "last_point",
@@ -630,6 +631,55 @@ web_group_create(struct web_route_context *route)
 					(json_int_t)group.keep));
 }
 
+/* The pool part of rbd:POOL/IMAGE, in pool (size 128). */
+static void
+web_rbd_pool(const char *source, char *pool)
+{
+	const char *slash = strchr(source + 4, '/');
+
+	snprintf(pool, 128, "%.*s", slash ? (int)(slash - source - 4) : 0, source + 4);
+}
+
+struct web_group_pool {
+	const char *group;
+	const char *source; /* the image being protected, not counted */
+	char pool[128];	    /* the pool of the group's images so far, "" for none */
+};
+
+static int
+web_group_pool_entry(const struct catalog_protection *protection, void *context)
+{
+	struct web_group_pool *find = context;
+
+	if (strcmp(protection->group, find->group) == 0 &&
+	    strcmp(protection->source, find->source) != 0 && find->pool[0] == '\0')
+		web_rbd_pool(protection->source, find->pool);
+	return 0;
+}
+
+/* A protection group's images share RBD group snapshots, so they must share a pool; the image
+ * joins the group's RBD group (ferry-GROUP) now, so that a conflict shows at once. */
+static int
+web_protect_join(struct catalog *catalog, const struct catalog_protection *protection)
+{
+	struct web_group_pool find = {protection->group, protection->source, ""};
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc;
+
+	web_rbd_pool(protection->source, pool);
+	rc = catalog_protection_list(catalog, web_group_pool_entry, &find);
+	if (rc < 0)
+		return rc;
+	if (find.pool[0] && strcmp(find.pool, pool) != 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "group %s protects images of pool %s; %s is in pool %s, and "
+				       "one group snapshot covers one pool: protect it in another "
+				       "group",
+				       protection->group, find.pool, protection->source, pool);
+	snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", protection->group);
+	return repl_rbd_group_join(pool, rbd_group, protection->source);
+}
+
 static enum MHD_Result
 web_protect(struct web_route_context *route)
 {
@@ -675,6 +725,11 @@ web_protect(struct web_route_context *route)
 	repl_volume_close(source);
 	if (code == 0)
 		code = catalog_protection_add(catalog, &protection);
+	if (code == 0) {
+		code = web_protect_join(catalog, &protection);
+		if (code < 0)
+			catalog_protection_remove(catalog, protection.source);
+	}
 	if (code == 0)
 		catalog_event_add(catalog, "info", protection.source,
 				  "protected in group %s, replica %s at site %s", protection.group,
@@ -690,6 +745,8 @@ web_protect(struct web_route_context *route)
 static enum MHD_Result
 web_unprotect(struct web_route_context *route)
 {
+	struct catalog_protection protection;
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
 	const char *source;
 	json_t *body;
 	int code = 0;
@@ -698,10 +755,17 @@ web_unprotect(struct web_route_context *route)
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
 	source = json_string_value(json_object_get(body, "source"));
-	code = source ? catalog_protection_remove(route->server->options.catalog, source)
+	code = source ? catalog_protection_get(route->server->options.catalog, source, &protection)
 		      : ferry_error_set(FERRY_ERR_INVALID, "give the 'source' to unprotect");
 	if (code == 0)
+		code = catalog_protection_remove(route->server->options.catalog, source);
+	if (code == 0) {
+		web_rbd_pool(protection.source, pool);
+		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", protection.group);
+		if (repl_rbd_group_leave(pool, rbd_group, protection.source) < 0)
+			log_warn("%s: %s", source, ferry_error_message());
 		catalog_event_add(route->server->options.catalog, "info", source, "unprotected");
+	}
 	json_decref(body);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);

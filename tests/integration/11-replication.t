@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 25
+plan 26
 ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
 ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
 A=$CEPH_CONF_A B=$CEPH_CONF_B
@@ -73,12 +73,15 @@ n=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT last_point FROM protections")
 replica_points=$(rbd_b snap ls "rbd/$IMG" | awk '$2 ~ /^ferry-/ { print substr($2, 7) }' | sort -n)
 is "$(printf '%s\n' "$replica_points" | tail -n 1)" "$n" \
 	"the replica's newest point is the primary's last committed point ($n)"
-is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_sha "$A" "rbd/$IMG@ferry-$n")" \
+is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_point_sha "$A" "rbd/$IMG" "ferry-$n")" \
 	"replica ferry-$n equals source ferry-$n"
 [ "$(printf '%s\n' "$replica_points" | wc -l)" -le 3 ]
 ok $? "the replica keeps at most keep=3 points ($(echo $replica_points))"
-[ "$(rbd_a snap ls "rbd/$IMG" | grep -c ' ferry-')" -le 4 ]
-ok $? "the source keeps at most keep points, plus one taken and not yet shipped"
+[ "$(rbd_a snap ls "rbd/$IMG" | grep -c ' ferry-[0-9]*-before ')" -le 4 ]
+ok $? "the source keeps at most keep diff bases, plus one taken and not yet shipped"
+group_points=$(rbd_a group snap ls rbd/ferry-g1 | grep -c 'ferry-[0-9]')
+[ "$group_points" -ge 1 ] && [ "$group_points" -le 4 ]
+ok $? "points are RBD group snapshots of rbd/ferry-g1, at most keep + 1 ($group_points)"
 DAEMON_PORT=${DAEMON_URL##*:}
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not restart"; exit 1; }
 PRIMARY_PID=$DAEMON_PID
@@ -93,7 +96,7 @@ wait_point $((before + 2))
 ok $? "after kill -9 and a restart, points go on (now $(field last_point), replica had $before)"
 stop_daemon "$PRIMARY_PID"
 n=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT last_point FROM protections")
-is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_sha "$A" "rbd/$IMG@ferry-$n")" \
+is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_point_sha "$A" "rbd/$IMG" "ferry-$n")" \
 	"and the newest point, $n, verifies"
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not restart"; exit 1; }
 PRIMARY_PID=$DAEMON_PID

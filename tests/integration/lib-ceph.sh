@@ -72,3 +72,10 @@ rbd_sha() {
 		timeout 600 rbd -c "$1" export --no-progress "$2" - | sha256sum | cut -d' ' -f1
 	)
 }
+
+# rbd_point_sha CONF POOL/IMAGE SNAPSHOT: SHA-256 of the image at SNAPSHOT, a user snapshot or the
+# image's part of a group snapshot (primary points are RBD group snapshots; see rbd-tool.py).
+RBD_TOOL=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/rbd-tool.py
+rbd_point_sha() {
+	timeout 600 /usr/bin/python3 "$RBD_TOOL" sha "$@"
+}
