@@ -5,6 +5,17 @@
 
 #include "replicator/repl.h"
 
+/* One piece of a batch of I/O: a read into buffer, or a write of buffer (NULL: of zeroes). The
+ * buffer stays the caller's and must live until the batch call returns. */
+struct repl_io {
+	uint64_t offset;
+	uint64_t length;
+	void *buffer;
+};
+
+/* Most pieces a backend is handed at once (and so at most in flight). */
+#define REPL_IO_BATCH_MAX 128
+
 struct repl_backend_ops {
 	const char *scheme; /* the "file" of "file:/path" */
 	int (*open)(struct repl_volume *volume, const char *path, enum repl_open_mode mode);
@@ -16,6 +27,11 @@ struct repl_backend_ops {
 	int (*write_zeroes)(struct repl_volume *volume, uint64_t offset, uint64_t length);
 	int (*is_hole)(struct repl_volume *volume, uint64_t offset, uint64_t length, bool *hole);
 	int (*flush)(struct repl_volume *volume);
+	/* Optional: at most REPL_IO_BATCH_MAX pieces at once, all in flight together (a round
+	 * trip each would otherwise be paid one after the other); returns once every piece is
+	 * done, with the first error. Writes are not flushed. NULL: read/write, one by one. */
+	int (*read_batch)(struct repl_volume *volume, const struct repl_io *ios, size_t count);
+	int (*write_batch)(struct repl_volume *volume, const struct repl_io *ios, size_t count);
 	/* Optional (NULL: the kind has no snapshots): extents changed since from_snapshot. */
 	int (*diff)(struct repl_volume *volume, const char *from_snapshot, uint64_t offset,
 		    uint64_t length, bool exact,
@@ -35,6 +51,16 @@ struct repl_volume {
 	char identity[256];
 	void *backend_data;
 };
+
+/* Batches for the replicator's own use (repl.h has the one-piece calls): any number of pieces,
+ * handed to the backend REPL_IO_BATCH_MAX at a time. */
+int repl_volume_read_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count);
+int repl_volume_write_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count);
+/* Writes the ranges [offset + ranges[i].offset, + ranges[i].length) from data (the bytes of
+ * [offset, ...)), sorted, not overlapping; all-zero blocks stay sparse as in
+ * repl_volume_write(). Many writes are in flight at once; none is flushed. */
+int repl_volume_write_ranges(struct repl_volume *volume, uint64_t offset, const void *data,
+			     const struct segment_extent *ranges, size_t count);
 
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;

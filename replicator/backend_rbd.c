@@ -388,6 +388,133 @@ rbd_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, 
 	return 0;
 }
 
+/* Most librbd calls of one batch in flight at once. */
+#define RBD_IN_FLIGHT 64
+/* Largest single write issued. A write that covers a whole object goes to the OSD as a
+ * write_full, which replaces the object's data instead of overwriting it in place: measured on
+ * memstore, overwriting 256 MiB in 4 MiB writes cost the OSD 2.1 s of CPU (4.7 s with a
+ * snapshot to keep), in 1 MiB writes 0.3 s (2.1 s). So writes are cut into pieces of at most
+ * this and at most half an object, all in flight together. */
+#define RBD_WRITE_PIECE (1u << 20)
+
+/* The calls of a batch in flight: a ring of completions, oldest first. */
+struct rbd_batch {
+	struct repl_volume *volume;
+	bool reading;
+	rbd_completion_t completions[RBD_IN_FLIGHT];
+	uint64_t offsets[RBD_IN_FLIGHT];
+	uint64_t lengths[RBD_IN_FLIGHT];
+	size_t first, count;
+	int rc; /* the first error */
+};
+
+/* Waits for the oldest call in flight and keeps its error, if it is the first. */
+static void
+rbd_batch_reap(struct rbd_batch *batch)
+{
+	size_t slot = batch->first;
+	ssize_t result;
+
+	rbd_aio_wait_for_complete(batch->completions[slot]);
+	result = rbd_aio_get_return_value(batch->completions[slot]);
+	rbd_aio_release(batch->completions[slot]);
+	batch->first = (batch->first + 1) % RBD_IN_FLIGHT;
+	batch->count--;
+	if (batch->rc < 0)
+		return;
+	if (result < 0)
+		batch->rc = rbd_error((int)result, batch->reading ? "cannot read" : "cannot write",
+				      batch->volume->location);
+	else if (batch->reading && (uint64_t)result != batch->lengths[slot])
+		batch->rc = ferry_error_set(
+			FERRY_ERR_CONFLICT, "%s ended at %llu: it shrank", batch->volume->location,
+			(unsigned long long)(batch->offsets[slot] + (uint64_t)result));
+}
+
+/* Issues one call (buffer NULL: write zeroes), first waiting for a free slot. */
+static void
+rbd_batch_issue(struct rbd_batch *batch, uint64_t offset, uint64_t length, void *buffer)
+{
+	struct rbd_volume *rbd = batch->volume->backend_data;
+	size_t slot;
+	int rc;
+
+	if (batch->count == RBD_IN_FLIGHT)
+		rbd_batch_reap(batch);
+	if (batch->rc < 0)
+		return;
+	slot = (batch->first + batch->count) % RBD_IN_FLIGHT;
+	rc = rbd_aio_create_completion(NULL, NULL, &batch->completions[slot]);
+	if (rc == 0) {
+		if (batch->reading)
+			rc = rbd_aio_read(rbd->image, offset, (size_t)length, buffer,
+					  batch->completions[slot]);
+		else if (buffer)
+			rc = rbd_aio_write(rbd->image, offset, (size_t)length, buffer,
+					   batch->completions[slot]);
+		else /* not discard: a partial discard may be skipped and leave old data */
+			rc = rbd_aio_write_zeroes(rbd->image, offset, (size_t)length,
+						  batch->completions[slot], 0, 0);
+		if (rc < 0)
+			rbd_aio_release(batch->completions[slot]);
+	}
+	if (rc < 0) {
+		batch->rc = rbd_error(rc, batch->reading ? "cannot read" : "cannot write",
+				      batch->volume->location);
+		return;
+	}
+	batch->offsets[slot] = offset;
+	batch->lengths[slot] = length;
+	batch->count++;
+}
+
+/* A batch through librbd's asynchronous calls: every piece is issued without waiting, up to
+ * RBD_IN_FLIGHT at once, so the cluster works on them together instead of one round trip after
+ * the other. librbd reads into and writes from the caller's buffers directly (no copy); every
+ * call is waited for before returning, even after an error, since the buffers are the caller's. */
+static int
+rbd_volume_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count, bool reading)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	struct rbd_batch batch = {.volume = volume, .reading = reading};
+	rbd_image_info_t info;
+	uint64_t piece = RBD_WRITE_PIECE;
+
+	if (!reading && rbd_stat(rbd->image, &info, sizeof(info)) == 0 && info.obj_size / 2 < piece)
+		piece = info.obj_size / 2 > 0 ? info.obj_size / 2 : 1;
+	for (size_t i = 0; i < count && batch.rc == 0; i++) {
+		uint64_t done = 0;
+
+		if (reading || ios[i].buffer == NULL) {
+			rbd_batch_issue(&batch, ios[i].offset, ios[i].length, ios[i].buffer);
+			continue;
+		}
+		while (done < ios[i].length && batch.rc == 0) {
+			uint64_t length =
+				ios[i].length - done < piece ? ios[i].length - done : piece;
+
+			rbd_batch_issue(&batch, ios[i].offset + done, length,
+					(char *)ios[i].buffer + done);
+			done += length;
+		}
+	}
+	while (batch.count > 0)
+		rbd_batch_reap(&batch);
+	return batch.rc;
+}
+
+static int
+rbd_volume_read_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count)
+{
+	return rbd_volume_batch(volume, ios, count, true);
+}
+
+static int
+rbd_volume_write_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count)
+{
+	return rbd_volume_batch(volume, ios, count, false);
+}
+
 static int
 rbd_extent_found(uint64_t offset, size_t length, int exists, void *context)
 {
@@ -787,6 +914,8 @@ const struct repl_backend_ops repl_backend_rbd = {
 	.write_zeroes = rbd_volume_write_zeroes,
 	.is_hole = rbd_volume_is_hole,
 	.flush = rbd_volume_flush,
+	.read_batch = rbd_volume_read_batch,
+	.write_batch = rbd_volume_write_batch,
 	.diff = rbd_volume_diff,
 	.snapshot_create = rbd_volume_snapshot_create,
 	.snapshot_remove = rbd_volume_snapshot_remove,

@@ -109,13 +109,85 @@ repl_volume_read(struct repl_volume *volume, uint64_t offset, void *buffer, size
 	return volume->ops->read(volume, offset, buffer, length);
 }
 
-/* Writes runs of data and zeroes runs of zero blocks, block by block, so that a volume stays as
- * sparse as its source and re-writing a segment always leaves exactly its bytes. Backends see
- * plain writes and write_zeroes only. */
 int
-repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
+repl_volume_read_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count)
 {
-	const char *bytes = data;
+	for (size_t done = 0; done < count;) {
+		size_t step = count - done < REPL_IO_BATCH_MAX ? count - done : REPL_IO_BATCH_MAX;
+		int rc = 0;
+
+		if (volume->ops->read_batch)
+			rc = volume->ops->read_batch(volume, ios + done, step);
+		for (size_t i = done; volume->ops->read_batch == NULL && rc == 0 && i < done + step;
+		     i++)
+			rc = volume->ops->read(volume, ios[i].offset, ios[i].buffer,
+					       (size_t)ios[i].length);
+		if (rc < 0)
+			return rc;
+		done += step;
+	}
+	return 0;
+}
+
+int
+repl_volume_write_batch(struct repl_volume *volume, const struct repl_io *ios, size_t count)
+{
+	for (size_t done = 0; done < count;) {
+		size_t step = count - done < REPL_IO_BATCH_MAX ? count - done : REPL_IO_BATCH_MAX;
+		int rc = 0;
+
+		if (volume->ops->write_batch)
+			rc = volume->ops->write_batch(volume, ios + done, step);
+		for (size_t i = done;
+		     volume->ops->write_batch == NULL && rc == 0 && i < done + step; i++)
+			rc = ios[i].buffer
+				     ? volume->ops->write(volume, ios[i].offset, ios[i].buffer,
+							  (size_t)ios[i].length)
+				     : volume->ops->write_zeroes(volume, ios[i].offset,
+								 ios[i].length);
+		if (rc < 0)
+			return rc;
+		done += step;
+	}
+	return 0;
+}
+
+/* Pieces of writes gathered until a backend's batch is full, then handed over together. */
+struct volume_write_queue {
+	struct repl_io ios[REPL_IO_BATCH_MAX];
+	size_t count;
+};
+
+static int
+volume_write_queue_flush(struct repl_volume *volume, struct volume_write_queue *queue)
+{
+	int rc = repl_volume_write_batch(volume, queue->ios, queue->count);
+
+	queue->count = 0;
+	return rc;
+}
+
+static int
+volume_write_queue_add(struct repl_volume *volume, struct volume_write_queue *queue,
+		       uint64_t offset, uint64_t length, const void *data)
+{
+	if (queue->count == REPL_IO_BATCH_MAX) {
+		int rc = volume_write_queue_flush(volume, queue);
+
+		if (rc < 0)
+			return rc;
+	}
+	queue->ios[queue->count++] = (struct repl_io){offset, length, (void *)data};
+	return 0;
+}
+
+/* Queues runs of data as writes and runs of zero blocks as write_zeroes, block by block, so that
+ * a volume stays as sparse as its source and re-writing a segment always leaves exactly its
+ * bytes. Backends see plain writes and write_zeroes only. */
+static int
+volume_write_sparse(struct repl_volume *volume, struct volume_write_queue *queue, uint64_t offset,
+		    const char *bytes, size_t length)
+{
 	size_t position = 0;
 
 	while (position < length) {
@@ -133,16 +205,42 @@ repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data,
 				break;
 			run += next;
 		}
-		if (zero)
-			rc = volume->ops->write_zeroes(volume, offset + position, run - position);
-		else
-			rc = volume->ops->write(volume, offset + position, bytes + position,
-						run - position);
+		rc = volume_write_queue_add(volume, queue, offset + position, run - position,
+					    zero ? NULL : bytes + position);
 		if (rc < 0)
 			return rc;
 		position = run;
 	}
 	return 0;
+}
+
+int
+repl_volume_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
+{
+	struct volume_write_queue queue;
+	int rc;
+
+	queue.count = 0;
+	rc = volume_write_sparse(volume, &queue, offset, data, length);
+	if (rc == 0)
+		rc = volume_write_queue_flush(volume, &queue);
+	return rc;
+}
+
+int
+repl_volume_write_ranges(struct repl_volume *volume, uint64_t offset, const void *data,
+			 const struct segment_extent *ranges, size_t count)
+{
+	struct volume_write_queue queue;
+	int rc = 0;
+
+	queue.count = 0;
+	for (size_t i = 0; rc == 0 && i < count; i++)
+		rc = volume_write_sparse(volume, &queue, offset + ranges[i].offset,
+					 (const char *)data + ranges[i].offset, ranges[i].length);
+	if (rc == 0)
+		rc = volume_write_queue_flush(volume, &queue);
+	return rc;
 }
 
 int
