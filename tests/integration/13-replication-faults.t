@@ -1,0 +1,136 @@
+#!/bin/bash
+# Continuous replication under a steady random-write load and through faults at the replica
+# site: its ferryd killed with -9 mid-delta, then its whole Ceph cluster (bluestore, so that it
+# keeps its data) stopped for a while and started again. Replication must catch up by itself,
+# `ferry status` must show the error and then the recovery, and every committed point verifies.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ceph.sh"
+
+plan 18
+ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
+export FERRY_CEPH_BLUESTORE_BYTES=$((3 << 30))
+ceph_cluster C bluestore || { echo "Bail out! bluestore Ceph cluster C did not start"; exit 1; }
+A=$CEPH_CONF_A C=$CEPH_CONF_C
+rbd_a() { timeout 120 rbd -c "$A" "$@"; }
+rbd_c() { timeout 120 rbd -c "$C" "$@"; }
+IMG=t$$-load GROUP=f$$
+
+REPLICA_PORT=$(( (RANDOM % 20000) + 30000 ))
+DAEMON_PORT=$REPLICA_PORT
+start_daemon replica --ceph-conf "$C" || { echo "Bail out! replica ferryd did not start"; exit 1; }
+REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
+DAEMON_PORT=$((REPLICA_PORT + 1))
+start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
+PRIMARY_PID=$DAEMON_PID
+CLI=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
+ferry() { "$FERRY" "$1" "${@:2}" "${CLI[@]}"; }
+field() { "$FERRY" status "${CLI[@]}" --json | jq -r --arg n "rbd:rbd/$IMG" ".volumes[] | select(.name == \$n) | .$1"; }
+wait_point() { # wait_point N [SECONDS]: until the last committed point is at least N
+	for _ in $(seq 1 $(( ${2:-90} * 5 ))); do
+		[ "$(field last_point 2>/dev/null || echo 0)" -ge "$1" ] 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+wait_state() { # wait_state STATE [SECONDS]
+	for _ in $(seq 1 $(( ${2:-90} * 5 ))); do
+		[ "$(field state 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+replica_points() { rbd_c snap ls "rbd/$IMG" | awk '$2 ~ /^ferry-[0-9]+$/ { print substr($2, 7) }' | sort -n; }
+# verify_point N: replica ferry-N equals the source's group point ferry-N
+verify_point() { [ "$(rbd_sha "$C" "rbd/$IMG@ferry-$1")" = "$(rbd_point_sha "$A" "rbd/$IMG" "ferry-$1")" ]; }
+
+rbd_a create --size 128M "rbd/$IMG"
+rbd_a bench --io-type write --io-size 4M --io-total 64M "rbd/$IMG" >/dev/null 2>&1
+ferry site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
+	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+# keep is large: retention (tested in 11-replication.t) must not remove points checked here.
+ferry group create "$GROUP" --interval 2 --keep 100 > /dev/null
+ferry protect --group "$GROUP" --site dr "rbd:rbd/$IMG" > /dev/null
+wait_point 1 120
+ok $? "the first point reached the bluestore replica cluster"
+
+# A steady random-write load: points go on, the lag stays bounded, every point verifies.
+start=$(field last_point)
+(
+	set -e
+	until_s=$((SECONDS + 24))
+	while [ "$SECONDS" -lt "$until_s" ]; do
+		rbd_a bench --io-type write --io-pattern rand --io-size 4K --io-threads 2 \
+			--io-total 4M "rbd/$IMG" >> "$TEST_DIR/bench.out" 2>&1
+	done
+) &
+load=$!
+max_lag=0 samples=0
+while kill -0 "$load" 2>/dev/null; do
+	lag=$(field lag_seconds)
+	max_lag=$(awk -v a="$max_lag" -v b="${lag:-0}" 'BEGIN { print (b > a) ? b : a }')
+	samples=$((samples + 1))
+	sleep 1
+done
+wait "$load"
+ok $? "rbd bench wrote 4 KiB random writes for 24 s ($(grep -c elapsed "$TEST_DIR/bench.out") x 4 MiB)"
+end=$(field last_point)
+[ "$end" -ge $((start + 2)) ]
+ok $? "points went on under the load (from $start to $end)"
+awk -v l="$max_lag" 'BEGIN { exit !(l < 60) }'
+ok $? "the lag stayed bounded under the load (at most $max_lag s over $samples samples, interval 2 s)"
+wait_point $((end + 1))
+bad=""
+for n in $(replica_points); do verify_point "$n" || bad="$bad $n"; done
+is "$bad" "" "every committed point kept at the replica verifies ($(echo $(replica_points)))"
+
+# kill -9 of the replica's ferryd in the middle of a delta.
+rbd_a bench --io-type write --io-size 4M --io-pattern rand --io-total 96M "rbd/$IMG" >/dev/null 2>&1
+killed=0
+for _ in $(seq 1 600); do
+	if curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
+		"$REPLICA_URL/v1/transfers" | jq -e '[.transfers[] | select(.state == "active" and .segments_durable > 0)] | length > 0' >/dev/null 2>&1; then
+		kill -9 "$REPLICA_PID"; killed=1; break
+	fi
+	sleep 0.05
+done
+is "$killed" 1 "the replica's ferryd was killed with -9 while a delta was landing"
+wait "$REPLICA_PID" 2>/dev/null
+before=$(field last_point)
+wait_state error 60
+ok $? "ferry status shows the error while the replica is down ($(field reason | head -c 160))"
+DAEMON_PORT=$REPLICA_PORT
+start_daemon replica --ceph-conf "$C" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
+REPLICA_PID=$DAEMON_PID
+wait_point $((before + 2)) 120
+ok $? "after a restart, replication resumes (point $before, now $(field last_point))"
+n=$(field last_point)
+points=$(replica_points)
+verify_point "$n"
+ok $? "the newest point, $n, verifies"
+expected=$(seq $(( $(echo "$points" | head -n 1) )) "$n")
+is "$(echo $points)" "$(echo $expected)" "the replica's points are consecutive up to $n: none lost"
+
+# The replica's whole Ceph cluster goes down for a while, then comes back.
+bash "$CEPH_CLUSTER_SH" stop "$CEPH_DIR_C" > /dev/null
+ok $? "the replica's Ceph cluster is stopped"
+rbd_a bench --io-type write --io-size 4K --io-pattern rand --io-total 4M "rbd/$IMG" >/dev/null 2>&1
+down_point=$(field last_point)
+wait_state error 180
+ok $? "ferry status shows the error ($(field reason | head -c 200))"
+"$FERRY" status "${CLI[@]}" | grep -q "rbd:rbd/$IMG  *error"
+ok $? "  in the plain table too"
+port=$(awk -F= '/^PORT=/ { print $2 }' "$CEPH_DIR_C/cluster.env")
+bash "$CEPH_CLUSTER_SH" start "$CEPH_DIR_C" "$port" bluestore > /dev/null
+ok $? "the replica's Ceph cluster is started again with its data"
+wait_point $((down_point + 2)) 240
+ok $? "replication catches up by itself (point $down_point, now $(field last_point))"
+wait_state in-sync 60
+ok $? "and ferry status shows it in-sync again"
+n=$(field last_point)
+verify_point "$n"
+ok $? "the newest point, $n, verifies"
+stop_daemon "$PRIMARY_PID" # a still picture
+bad=""
+for m in $(replica_points); do verify_point "$m" || bad="$bad $m"; done
+is "$bad" "" "every point kept at the replica verifies ($(echo $(replica_points)))"
+exit $test_failed
