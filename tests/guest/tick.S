@@ -1,0 +1,103 @@
+/*
+ * A guest without an operating system, for ferry's libvirt tests: a 512-byte boot sector that
+ * prints "tick N\r\n" on COM1 once a second forever (N = 0, 1, 2...), so that a test reading the
+ * serial log sees the guest run, and sees that it kept running across a migration: the counter
+ * never skips and never goes back.
+ *
+ * 16-bit real mode, loaded by the BIOS at 0000:7c00. The second comes from the BIOS tick count at
+ * 0040:006c (18.2 Hz, kept by the BIOS's timer interrupt): the loop waits with hlt between ticks,
+ * so an idle guest costs little CPU under TCG and dirties almost no memory (migrations converge).
+ * N is kept as ten ASCII digits and incremented in place, which avoids a 32-bit division.
+ */
+	.code16
+	.text
+	.globl	start
+start:
+	cli
+	xorw	%ax, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	movw	$0x7c00, %sp
+	ljmp	$0, $main		/* %cs:%ip = 0:7c..., whatever the BIOS jumped with */
+
+main:
+	/* COM1: 115200 baud (divisor 1), 8N1, FIFOs on. QEMU ignores the speed, real UARTs do not. */
+	movw	$0x3fb, %dx
+	movb	$0x80, %al		/* DLAB on */
+	outb	%al, %dx
+	movw	$0x3f8, %dx
+	movb	$1, %al
+	outb	%al, %dx
+	incw	%dx
+	xorb	%al, %al
+	outb	%al, %dx
+	movw	$0x3fb, %dx
+	movb	$0x03, %al		/* DLAB off, 8 bits, no parity, 1 stop bit */
+	outb	%al, %dx
+	movw	$0x3fa, %dx
+	movb	$0x07, %al
+	outb	%al, %dx
+	sti				/* the BIOS timer interrupt keeps 0040:006c counting */
+
+loop:
+	movw	$msg, %si
+	call	puts
+	/* the digits of N without leading zeros (at least one) */
+	movw	$digits, %si
+skip:
+	cmpw	$digits_last, %si
+	je	print
+	cmpb	$'0', (%si)
+	jne	print
+	incw	%si
+	jmp	skip
+print:
+	call	puts
+	movw	$crlf, %si
+	call	puts
+
+	/* N += 1, decimal, from the last digit */
+	movw	$digits_last, %si
+carry:
+	incb	(%si)
+	cmpb	$'9', (%si)
+	jbe	wait
+	movb	$'0', (%si)
+	decw	%si
+	cmpw	$digits, %si
+	jae	carry
+
+wait:	/* 18 BIOS ticks = 0.989 s */
+	movw	0x46c, %bx
+1:	hlt
+	movw	0x46c, %ax
+	subw	%bx, %ax
+	cmpw	$18, %ax
+	jb	1b
+	jmp	loop
+
+/* puts: the NUL-terminated string at %si to COM1, waiting for the transmitter each time */
+puts:
+	lodsb
+	testb	%al, %al
+	jz	2f
+	movb	%al, %ah
+	movw	$0x3fd, %dx
+1:	inb	%dx, %al
+	testb	$0x20, %al
+	jz	1b
+	movw	$0x3f8, %dx
+	movb	%ah, %al
+	outb	%al, %dx
+	jmp	puts
+2:	ret
+
+msg:	.asciz	"tick "
+crlf:	.asciz	"\r\n"
+digits:	.ascii	"000000000"
+digits_last:
+	.asciz	"0"
+
+	.org	510
+	.word	0xaa55
