@@ -3,7 +3,7 @@
 # every test against those binaries.
 
 CC ?= cc
-PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih
+PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih libvirt libxml-2.0
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wno-format-truncation
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread \
@@ -27,8 +27,10 @@ LDFLAGS_ALL = $(MODE_LDFLAGS) $(LDFLAGS)
 COMMON_SOURCES := $(wildcard common/*.c)
 CATALOG_SOURCES := $(wildcard catalog/*.c)
 REPLICATOR_SOURCES := $(wildcard replicator/*.c)
+CUTOVER_SOURCES := $(wildcard cutover/*.c)
 WEB_SOURCES := $(wildcard web/*.c)
-LIBRARY_SOURCES := $(COMMON_SOURCES) $(CATALOG_SOURCES) $(REPLICATOR_SOURCES) $(WEB_SOURCES)
+LIBRARY_SOURCES := $(COMMON_SOURCES) $(CATALOG_SOURCES) $(REPLICATOR_SOURCES) $(CUTOVER_SOURCES) \
+	$(WEB_SOURCES)
 LIBRARY_OBJECTS := $(LIBRARY_SOURCES:%.c=$(BUILD)/%.o)
 UNIT_SOURCES := $(wildcard tests/unit/test_*.c)
 UNIT_BINARIES := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)

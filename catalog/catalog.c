@@ -103,6 +103,36 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" state TEXT NOT NULL DEFAULT 'syncing',"
 	" reason TEXT NOT NULL DEFAULT '',"
 	" UNIQUE (site, replica));",
+	/* 5: cutover: protected VMs (a JSON record each), runs and their ordered steps */
+	"CREATE TABLE vms ("
+	" name TEXT PRIMARY KEY,"
+	" role TEXT NOT NULL CHECK (role IN ('primary', 'replica')),"
+	" group_name TEXT NOT NULL,"
+	" record TEXT NOT NULL,"
+	" updated_ms INTEGER NOT NULL);"
+	"CREATE TABLE runs ("
+	" id INTEGER PRIMARY KEY,"
+	" kind TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" request TEXT NOT NULL DEFAULT '',"
+	" status TEXT NOT NULL,"
+	" reason TEXT NOT NULL DEFAULT '',"
+	" result TEXT NOT NULL DEFAULT '',"
+	" started_ms INTEGER NOT NULL,"
+	" ended_ms INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE run_steps ("
+	" run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	" seq INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" result TEXT NOT NULL,"
+	" detail TEXT NOT NULL DEFAULT '',"
+	" started_ms INTEGER NOT NULL,"
+	" ended_ms INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (run_id, seq));"
+	"CREATE TABLE promoted ("
+	" volume TEXT PRIMARY KEY,"
+	" run_id INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL);",
 };
 
 static const char *const range_kind_names[] = {"durable", "attempted", "member"};
@@ -1365,4 +1395,347 @@ catalog_protection_list(struct catalog *catalog,
 	return catalog_read_rows(catalog,
 				 "SELECT " PROTECTION_COLUMNS " FROM protections ORDER BY source",
 				 NULL, "protection list", catalog_protection_row, &reader, &rows);
+}
+
+/* ---- cutover: VMs, runs, steps ---- */
+
+/* Runs one write statement with up to 8 text or integer parameters: "t" text, "i" int64. */
+static int
+catalog_write_values(struct catalog *catalog, const char *sql, const char *what, bool must_change,
+		     const char *types, ...)
+{
+	sqlite3_stmt *stmt = NULL;
+	va_list args;
+	bool owned;
+	int rc, step;
+
+	rc = catalog_write_begin(catalog, &owned);
+	if (rc < 0)
+		return rc;
+	rc = catalog_prepare(catalog, sql, &stmt);
+	if (rc < 0)
+		goto out;
+	va_start(args, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 't') {
+			const char *text = va_arg(args, const char *);
+
+			sqlite3_bind_text(stmt, i + 1, text ? text : "", -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(stmt, i + 1, va_arg(args, int64_t));
+		}
+	}
+	va_end(args);
+	step = sqlite3_step(stmt);
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, what);
+	else if (must_change && sqlite3_changes(catalog->db) == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s: nothing by that name", what);
+out:
+	sqlite3_finalize(stmt);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_vm_put(struct catalog *catalog, const char *name, const char *role, const char *group,
+	       const char *record)
+{
+	return catalog_write_values(catalog,
+				    "INSERT INTO vms (name, role, group_name, record, updated_ms)"
+				    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
+				    " role = ?2, group_name = ?3, record = ?4, updated_ms = ?5",
+				    "vm put", false, "ttttii", name, role, group, record,
+				    (int64_t)util_now_ms());
+}
+
+struct catalog_vm_reader {
+	int (*each)(const char *name, const char *role, const char *group, const char *record,
+		    void *context);
+	void *context;
+	const char *group;
+};
+
+static int
+catalog_vm_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_vm_reader *reader = context;
+	const char *group = (const char *)sqlite3_column_text(stmt, 2);
+
+	if (reader->group && strcmp(reader->group, group) != 0)
+		return 0;
+	return reader->each((const char *)sqlite3_column_text(stmt, 0),
+			    (const char *)sqlite3_column_text(stmt, 1), group,
+			    (const char *)sqlite3_column_text(stmt, 3), reader->context);
+}
+
+struct catalog_vm_copy {
+	char *record;
+	char *role;
+};
+
+static int
+catalog_vm_copy(const char *name, const char *role, const char *group, const char *record,
+		void *context)
+{
+	struct catalog_vm_copy *copy = context;
+
+	(void)name;
+	(void)group;
+	copy->record = strdup(record);
+	if (copy->role)
+		snprintf(copy->role, 16, "%s", role);
+	return copy->record ? 0 : FERRY_ERR_NO_MEMORY;
+}
+
+int
+catalog_vm_get(struct catalog *catalog, const char *name, char **record, char *role)
+{
+	struct catalog_vm_copy copy = {NULL, role};
+	struct catalog_vm_reader reader = {catalog_vm_copy, &copy, NULL};
+	int rows, rc;
+
+	rc = catalog_read_rows(catalog,
+			       "SELECT name, role, group_name, record FROM vms WHERE name = ?1",
+			       name, "vm get", catalog_vm_row, &reader, &rows);
+	if (rc == 0 && rows == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "no protected VM named '%s' at this site; register it with "
+				     "ferry vm protect",
+				     name);
+	if (rc < 0) {
+		free(copy.record);
+		return rc;
+	}
+	*record = copy.record;
+	return 0;
+}
+
+int
+catalog_vm_remove(struct catalog *catalog, const char *name)
+{
+	return catalog_write_values(catalog, "DELETE FROM vms WHERE name = ?1", "vm remove", true,
+				    "t", name);
+}
+
+int
+catalog_vm_list(struct catalog *catalog, const char *group,
+		int (*each)(const char *name, const char *role, const char *group,
+			    const char *record, void *context),
+		void *context)
+{
+	struct catalog_vm_reader reader = {each, context, group};
+	int rows;
+
+	return catalog_read_rows(catalog,
+				 "SELECT name, role, group_name, record FROM vms ORDER BY name",
+				 NULL, "vm list", catalog_vm_row, &reader, &rows);
+}
+
+int
+catalog_run_create(struct catalog *catalog, const char *kind, const char *target,
+		   const char *request, int64_t *id)
+{
+	int rc = catalog_write_values(catalog,
+				      "INSERT INTO runs (kind, target, request, status, started_ms)"
+				      " VALUES (?1, ?2, ?3, 'running', ?4)",
+				      "run create", false, "ttti", kind, target, request,
+				      (int64_t)util_now_ms());
+
+	if (rc == 0) {
+		pthread_mutex_lock(&catalog->lock);
+		*id = sqlite3_last_insert_rowid(catalog->db);
+		pthread_mutex_unlock(&catalog->lock);
+	}
+	return rc;
+}
+
+int
+catalog_run_finish(struct catalog *catalog, int64_t id, const char *status, const char *reason,
+		   const char *result)
+{
+	return catalog_write_values(catalog,
+				    "UPDATE runs SET status = ?2, reason = ?3, result = ?4,"
+				    " ended_ms = ?5 WHERE id = ?1",
+				    "run finish", true, "ittti", id, status, reason, result,
+				    (int64_t)util_now_ms());
+}
+
+int
+catalog_run_reopen(struct catalog *catalog, int64_t id)
+{
+	return catalog_write_values(catalog,
+				    "UPDATE runs SET status = 'running', reason = '', ended_ms = 0"
+				    " WHERE id = ?1",
+				    "run reopen", true, "i", id);
+}
+
+int
+catalog_run_mark_interrupted(struct catalog *catalog)
+{
+	int rc = catalog_write_values(catalog,
+				      "UPDATE run_steps SET result = 'interrupted', ended_ms = ?1"
+				      " WHERE result = 'running'",
+				      "run steps interrupted", false, "i", (int64_t)util_now_ms());
+
+	if (rc == 0)
+		rc = catalog_write_values(
+			catalog,
+			"UPDATE runs SET status = 'interrupted', reason = 'ferryd "
+			"stopped during the run; ferry run resume or rollback', "
+			"ended_ms = ?1 WHERE status = 'running'",
+			"runs interrupted", false, "i", (int64_t)util_now_ms());
+	return rc;
+}
+
+int
+catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *name, int *seq)
+{
+	int rc = catalog_write_values(
+		catalog,
+		"INSERT INTO run_steps (run_id, seq, name, result, started_ms) VALUES (?1,"
+		" (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_steps WHERE run_id = ?1), ?2,"
+		" 'running', ?3)",
+		"run step begin", false, "iti", run_id, name, (int64_t)util_now_ms());
+
+	if (rc == 0) {
+		sqlite3_stmt *stmt = NULL;
+
+		pthread_mutex_lock(&catalog->lock);
+		rc = catalog_prepare(catalog, "SELECT MAX(seq) FROM run_steps WHERE run_id = ?1",
+				     &stmt);
+		if (rc == 0) {
+			sqlite3_bind_int64(stmt, 1, run_id);
+			*seq = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+		}
+		sqlite3_finalize(stmt);
+		pthread_mutex_unlock(&catalog->lock);
+	}
+	return rc;
+}
+
+int
+catalog_run_step_end(struct catalog *catalog, int64_t run_id, int seq, const char *result,
+		     const char *detail)
+{
+	return catalog_write_values(catalog,
+				    "UPDATE run_steps SET result = ?3, detail = ?4, ended_ms = ?5"
+				    " WHERE run_id = ?1 AND seq = ?2",
+				    "run step end", true, "iitti", run_id, (int64_t)seq, result,
+				    detail, (int64_t)util_now_ms());
+}
+
+struct catalog_run_reader {
+	int (*each)(const struct catalog_run *run, void *context);
+	void *context;
+};
+
+static int
+catalog_run_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_run_reader *reader = context;
+	struct catalog_run run;
+
+	memset(&run, 0, sizeof(run));
+	run.id = sqlite3_column_int64(stmt, 0);
+	catalog_copy_text(run.kind, sizeof(run.kind), stmt, 1);
+	catalog_copy_text(run.target, sizeof(run.target), stmt, 2);
+	run.request = (const char *)sqlite3_column_text(stmt, 3);
+	catalog_copy_text(run.status, sizeof(run.status), stmt, 4);
+	catalog_copy_text(run.reason, sizeof(run.reason), stmt, 5);
+	run.result = (const char *)sqlite3_column_text(stmt, 6);
+	run.started_ms = sqlite3_column_int64(stmt, 7);
+	run.ended_ms = sqlite3_column_int64(stmt, 8);
+	return reader->each(&run, reader->context);
+}
+
+int
+catalog_run_list(struct catalog *catalog, int64_t id, int limit,
+		 int (*each)(const struct catalog_run *run, void *context), void *context)
+{
+	struct catalog_run_reader reader = {each, context};
+	char sql[256], key[32];
+	int rows, rc;
+
+	snprintf(key, sizeof(key), "%lld", (long long)id);
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, kind, target, request, status, reason, result, started_ms, ended_ms"
+		 " FROM runs %s ORDER BY id DESC LIMIT %d",
+		 id ? "WHERE id = CAST(?1 AS INTEGER)" : "", limit > 0 ? limit : -1);
+	rc = catalog_read_rows(catalog, sql, id ? key : NULL, "run list", catalog_run_row, &reader,
+			       &rows);
+	if (rc == 0 && id && rows == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "no run %lld at this site; see ferry runs", (long long)id);
+	return rc;
+}
+
+struct catalog_step_reader {
+	int (*each)(const struct catalog_run_step *step, void *context);
+	void *context;
+};
+
+static int
+catalog_step_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_step_reader *reader = context;
+	struct catalog_run_step step;
+
+	memset(&step, 0, sizeof(step));
+	step.run_id = sqlite3_column_int64(stmt, 0);
+	step.seq = sqlite3_column_int(stmt, 1);
+	catalog_copy_text(step.name, sizeof(step.name), stmt, 2);
+	catalog_copy_text(step.result, sizeof(step.result), stmt, 3);
+	catalog_copy_text(step.detail, sizeof(step.detail), stmt, 4);
+	step.started_ms = sqlite3_column_int64(stmt, 5);
+	step.ended_ms = sqlite3_column_int64(stmt, 6);
+	return reader->each(&step, reader->context);
+}
+
+int
+catalog_run_steps(struct catalog *catalog, int64_t run_id,
+		  int (*each)(const struct catalog_run_step *step, void *context), void *context)
+{
+	struct catalog_step_reader reader = {each, context};
+	char key[32];
+	int rows;
+
+	snprintf(key, sizeof(key), "%lld", (long long)run_id);
+	return catalog_read_rows(catalog,
+				 "SELECT run_id, seq, name, result, detail, started_ms, ended_ms"
+				 " FROM run_steps WHERE run_id = CAST(?1 AS INTEGER) ORDER BY seq",
+				 key, "run steps", catalog_step_row, &reader, &rows);
+}
+
+int
+catalog_promoted_put(struct catalog *catalog, const char *volume, int64_t run_id)
+{
+	return catalog_write_values(catalog,
+				    "INSERT OR REPLACE INTO promoted (volume, run_id, time_ms)"
+				    " VALUES (?1, ?2, ?3)",
+				    "promoted put", false, "tii", volume, run_id,
+				    (int64_t)util_now_ms());
+}
+
+static int
+catalog_promoted_row(sqlite3_stmt *stmt, void *context)
+{
+	*(int64_t *)context = sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
+int
+catalog_promoted_get(struct catalog *catalog, const char *volume, int64_t *run_id)
+{
+	int rows;
+
+	*run_id = 0;
+	return catalog_read_rows(catalog, "SELECT run_id FROM promoted WHERE volume = ?1", volume,
+				 "promoted get", catalog_promoted_row, run_id, &rows);
+}
+
+int
+catalog_promoted_remove(struct catalog *catalog, const char *volume)
+{
+	return catalog_write_values(catalog, "DELETE FROM promoted WHERE volume = ?1",
+				    "promoted remove", false, "t", volume);
 }

@@ -20,7 +20,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 4
+#define CATALOG_SCHEMA_VERSION 5
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 
@@ -188,6 +188,65 @@ int catalog_protection_update(struct catalog *catalog, const struct catalog_prot
 int catalog_protection_list(struct catalog *catalog,
 			    int (*each)(const struct catalog_protection *protection, void *context),
 			    void *context);
+
+/* ---- cutover: protected VMs, runs and their steps ---- */
+
+/* A protected VM: role "primary" on the site that runs it, "replica" on the site that would
+ * bring it up; record is a JSON document owned by cutover/ (libvirt XML, disks, mapping). */
+int catalog_vm_put(struct catalog *catalog, const char *name, const char *role, const char *group,
+		   const char *record);
+/* Sets *record (caller frees) and, when role is not NULL, role (16 bytes). */
+int catalog_vm_get(struct catalog *catalog, const char *name, char **record, char *role);
+int catalog_vm_remove(struct catalog *catalog, const char *name);
+/* Every VM (group NULL) or those of one group; record is valid during the call only. */
+int catalog_vm_list(struct catalog *catalog, const char *group,
+		    int (*each)(const char *name, const char *role, const char *group,
+				const char *record, void *context),
+		    void *context);
+
+struct catalog_run {
+	int64_t id;
+	char kind[32];
+	char target[256];
+	char status[16]; /* running, completed, failed, refused, interrupted */
+	char reason[1024];
+	int64_t started_ms;
+	int64_t ended_ms;
+	const char *request; /* JSON; valid during a list or get callback only */
+	const char *result;  /* JSON; same */
+};
+struct catalog_run_step {
+	int64_t run_id;
+	int seq;
+	char name[128];
+	char result[16]; /* running, ok, failed, skipped, interrupted */
+	char detail[1024];
+	int64_t started_ms;
+	int64_t ended_ms;
+};
+int catalog_run_create(struct catalog *catalog, const char *kind, const char *target,
+		       const char *request, int64_t *id);
+int catalog_run_finish(struct catalog *catalog, int64_t id, const char *status, const char *reason,
+		       const char *result);
+/* Reopens a run (status running) to resume it. */
+int catalog_run_reopen(struct catalog *catalog, int64_t id);
+/* Marks every run still running (and its running step) as interrupted; returns how many. */
+int catalog_run_mark_interrupted(struct catalog *catalog);
+int catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *name, int *seq);
+int catalog_run_step_end(struct catalog *catalog, int64_t run_id, int seq, const char *result,
+			 const char *detail);
+/* Newest first (id 0: all, limit 0: no limit), or the one run id. */
+int catalog_run_list(struct catalog *catalog, int64_t id, int limit,
+		     int (*each)(const struct catalog_run *run, void *context), void *context);
+int catalog_run_steps(struct catalog *catalog, int64_t run_id,
+		      int (*each)(const struct catalog_run_step *step, void *context),
+		      void *context);
+
+/* A replica volume a failover brought up: its VM writes it now, and no delta may land on it. */
+int catalog_promoted_put(struct catalog *catalog, const char *volume, int64_t run_id);
+/* Sets *run_id to the run that promoted volume, 0 when it is not promoted. */
+int catalog_promoted_get(struct catalog *catalog, const char *volume, int64_t *run_id);
+int catalog_promoted_remove(struct catalog *catalog, const char *volume);
 
 /* Event log: every operator-visible change. level is "info", "warn" or "error". */
 int catalog_event_add(struct catalog *catalog, const char *level, const char *object,

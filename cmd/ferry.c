@@ -41,6 +41,15 @@ struct cli_options {
 	int64_t interval;
 	int64_t keep;
 	char *token;
+	/* cutover */
+	const char *uri;
+	const char *dest_uri;
+	int64_t order;
+	int64_t delay;
+	json_t *network_map;
+	bool live, cold, test, cleanup, force, dry_run;
+	int64_t point;
+	int64_t shutdown_timeout;
 };
 
 static void
@@ -68,6 +77,20 @@ usage(FILE *out)
 		"  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
 		"  unprotect rbd:POOL/IMAGE\n"
 		"                        replicate an image continuously, or stop\n"
+		"  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
+		"       [--network-map SRC=DST ...] [--site SITE]\n"
+		"                        protect a VM's RBD disks and keep its XML at both sites\n"
+		"  migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json]\n"
+		"                        (primary site) shut down, ship the final delta, start "
+		"the\n"
+		"                        VM at the replica site\n"
+		"  failover DOMAIN|--group G [--point N] [--test] [--json]\n"
+		"  failover --cleanup [DOMAIN|--group G]\n"
+		"                        (replica site) bring VMs up from a committed point; "
+		"--test\n"
+		"                        on clones with links down, while replication goes on\n"
+		"  runs [--json]; run show ID [--json]; run resume ID\n"
+		"                        cutover runs and their steps\n"
 		"\n"
 		"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
 		"(also from CEPH_CONF) and --ceph-id NAME (default admin).\n"
@@ -114,6 +137,19 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"site", required_argument, NULL, 'S'},
 		{"interval", required_argument, NULL, 'V'},
 		{"keep", required_argument, NULL, 'E'},
+		{"uri", required_argument, NULL, 1000},
+		{"dest-uri", required_argument, NULL, 1001},
+		{"order", required_argument, NULL, 1002},
+		{"delay", required_argument, NULL, 1003},
+		{"network-map", required_argument, NULL, 1004},
+		{"live", no_argument, NULL, 1005},
+		{"cold", no_argument, NULL, 1006},
+		{"test", no_argument, NULL, 1007},
+		{"cleanup", no_argument, NULL, 1008},
+		{"force", no_argument, NULL, 1009},
+		{"point", required_argument, NULL, 1010},
+		{"shutdown-timeout", required_argument, NULL, 1011},
+		{"dry-run", no_argument, NULL, 1012},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -157,6 +193,47 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 			break;
 		}
 		case 'I': options->ceph_id = optarg; break;
+		case 1000: options->uri = optarg; break;
+		case 1001: options->dest_uri = optarg; break;
+		case 1002:
+		case 1003:
+		case 1010:
+		case 1011: {
+			long long value = strtoll(optarg, &end, 10);
+
+			if (*end || value < 0) {
+				fprintf(stderr, "ferry: %s: give a whole number of 0 or more\n",
+					optarg);
+				return -1;
+			}
+			*(option == 1002   ? &options->order
+			  : option == 1003 ? &options->delay
+			  : option == 1010 ? &options->point
+					   : &options->shutdown_timeout) = value;
+			break;
+		}
+		case 1004: {
+			const char *equals = strchr(optarg, '=');
+			char key[256];
+
+			if (equals == NULL || equals == optarg || equals[1] == '\0') {
+				fprintf(stderr,
+					"ferry: --network-map %s: give SOURCE=DESTINATION\n",
+					optarg);
+				return -1;
+			}
+			if (options->network_map == NULL)
+				options->network_map = json_object();
+			snprintf(key, sizeof(key), "%.*s", (int)(equals - optarg), optarg);
+			json_object_set_new(options->network_map, key, json_string(equals + 1));
+			break;
+		}
+		case 1005: options->live = true; break;
+		case 1006: options->cold = true; break;
+		case 1007: options->test = true; break;
+		case 1008: options->cleanup = true; break;
+		case 1009: options->force = true; break;
+		case 1012: options->dry_run = true; break;
 		case 'T':
 			if (strcmp(optarg, "file") != 0 && strcmp(optarg, "rbd") != 0) {
 				fprintf(stderr, "ferry: --target %s: give file or rbd\n", optarg);
@@ -618,6 +695,262 @@ cli_protect(int argc, char **argv, bool protect)
 	return status;
 }
 
+/* ---- cutover ---- */
+
+static void
+cli_print_step(json_t *step)
+{
+	printf("  %2" JSON_INTEGER_FORMAT ". %-46s %-8s %6" JSON_INTEGER_FORMAT " ms  %s\n",
+	       json_integer_value(json_object_get(step, "seq")),
+	       json_string_value(json_object_get(step, "name")),
+	       json_string_value(json_object_get(step, "result")),
+	       json_integer_value(json_object_get(step, "duration_ms")),
+	       json_string_value(json_object_get(step, "detail")));
+}
+
+static void
+cli_print_run(json_t *run, bool steps)
+{
+	json_t *vm, *step;
+	size_t i;
+
+	printf("run %" JSON_INTEGER_FORMAT " %s %s: %s in %.1f s%s%s\n",
+	       json_integer_value(json_object_get(run, "run")),
+	       json_string_value(json_object_get(run, "kind")),
+	       json_string_value(json_object_get(run, "target")),
+	       json_string_value(json_object_get(run, "status")),
+	       (double)json_integer_value(json_object_get(run, "total_ms")) / 1000.0,
+	       *json_string_value(json_object_get(run, "reason")) ? ": " : "",
+	       json_string_value(json_object_get(run, "reason")));
+	json_array_foreach(json_object_get(run, "vms"), i, vm)
+	{
+		printf("  %s at point %" JSON_INTEGER_FORMAT,
+		       json_string_value(json_object_get(vm, "name")),
+		       json_integer_value(json_object_get(vm, "point")));
+		if (json_object_get(vm, "downtime_ms"))
+			printf(", downtime %" JSON_INTEGER_FORMAT " ms",
+			       json_integer_value(json_object_get(vm, "downtime_ms")));
+		if (json_object_get(vm, "frozen_ms"))
+			printf(", frozen %" JSON_INTEGER_FORMAT " ms",
+			       json_integer_value(json_object_get(vm, "frozen_ms")));
+		if (json_object_get(vm, "rto_seconds"))
+			printf(", RTO %.1f s, RPO %" JSON_INTEGER_FORMAT " s",
+			       json_real_value(json_object_get(vm, "rto_seconds")),
+			       json_integer_value(json_object_get(vm, "rpo_seconds")));
+		printf(", final delta %" JSON_INTEGER_FORMAT " bytes\n",
+		       json_integer_value(json_object_get(vm, "final_delta_bytes")));
+	}
+	json_array_foreach(json_object_get(run, "steps"), i, step) if (steps) cli_print_step(step);
+}
+
+/* Starts a run at the daemon and follows it to its end, printing steps as they end (or, with
+ * --json, one object at the end). Exit status 0 only when the run completed. */
+static int
+cli_run_follow(const struct cli_options *options, const char *command, json_t *request)
+{
+	struct api_client *client = cli_client(options);
+	json_t *reply = NULL;
+	size_t printed = 0;
+	char path[64];
+	int rc;
+
+	rc = client ? api_client_json(client, "POST", "/v1/runs", request, &reply)
+		    : ferry_error_last_code();
+	json_decref(request);
+	if (rc < 0)
+		goto out;
+	snprintf(path, sizeof(path), "/v1/runs/%" JSON_INTEGER_FORMAT,
+		 json_integer_value(json_object_get(reply, "run")));
+	for (;;) {
+		json_t *steps, *step;
+
+		json_decref(reply);
+		reply = NULL;
+		rc = api_client_json(client, "GET", path, NULL, &reply);
+		if (rc < 0)
+			goto out;
+		steps = json_object_get(reply, "steps");
+		while (!options->json && printed < json_array_size(steps) &&
+		       strcmp(json_string_value(json_object_get(
+				      step = json_array_get(steps, printed), "result")),
+			      "running") != 0) {
+			cli_print_step(step);
+			printed++;
+		}
+		if (strcmp(json_string_value(json_object_get(reply, "status")), "running") != 0)
+			break;
+		usleep(200 * 1000);
+	}
+	if (options->json) {
+		json_dumpf(reply, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	} else {
+		json_object_set_new(reply, "steps", json_array());
+		cli_print_run(reply, false);
+	}
+	rc = strcmp(json_string_value(json_object_get(reply, "status")), "completed") == 0 ? 0 : 1;
+out:
+	api_client_free(client);
+	json_decref(reply);
+	if (rc < 0)
+		return cli_fail(options, command);
+	return rc;
+}
+
+/* ferry vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]
+ * [--network-map SRC=DST ...] [--site SITE] */
+static int
+cli_vm(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	json_t *request;
+	char done[600];
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 2 || strcmp(argv[first], "protect") != 0 || !options.uri ||
+	    !options.dest_uri || !options.group) {
+		fprintf(stderr, "usage: ferry vm protect DOMAIN --uri LIBVIRT_URI --group GROUP "
+				"--dest-uri LIBVIRT_URI [--order N] [--delay SECONDS] "
+				"[--network-map SRC=DST ...] [--site SITE]\n");
+		goto out;
+	}
+	request = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "name", argv[first + 1], "uri",
+			    options.uri, "dest_uri", options.dest_uri, "group", options.group,
+			    "order", (json_int_t)options.order, "delay", (json_int_t)options.delay,
+			    "network_map",
+			    options.network_map ? json_incref(options.network_map) : json_object());
+	if (options.site)
+		json_object_set_new(request, "site", json_string(options.site));
+	snprintf(done, sizeof(done),
+		 "%s: protected in group %s; its XML and disks are at the "
+		 "replica site",
+		 argv[first + 1], options.group);
+	status = cli_request(&options, "vm protect", "/v1/vms", request, done);
+out:
+	json_decref(options.network_map);
+	free(options.token);
+	return status;
+}
+
+/* ferry migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json] */
+static int
+cli_migrate(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 1 || options.live == options.cold) {
+		fprintf(stderr, "usage: ferry migrate DOMAIN --live|--cold [--shutdown-timeout "
+				"SECONDS] [--force] [--json]\n");
+		goto out;
+	}
+	if (options.live || options.dry_run) {
+		fprintf(stderr,
+			"ferry migrate: %s is not available yet; use --cold (shutdown, final "
+			"delta, start at the destination)\n",
+			options.live ? "--live" : "--dry-run");
+		goto out;
+	}
+	status = cli_run_follow(&options, "migrate",
+				json_pack("{s:s, s:s, s:I, s:b}", "kind", "migrate-cold", "vm",
+					  argv[first], "shutdown_timeout",
+					  (json_int_t)options.shutdown_timeout, "force",
+					  options.force));
+out:
+	free(options.token);
+	return status;
+}
+
+/* ferry failover DOMAIN|--group G [--point N] [--test] [--json]; ferry failover --cleanup */
+static int
+cli_failover(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	json_t *request;
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (!options.cleanup && (argc - first == 1) == (options.group != NULL)) {
+		fprintf(stderr,
+			"usage: ferry failover DOMAIN|--group GROUP [--point N] [--test] "
+			"[--json]\n       ferry failover --cleanup [DOMAIN|--group GROUP]\n");
+		goto out;
+	}
+	request = json_pack("{s:s, s:I}", "kind",
+			    options.cleanup ? "failover-cleanup"
+			    : options.test  ? "failover-test"
+					    : "failover",
+			    "point", (json_int_t)options.point);
+	if (argc - first == 1)
+		json_object_set_new(request, "vm", json_string(argv[first]));
+	if (options.group)
+		json_object_set_new(request, "group", json_string(options.group));
+	status = cli_run_follow(&options, "failover", request);
+out:
+	free(options.token);
+	return status;
+}
+
+/* ferry runs [--json]; ferry run show ID [--json]; ferry run resume ID */
+static int
+cli_runs(int argc, char **argv, bool one)
+{
+	struct cli_options options = {0};
+	struct api_client *client = NULL;
+	json_t *reply = NULL, *run;
+	char path[128];
+	size_t i;
+	int first, rc, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (one && (argc - first != 2 ||
+		    (strcmp(argv[first], "show") != 0 && strcmp(argv[first], "resume") != 0))) {
+		fprintf(stderr, "usage: ferry run show ID [--json] | ferry run resume ID\n");
+		goto out;
+	}
+	if (one && strcmp(argv[first], "resume") == 0) {
+		snprintf(path, sizeof(path), "/v1/runs/%s/resume", argv[first + 1]);
+		status = cli_request(&options, "run resume", path, json_object(), "resumed");
+		goto out;
+	}
+	status = 1;
+	client = cli_client(&options);
+	snprintf(path, sizeof(path), one ? "/v1/runs/%s" : "/v1/runs", one ? argv[first + 1] : "");
+	rc = client ? api_client_json(client, "GET", path, NULL, &reply) : ferry_error_last_code();
+	if (rc < 0) {
+		status = cli_fail(&options, one ? "run show" : "runs");
+		goto out;
+	}
+	if (options.json) {
+		json_dumpf(reply, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+	} else if (one) {
+		cli_print_run(reply, true);
+	} else {
+		json_array_foreach(json_object_get(reply, "runs"), i, run)
+		{
+			json_object_set_new(run, "steps", json_array());
+			cli_print_run(run, false);
+		}
+	}
+	status = 0;
+out:
+	json_decref(reply);
+	api_client_free(client);
+	free(options.token);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -643,6 +976,16 @@ main(int argc, char **argv)
 		status = cli_protect(argc - 1, argv + 1, true);
 	else if (strcmp(argv[1], "unprotect") == 0)
 		status = cli_protect(argc - 1, argv + 1, false);
+	else if (strcmp(argv[1], "vm") == 0)
+		status = cli_vm(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "migrate") == 0)
+		status = cli_migrate(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "failover") == 0)
+		status = cli_failover(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "runs") == 0)
+		status = cli_runs(argc - 1, argv + 1, false);
+	else if (strcmp(argv[1], "run") == 0)
+		status = cli_runs(argc - 1, argv + 1, true);
 	else if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		status = 0;

@@ -180,6 +180,7 @@ main(int argc, char **argv)
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
 	struct repl_scheduler *scheduler = NULL;
+	struct cutover_site cutover = {0};
 	struct stat token_info;
 	sigset_t signals;
 	int received = 0, status;
@@ -216,6 +217,9 @@ main(int argc, char **argv)
 	snprintf(catalog_path, sizeof(catalog_path), "%s/catalog.db", state_dir);
 	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, &catalog) < 0)
 		goto out;
+	/* A run that was going on when this daemon stopped says so, and waits to be resumed. */
+	if (catalog_run_mark_interrupted(catalog) < 0 || cutover_init() < 0)
+		goto out;
 	if (settings.ceph_conf) {
 		struct stat conf_info;
 
@@ -232,6 +236,9 @@ main(int argc, char **argv)
 	receiver = repl_receiver_new(catalog, state_dir, settings.replica_pool);
 	if (receiver == NULL)
 		goto out;
+	cutover.catalog = catalog;
+	cutover.ceph_conf = settings.ceph_conf;
+	cutover.replica_pool = settings.replica_pool;
 	if (web_tls_load(state_dir, settings.certificate_path, settings.key_path, &certificate_pem,
 			 &key_pem) < 0)
 		goto out;
@@ -243,6 +250,7 @@ main(int argc, char **argv)
 		.catalog = catalog,
 		.receiver = receiver,
 		.state_dir = state_dir,
+		.cutover = &cutover,
 	});
 	if (server == NULL)
 		goto out;
@@ -262,6 +270,7 @@ main(int argc, char **argv)
 	scheduler = repl_scheduler_start(catalog);
 	if (scheduler == NULL)
 		goto out;
+	cutover.scheduler = scheduler;
 	while (sigwait(&signals, &received) != 0)
 		;
 	log_info("ferryd stopping (%s)", strsignal(received));
@@ -271,6 +280,16 @@ out:
 		log_error("%s", ferry_error_message());
 	repl_scheduler_stop(scheduler);
 	web_server_stop(server);
+	/* Runs in progress use the catalog: give them a moment, else leave them interrupted (the
+	 * next start marks them so) rather than pull the catalog from under them. */
+	for (int i = 0; i < 100 && cutover_runs_active() > 0; i++)
+		usleep(100 * 1000);
+	if (cutover_runs_active() > 0) {
+		log_warn("stopping with %d cutover run(s) in progress; they show as interrupted "
+			 "after the next start (ferry run resume ID)",
+			 cutover_runs_active());
+		_exit(status);
+	}
 	if (server)
 		unlink(url_path);
 	if (catalog && status == 0)

@@ -859,6 +859,27 @@ out:
 	return rc;
 }
 
+int
+repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *name)
+{
+	struct rbd_volume handle;
+	char location[600];
+	int rc;
+
+	rc = rbd_group_open(pool, NULL, &handle);
+	if (rc < 0)
+		return rc;
+	rc = rbd_group_snap_remove(handle.ioctx, group, name);
+	if (rc < 0 && rc != -ENOENT) {
+		snprintf(location, sizeof(location), "RBD group %s/%s", pool, group);
+		rc = rbd_error(rc, "cannot remove a snapshot of", location);
+	} else {
+		rc = 0;
+	}
+	rbd_group_close(&handle);
+	return rc;
+}
+
 struct rbd_group_prune {
 	rados_ioctx_t ioctx;
 	const char *group;
@@ -902,6 +923,136 @@ repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_fr
 		rc = rbd_error(rc, "cannot list the snapshots of", location);
 	rbd_group_close(&handle);
 	return rc < 0 ? rc : prune.removed;
+}
+
+/* ---- replica points, for failover ---- */
+
+/* Opens rbd:POOL/IMAGE (write mode) for the calls below. */
+static int
+rbd_point_open(const char *location, struct rbd_volume *image)
+{
+	char pool[128];
+	const char *path = location + (strncmp(location, "rbd:", 4) == 0 ? 4 : 0);
+	const char *slash = strchr(path, '/');
+
+	snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - path) : 0, path);
+	return rbd_group_open(pool, location, image);
+}
+
+int
+repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count,
+		int64_t *newest_time)
+{
+	struct rbd_volume image;
+	rbd_snap_info_t *snapshots = NULL;
+	long long newest = 0;
+	int found = 64, rc;
+
+	*count = 0;
+	*newest_time = 0;
+	rc = rbd_point_open(location, &image);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		free(snapshots);
+		snapshots = calloc((size_t)found, sizeof(*snapshots));
+		if (snapshots == NULL) {
+			rc = FERRY_ERR_NO_MEMORY;
+			goto out;
+		}
+		rc = rbd_snap_list(image.image, snapshots, &found);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc < 0) {
+		rc = rbd_error(rc, "cannot list the snapshots of", location);
+		goto out;
+	}
+	found = rc;
+	rc = 0;
+	for (int i = 0; i < found; i++) {
+		char *end;
+		long long point;
+
+		if (strncmp(snapshots[i].name, "ferry-", 6) != 0)
+			continue;
+		point = strtoll(snapshots[i].name + 6, &end, 10);
+		if (*end != '\0' || point < 1)
+			continue;
+		if (*count < max)
+			points[(*count)++] = point;
+		if (point > newest) {
+			struct timespec taken = {0, 0};
+
+			newest = point;
+			if (rbd_snap_get_timestamp(image.image, snapshots[i].id, &taken) == 0)
+				*newest_time = taken.tv_sec;
+		}
+	}
+	rbd_snap_list_end(snapshots);
+out:
+	free(snapshots);
+	rbd_group_close(&image);
+	return rc;
+}
+
+int
+repl_rbd_rollback(const char *location, const char *snapshot)
+{
+	struct rbd_volume image;
+	int rc = rbd_point_open(location, &image);
+
+	if (rc < 0)
+		return rc;
+	rc = rbd_snap_rollback(image.image, snapshot);
+	if (rc < 0)
+		rc = rbd_error(rc, "cannot roll back to its point", location);
+	rbd_group_close(&image);
+	return rc;
+}
+
+int
+repl_rbd_clone(const char *location, const char *snapshot, const char *clone_name)
+{
+	struct rbd_volume image;
+	int order = 0, is_protected = 0, rc = rbd_point_open(location, &image);
+
+	if (rc < 0)
+		return rc;
+	/* Format 1 clones need a protected parent snapshot; it also keeps retention off it. */
+	rc = rbd_snap_is_protected(image.image, snapshot, &is_protected);
+	if (rc == 0 && !is_protected)
+		rc = rbd_snap_protect(image.image, snapshot);
+	if (rc == 0 || rc == -EBUSY)
+		rc = rbd_clone(image.ioctx, image.name, snapshot, image.ioctx, clone_name,
+			       RBD_FEATURE_LAYERING | RBD_FEATURE_EXCLUSIVE_LOCK, &order);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc < 0)
+		rc = rbd_error(rc, "cannot clone the point of", location);
+	rbd_group_close(&image);
+	return rc;
+}
+
+int
+repl_rbd_remove_clone(const char *location, const char *snapshot, const char *clone_name)
+{
+	struct rbd_volume image;
+	int rc = rbd_point_open(location, &image);
+
+	if (rc < 0)
+		return rc;
+	rc = rbd_remove(image.ioctx, clone_name);
+	if (rc < 0 && rc != -ENOENT) {
+		rc = rbd_error(rc, "cannot remove the test clone of", location);
+		goto out;
+	}
+	/* Unprotecting fails while another clone still uses the snapshot: it stays protected. */
+	rbd_snap_unprotect(image.image, snapshot);
+	rc = 0;
+out:
+	rbd_group_close(&image);
+	return rc;
 }
 
 const struct repl_backend_ops repl_backend_rbd = {

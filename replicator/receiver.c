@@ -300,6 +300,7 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 {
 	struct catalog_transfer current;
 	char path[PATH_MAX];
+	int64_t promoted_by = 0;
 	int rc, found;
 
 	rc = repl_receiver_check_name(request->volume);
@@ -333,6 +334,16 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 	}
 
 	pthread_rwlock_wrlock(&receiver->lock);
+	/* One primary per volume: a replica that a failover brought up is written by its VM. */
+	rc = catalog_promoted_get(receiver->catalog, request->volume, &promoted_by);
+	if (rc == 0 && promoted_by)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s was promoted by failover run %lld and is written "
+				     "by its VM at this site; it takes no more deltas. Reverse the "
+				     "direction with ferry reprotect",
+				     request->volume, (long long)promoted_by);
+	if (rc < 0)
+		goto out;
 	found = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "",
 					      request->volume, &current);
 	if (found < 0 && found != FERRY_ERR_NOT_FOUND) {

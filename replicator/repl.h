@@ -75,6 +75,17 @@ int repl_rbd_group_snapshot_exists(const char *pool, const char *group, const ch
  * *taken says whether it was taken now. */
 int repl_rbd_group_snapshot_create(const char *pool, const char *group, const char *name,
 				   bool *taken);
+/* Replica points of rbd:POOL/IMAGE (its snapshots ferry-N), at most max of them, in no order;
+ * *newest_time is when the newest was taken (Unix seconds). */
+int repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count,
+		    int64_t *newest_time);
+/* Brings the image back to snapshot (a failover onto a point). */
+int repl_rbd_rollback(const char *location, const char *snapshot);
+/* Clones snapshot of the image into clone_name in the same pool (a test failover), and
+ * removes such a clone again. */
+int repl_rbd_clone(const char *location, const char *snapshot, const char *clone_name);
+int repl_rbd_remove_clone(const char *location, const char *snapshot, const char *clone_name);
+int repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *name);
 /* Removes the group snapshots ferry-M for M < keep_from; returns how many. */
 int repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from);
 
@@ -148,6 +159,12 @@ struct repl_scheduler;
 struct repl_scheduler *repl_scheduler_start(struct catalog *catalog);
 /* Stops after the cycle in progress, if any, and frees the scheduler. NULL is allowed. */
 void repl_scheduler_stop(struct repl_scheduler *scheduler);
+/* Asks for a cycle of group now, not at its next interval (a cutover's final point). */
+void repl_scheduler_request(struct repl_scheduler *scheduler, const char *group);
+/* Protects protection->source: checks that it opens, records it, and adds the image to its
+ * group's RBD group (a group's images must share a pool). FERRY_ERR_CONFLICT when the source or
+ * the replica is protected already. */
+int repl_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
 
 /* ---- sender (ferry copy) ---- */
 

@@ -229,6 +229,68 @@ scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *prot
 			  protection->reason);
 }
 
+struct scheduler_group_pool {
+	const char *group;
+	const char *source; /* the image being protected, not counted */
+	char pool[128];	    /* the pool of the group's images so far, "" for none */
+};
+
+static int
+scheduler_group_pool_entry(const struct catalog_protection *protection, void *context)
+{
+	struct scheduler_group_pool *find = context;
+
+	if (strcmp(protection->group, find->group) == 0 &&
+	    strcmp(protection->source, find->source) != 0 && find->pool[0] == '\0') {
+		char rbd_group[VOLUME_NAME_MAX + 8];
+
+		scheduler_rbd_group(protection, find->pool, sizeof(find->pool), rbd_group,
+				    sizeof(rbd_group));
+	}
+	return 0;
+}
+
+/* A protection group's images share RBD group snapshots, so they must share a pool; the image
+ * joins the group's RBD group (ferry-GROUP) now, so that a conflict shows at once. */
+static int
+scheduler_protect_join(struct catalog *catalog, const struct catalog_protection *protection)
+{
+	struct scheduler_group_pool find = {protection->group, protection->source, ""};
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc;
+
+	scheduler_rbd_group(protection, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+	rc = catalog_protection_list(catalog, scheduler_group_pool_entry, &find);
+	if (rc < 0)
+		return rc;
+	if (find.pool[0] && strcmp(find.pool, pool) != 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "group %s protects images of pool %s; %s is in pool %s, and "
+				       "one group snapshot covers one pool: protect it in another "
+				       "group",
+				       protection->group, find.pool, protection->source, pool);
+	return repl_rbd_group_join(pool, rbd_group, protection->source);
+}
+
+int
+repl_protection_add(struct catalog *catalog, const struct catalog_protection *protection)
+{
+	struct repl_volume *source = NULL;
+	int rc;
+
+	/* The image must be there and readable with this site's Ceph settings. */
+	rc = repl_volume_open(protection->source, REPL_OPEN_READ, &source);
+	repl_volume_close(source);
+	if (rc == 0)
+		rc = catalog_protection_add(catalog, protection);
+	if (rc == 0) {
+		rc = scheduler_protect_join(catalog, protection);
+		if (rc < 0)
+			catalog_protection_remove(catalog, protection->source);
+	}
+	return rc;
+}
+
 /* Takes (or finds again, invariant 1) the group's pending point: every member is recorded as
  * pending, gets ferry-N-before, then the group snapshot ferry-N is taken. ship[p] says whether
  * member p is part of this point and is shipped in this cycle. */
@@ -258,12 +320,22 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 	snprintf(name, sizeof(name), "ferry-%" PRId64, point);
 	snprintf(before, sizeof(before), "ferry-%" PRId64 "-before", point);
 	rc = repl_rbd_group_snapshot_exists(pool, rbd_group, name);
+	for (size_t p = 0; rc == 1 && p < count; p++)
+		if (members[p].pending_point == point) {
+			/* Resumed: it holds the members that were pending when it was taken. */
+			for (size_t q = 0; q < count; q++)
+				ship[q] = members[q].pending_point == point;
+			return;
+		}
 	if (rc == 1) {
-		/* Resumed: the snapshot holds the members that were pending when it was taken. */
-		for (size_t p = 0; p < count; p++)
-			ship[p] = members[p].pending_point == point;
-		return;
+		/* Not ours to resume: left by an earlier life of this group (its catalog gone).
+		 * Never a point of this one: take it anew. */
+		log_warn("group %s: RBD group snapshot %s/%s@%s is not a point of this site's "
+			 "catalog; taking it again",
+			 members[0].group, pool, rbd_group, name);
+		repl_rbd_group_snapshot_remove(pool, rbd_group, name);
 	}
+	rc = 0;
 	for (size_t p = 0; p < count && rc == 0; p++) {
 		struct catalog_protection *member = &members[p];
 		struct repl_volume *source = NULL;
@@ -368,13 +440,18 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		goto out;
 	for (size_t g = 0; g < groups.count && !scheduler->stopping; g++) {
 		const struct catalog_group *group = (struct catalog_group *)groups.rows + g;
-		int64_t *due = scheduler_due_slot(scheduler, group->name);
+		int64_t *due;
 		int64_t started = util_now_ms();
 		struct catalog_protection *members = protections.rows;
 
-		if (due == NULL || started < *due)
+		pthread_mutex_lock(&scheduler->lock); /* repl_scheduler_request() writes it too */
+		due = scheduler_due_slot(scheduler, group->name);
+		if (due == NULL || started < *due) {
+			pthread_mutex_unlock(&scheduler->lock);
 			continue;
+		}
 		*due = started + group->interval_s * 1000;
+		pthread_mutex_unlock(&scheduler->lock);
 		/* This group's members to the front. */
 		count = 0;
 		for (size_t p = 0; p < protections.count; p++) {
@@ -452,4 +529,19 @@ repl_scheduler_stop(struct repl_scheduler *scheduler)
 	pthread_cond_destroy(&scheduler->wake);
 	pthread_mutex_destroy(&scheduler->lock);
 	free(scheduler);
+}
+
+void
+repl_scheduler_request(struct repl_scheduler *scheduler, const char *group)
+{
+	int64_t *due;
+
+	if (scheduler == NULL)
+		return;
+	pthread_mutex_lock(&scheduler->lock);
+	due = scheduler_due_slot(scheduler, group);
+	if (due)
+		*due = 0;
+	pthread_cond_signal(&scheduler->wake);
+	pthread_mutex_unlock(&scheduler->lock);
 }

@@ -640,46 +640,6 @@ web_rbd_pool(const char *source, char *pool)
 	snprintf(pool, 128, "%.*s", slash ? (int)(slash - source - 4) : 0, source + 4);
 }
 
-struct web_group_pool {
-	const char *group;
-	const char *source; /* the image being protected, not counted */
-	char pool[128];	    /* the pool of the group's images so far, "" for none */
-};
-
-static int
-web_group_pool_entry(const struct catalog_protection *protection, void *context)
-{
-	struct web_group_pool *find = context;
-
-	if (strcmp(protection->group, find->group) == 0 &&
-	    strcmp(protection->source, find->source) != 0 && find->pool[0] == '\0')
-		web_rbd_pool(protection->source, find->pool);
-	return 0;
-}
-
-/* A protection group's images share RBD group snapshots, so they must share a pool; the image
- * joins the group's RBD group (ferry-GROUP) now, so that a conflict shows at once. */
-static int
-web_protect_join(struct catalog *catalog, const struct catalog_protection *protection)
-{
-	struct web_group_pool find = {protection->group, protection->source, ""};
-	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
-	int rc;
-
-	web_rbd_pool(protection->source, pool);
-	rc = catalog_protection_list(catalog, web_group_pool_entry, &find);
-	if (rc < 0)
-		return rc;
-	if (find.pool[0] && strcmp(find.pool, pool) != 0)
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "group %s protects images of pool %s; %s is in pool %s, and "
-				       "one group snapshot covers one pool: protect it in another "
-				       "group",
-				       protection->group, find.pool, protection->source, pool);
-	snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", protection->group);
-	return repl_rbd_group_join(pool, rbd_group, protection->source);
-}
-
 static enum MHD_Result
 web_protect(struct web_route_context *route)
 {
@@ -687,7 +647,6 @@ web_protect(struct web_route_context *route)
 	struct catalog_protection protection;
 	struct catalog_group group;
 	struct catalog_site site;
-	struct repl_volume *source = NULL;
 	const char *text, *slash;
 	json_t *body;
 	int code = 0;
@@ -719,17 +678,8 @@ web_protect(struct web_route_context *route)
 	code = catalog_group_get(catalog, protection.group, &group);
 	if (code == 0)
 		code = catalog_site_get(catalog, protection.site, &site);
-	/* The image must be there and readable with this site's Ceph settings. */
 	if (code == 0)
-		code = repl_volume_open(protection.source, REPL_OPEN_READ, &source);
-	repl_volume_close(source);
-	if (code == 0)
-		code = catalog_protection_add(catalog, &protection);
-	if (code == 0) {
-		code = web_protect_join(catalog, &protection);
-		if (code < 0)
-			catalog_protection_remove(catalog, protection.source);
-	}
+		code = repl_protection_add(catalog, &protection);
 	if (code == 0)
 		catalog_event_add(catalog, "info", protection.source,
 				  "protected in group %s, replica %s at site %s", protection.group,
@@ -860,6 +810,177 @@ web_transfer_list(struct web_route_context *route)
 			      json_pack("{s:o}", "transfers", transfers.array));
 }
 
+/* ---- cutover ---- */
+
+static enum MHD_Result
+web_cutover_unavailable(struct web_route_context *route)
+{
+	return web_reply_error(route->connection, FERRY_ERR_INVALID,
+			       "this ferryd runs no cutover service");
+}
+
+static enum MHD_Result
+web_vm_protect(struct web_route_context *route)
+{
+	json_t *body, *record = NULL;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = cutover_vm_protect(route->server->options.cutover, body, &record);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	json_object_del(record, "xml"); /* secrets may be in it: it stays in the catalogs */
+	return web_reply_json(route->connection, MHD_HTTP_OK, record);
+}
+
+static enum MHD_Result
+web_vm_receive(struct web_route_context *route)
+{
+	json_t *body;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = cutover_vm_receive(route->server->options.cutover, body);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "stored", 1));
+}
+
+static int
+web_vm_entry(const char *name, const char *role, const char *group, const char *record,
+	     void *context)
+{
+	json_t *parsed = json_loads(record, 0, NULL), *disks = json_object_get(parsed, "disks");
+
+	json_array_append_new(context,
+			      json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "name", name, "role",
+					role, "group", group, "uri",
+					json_object_get(parsed, "uri") ?: json_null(), "dest_uri",
+					json_object_get(parsed, "dest_uri") ?: json_null(), "order",
+					json_object_get(parsed, "order") ?: json_null(), "disks",
+					disks ? disks : json_null()));
+	json_decref(parsed);
+	return 0;
+}
+
+static enum MHD_Result
+web_vm_list(struct web_route_context *route)
+{
+	json_t *vms = json_array();
+	int code = catalog_vm_list(route->server->options.catalog, NULL, web_vm_entry, vms);
+
+	if (code < 0) {
+		json_decref(vms);
+		return web_reply_last_error(route->connection, code);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:o}", "vms", vms));
+}
+
+static enum MHD_Result
+web_run_start(struct web_route_context *route)
+{
+	json_t *body;
+	int64_t id = 0;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = json_is_string(json_object_get(body, "kind"))
+		       ? cutover_run_start(route->server->options.cutover,
+					   json_string_value(json_object_get(body, "kind")), body,
+					   &id)
+		       : ferry_error_set(FERRY_ERR_INVALID, "give the run's 'kind'");
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I}", "run", (json_int_t)id));
+}
+
+struct web_run_context {
+	struct catalog *catalog;
+	json_t *runs;
+};
+
+static int
+web_run_entry(const struct catalog_run *run, void *context)
+{
+	struct web_run_context *list = context;
+	json_t *entry = cutover_run_json(list->catalog, run);
+
+	return entry ? json_array_append_new(list->runs, entry) : FERRY_ERR_NO_MEMORY;
+}
+
+static enum MHD_Result
+web_run_list(struct web_route_context *route)
+{
+	struct web_run_context list = {route->server->options.catalog, json_array()};
+	int code = catalog_run_list(list.catalog, 0, 100, web_run_entry, &list);
+
+	if (code < 0) {
+		json_decref(list.runs);
+		return web_reply_last_error(route->connection, code);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:o}", "runs", list.runs));
+}
+
+static int64_t
+web_run_id(struct web_route_context *route)
+{
+	char *end;
+	long long id = strtoll(route->parts[2], &end, 10);
+
+	return *end == '\0' && id > 0 ? id : 0;
+}
+
+static enum MHD_Result
+web_run_show(struct web_route_context *route)
+{
+	struct web_run_context list = {route->server->options.catalog, json_array()};
+	int64_t id = web_run_id(route);
+	int code = id ? catalog_run_list(list.catalog, id, 1, web_run_entry, &list)
+		      : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
+	json_t *run;
+
+	if (code < 0) {
+		json_decref(list.runs);
+		return web_reply_last_error(route->connection, code);
+	}
+	run = json_incref(json_array_get(list.runs, 0));
+	json_decref(list.runs);
+	return web_reply_json(route->connection, MHD_HTTP_OK, run);
+}
+
+static enum MHD_Result
+web_run_resume(struct web_route_context *route)
+{
+	int64_t id = web_run_id(route);
+	int code;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	code = id ? cutover_run_resume(route->server->options.cutover, id)
+		  : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I}", "run", (json_int_t)id));
+}
+
 /* One row per route: method, path pattern ("*" is one variable part), handler. */
 static const struct web_route {
 	const char *method;
@@ -882,6 +1003,13 @@ static const struct web_route {
 	{"POST", {"v1", "protections"}, 2, web_protect, false},
 	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false},
 	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false},
+	{"GET", {"v1", "vms"}, 2, web_vm_list, false},
+	{"POST", {"v1", "vms"}, 2, web_vm_protect, false},
+	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false},
+	{"GET", {"v1", "runs"}, 2, web_run_list, false},
+	{"POST", {"v1", "runs"}, 2, web_run_start, false},
+	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false},
+	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false},
 };
 
 /* Splits url into parts (in place in buffer); false when it has too many or empty parts. */

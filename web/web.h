@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "cutover/cutover.h"
 #include "replicator/repl.h"
 
 struct web_server;
@@ -20,7 +21,8 @@ struct web_server_options {
 	const char *token;
 	struct catalog *catalog;
 	struct repl_receiver *receiver;
-	const char *state_dir; /* where peer secrets are kept (STATE/secrets) */
+	const char *state_dir;		    /* where peer secrets are kept (STATE/secrets) */
+	const struct cutover_site *cutover; /* NULL: no cutover API */
 };
 
 /* Starts serving on background threads. Returns NULL with a message on failure. */

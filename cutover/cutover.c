@@ -1,0 +1,1131 @@
+/* Cutover runs: registration of VMs, planned cold migration (primary site), failover, test
+ * failover and its clean-up (replica site). Every run is a row in the catalog with ordered steps;
+ * each step is recorded before it starts and when it ends, so that a run cut short by a killed
+ * ferryd shows exactly where it stopped, and can be resumed: every step is written so that doing
+ * it again is harmless (a rollback to the same point, a define of the same XML, a start of a
+ * running domain).
+ *
+ * A VM record (catalog table vms) is JSON: name, uri (primary libvirt), dest_uri (replica
+ * libvirt), group, site, order, delay, network_map, disks [{target, source, replica}], xml. */
+#include "cutover/cutover.h"
+#include "common/api_client.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "cutover/virt.h"
+#include "replicator/repl.h"
+
+#include <inttypes.h>
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void
+cutover_libvirt_quiet(void *context, virErrorPtr error)
+{
+	(void)context;
+	(void)error; /* kept per thread for cutover_virt_message(); never printed */
+}
+
+static void *
+cutover_event_loop(void *argument)
+{
+	(void)argument;
+	for (;;)
+		virEventRunDefaultImpl();
+	return NULL;
+}
+
+int
+cutover_init(void)
+{
+	pthread_t thread;
+
+	virSetErrorFunc(NULL, cutover_libvirt_quiet);
+	if (virInitialize() < 0 || virEventRegisterDefaultImpl() < 0)
+		return ferry_error_set(FERRY_ERR_INTERNAL, "cannot initialise libvirt");
+	if (pthread_create(&thread, NULL, cutover_event_loop, NULL) != 0)
+		return ferry_error_set(FERRY_ERR_INTERNAL, "cannot start libvirt's event loop");
+	pthread_detach(thread);
+	return 0;
+}
+
+/* ---- runs and steps ---- */
+
+struct cutover_run {
+	const struct cutover_site *site;
+	int64_t id;
+	int64_t started_ms;
+	json_t *vms; /* per-VM results */
+	const char *kind;
+	bool refused; /* stopped by a check, before anything changed */
+};
+
+static int cutover_step_begin(struct cutover_run *run, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+static int
+cutover_step_begin(struct cutover_run *run, const char *format, ...)
+{
+	char name[128];
+	va_list args;
+	int seq = 0;
+
+	va_start(args, format);
+	vsnprintf(name, sizeof(name), format, args);
+	va_end(args);
+	if (catalog_run_step_begin(run->site->catalog, run->id, name, &seq) < 0)
+		log_warn("run %" PRId64 ": cannot record step '%s': %s", run->id, name,
+			 ferry_error_message());
+	log_info("run %" PRId64 ": %s", run->id, name);
+	return seq;
+}
+
+/* Ends step seq: "ok" with detail when rc is 0, else "failed" with the current error. Returns
+ * rc, so that `return cutover_step_end(...)` reads well. */
+static int cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, ...)
+	__attribute__((format(printf, 4, 5)));
+static int
+cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, ...)
+{
+	char detail[1024] = "";
+	va_list args;
+
+	if (rc < 0) {
+		snprintf(detail, sizeof(detail), "%s", ferry_error_message());
+	} else if (format) {
+		va_start(args, format);
+		vsnprintf(detail, sizeof(detail), format, args);
+		va_end(args);
+	}
+	catalog_run_step_end(run->site->catalog, run->id, seq, rc < 0 ? "failed" : "ok", detail);
+	if (rc < 0)
+		ferry_error_set(rc, "%s", detail); /* the step's error stays the current one */
+	return rc;
+}
+
+/* ---- VM records ---- */
+
+static int
+cutover_record_load(struct catalog *catalog, const char *name, json_t **record)
+{
+	json_error_t error;
+	char *text = NULL;
+	int rc = catalog_vm_get(catalog, name, &text, NULL);
+
+	if (rc < 0)
+		return rc;
+	*record = json_loads(text, 0, &error);
+	free(text);
+	if (*record == NULL)
+		return ferry_error_set(FERRY_ERR_INTERNAL, "the record of VM %s does not parse: %s",
+				       name, error.text);
+	return 0;
+}
+
+static int
+cutover_record_store(struct catalog *catalog, json_t *record, const char *role)
+{
+	char *text = json_dumps(record, JSON_COMPACT);
+	int rc;
+
+	if (text == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rc = catalog_vm_put(catalog, json_string_value(json_object_get(record, "name")), role,
+			    json_string_value(json_object_get(record, "group")), text);
+	free(text);
+	return rc;
+}
+
+static const char *
+cutover_text(json_t *object, const char *key)
+{
+	const char *value = json_string_value(json_object_get(object, key));
+
+	return value ? value : "";
+}
+
+/* A client of a peer site's ferryd; caller frees it with api_client_free(). */
+static int
+cutover_site_client(struct catalog *catalog, const char *site_name, struct api_client **out)
+{
+	struct catalog_site site;
+	char *token = NULL;
+	int rc;
+
+	rc = catalog_site_get(catalog, site_name, &site);
+	if (rc == 0)
+		rc = util_read_token_file(site.token_path, &token);
+	if (rc < 0)
+		return rc;
+	*out = api_client_new(&(struct api_client_options){
+		.url = site.url,
+		.token = token,
+		.cacert = site.cacert_path[0] ? site.cacert_path : NULL,
+	});
+	free(token);
+	return *out ? 0 : ferry_error_last_code();
+}
+
+static int
+cutover_only_site(const struct catalog_site *site, void *context)
+{
+	char *name = context;
+
+	if (name[0])
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "this site pushes to several sites; say which with --site");
+	snprintf(name, VOLUME_NAME_MAX + 1, "%s", site->name);
+	return 0;
+}
+
+int
+cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **record_out)
+{
+	const char *name = cutover_text(request, "name"), *uri = cutover_text(request, "uri");
+	const char *group_name = cutover_text(request, "group");
+	char site_name[VOLUME_NAME_MAX + 1] = "", *xml = NULL;
+	struct api_client *client = NULL;
+	struct catalog_group group;
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	json_t *disks = NULL, *record = NULL, *disk, *network_map;
+	size_t index;
+	int rc;
+
+	*record_out = NULL;
+	if (!name[0] || !uri[0] || !cutover_text(request, "dest_uri")[0] || !group_name[0])
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "give the domain's name, --uri, --dest-uri and --group");
+	rc = catalog_group_get(site->catalog, group_name, &group);
+	if (rc < 0)
+		return rc;
+	snprintf(site_name, sizeof(site_name), "%s", cutover_text(request, "site"));
+	if (site_name[0] == '\0') {
+		rc = catalog_site_list(site->catalog, cutover_only_site, site_name);
+		if (rc == 0 && site_name[0] == '\0')
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "no replica site yet; add one with ferry site add");
+		if (rc < 0)
+			return rc;
+	}
+	rc = cutover_virt_open(uri, &connection);
+	if (rc == 0)
+		rc = cutover_virt_domain(connection, uri, name, &domain);
+	if (rc == 0)
+		rc = cutover_virt_domain_xml(domain, name, &xml);
+	if (rc == 0)
+		rc = cutover_xml_disks(xml, &disks);
+	if (rc < 0)
+		goto out;
+	if (json_array_size(disks) == 0) {
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "domain %s has no RBD disk; ferry moves VMs whose disks it "
+				     "replicates",
+				     name);
+		goto out;
+	}
+	json_array_foreach(disks, index, disk)
+	{
+		struct catalog_protection protection, existing;
+		const char *source = cutover_text(disk, "source");
+		const char *image = strchr(source, '/') + 1;
+
+		memset(&protection, 0, sizeof(protection));
+		snprintf(protection.source, sizeof(protection.source), "%s", source);
+		snprintf(protection.group, sizeof(protection.group), "%s", group_name);
+		snprintf(protection.site, sizeof(protection.site), "%s", site_name);
+		snprintf(protection.replica, sizeof(protection.replica), "%s", image);
+		if (catalog_protection_get(site->catalog, source, &existing) == 0) {
+			if (strcmp(existing.group, group_name) != 0) {
+				rc = ferry_error_set(
+					FERRY_ERR_CONFLICT,
+					"disk %s of %s is protected in group %s, not %s", source,
+					name, existing.group, group_name);
+				goto out;
+			}
+			snprintf(protection.replica, sizeof(protection.replica), "%s",
+				 existing.replica);
+		} else {
+			rc = repl_protection_add(site->catalog, &protection);
+			if (rc < 0)
+				goto out;
+		}
+		json_object_set_new(disk, "replica", json_string(protection.replica));
+	}
+	network_map = json_object_get(request, "network_map");
+	network_map = json_is_object(network_map) ? json_incref(network_map) : json_object();
+	record = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:O, s:s}", "name", name,
+			   "uri", uri, "dest_uri", cutover_text(request, "dest_uri"), "group",
+			   group_name, "site", site_name, "order",
+			   json_integer_value(json_object_get(request, "order")), "delay",
+			   json_integer_value(json_object_get(request, "delay")), "network_map",
+			   network_map, "disks", disks, "xml", xml);
+	if (record == NULL) {
+		rc = FERRY_ERR_NO_MEMORY;
+		goto out;
+	}
+	rc = cutover_record_store(site->catalog, record, "primary");
+	/* The record travels to the replica site now, so that a failover run there works when
+	 * this site is gone. */
+	if (rc == 0)
+		rc = cutover_site_client(site->catalog, site_name, &client);
+	if (rc == 0)
+		rc = api_client_json(client, "POST", "/v1/vms/receive", record, NULL);
+	if (rc < 0)
+		goto out;
+	catalog_event_add(site->catalog, "info", name, "VM protected in group %s, %zu disk(s)",
+			  group_name, json_array_size(disks));
+	*record_out = json_incref(record);
+out:
+	api_client_free(client);
+	json_decref(record);
+	json_decref(disks);
+	free(xml);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+	return rc;
+}
+
+int
+cutover_vm_receive(const struct cutover_site *site, json_t *record)
+{
+	const char *name = cutover_text(record, "name");
+
+	if (!util_volume_name_valid(name) || !json_is_string(json_object_get(record, "xml")) ||
+	    !json_is_array(json_object_get(record, "disks")) || !cutover_text(record, "group")[0])
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "a VM record needs a valid name, its xml, disks and group");
+	return cutover_record_store(site->catalog, record, "replica");
+}
+
+/* ---- activation at the replica site: failover, test failover, end of a cold migration ---- */
+
+struct cutover_vm_list {
+	json_t *records; /* sorted by order, then name */
+	const char *group;
+	const char *name;
+};
+
+static int
+cutover_vm_collect(const char *name, const char *role, const char *group, const char *record,
+		   void *context)
+{
+	struct cutover_vm_list *list = context;
+	json_t *parsed;
+
+	(void)group;
+	if (list->name && strcmp(list->name, name) != 0)
+		return 0;
+	(void)role;
+	parsed = json_loads(record, 0, NULL);
+	if (parsed)
+		json_array_append_new(list->records, parsed);
+	return 0;
+}
+
+static int
+cutover_order_compare(const void *a, const void *b)
+{
+	json_t *left = *(json_t *const *)a, *right = *(json_t *const *)b;
+	json_int_t x = json_integer_value(json_object_get(left, "order"));
+	json_int_t y = json_integer_value(json_object_get(right, "order"));
+
+	if (x != y)
+		return x < y ? -1 : 1;
+	return strcmp(cutover_text(left, "name"), cutover_text(right, "name"));
+}
+
+/* The records of request's vm or group, in recovery order. */
+static int
+cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out)
+{
+	struct cutover_vm_list list = {json_array(), NULL, NULL};
+	const char *name = cutover_text(request, "vm"), *group = cutover_text(request, "group");
+	json_t **items;
+	size_t count;
+	int rc;
+
+	list.name = name[0] ? name : NULL;
+	rc = catalog_vm_list(catalog, group[0] ? group : NULL, cutover_vm_collect, &list);
+	count = json_array_size(list.records);
+	if (rc == 0 && count == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "no protected VM %s%s at this site; register it with ferry vm "
+				     "protect at the primary site",
+				     name[0] ? name : "in group ", name[0] ? "" : group);
+	if (rc < 0) {
+		json_decref(list.records);
+		return rc;
+	}
+	items = calloc(count, sizeof(*items));
+	if (items == NULL) {
+		json_decref(list.records);
+		return FERRY_ERR_NO_MEMORY;
+	}
+	for (size_t i = 0; i < count; i++)
+		items[i] = json_incref(json_array_get(list.records, i));
+	qsort(items, count, sizeof(*items), cutover_order_compare);
+	json_array_clear(list.records);
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(list.records, items[i]);
+	free(items);
+	*out = list.records;
+	return 0;
+}
+
+/* Destroys the VM at its primary site when that site answers (fencing); never fails. */
+static void
+cutover_fence(struct cutover_run *run, json_t *record)
+{
+	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	int seq = cutover_step_begin(run, "fence %s at the primary site", name);
+
+	if (cutover_virt_open(uri, &connection) < 0) {
+		cutover_step_end(run, seq, 0, "primary site unreachable, not fenced: %s",
+				 ferry_error_message());
+		return;
+	}
+	if (cutover_virt_domain(connection, uri, name, &domain) < 0)
+		cutover_step_end(run, seq, 0, "not defined at %s", uri);
+	else if (virDomainIsActive(domain) == 1 && virDomainDestroy(domain) == 0)
+		cutover_step_end(run, seq, 0, "destroyed at %s", uri);
+	else
+		cutover_step_end(run, seq, 0, "not running at %s", uri);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+}
+
+static void
+cutover_replica_location(const struct cutover_site *site, json_t *disk, char *out, size_t size)
+{
+	snprintf(out, size, "rbd:%s/%s", site->replica_pool, cutover_text(disk, "replica"));
+}
+
+/* Picks the newest point every disk of every VM has (or checks the requested one). */
+static int
+cutover_choose_point(struct cutover_run *run, json_t *vms, int64_t wanted, int64_t *point,
+		     int64_t *point_time)
+{
+	int64_t best = INT64_MAX;
+	json_t *record, *disk;
+	size_t i, j;
+	int rc = 0, seq = cutover_step_begin(run, "choose the point");
+
+	*point_time = 0;
+	json_array_foreach(vms, i,
+			   record){json_array_foreach(json_object_get(record, "disks"), j, disk){
+		int64_t points[1024], newest = 0, newest_time = 0;
+	size_t count = 0;
+	bool has_wanted = false;
+	char location[600];
+
+	cutover_replica_location(run->site, disk, location, sizeof(location));
+	rc = repl_rbd_points(location, points, 1024, &count, &newest_time);
+	if (rc < 0)
+		return cutover_step_end(run, seq, rc, NULL);
+	for (size_t k = 0; k < count; k++) {
+		if (points[k] > newest)
+			newest = points[k];
+		if (points[k] == wanted)
+			has_wanted = true;
+	}
+	if (wanted && !has_wanted)
+		return cutover_step_end(run, seq,
+					ferry_error_set(FERRY_ERR_NOT_FOUND,
+							"%s has no committed point %lld; see its "
+							"snapshots ferry-N for the points kept",
+							location, (long long)wanted),
+					NULL);
+	if (newest == 0)
+		return cutover_step_end(run, seq,
+					ferry_error_set(FERRY_ERR_NOT_FOUND,
+							"%s has no committed point yet: nothing to "
+							"fail over to",
+							location),
+					NULL);
+	if (newest < best) {
+		best = newest;
+		*point_time = newest_time;
+	}
+}
+}
+*point = wanted ? wanted : best;
+/* Images of one group share point numbers, so the smallest newest point is on all. */
+return cutover_step_end(run, seq, 0, "point %lld", (long long)*point);
+}
+
+static int
+cutover_define_start(struct cutover_run *run, json_t *record, json_t *images, bool isolate,
+		     bool start)
+{
+	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "dest_uri");
+	char host[256], port[16], *xml = NULL;
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	int rc, seq = cutover_step_begin(run, "define %s at %s", name, uri);
+
+	rc = cutover_ceph_mon(run->site->ceph_conf ? run->site->ceph_conf : "", host, sizeof(host),
+			      port, sizeof(port));
+	if (rc == 0)
+		rc = cutover_xml_remap(
+			cutover_text(record, "xml"),
+			&(struct cutover_remap){
+				.images = images,
+				.mon_host = host,
+				.mon_port = port,
+				.ceph_conf = run->site->ceph_conf,
+				.network_map = json_object_get(record, "network_map"),
+				.isolate = isolate,
+			},
+			&xml);
+	if (rc == 0)
+		rc = cutover_virt_open(uri, &connection);
+	if (rc == 0) {
+		domain = virDomainDefineXML(connection, xml);
+		if (domain == NULL)
+			rc = ferry_error_set(FERRY_ERR_IO, "cannot define %s at %s: %s", name, uri,
+					     cutover_virt_message());
+	}
+	cutover_step_end(run, seq, rc, "defined with its disks on this site's replicas");
+	if (rc < 0 || !start)
+		goto out;
+	seq = cutover_step_begin(run, "start %s", name);
+	if (virDomainIsActive(domain) != 1 && virDomainCreate(domain) < 0)
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot start %s at %s: %s", name, uri,
+				     cutover_virt_message());
+	cutover_step_end(run, seq, rc, "running at %s", uri);
+out:
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+	free(xml);
+	return rc;
+}
+
+/* Failover, test failover, or the last part of a cold migration: brings the VMs up here from
+ * one point. mode: "failover", "failover-test" or "activate". */
+static int
+cutover_activate(struct cutover_run *run, json_t *request)
+{
+	bool test = strcmp(run->kind, "failover-test") == 0;
+	bool fence = strcmp(run->kind, "failover") == 0;
+	int64_t point = 0, point_time = 0;
+	json_t *vms = NULL, *record, *disk;
+	size_t i, j;
+	int rc, seq;
+
+	seq = cutover_step_begin(run, "find the VMs");
+	rc = cutover_vms_of(run->site->catalog, request, &vms);
+	cutover_step_end(run, seq, rc, "%zu VM(s)", vms ? json_array_size(vms) : 0);
+	if (rc < 0)
+		return rc;
+	if (run->site->ceph_conf == NULL) {
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "this site has no Ceph settings (--ceph-conf), so it keeps no "
+				     "replicas to bring VMs up from");
+		goto out;
+	}
+	if (fence)
+		json_array_foreach(vms, i, record) cutover_fence(run, record);
+	rc = cutover_choose_point(run, vms, json_integer_value(json_object_get(request, "point")),
+				  &point, &point_time);
+	if (rc < 0)
+		goto out;
+	json_array_foreach(vms, i, record)
+	{
+		const char *name = cutover_text(record, "name");
+		json_t *images = json_object(), *clones = json_array();
+		char snapshot[32];
+
+		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
+		seq = cutover_step_begin(run, "%s the disks of %s at point %lld",
+					 test ? "clone" : "roll back", name, (long long)point);
+		json_array_foreach(json_object_get(record, "disks"), j, disk)
+		{
+			char location[600], clone[300], image[400];
+
+			cutover_replica_location(run->site, disk, location, sizeof(location));
+			if (test) {
+				snprintf(clone, sizeof(clone), "%s-test-%lld",
+					 cutover_text(disk, "replica"), (long long)run->id);
+				rc = repl_rbd_clone(location, snapshot, clone);
+				json_array_append_new(clones, json_string(clone));
+			} else {
+				snprintf(clone, sizeof(clone), "%s", cutover_text(disk, "replica"));
+				rc = catalog_promoted_put(run->site->catalog, clone, run->id);
+				if (rc == 0)
+					rc = repl_rbd_rollback(location, snapshot);
+			}
+			snprintf(image, sizeof(image), "%s/%s", run->site->replica_pool, clone);
+			json_object_set_new(images, cutover_text(disk, "target"),
+					    json_string(image));
+			if (rc < 0)
+				break;
+		}
+		cutover_step_end(run, seq, rc, "%zu disk(s)", json_object_size(images));
+		if (rc == 0 && test) {
+			/* Clean-up finds the clones in the record. */
+			json_object_set_new(record, "test",
+					    json_pack("{s:I, s:I, s:O}", "run", (json_int_t)run->id,
+						      "point", (json_int_t)point, "clones",
+						      clones));
+			rc = cutover_record_store(run->site->catalog, record, "replica");
+		}
+		if (rc == 0)
+			rc = cutover_define_start(run, record, images, test, true);
+		json_decref(images);
+		json_decref(clones);
+		if (rc < 0)
+			goto out;
+		json_array_append_new(
+			run->vms,
+			json_pack("{s:s, s:I, s:f, s:I, s:I}", "name", name, "point",
+				  (json_int_t)point, "rto_seconds",
+				  (double)(util_now_ms() - run->started_ms) / 1000.0, "rpo_seconds",
+				  (json_int_t)(point_time ? time(NULL) - point_time : 0),
+				  "final_delta_bytes", (json_int_t)0));
+		if (json_integer_value(json_object_get(record, "delay")) > 0) {
+			seq = cutover_step_begin(
+				run, "wait %lld s before the next VM",
+				(long long)json_integer_value(json_object_get(record, "delay")));
+			sleep((unsigned)json_integer_value(json_object_get(record, "delay")));
+			cutover_step_end(run, seq, 0, NULL);
+		}
+	}
+out:
+	json_decref(vms);
+	return rc;
+}
+
+/* Removes every trace of test failovers: their domains at the destination and their clones. */
+static int
+cutover_cleanup(struct cutover_run *run, json_t *request)
+{
+	json_t *vms = NULL, *record, *test, *clone, *disk;
+	size_t i, j;
+	int rc, failures = 0, cleaned = 0;
+
+	rc = cutover_vms_of(run->site->catalog, request, &vms);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(vms, i, record)
+	{
+		const char *name = cutover_text(record, "name"),
+			   *uri = cutover_text(record, "dest_uri");
+		virConnectPtr connection = NULL;
+		virDomainPtr domain = NULL;
+		int seq;
+
+		test = json_object_get(record, "test");
+		if (test == NULL)
+			continue;
+		seq = cutover_step_begin(run, "remove test VM %s", name);
+		rc = cutover_virt_open(uri, &connection);
+		if (rc == 0 && cutover_virt_domain(connection, uri, name, &domain) == 0) {
+			if (virDomainIsActive(domain) == 1)
+				virDomainDestroy(domain);
+			if (virDomainUndefine(domain) < 0)
+				rc = ferry_error_set(FERRY_ERR_IO, "cannot undefine %s at %s: %s",
+						     name, uri, cutover_virt_message());
+			virDomainFree(domain);
+		}
+		cutover_virt_close(connection);
+		json_array_foreach(json_object_get(test, "clones"), j, clone)
+		{
+			disk = json_array_get(json_object_get(record, "disks"), j);
+			if (rc == 0 && disk) {
+				char location[600], snapshot[32];
+				json_int_t point;
+
+				cutover_replica_location(run->site, disk, location,
+							 sizeof(location));
+				point = json_integer_value(json_object_get(test, "point"));
+				snprintf(snapshot, sizeof(snapshot), "ferry-%lld",
+					 (long long)point);
+				rc = repl_rbd_remove_clone(location, point ? snapshot : "",
+							   json_string_value(clone));
+			}
+		}
+		if (rc == 0) {
+			json_object_del(record, "test");
+			rc = cutover_record_store(run->site->catalog, record, "replica");
+		}
+		cutover_step_end(run, seq, rc, "domain and %zu clone(s) removed",
+				 json_array_size(json_object_get(test, "clones")));
+		if (rc < 0)
+			failures++;
+		else
+			cleaned++;
+		rc = 0;
+	}
+	json_decref(vms);
+	if (failures)
+		return ferry_error_set(FERRY_ERR_IO,
+				       "%d test VM(s) could not be removed; see the "
+				       "run's steps",
+				       failures);
+	log_info("run %" PRId64 ": %d test VM(s) removed", run->id, cleaned);
+	return 0;
+}
+
+/* ---- planned cold migration (primary site) ---- */
+
+struct cutover_progress {
+	const char *group;
+	int64_t after_ms;
+	json_t *disks;
+	int64_t bytes_sent;
+	int64_t point;
+	int done, total;
+};
+
+static int
+cutover_progress_entry(const struct catalog_protection *protection, void *context)
+{
+	struct cutover_progress *progress = context;
+	json_t *disk;
+	size_t i;
+
+	json_array_foreach(progress->disks, i, disk)
+	{
+		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
+			continue;
+		progress->total++;
+		if (protection->last_point_ms >= progress->after_ms &&
+		    protection->pending_point == 0) {
+			progress->done++;
+			progress->bytes_sent += protection->last_bytes_sent;
+			progress->point = protection->last_point;
+		}
+	}
+	return 0;
+}
+
+/* Waits until every disk has a committed point taken after after_ms (the final delta). */
+static int
+cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, int64_t *point,
+		    int64_t *bytes)
+{
+	const char *group = cutover_text(record, "group");
+	int64_t until = util_now_ms() + 600 * 1000;
+	int seq = cutover_step_begin(run, "ship the final delta of group %s", group);
+
+	for (;;) {
+		struct cutover_progress progress = {
+			group, after_ms, json_object_get(record, "disks"), 0, 0, 0, 0};
+		int rc;
+
+		repl_scheduler_request(run->site->scheduler, group);
+		rc = catalog_protection_list(run->site->catalog, cutover_progress_entry, &progress);
+		if (rc < 0)
+			return cutover_step_end(run, seq, rc, NULL);
+		if (progress.total == 0)
+			return cutover_step_end(
+				run, seq,
+				ferry_error_set(FERRY_ERR_CONFLICT,
+						"the disks of %s are no longer protected here",
+						cutover_text(record, "name")),
+				NULL);
+		if (progress.done == progress.total) {
+			*point = progress.point;
+			*bytes = progress.bytes_sent;
+			return cutover_step_end(run, seq, 0, "point %lld committed, %lld bytes",
+						(long long)progress.point,
+						(long long)progress.bytes_sent);
+		}
+		if (util_now_ms() > until)
+			return cutover_step_end(
+				run, seq,
+				ferry_error_set(FERRY_ERR_NETWORK,
+						"the final delta did not commit within 10 minutes; "
+						"see ferry status"),
+				NULL);
+		nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+	}
+}
+
+/* Starts a run at the replica site and waits for its end. */
+static int
+cutover_remote_run(struct cutover_run *run, const char *site_name, json_t *request, json_t **result)
+{
+	struct api_client *client = NULL;
+	json_t *reply = NULL;
+	char path[64];
+	int rc;
+
+	*result = NULL;
+	rc = cutover_site_client(run->site->catalog, site_name, &client);
+	if (rc == 0)
+		rc = api_client_json(client, "POST", "/v1/runs", request, &reply);
+	if (rc < 0)
+		goto out;
+	snprintf(path, sizeof(path), "/v1/runs/%lld",
+		 (long long)json_integer_value(json_object_get(reply, "run")));
+	for (;;) {
+		const char *status;
+
+		json_decref(reply);
+		reply = NULL;
+		rc = api_client_json(client, "GET", path, NULL, &reply);
+		if (rc < 0)
+			goto out;
+		status = cutover_text(reply, "status");
+		if (strcmp(status, "running") != 0) {
+			if (strcmp(status, "completed") != 0)
+				rc = ferry_error_set(FERRY_ERR_REMOTE, "run %s at site %s %s: %s",
+						     path + 9, site_name, status,
+						     cutover_text(reply, "reason"));
+			break;
+		}
+		nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+	}
+	*result = json_incref(reply);
+out:
+	json_decref(reply);
+	api_client_free(client);
+	return rc;
+}
+
+static int
+cutover_migrate_cold(struct cutover_run *run, json_t *request)
+{
+	const char *name = cutover_text(request, "vm");
+	json_int_t timeout_s = json_integer_value(json_object_get(request, "shutdown_timeout"));
+	bool force = json_is_true(json_object_get(request, "force"));
+	virConnectPtr connection = NULL, destination = NULL;
+	virDomainPtr domain = NULL;
+	json_t *record = NULL, *remote = NULL, *disk;
+	int64_t off_ms = 0, point = 0, bytes = 0, stopped_ms;
+	bool was_running = false, restart = false;
+	const char *uri;
+	size_t i;
+	int rc, seq;
+
+	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
+	rc = cutover_record_load(run->site->catalog, name, &record);
+	uri = record ? cutover_text(record, "uri") : "";
+	if (rc == 0)
+		rc = cutover_virt_open(uri, &connection);
+	if (rc == 0)
+		rc = cutover_virt_domain(connection, uri, name, &domain);
+	if (rc == 0)
+		rc = cutover_virt_open(cutover_text(record, "dest_uri"), &destination);
+	cutover_virt_close(destination);
+	cutover_step_end(run, seq, rc, "ready");
+	if (rc < 0) {
+		run->refused = true;
+		goto out;
+	}
+	if (timeout_s <= 0)
+		timeout_s = 120;
+	stopped_ms = util_now_ms();
+	was_running = virDomainIsActive(domain) == 1;
+	seq = cutover_step_begin(run, "shut %s down (at most %lld s)", name, (long long)timeout_s);
+	if (was_running) {
+		if (virDomainShutdown(domain) < 0 && !force)
+			rc = ferry_error_set(FERRY_ERR_IO, "cannot ask %s to shut down: %s", name,
+					     cutover_virt_message());
+		if (rc == 0)
+			rc = cutover_virt_wait_off(domain, name, timeout_s * 1000);
+		if (rc < 0 && force) {
+			rc = virDomainDestroy(domain) == 0
+				     ? 0
+				     : ferry_error_set(FERRY_ERR_IO, "cannot power %s off: %s",
+						       name, cutover_virt_message());
+			if (rc == 0)
+				cutover_step_end(run, seq, 0,
+						 "did not shut down in time: powered "
+						 "off (--force)");
+		} else if (rc < 0) {
+			ferry_error_set(rc,
+					"%s did not shut down within %lld s and keeps running "
+					"here: shut it down from inside, or re-run with --force "
+					"to power it off after the timeout",
+					name, (long long)timeout_s);
+			cutover_step_end(run, seq, rc, NULL);
+			goto out;
+		} else {
+			cutover_step_end(run, seq, 0, "shut off");
+		}
+	} else {
+		cutover_step_end(run, seq, 0, "was not running");
+	}
+	if (rc < 0)
+		goto out;
+	restart = was_running;
+	off_ms = util_now_ms();
+	rc = cutover_final_point(run, record, off_ms, &point, &bytes);
+	if (rc < 0)
+		goto out;
+	seq = cutover_step_begin(run, "start %s at site %s from point %lld", name,
+				 cutover_text(record, "site"), (long long)point);
+	{
+		json_t *activate = json_pack("{s:s, s:s, s:I}", "kind", "activate", "vm", name,
+					     "point", (json_int_t)point);
+
+		rc = cutover_remote_run(run, cutover_text(record, "site"), activate, &remote);
+		json_decref(activate);
+	}
+	cutover_step_end(run, seq, rc, "running at %s", cutover_text(record, "dest_uri"));
+	if (rc < 0)
+		goto out;
+	restart = false; /* the switch: from here on the VM lives at the destination */
+	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", name, "point",
+						  (json_int_t)point, "downtime_ms",
+						  (json_int_t)(util_now_ms() - stopped_ms),
+						  "final_delta_bytes", (json_int_t)bytes));
+	seq = cutover_step_begin(run, "retire %s at the source", name);
+	if (virDomainUndefine(domain) < 0)
+		log_warn("%s: cannot undefine at %s: %s", name, uri, cutover_virt_message());
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
+		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+
+		if (strncmp(source, "rbd:", 4) != 0)
+			continue;
+		catalog_protection_remove(run->site->catalog, source);
+		snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - source - 4) : 0,
+			 source + 4);
+		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
+		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
+			log_warn("%s: %s", source, ferry_error_message());
+	}
+	json_object_set_new(record, "migrated", json_integer(run->id));
+	cutover_record_store(run->site->catalog, record, "primary");
+	cutover_step_end(run, seq, 0, "undefined here, disks no longer replicated from here");
+out:
+	if (restart && domain) {
+		/* Before the switch a failure leaves the VM where it was: running at the source. */
+		int restart_seq = cutover_step_begin(run, "start %s again at the source", name);
+		int saved = ferry_error_last_code();
+		char message[1024];
+
+		snprintf(message, sizeof(message), "%s", ferry_error_message());
+		cutover_step_end(
+			run, restart_seq,
+			virDomainCreate(domain) == 0
+				? 0
+				: ferry_error_set(FERRY_ERR_IO, "%s", cutover_virt_message()),
+			"running at %s", uri);
+		ferry_error_set(saved, "%s", message);
+	}
+	json_decref(remote);
+	json_decref(record);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+	return rc;
+}
+
+/* ---- run threads ---- */
+
+int
+cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
+		    json_t *request)
+{
+	struct cutover_run run = {site, run_id, util_now_ms(), json_array(), kind, false};
+	const char *status = "completed";
+	json_t *result;
+	char *text;
+	int rc;
+
+	if (strcmp(kind, "failover") == 0 || strcmp(kind, "failover-test") == 0 ||
+	    strcmp(kind, "activate") == 0)
+		rc = cutover_activate(&run, request);
+	else if (strcmp(kind, "failover-cleanup") == 0)
+		rc = cutover_cleanup(&run, request);
+	else if (strcmp(kind, "migrate-cold") == 0)
+		rc = cutover_migrate_cold(&run, request);
+	else
+		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind);
+	if (rc < 0)
+		status = run.refused ? "refused" : "failed";
+	result = json_pack("{s:O, s:I}", "vms", run.vms, "total_ms",
+			   (json_int_t)(util_now_ms() - run.started_ms));
+	text = json_dumps(result, JSON_COMPACT);
+	catalog_run_finish(site->catalog, run_id, status, rc < 0 ? ferry_error_message() : "",
+			   text ? text : "{}");
+	catalog_event_add(site->catalog, rc < 0 ? "error" : "info", kind, "run %lld %s%s%s",
+			  (long long)run_id, status, rc < 0 ? ": " : "",
+			  rc < 0 ? ferry_error_message() : "");
+	log_info("run %" PRId64 " (%s) %s", run_id, kind, status);
+	free(text);
+	json_decref(result);
+	json_decref(run.vms);
+	return rc;
+}
+
+static pthread_mutex_t cutover_active_lock = PTHREAD_MUTEX_INITIALIZER;
+static int cutover_active;
+
+int
+cutover_runs_active(void)
+{
+	int active;
+
+	pthread_mutex_lock(&cutover_active_lock);
+	active = cutover_active;
+	pthread_mutex_unlock(&cutover_active_lock);
+	return active;
+}
+
+static void
+cutover_active_add(int delta)
+{
+	pthread_mutex_lock(&cutover_active_lock);
+	cutover_active += delta;
+	pthread_mutex_unlock(&cutover_active_lock);
+}
+
+struct cutover_thread {
+	struct cutover_site site;
+	int64_t id;
+	char kind[32];
+	json_t *request;
+};
+
+static void *
+cutover_thread_main(void *argument)
+{
+	struct cutover_thread *thread = argument;
+
+	cutover_run_execute(&thread->site, thread->id, thread->kind, thread->request);
+	json_decref(thread->request);
+	free(thread);
+	cutover_active_add(-1);
+	return NULL;
+}
+
+static int
+cutover_thread_start(const struct cutover_site *site, int64_t id, const char *kind, json_t *request)
+{
+	struct cutover_thread *thread = calloc(1, sizeof(*thread));
+	pthread_t handle;
+
+	if (thread == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	thread->site = *site;
+	thread->id = id;
+	snprintf(thread->kind, sizeof(thread->kind), "%s", kind);
+	thread->request = json_incref(request);
+	cutover_active_add(1);
+	if (pthread_create(&handle, NULL, cutover_thread_main, thread) != 0) {
+		cutover_active_add(-1);
+		json_decref(thread->request);
+		free(thread);
+		return ferry_error_set(FERRY_ERR_INTERNAL, "cannot start a thread for run %lld",
+				       (long long)id);
+	}
+	pthread_detach(handle);
+	return 0;
+}
+
+int
+cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
+		  int64_t *run_id)
+{
+	static const char *const kinds[] = {"migrate-cold", "failover", "failover-test",
+					    "failover-cleanup", "activate"};
+	const char *target = cutover_text(request, "vm");
+	char *text = NULL;
+	bool known = false;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		known = known || strcmp(kind, kinds[i]) == 0;
+	if (!known)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "unknown kind of run '%s' (migrate-cold, failover, "
+				       "failover-test, failover-cleanup)",
+				       kind);
+	if (!target[0])
+		target = cutover_text(request, "group");
+	if (!target[0] && strcmp(kind, "failover-cleanup") != 0)
+		return ferry_error_set(FERRY_ERR_INVALID, "name the VM ('vm') or the 'group'");
+	text = json_dumps(request, JSON_COMPACT);
+	rc = catalog_run_create(site->catalog, kind, target[0] ? target : "*", text ? text : "{}",
+				run_id);
+	free(text);
+	if (rc == 0)
+		rc = cutover_thread_start(site, *run_id, kind, request);
+	return rc;
+}
+
+struct cutover_resume {
+	char kind[32];
+	json_t *request;
+	char status[16];
+};
+
+static int
+cutover_resume_row(const struct catalog_run *run, void *context)
+{
+	struct cutover_resume *resume = context;
+
+	snprintf(resume->kind, sizeof(resume->kind), "%s", run->kind);
+	snprintf(resume->status, sizeof(resume->status), "%s", run->status);
+	resume->request = json_loads(run->request ? run->request : "{}", 0, NULL);
+	return 0;
+}
+
+int
+cutover_run_resume(const struct cutover_site *site, int64_t run_id)
+{
+	struct cutover_resume resume = {"", NULL, ""};
+	int rc = catalog_run_list(site->catalog, run_id, 1, cutover_resume_row, &resume);
+
+	if (rc == 0 && strcmp(resume.status, "interrupted") != 0 &&
+	    strcmp(resume.status, "failed") != 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "run %lld is %s; only an interrupted or failed run is resumed",
+				     (long long)run_id, resume.status);
+	if (rc == 0 && resume.request == NULL)
+		rc = ferry_error_set(FERRY_ERR_INTERNAL, "run %lld has no request to resume",
+				     (long long)run_id);
+	if (rc == 0)
+		rc = catalog_run_reopen(site->catalog, run_id);
+	if (rc == 0)
+		rc = cutover_thread_start(site, run_id, resume.kind, resume.request);
+	json_decref(resume.request);
+	return rc;
+}
+
+static int
+cutover_step_json(const struct catalog_run_step *step, void *context)
+{
+	return json_array_append_new(
+		context,
+		json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:I}", "seq", step->seq, "name",
+			  step->name, "result", step->result, "detail", step->detail, "started_ms",
+			  (json_int_t)step->started_ms, "ended_ms", (json_int_t)step->ended_ms,
+			  "duration_ms",
+			  (json_int_t)(step->ended_ms ? step->ended_ms - step->started_ms : 0)));
+}
+
+json_t *
+cutover_run_json(struct catalog *catalog, const struct catalog_run *run)
+{
+	json_t *result = json_loads(run->result && run->result[0] ? run->result : "{}", 0, NULL);
+	json_t *steps = json_array(), *vms = json_object_get(result, "vms"), *out;
+
+	catalog_run_steps(catalog, run->id, cutover_step_json, steps);
+	out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "run",
+			(json_int_t)run->id, "kind", run->kind, "target", run->target, "status",
+			run->status, "reason", run->reason, "started_ms",
+			(json_int_t)run->started_ms, "ended_ms", (json_int_t)run->ended_ms,
+			"total_ms",
+			(json_int_t)(run->ended_ms ? run->ended_ms - run->started_ms
+						   : util_now_ms() - run->started_ms),
+			"vms", vms ? json_incref(vms) : json_array(), "steps", steps);
+	json_decref(result);
+	return out;
+}

@@ -1,0 +1,58 @@
+/* Cutover: moving protected VMs to the other site with libvirt. Registration of a VM (its domain
+ * XML, disks and mapping), planned cold migration, failover and test failover, each recorded as
+ * a run with ordered steps in the catalog. ferryd's web layer starts runs; each runs in its own
+ * thread and the CLI follows it through GET /v1/runs/ID.
+ *
+ * Ownership: the caller owns every string and JSON value it passes in; functions that hand back
+ * JSON give the caller a new reference. */
+#ifndef FERRY_CUTOVER_CUTOVER_H
+#define FERRY_CUTOVER_CUTOVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+
+/* What a site knows of itself that cutover needs. */
+struct repl_scheduler;
+
+struct cutover_site {
+	struct catalog *catalog;
+	struct repl_scheduler *scheduler; /* NULL: this site takes no points */
+	const char *ceph_conf;		  /* this site's ceph.conf (NULL: no Ceph) */
+	const char *replica_pool;	  /* where this site keeps replicas */
+};
+
+/* Process-wide set-up of libvirt (error handler, event loop); call once before anything else. */
+int cutover_init(void);
+/* How many runs are executing in this process now. */
+int cutover_runs_active(void);
+
+/* ---- registration (primary site) ---- */
+
+/* Registers domain request.name on request.uri: reads its XML, protects each RBD disk in
+ * request.group (site: request.site or the only site), stores the record and sends a copy to
+ * the replica site. *record_out (new reference) is the stored record. */
+int cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **record_out);
+
+/* Stores a record sent by the primary site (replica side). */
+int cutover_vm_receive(const struct cutover_site *site, json_t *record);
+
+/* ---- runs ---- */
+
+/* Starts a run of kind ("migrate-cold", "failover", "failover-test", "failover-cleanup",
+ * "activate") described by request, in a thread of its own; *run_id says which. A refusal
+ * found before anything changes is recorded as a run with status "refused". */
+int cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
+		      int64_t *run_id);
+/* Resumes an interrupted run from its request: steps already done are done again only where
+ * that is harmless; the others are skipped. */
+int cutover_run_resume(const struct cutover_site *site, int64_t run_id);
+/* Runs synchronously (used by the threads above and by the primary asking the replica site). */
+int cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
+			json_t *request);
+/* The run as JSON: run, kind, status, reason, total_ms, vms, steps. */
+json_t *cutover_run_json(struct catalog *catalog, const struct catalog_run *run);
+
+#endif

@@ -1,0 +1,198 @@
+#!/bin/bash
+# Cutover against real parts: two Ceph clusters (sites A and B), two libvirtd daemons with QEMU
+# (TCG), two ferryd. A VM whose disk is an RBD image on A is protected; then a test failover at B
+# while replication goes on (and its clean-up), a planned cold migration to B with writes made
+# inside the running guest just before, a failover with the primary ferryd and its libvirtd gone,
+# and a run interrupted by kill -9 of ferryd, then resumed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ceph.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
+GUEST="$ROOT/tests/guest"
+
+if ! command -v libvirtd > /dev/null || ! command -v qemu-system-x86_64 > /dev/null ||
+	[ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
+	echo "1..0 # SKIP needs libvirtd, QEMU and qemu-block-extra (tests/install-deps.sh as root)"
+	exit 0
+fi
+
+plan 36
+ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
+ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
+A=$CEPH_CONF_A B=$CEPH_CONF_B
+rbd_a() { timeout 120 rbd -c "$A" "$@"; }
+rbd_b() { timeout 120 rbd -c "$B" "$@"; }
+export FERRY_LIBVIRT_TIMEOUT=180
+D1="$TEST_DIR/libvirt-1" D2="$TEST_DIR/libvirt-2"
+STARTED=""
+cutover_cleanup() {
+	local d
+	for d in $STARTED; do "$LIBVIRT_SH" stop "$d" > /dev/null 2>&1; done
+	ceph_cleanup
+}
+trap cutover_cleanup EXIT
+trap 'exit 1' INT TERM HUP
+U1=$("$LIBVIRT_SH" start "$D1" 1) || { echo "Bail out! libvirtd 1 did not start"; exit 1; }
+STARTED="$D1"
+U2=$("$LIBVIRT_SH" start "$D2" 2 "$D1") || { echo "Bail out! libvirtd 2 did not start"; exit 1; }
+STARTED="$D1 $D2"
+v1() { timeout 120 virsh -q -c "$U1" "$@"; }
+v2() { timeout 120 virsh -q -c "$U2" "$@"; }
+
+start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
+REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
+DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
+start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
+PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
+AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
+at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
+at_b() { "$FERRY" "$1" "${@:2}" --daemon "$REPLICA_URL" "${AUTH[@]}"; }
+point_of() { # point_of IMAGE: the last committed point of rbd:rbd/IMAGE at the primary
+	at_a status --json | jq -r --arg n "rbd:rbd/$1" '.volumes[] | select(.name == $n) | .last_point'
+}
+wait_point() { # wait_point IMAGE N
+	for _ in $(seq 1 600); do
+		[ "$(point_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# bytes_at CONF POOL/IMAGE OFFSET: the first 4 bytes at OFFSET, in hex
+bytes_at() {
+	rbd -c "$1" export --no-progress "$2" - 2>/dev/null | dd bs=4096 skip=$(($3 / 4096)) count=1 status=none | xxd -p -l 4
+}
+# make_vm NAME: an RBD image on A holding the tick guest, and the domain defined and started on
+# libvirtd 1
+make_vm() {
+	local port
+	rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$1-disk" || return 1
+	port=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\)\]/\1/p' "$A")
+	"$GUEST/domain.sh" "$1" "<disk type='network' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source protocol='rbd' name='rbd/$1-disk'>
+        <host name='127.0.0.1' port='$port'/>
+        <config file='$A'/>
+      </source>
+      <target dev='vda' bus='virtio'/>
+    </disk>" "$TEST_DIR/$1.serial" > "$TEST_DIR/$1.xml" &&
+		v1 define "$TEST_DIR/$1.xml" > /dev/null && v1 start "$1" > /dev/null
+}
+running_on() { [ "$(timeout 60 virsh -q -c "$1" domstate "$2" 2>/dev/null)" = running ]; }
+
+V1=t$$-vm1 V2=t$$-vm2
+"$GUEST/build.sh" "$TEST_DIR/guest.img" 16 > /dev/null 2>&1
+at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
+	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
+make_vm $V1
+ok $? "VM $V1 runs on libvirtd 1 with its disk on Ceph cluster A"
+at_a vm protect $V1 --uri "$U1" --dest-uri "$U2" --group "gv$$" > "$TEST_DIR/protect.out" 2>&1
+ok $? "ferry vm protect $V1 ($(head -c 200 "$TEST_DIR/protect.out"))"
+at_b runs --json > /dev/null
+sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT role FROM vms WHERE name = '$V1'" | grep -qx replica
+ok $? "the VM's record is at the replica site"
+sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -e --arg n "<name>$V1</name>" '.xml | contains($n)' > /dev/null
+ok $? "  with its domain XML"
+wait_point $V1-disk 1
+ok $? "the VM's disk is replicated (point $(point_of $V1-disk))"
+at_a vm protect nosuch --uri "$U1" --dest-uri "$U2" --group "gv$$" > /dev/null 2> "$TEST_DIR/p.err"
+is $? 1 "protecting a domain that does not exist is refused"
+grep -q "no domain named 'nosuch'" "$TEST_DIR/p.err"
+ok $? "  and the message names it"
+
+# Test failover at B while replication goes on.
+before=$(point_of $V1-disk)
+at_b failover $V1 --test --json > "$TEST_DIR/test.json"
+ok $? "ferry failover $V1 --test completes"
+is "$(jq -r .status "$TEST_DIR/test.json")" completed "  its run is completed"
+is "$(jq -r '.vms[0].name' "$TEST_DIR/test.json")" $V1 "  and reports $V1"
+running_on "$U2" $V1
+ok $? "the test VM runs on libvirtd 2"
+v2 dumpxml $V1 | grep -q "rbd/$V1-disk-test-"
+ok $? "  on a clone of the point"
+running_on "$U1" $V1
+ok $? "the VM still runs at the primary"
+wait_point $V1-disk $((before + 2))
+ok $? "replication goes on during the test (point $(point_of $V1-disk))"
+at_b failover --cleanup --json > "$TEST_DIR/cleanup.json"
+ok $? "ferry failover --cleanup completes"
+v2 list --all --name | grep -qx $V1
+is $? 1 "the test VM is gone from libvirtd 2"
+rbd_b ls rbd | grep -q test-
+is $? 1 "and so are the clones"
+
+# Planned cold migration with writes made inside the running guest just before.
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x5a 1048576 4096' > /dev/null
+ok $? "a write inside the running guest (0x5a at 1 MiB)"
+at_a migrate $V1 --cold --force --shutdown-timeout 3 --json > "$TEST_DIR/cold.json"
+ok $? "ferry migrate $V1 --cold completes"
+jq -e '.status == "completed" and .kind == "migrate-cold" and (.vms[0].downtime_ms > 0) and (.vms[0].final_delta_bytes >= 0) and (.total_ms > 0)' "$TEST_DIR/cold.json" > /dev/null
+ok $? "  and reports status, downtime and final delta ($(jq -c '.vms[0]' "$TEST_DIR/cold.json"))"
+running_on "$U2" $V1
+ok $? "$V1 runs on libvirtd 2"
+v1 list --all --name | grep -qx $V1
+is $? 1 "and is no longer defined on libvirtd 1"
+is "$(bytes_at "$B" rbd/$V1-disk 1048576)" 5a5a5a5a "the write made inside the guest is on the replica"
+v2 dumpxml $V1 | grep -q "name='rbd/$V1-disk'"
+ok $? "the VM's disk at B is the replica image"
+run=$(jq -r .run "$TEST_DIR/cold.json")
+steps=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT COUNT(*) FROM run_steps WHERE run_id = $run AND result = 'ok' AND ended_ms >= started_ms")
+[ "$steps" -ge 5 ]
+ok $? "the run's $steps steps are in the primary's catalog, each with its timings"
+
+# Failover with the primary site gone: its ferryd killed and its libvirtd stopped.
+make_vm $V2
+at_a group create "gw$$" --interval 2 --keep 20 > /dev/null
+at_a vm protect $V2 --uri "$U1" --dest-uri "$U2" --group "gw$$" --order 1 > /dev/null
+wait_point $V2-disk 1
+"$GUEST/qemu-io.sh" "$U1" $V2 vda 'write -P 0x6b 2097152 4096' > /dev/null
+n=$(point_of $V2-disk)
+wait_point $V2-disk $((n + 2))
+ok $? "$V2 is protected and a point after a write inside it is committed"
+kill -9 "$PRIMARY_PID"
+"$LIBVIRT_SH" stop "$D1" > /dev/null
+STARTED="$D2"
+at_b failover $V2 --json > "$TEST_DIR/failover.json"
+ok $? "ferry failover $V2 completes with the primary site gone"
+jq -e '.status == "completed" and .vms[0].point > 0 and (.vms[0].rto_seconds > 0) and (.vms[0].rpo_seconds >= 0)' "$TEST_DIR/failover.json" > /dev/null
+ok $? "  and reports point, RTO and RPO ($(jq -c '.vms[0]' "$TEST_DIR/failover.json"))"
+running_on "$U2" $V2
+ok $? "$V2 runs on libvirtd 2"
+jq -r '.steps[] | select(.name | startswith("fence")) | .detail' "$TEST_DIR/failover.json" | grep -q "unreachable"
+ok $? "the run records that the primary could not be fenced"
+is "$(bytes_at "$B" rbd/$V2-disk 2097152)" 6b6b6b6b "the write made inside $V2 is on the disk it runs from"
+curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
+	-X POST -d '{"size": 16777216, "segment_size": 4194304, "source_identity": "x", "kind": "rbd", "base_identity": "y", "segments": []}' \
+	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" | grep -q "promoted by failover run"
+ok $? "the promoted replica refuses any further delta"
+
+# A run interrupted by kill -9 of ferryd, then resumed.
+v2 destroy $V2 > /dev/null; v2 undefine $V2 > /dev/null
+sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 30) WHERE name = '$V2'"
+reply=$(curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
+	-X POST -d "{\"kind\": \"failover-test\", \"vm\": \"$V2\"}" "$REPLICA_URL/v1/runs")
+run=$(echo "$reply" | jq -r .run)
+for _ in $(seq 1 300); do
+	sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT name FROM run_steps WHERE run_id = $run" | grep -q "^wait" && break
+	sleep 0.2
+done
+kill -9 "$REPLICA_PID"; wait "$REPLICA_PID" 2>/dev/null
+sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 0) WHERE name = '$V2'"
+DAEMON_PORT=${REPLICA_URL##*:}
+start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
+REPLICA_PID=$DAEMON_PID
+at_b run show "$run" --json > "$TEST_DIR/interrupted.json"
+is "$(jq -r .status "$TEST_DIR/interrupted.json")" interrupted "after kill -9 and a restart, the run shows as interrupted"
+jq -r '.steps[-1] | .result + " " + .name' "$TEST_DIR/interrupted.json" | grep -q "^interrupted wait"
+ok $? "  with the step where it stopped ($(jq -r '.steps[-1] | .result + ": " + .name' "$TEST_DIR/interrupted.json"))"
+at_b run resume "$run" > /dev/null
+for _ in $(seq 1 300); do
+	[ "$(at_b run show "$run" --json | jq -r .status)" != running ] && break
+	sleep 0.2
+done
+is "$(at_b run show "$run" --json | jq -r .status)" completed "ferry run resume finishes it"
+at_b failover --cleanup > /dev/null
+v2 list --all --name | grep -qx $V2
+is $? 1 "and its clean-up leaves no test VM"
+stop_daemon "$REPLICA_PID"
+exit $test_failed

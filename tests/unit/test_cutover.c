@@ -1,0 +1,261 @@
+/* Unit tests for cutover's pure parts: reading a domain's RBD disks from its XML, rewriting the
+ * XML for the other site (disks onto replicas, networks mapped or cut, name/UUID/MAC kept), the
+ * monitor address of a ceph.conf, and the catalog's runs and steps. Real libvirt and QEMU are
+ * exercised by tests/integration/14-cutover.t. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog/catalog.h"
+#include "common/error.h"
+#include "cutover/virt.h"
+
+static const char domain_xml[] =
+	"<domain type='qemu'><name>web1</name><uuid>5a1b2c3d-4e5f-4a6b-8c7d-000000000042</uuid>"
+	"<memory unit='MiB'>128</memory><devices>"
+	"<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+	"<auth username='admin'><secret type='ceph' usage='a'/></auth>"
+	"<source protocol='rbd' name='rbd/web1-root'><host name='10.0.0.1' port='6789'/>"
+	"<config file='/etc/ceph/a.conf'/></source><target dev='vda' bus='virtio'/></disk>"
+	"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+	"<source protocol='rbd' name='data/web1-data'><host name='10.0.0.1' port='6789'/></source>"
+	"<target dev='vdb' bus='virtio'/></disk>"
+	"<disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='hdc'/></disk>"
+	"<interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='prod'/>"
+	"</interface><interface type='bridge'><mac address='52:54:00:aa:bb:cd'/>"
+	"<source bridge='br-a'/></interface></devices></domain>";
+
+static void
+test_disks_lists_rbd_disks_and_skips_cdroms(void **state)
+{
+	json_t *disks = NULL;
+
+	(void)state;
+	assert_int_equal(cutover_xml_disks(domain_xml, &disks), 0);
+	assert_int_equal(json_array_size(disks), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(disks, 0), "target")),
+			    "vda");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(disks, 0), "source")),
+			    "rbd:rbd/web1-root");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(disks, 1), "source")),
+			    "rbd:data/web1-data");
+	json_decref(disks);
+}
+
+static void
+test_disks_refuses_a_file_disk(void **state)
+{
+	const char *xml =
+		"<domain><name>x</name><devices><disk type='file' device='disk'>"
+		"<source file='/var/x.img'/><target dev='vda'/></disk></devices></domain>";
+	json_t *disks = NULL;
+
+	(void)state;
+	assert_int_equal(cutover_xml_disks(xml, &disks), FERRY_ERR_INVALID);
+	assert_null(disks);
+	assert_non_null(strstr(ferry_error_message(), "disk vda is not an RBD image"));
+}
+
+static void
+test_disks_refuses_malformed_xml(void **state)
+{
+	json_t *disks = NULL;
+
+	(void)state;
+	assert_int_equal(cutover_xml_disks("<domain><devices>", &disks), FERRY_ERR_INVALID);
+}
+
+static void
+test_remap_points_disks_at_replicas_and_keeps_identity(void **state)
+{
+	json_t *images =
+		json_pack("{s:s, s:s}", "vda", "replicas/web1-root", "vdb", "replicas/web1-data");
+	json_t *networks = json_pack("{s:s, s:s}", "prod", "dr-prod", "br-a", "br-b");
+	char *out = NULL;
+
+	(void)state;
+	assert_int_equal(
+		cutover_xml_remap(domain_xml,
+				  &(struct cutover_remap){images, "127.0.0.2", "7300",
+							  "/srv/b/ceph.conf", networks, false},
+				  &out),
+		0);
+	assert_non_null(strstr(out, "name=\"replicas/web1-root\""));
+	assert_non_null(strstr(out, "name=\"replicas/web1-data\""));
+	assert_null(strstr(out, "rbd/web1-root"));
+	assert_null(strstr(out, "10.0.0.1"));
+	assert_null(strstr(out, "/etc/ceph/a.conf"));
+	assert_null(strstr(out, "<auth"));
+	assert_non_null(strstr(out, "<host name=\"127.0.0.2\" port=\"7300\"/>"));
+	assert_non_null(strstr(out, "<config file=\"/srv/b/ceph.conf\"/>"));
+	assert_non_null(strstr(out, "<name>web1</name>"));
+	assert_non_null(strstr(out, "5a1b2c3d-4e5f-4a6b-8c7d-000000000042"));
+	assert_non_null(strstr(out, "52:54:00:aa:bb:cc"));
+	assert_non_null(strstr(out, "network=\"dr-prod\""));
+	assert_non_null(strstr(out, "bridge=\"br-b\""));
+	assert_non_null(strstr(out, "/iso/x.iso")); /* untouched */
+	assert_null(strstr(out, "state=\"down\""));
+	free(out);
+	json_decref(images);
+	json_decref(networks);
+}
+
+static void
+test_remap_isolates_a_test_failover(void **state)
+{
+	json_t *images = json_pack("{s:s, s:s}", "vda", "r/a", "vdb", "r/b");
+	char *out = NULL, *first, *second;
+
+	(void)state;
+	assert_int_equal(cutover_xml_remap(
+				 domain_xml,
+				 &(struct cutover_remap){images, "h", "1", "/c", NULL, true}, &out),
+			 0);
+	first = strstr(out, "<link state=\"down\"/>");
+	assert_non_null(first);
+	second = strstr(first + 1, "<link state=\"down\"/>");
+	assert_non_null(second);			  /* both interfaces */
+	assert_non_null(strstr(out, "network=\"prod\"")); /* no map: kept */
+	free(out);
+	json_decref(images);
+}
+
+static void
+test_remap_refuses_a_disk_without_replica(void **state)
+{
+	json_t *images = json_pack("{s:s}", "vda", "r/a");
+	char *out = NULL;
+
+	(void)state;
+	assert_int_equal(
+		cutover_xml_remap(domain_xml,
+				  &(struct cutover_remap){images, "h", "1", "/c", NULL, false},
+				  &out),
+		FERRY_ERR_INVALID);
+	assert_null(out);
+	assert_non_null(strstr(ferry_error_message(), "disk vdb has no replica"));
+	json_decref(images);
+}
+
+static void
+test_ceph_mon_reads_the_first_monitor(void **state)
+{
+	char path[] = "/tmp/ferry-test-conf-XXXXXX", host[64], port[16];
+	int fd = mkstemp(path);
+	FILE *file = fdopen(fd, "w");
+
+	(void)state;
+	fprintf(file, "[global]\nfsid = x\nmon host = [v2:127.0.0.1:7100]\nkeyring = /k\n");
+	fclose(file);
+	assert_int_equal(cutover_ceph_mon(path, host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_string_equal(port, "7100");
+	file = fopen(path, "w");
+	fprintf(file, "[global]\nmon_host = 10.1.2.3:6789,10.1.2.4:6789\n");
+	fclose(file);
+	assert_int_equal(cutover_ceph_mon(path, host, sizeof(host), port, sizeof(port)), 0);
+	assert_string_equal(host, "10.1.2.3");
+	assert_string_equal(port, "6789");
+	file = fopen(path, "w");
+	fprintf(file, "[global]\nfsid = x\n");
+	fclose(file);
+	assert_int_equal(cutover_ceph_mon(path, host, sizeof(host), port, sizeof(port)),
+			 FERRY_ERR_INVALID);
+	unlink(path);
+}
+
+struct steps_seen {
+	int count;
+	char last_result[16];
+	char last_name[128];
+};
+
+static int
+count_step(const struct catalog_run_step *step, void *context)
+{
+	struct steps_seen *seen = context;
+
+	seen->count++;
+	snprintf(seen->last_result, sizeof(seen->last_result), "%s", step->result);
+	snprintf(seen->last_name, sizeof(seen->last_name), "%s", step->name);
+	return 0;
+}
+
+static int
+copy_status(const struct catalog_run *run, void *context)
+{
+	snprintf(context, 16, "%s", run->status);
+	return 0;
+}
+
+static void
+test_catalog_runs_steps_and_interruption(void **state)
+{
+	char path[] = "/tmp/ferry-test-catalog-XXXXXX", db[300], status[16] = "";
+	struct catalog *catalog = NULL;
+	struct steps_seen seen = {0, "", ""};
+	int64_t id = 0, promoted = 0;
+	int seq1 = 0, seq2 = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	assert_int_equal(catalog_open(db, CATALOG_SYNC_NORMAL, &catalog), 0);
+	assert_int_equal(catalog_run_create(catalog, "failover", "web1", "{\"vm\":\"web1\"}", &id),
+			 0);
+	assert_true(id > 0);
+	assert_int_equal(catalog_run_step_begin(catalog, id, "choose the point", &seq1), 0);
+	assert_int_equal(catalog_run_step_end(catalog, id, seq1, "ok", "point 7"), 0);
+	assert_int_equal(catalog_run_step_begin(catalog, id, "start web1", &seq2), 0);
+	assert_int_equal(seq2, seq1 + 1);
+	/* ferryd killed here; the next start marks the run. */
+	assert_int_equal(catalog_run_mark_interrupted(catalog), 0);
+	assert_int_equal(catalog_run_list(catalog, id, 1, copy_status, status), 0);
+	assert_string_equal(status, "interrupted");
+	assert_int_equal(catalog_run_steps(catalog, id, count_step, &seen), 0);
+	assert_int_equal(seen.count, 2);
+	assert_string_equal(seen.last_result, "interrupted");
+	assert_string_equal(seen.last_name, "start web1");
+	assert_int_equal(catalog_run_reopen(catalog, id), 0);
+	assert_int_equal(catalog_run_finish(catalog, id, "completed", "", "{}"), 0);
+	assert_int_equal(catalog_run_list(catalog, id, 1, copy_status, status), 0);
+	assert_string_equal(status, "completed");
+	assert_int_equal(catalog_run_list(catalog, id + 100, 1, copy_status, status),
+			 FERRY_ERR_NOT_FOUND);
+	assert_int_equal(catalog_promoted_get(catalog, "web1-root", &promoted), 0);
+	assert_int_equal(promoted, 0);
+	assert_int_equal(catalog_promoted_put(catalog, "web1-root", id), 0);
+	assert_int_equal(catalog_promoted_get(catalog, "web1-root", &promoted), 0);
+	assert_int_equal(promoted, id);
+	catalog_close(catalog);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/catalog.db-wal", path);
+	unlink(db);
+	snprintf(db, sizeof(db), "%s/catalog.db-shm", path);
+	unlink(db);
+	rmdir(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_disks_lists_rbd_disks_and_skips_cdroms),
+		cmocka_unit_test(test_disks_refuses_a_file_disk),
+		cmocka_unit_test(test_disks_refuses_malformed_xml),
+		cmocka_unit_test(test_remap_points_disks_at_replicas_and_keeps_identity),
+		cmocka_unit_test(test_remap_isolates_a_test_failover),
+		cmocka_unit_test(test_remap_refuses_a_disk_without_replica),
+		cmocka_unit_test(test_ceph_mon_reads_the_first_monitor),
+		cmocka_unit_test(test_catalog_runs_steps_and_interruption),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
