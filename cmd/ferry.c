@@ -50,6 +50,7 @@ struct cli_options {
 	bool live, cold, test, cleanup, force, dry_run;
 	int64_t point;
 	int64_t shutdown_timeout;
+	int64_t max_time;
 };
 
 static void
@@ -80,6 +81,10 @@ usage(FILE *out)
 		"  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
 		"       [--network-map SRC=DST ...] [--site SITE]\n"
 		"                        protect a VM's RBD disks and keep its XML at both sites\n"
+		"  migrate DOMAIN --live [--max-time S] [--json]\n"
+		"                        (primary site) catch up, move the memory (auto-converge;\n"
+		"                        aborted after S, default 600, the VM left running), ship\n"
+		"                        the final delta while paused, resume at the replica site\n"
 		"  migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json]\n"
 		"                        (primary site) shut down, ship the final delta, start "
 		"the\n"
@@ -150,6 +155,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"point", required_argument, NULL, 1010},
 		{"shutdown-timeout", required_argument, NULL, 1011},
 		{"dry-run", no_argument, NULL, 1012},
+		{"max-time", required_argument, NULL, 1013},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -198,7 +204,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 1002:
 		case 1003:
 		case 1010:
-		case 1011: {
+		case 1011:
+		case 1013: {
 			long long value = strtoll(optarg, &end, 10);
 
 			if (*end || value < 0) {
@@ -209,7 +216,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 			*(option == 1002   ? &options->order
 			  : option == 1003 ? &options->delay
 			  : option == 1010 ? &options->point
-					   : &options->shutdown_timeout) = value;
+			  : option == 1011 ? &options->shutdown_timeout
+					   : &options->max_time) = value;
 			break;
 		}
 		case 1004: {
@@ -846,22 +854,21 @@ cli_migrate(int argc, char **argv)
 	if (first < 0)
 		return 2;
 	if (argc - first != 1 || options.live == options.cold) {
-		fprintf(stderr, "usage: ferry migrate DOMAIN --live|--cold [--shutdown-timeout "
-				"SECONDS] [--force] [--json]\n");
+		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] [--json]\n"
+				"       ferry migrate DOMAIN --cold [--shutdown-timeout SECONDS] "
+				"[--force] [--json]\n");
 		goto out;
 	}
-	if (options.live || options.dry_run) {
-		fprintf(stderr,
-			"ferry migrate: %s is not available yet; use --cold (shutdown, final "
-			"delta, start at the destination)\n",
-			options.live ? "--live" : "--dry-run");
+	if (options.dry_run) {
+		fprintf(stderr, "ferry migrate: --dry-run is not available yet\n");
 		goto out;
 	}
 	status = cli_run_follow(&options, "migrate",
-				json_pack("{s:s, s:s, s:I, s:b}", "kind", "migrate-cold", "vm",
+				json_pack("{s:s, s:s, s:I, s:b, s:I}", "kind",
+					  options.live ? "migrate-live" : "migrate-cold", "vm",
 					  argv[first], "shutdown_timeout",
 					  (json_int_t)options.shutdown_timeout, "force",
-					  options.force));
+					  options.force, "max_time", (json_int_t)options.max_time));
 out:
 	free(options.token);
 	return status;

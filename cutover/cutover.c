@@ -462,30 +462,105 @@ cutover_choose_point(struct cutover_run *run, json_t *vms, int64_t wanted, int64
 return cutover_step_end(run, seq, 0, "point %lld", (long long)*point);
 }
 
+/* Rewrites xml (a domain of record) for this site: disks onto images, this site's Ceph. */
+static int
+cutover_remap_here(const struct cutover_site *site, json_t *record, json_t *images, bool isolate,
+		   const char *xml, char **out)
+{
+	char host[256], port[16];
+	int rc;
+
+	rc = cutover_ceph_mon(site->ceph_conf ? site->ceph_conf : "", host, sizeof(host), port,
+			      sizeof(port));
+	if (rc == 0)
+		rc = cutover_xml_remap(
+			xml,
+			&(struct cutover_remap){
+				.images = images,
+				.mon_host = host,
+				.mon_port = port,
+				.ceph_conf = site->ceph_conf,
+				.network_map = json_object_get(record, "network_map"),
+				.isolate = isolate,
+			},
+			out);
+	return rc;
+}
+
+/* The replica images of record's disks at this site: {"vda": "POOL/IMAGE"}. */
+static json_t *
+cutover_replica_images(const struct cutover_site *site, json_t *record)
+{
+	json_t *images = json_object(), *disk;
+	char image[400];
+	size_t i;
+
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		snprintf(image, sizeof(image), "%s/%s", site->replica_pool,
+			 cutover_text(disk, "replica"));
+		json_object_set_new(images, cutover_text(disk, "target"), json_string(image));
+	}
+	return images;
+}
+
+int
+cutover_vm_remap(const struct cutover_site *site, json_t *request, json_t **reply)
+{
+	const char *name = cutover_text(request, "name");
+	json_t *record = NULL, *images = NULL;
+	char *xml = NULL, *persistent = NULL;
+	int rc;
+
+	*reply = NULL;
+	rc = cutover_record_load(site->catalog, name, &record);
+	if (rc == 0 && (!json_is_string(json_object_get(request, "xml")) ||
+			!json_is_string(json_object_get(request, "persistent_xml"))))
+		rc = ferry_error_set(FERRY_ERR_INVALID, "give the 'xml' and 'persistent_xml'");
+	if (rc < 0)
+		goto out;
+	images = cutover_replica_images(site, record);
+	rc = cutover_remap_here(site, record, images, false, cutover_text(request, "xml"), &xml);
+	if (rc == 0)
+		rc = cutover_remap_here(site, record, images, false,
+					cutover_text(request, "persistent_xml"), &persistent);
+	if (rc == 0)
+		*reply = json_pack("{s:s, s:s}", "xml", xml, "persistent_xml", persistent);
+out:
+	free(xml);
+	free(persistent);
+	json_decref(images);
+	json_decref(record);
+	return rc;
+}
+
+int
+cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t run_id)
+{
+	json_t *record = NULL, *disk;
+	size_t i;
+	int rc = cutover_record_load(site->catalog, name, &record);
+
+	if (rc < 0)
+		return rc;
+	json_array_foreach(json_object_get(record, "disks"), i, disk) if (rc == 0) rc =
+		catalog_promoted_put(site->catalog, cutover_text(disk, "replica"), run_id);
+	json_decref(record);
+	return rc;
+}
+
 static int
 cutover_define_start(struct cutover_run *run, json_t *record, json_t *images, bool isolate,
 		     bool start)
 {
 	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "dest_uri");
-	char host[256], port[16], *xml = NULL;
+	char *xml = NULL;
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
 	int rc, seq = cutover_step_begin(run, "define %s at %s", name, uri);
 
-	rc = cutover_ceph_mon(run->site->ceph_conf ? run->site->ceph_conf : "", host, sizeof(host),
-			      port, sizeof(port));
-	if (rc == 0)
-		rc = cutover_xml_remap(
-			cutover_text(record, "xml"),
-			&(struct cutover_remap){
-				.images = images,
-				.mon_host = host,
-				.mon_port = port,
-				.ceph_conf = run->site->ceph_conf,
-				.network_map = json_object_get(record, "network_map"),
-				.isolate = isolate,
-			},
-			&xml);
+	rc = cutover_remap_here(run->site, record, images, isolate, cutover_text(record, "xml"),
+				&xml);
 	if (rc == 0)
 		rc = cutover_virt_open(uri, &connection);
 	if (rc == 0) {
@@ -926,6 +1001,275 @@ out:
 	return rc;
 }
 
+/* ---- planned live migration (primary site) ---- */
+
+/* A site-to-site call that answers JSON. */
+static int
+cutover_site_call(struct catalog *catalog, const char *site_name, const char *path, json_t *request,
+		  json_t **reply)
+{
+	struct api_client *client = NULL;
+	int rc = cutover_site_client(catalog, site_name, &client);
+
+	if (rc == 0)
+		rc = api_client_json(client, "POST", path, request, reply);
+	api_client_free(client);
+	return rc;
+}
+
+/* The destination must be able to run the domain as it is: its CPU model and machine type. */
+static int
+cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
+			  const char *xml)
+{
+	const char *cpu = strstr(xml, "<cpu"), *cpu_end = cpu ? strstr(cpu, "</cpu>") : NULL;
+	const char *machine = strstr(xml, "machine='"), *type = strstr(xml, "<domain type='");
+	char machine_name[128] = "", virt_type[32] = "kvm", *capabilities = NULL;
+	int rc = 0;
+
+	if (machine)
+		sscanf(machine + 9, "%127[^']", machine_name);
+	if (type)
+		sscanf(type + 14, "%31[^']", virt_type);
+	capabilities = virConnectGetDomainCapabilities(
+		destination, NULL, NULL, machine_name[0] ? machine_name : NULL, virt_type, 0);
+	if (capabilities == NULL)
+		return ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"%s cannot run %s: no machine type '%s' with '%s' there (%s)", uri, name,
+			machine_name, virt_type, cutover_virt_message());
+	free(capabilities);
+	if (cpu && cpu_end) {
+		char *cpu_xml = strndup(cpu, (size_t)(cpu_end - cpu) + 6);
+		int compared = cpu_xml ? virConnectCompareHypervisorCPU(destination, NULL, NULL,
+									NULL, virt_type, cpu_xml, 0)
+				       : VIR_CPU_COMPARE_ERROR;
+
+		if (compared == VIR_CPU_COMPARE_INCOMPATIBLE || compared == VIR_CPU_COMPARE_ERROR)
+			rc = ferry_error_set(FERRY_ERR_CONFLICT,
+					     "%s cannot run the CPU of %s (%s); migrate it cold to "
+					     "a host that can, or change its CPU model",
+					     uri, name,
+					     compared == VIR_CPU_COMPARE_ERROR
+						     ? cutover_virt_message()
+						     : "incompatible");
+		free(cpu_xml);
+	}
+	return rc;
+}
+
+struct cutover_abort {
+	virDomainPtr domain;
+	int64_t limit_ms;
+	bool done;
+	bool aborted;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+};
+
+/* A guest that dirties memory faster than the link carries never converges: after the time
+ * limit the migration is aborted and the VM keeps running at the source. */
+static void *
+cutover_abort_watch(void *argument)
+{
+	struct cutover_abort *watch = argument;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += watch->limit_ms / 1000;
+	pthread_mutex_lock(&watch->lock);
+	while (!watch->done)
+		if (pthread_cond_timedwait(&watch->wake, &watch->lock, &until) != 0)
+			break;
+	if (!watch->done) {
+		watch->aborted = virDomainAbortJob(watch->domain) == 0;
+	}
+	pthread_mutex_unlock(&watch->lock);
+	return NULL;
+}
+
+static int
+cutover_migrate_live(struct cutover_run *run, json_t *request)
+{
+	const char *name = cutover_text(request, "vm");
+	json_int_t max_time = json_integer_value(json_object_get(request, "max_time"));
+	virConnectPtr connection = NULL, destination = NULL;
+	virDomainPtr domain = NULL, moved = NULL;
+	virTypedParameterPtr params = NULL;
+	json_t *record = NULL, *remap = NULL, *reply = NULL, *disk;
+	char *live_xml = NULL, *persistent_xml = NULL;
+	const char *uri = "", *dest_uri = "", *site_name = "";
+	int64_t point = 0, bytes = 0, returned_ms = 0, downtime_ms = 0;
+	unsigned long long job_downtime = 0;
+	int nparams = 0, maxparams = 0, rc, seq;
+	struct cutover_abort watch = {.lock = PTHREAD_MUTEX_INITIALIZER,
+				      .wake = PTHREAD_COND_INITIALIZER};
+	pthread_t watcher;
+	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PAUSED |
+			     VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
+			     VIR_MIGRATE_AUTO_CONVERGE;
+	size_t i;
+
+	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
+	rc = cutover_record_load(run->site->catalog, name, &record);
+	if (rc == 0) {
+		uri = cutover_text(record, "uri");
+		dest_uri = cutover_text(record, "dest_uri");
+		site_name = cutover_text(record, "site");
+		rc = cutover_virt_open(uri, &connection);
+	}
+	if (rc == 0)
+		rc = cutover_virt_domain(connection, uri, name, &domain);
+	if (rc == 0 && virDomainIsActive(domain) != 1)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is not running at %s; migrate it with --cold", name, uri);
+	if (rc == 0)
+		rc = cutover_virt_open(dest_uri, &destination);
+	if (rc == 0) {
+		live_xml = virDomainGetXMLDesc(domain,
+					       VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
+		persistent_xml = virDomainGetXMLDesc(domain, VIR_DOMAIN_XML_SECURE |
+								     VIR_DOMAIN_XML_INACTIVE |
+								     VIR_DOMAIN_XML_MIGRATABLE);
+		if (live_xml == NULL || persistent_xml == NULL)
+			rc = ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s", name,
+					     cutover_virt_message());
+	}
+	if (rc == 0)
+		rc = cutover_check_destination(destination, dest_uri, name, live_xml);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:s, s:s}", "name", name, "xml", live_xml,
+					"persistent_xml", persistent_xml);
+
+		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/remap", ask, &remap);
+		json_decref(ask);
+	}
+	cutover_step_end(run, seq, rc, "%s can run %s; its replicas are at site %s", dest_uri, name,
+			 site_name);
+	if (rc < 0) {
+		run->refused = true;
+		goto out;
+	}
+	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
+	rc = cutover_final_point(run, record, util_now_ms(), &point, &bytes);
+	if (rc < 0)
+		goto out;
+
+	seq = cutover_step_begin(run, "migrate the memory of %s to %s", name, dest_uri);
+	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_DEST_XML,
+				cutover_text(remap, "xml"));
+	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_PERSIST_XML,
+				cutover_text(remap, "persistent_xml"));
+	if (strncmp(dest_uri, "qemu+unix:", 10) == 0 || strstr(dest_uri, "127.0.0.1")) {
+		/* Both daemons on one host (a test bed): migrate over loopback. */
+		virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_URI,
+					"tcp://127.0.0.1");
+		virTypedParamsAddString(&params, &nparams, &maxparams,
+					VIR_MIGRATE_PARAM_LISTEN_ADDRESS, "127.0.0.1");
+	}
+	watch.domain = domain;
+	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
+	pthread_create(&watcher, NULL, cutover_abort_watch, &watch);
+	rc = virDomainMigrateToURI3(domain, dest_uri, params, (unsigned int)nparams, flags);
+	pthread_mutex_lock(&watch.lock);
+	watch.done = true;
+	pthread_cond_signal(&watch.wake);
+	pthread_mutex_unlock(&watch.lock);
+	pthread_join(watcher, NULL);
+	returned_ms = util_now_ms();
+	if (rc < 0) {
+		if (watch.aborted)
+			rc = ferry_error_set(FERRY_ERR_IO,
+					     "%s did not converge within %lld s and was aborted: "
+					     "it keeps running at %s; migrate it with --cold, or "
+					     "give it more time with --max-time",
+					     name, (long long)(watch.limit_ms / 1000), uri);
+		else
+			rc = ferry_error_set(FERRY_ERR_IO,
+					     "live migration of %s failed; it keeps running at %s "
+					     "(%s)",
+					     name, uri, cutover_virt_message());
+		cutover_step_end(run, seq, rc, NULL);
+		goto out;
+	}
+	cutover_step_end(run, seq, 0, "memory moved; paused at %s, the source QEMU has stopped",
+			 dest_uri);
+	/* From here the source writes nothing: the final delta is the last word. */
+	rc = cutover_final_point(run, record, returned_ms, &point, &bytes);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:I}", "name", name, "run", (json_int_t)run->id);
+
+		seq = cutover_step_begin(run, "promote the replicas of %s", name);
+		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/promote", ask,
+				       &reply);
+		cutover_step_end(run, seq, rc, "point %lld is the disks' last word",
+				 (long long)point);
+		json_decref(ask);
+	}
+	if (rc < 0) {
+		ferry_error_set(rc,
+				"%s is paused at %s, but its final delta did not land (%s); do not "
+				"resume it by hand: ferry run resume %lld retries",
+				name, dest_uri, ferry_error_message(), (long long)run->id);
+		goto out;
+	}
+	seq = cutover_step_begin(run, "resume %s at %s", name, dest_uri);
+	rc = cutover_virt_domain(destination, dest_uri, name, &moved);
+	if (rc == 0 && virDomainResume(moved) < 0)
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot resume %s at %s: %s", name, dest_uri,
+				     cutover_virt_message());
+	if (rc == 0) {
+		virTypedParameterPtr stats = NULL;
+		int type, count = 0;
+
+		downtime_ms = util_now_ms() - returned_ms;
+		if (virDomainGetJobStats(moved, &type, &stats, &count,
+					 VIR_DOMAIN_JOB_STATS_COMPLETED) == 0)
+			virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_DOWNTIME,
+						&job_downtime);
+		virTypedParamsFree(stats, count);
+	}
+	cutover_step_end(run, seq, rc, "running at %s", dest_uri);
+	if (rc < 0)
+		goto out;
+	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", name, "point",
+						  (json_int_t)point, "frozen_ms",
+						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
+						  "final_delta_bytes", (json_int_t)bytes));
+	seq = cutover_step_begin(run, "retire %s at the source", name);
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
+		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+
+		if (strncmp(source, "rbd:", 4) != 0)
+			continue;
+		catalog_protection_remove(run->site->catalog, source);
+		snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - source - 4) : 0,
+			 source + 4);
+		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
+		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
+			log_warn("%s: %s", source, ferry_error_message());
+	}
+	json_object_set_new(record, "migrated", json_integer(run->id));
+	cutover_record_store(run->site->catalog, record, "primary");
+	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
+out:
+	virTypedParamsFree(params, nparams);
+	free(live_xml);
+	free(persistent_xml);
+	json_decref(remap);
+	json_decref(reply);
+	json_decref(record);
+	if (moved)
+		virDomainFree(moved);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(destination);
+	cutover_virt_close(connection);
+	return rc;
+}
+
 /* ---- run threads ---- */
 
 int
@@ -945,6 +1289,8 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 		rc = cutover_cleanup(&run, request);
 	else if (strcmp(kind, "migrate-cold") == 0)
 		rc = cutover_migrate_cold(&run, request);
+	else if (strcmp(kind, "migrate-live") == 0)
+		rc = cutover_migrate_live(&run, request);
 	else
 		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind);
 	if (rc < 0)
@@ -1033,8 +1379,8 @@ int
 cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
 		  int64_t *run_id)
 {
-	static const char *const kinds[] = {"migrate-cold", "failover", "failover-test",
-					    "failover-cleanup", "activate"};
+	static const char *const kinds[] = {"migrate-cold",  "migrate-live",	 "failover",
+					    "failover-test", "failover-cleanup", "activate"};
 	const char *target = cutover_text(request, "vm");
 	char *text = NULL;
 	bool known = false;

@@ -39,6 +39,12 @@ int cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t 
 /* Stores a record sent by the primary site (replica side). */
 int cutover_vm_receive(const struct cutover_site *site, json_t *record);
 
+/* Replica side of a live migration: the migratable and the persistent XML of a VM rewritten
+ * for this site (*reply: {"xml", "persistent_xml"}); and, once its final delta is committed,
+ * its disks promoted (no more deltas land on them). */
+int cutover_vm_remap(const struct cutover_site *site, json_t *request, json_t **reply);
+int cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t run_id);
+
 /* ---- runs ---- */
 
 /* Starts a run of kind ("migrate-cold", "failover", "failover-test", "failover-cleanup",

@@ -856,6 +856,46 @@ web_vm_receive(struct web_route_context *route)
 	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "stored", 1));
 }
 
+static enum MHD_Result
+web_vm_remap(struct web_route_context *route)
+{
+	json_t *body, *reply = NULL;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = cutover_vm_remap(route->server->options.cutover, body, &reply);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK, reply);
+}
+
+static enum MHD_Result
+web_vm_promote(struct web_route_context *route)
+{
+	json_t *body;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = json_is_string(json_object_get(body, "name"))
+		       ? cutover_vm_promote(route->server->options.cutover,
+					    json_string_value(json_object_get(body, "name")),
+					    json_integer_value(json_object_get(body, "run")))
+		       : ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "promoted", 1));
+}
+
 static int
 web_vm_entry(const char *name, const char *role, const char *group, const char *record,
 	     void *context)
@@ -1006,6 +1046,8 @@ static const struct web_route {
 	{"GET", {"v1", "vms"}, 2, web_vm_list, false},
 	{"POST", {"v1", "vms"}, 2, web_vm_protect, false},
 	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false},
+	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false},
+	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false},
 	{"GET", {"v1", "runs"}, 2, web_run_list, false},
 	{"POST", {"v1", "runs"}, 2, web_run_start, false},
 	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false},
