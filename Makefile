@@ -101,6 +101,7 @@ bench: deps
 	$(MAKE) all
 	sh bench/copy-bench.sh
 	bash bench/rbd-delta-bench.sh
+	bash bench/replication-lag-bench.sh
 
 demo: deps
 	$(MAKE) all

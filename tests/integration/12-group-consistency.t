@@ -60,7 +60,15 @@ start=$(field "$GA" last_point)
 writer=$!
 sleep 3
 # The check has teeth: two plain snapshots taken one after the other are not one instant.
-rbd_a snap create --no-progress "rbd/$GA@apart" && rbd_a snap create --no-progress "rbd/$GB@apart"
+# snap_apart IMAGE: a plain snapshot, tried again while a group snapshot holds the image (EBUSY)
+snap_apart() {
+	for _ in $(seq 1 50); do
+		rbd_a snap create --no-progress "rbd/$1@apart" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+snap_apart "$GA" && snap_apart "$GB"
 /usr/bin/python3 "$RBD_TOOL" check-ordered "$A" rbd "$GA" "$GB" apart > "$TEST_DIR/apart.out" 2>&1
 is $? 1 "the check finds per-image snapshots taken one after the other inconsistent ($(tail -n 1 "$TEST_DIR/apart.out"))"
 wait_point "$GA" $((start + 4)) && wait_point "$GB" $((start + 4))

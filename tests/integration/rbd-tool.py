@@ -6,6 +6,9 @@
 #   rbd-tool.py sha CONF POOL/IMAGE SNAPSHOT      SHA-256 of the image's bytes at SNAPSHOT
 #   rbd-tool.py size CONF POOL/IMAGE SNAPSHOT     its size in bytes at SNAPSHOT
 #   rbd-tool.py write CONF POOL/IMAGE OFFSET FILE  writes FILE's bytes at OFFSET
+#   rbd-tool.py write-rate CONF POOL/IMAGE MB_PER_S SECONDS
+#       random 4 KiB writes of random data at random 4 KiB-aligned offsets, paced to MB_PER_S
+#       (10^6 bytes) for SECONDS, 64 in flight; prints the rate reached
 #   rbd-tool.py write-ordered CONF POOL IMG_A IMG_B SECONDS
 #       for i = 1, 2, ...: write record i into slot i % SLOTS of IMG_A, then (once acknowledged)
 #       into the same slot of IMG_B; prints the number of records written
@@ -13,6 +16,7 @@
 #       exit 0 when the two images at SNAPSHOT form one instant of write-ordered: no record of B
 #       without the same record in A, and A at most one record ahead; prints the newest records
 import hashlib
+import os
 import struct
 import sys
 import time
@@ -38,7 +42,9 @@ def open_image(ioctx, name, snapshot):
             image.set_snap_by_id(snap["id"])
             return image
     image.close()
-    sys.exit(f"{name} has no snapshot {snapshot}")
+    # Exit at once: unwinding with the cluster still connected crashes python3-rbd.
+    print(f"{name} has no snapshot {snapshot}", file=sys.stderr, flush=True)
+    os._exit(2)
 
 
 def record(sequence):
@@ -63,6 +69,37 @@ def main():
             ioctx = cluster.open_ioctx(pool)
             with rbd.Image(ioctx, name) as image, open(sys.argv[5], "rb") as source:
                 image.write(source.read(), int(sys.argv[4]))
+            return 0
+        if command == "write-rate":
+            import random
+            pool, name = sys.argv[3].split("/", 1)
+            rate, seconds = float(sys.argv[4]) * 1e6, float(sys.argv[5])
+            ioctx = cluster.open_ioctx(pool)
+            image = rbd.Image(ioctx, name)
+            blocks = image.size() // BLOCK
+            pool_of_data = os.urandom(BLOCK * 256)
+            start = time.monotonic()
+            written = 0
+            pending = []
+            while time.monotonic() - start < seconds:
+                ahead = written - rate * (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(min(ahead / rate, 0.05))
+                    continue
+                pending = [c for c in pending if not c.is_complete()]
+                while len(pending) >= 64:
+                    pending[0].wait_for_complete_and_cb()
+                    pending = [c for c in pending if not c.is_complete()]
+                k = random.randrange(256)
+                data = pool_of_data[k * BLOCK:(k + 1) * BLOCK]
+                pending.append(image.aio_write(data, random.randrange(blocks) * BLOCK, lambda c: None))
+                written += BLOCK
+            for c in pending:
+                c.wait_for_complete_and_cb()
+            elapsed = time.monotonic() - start
+            image.close()
+            ioctx.close()
+            print(f"{written / elapsed / 1e6:.1f}")
             return 0
         if command in ("sha", "size"):
             pool, name = sys.argv[3].split("/", 1)
