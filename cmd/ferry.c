@@ -853,22 +853,22 @@ cli_migrate(int argc, char **argv)
 	first = cli_parse(argc, argv, &options);
 	if (first < 0)
 		return 2;
-	if (argc - first != 1 || options.live == options.cold) {
+	if (argc - first != 1 || (options.live == options.cold && !options.dry_run)) {
 		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] [--json]\n"
 				"       ferry migrate DOMAIN --cold [--shutdown-timeout SECONDS] "
 				"[--force] [--json]\n");
 		goto out;
 	}
-	if (options.dry_run) {
-		fprintf(stderr, "ferry migrate: --dry-run is not available yet\n");
-		goto out;
-	}
+	/* --dry-run checks what a live migration checks, changes nothing, and predicts. */
 	status = cli_run_follow(&options, "migrate",
-				json_pack("{s:s, s:s, s:I, s:b, s:I}", "kind",
-					  options.live ? "migrate-live" : "migrate-cold", "vm",
-					  argv[first], "shutdown_timeout",
+				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b}", "kind",
+					  options.dry_run ? "migrate-check"
+					  : options.live  ? "migrate-live"
+							  : "migrate-cold",
+					  "vm", argv[first], "shutdown_timeout",
 					  (json_int_t)options.shutdown_timeout, "force",
-					  options.force, "max_time", (json_int_t)options.max_time));
+					  options.force, "max_time", (json_int_t)options.max_time,
+					  "dry_run", options.dry_run));
 out:
 	free(options.token);
 	return status;

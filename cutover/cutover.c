@@ -1088,6 +1088,97 @@ cutover_abort_watch(void *argument)
 	return NULL;
 }
 
+struct cutover_link {
+	json_t *disks;
+	int64_t lag_ms;
+	double bytes_per_second;
+	double cycle_seconds;
+	int64_t bytes_changed;
+};
+
+static int
+cutover_link_entry(const struct catalog_protection *protection, void *context)
+{
+	struct cutover_link *link = context;
+	json_t *disk;
+	size_t i;
+
+	json_array_foreach(link->disks, i, disk)
+	{
+		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
+			continue;
+		if (protection->last_point_ms &&
+		    util_now_ms() - protection->last_point_ms > link->lag_ms)
+			link->lag_ms = util_now_ms() - protection->last_point_ms;
+		if (protection->last_seconds > link->cycle_seconds)
+			link->cycle_seconds = protection->last_seconds;
+		/* A small cycle's rate says little about the link: only sizeable ones count. */
+		if (protection->last_seconds > 0 && protection->last_bytes_sent >= (4 << 20) &&
+		    (link->bytes_per_second == 0 ||
+		     protection->last_bytes_sent / protection->last_seconds <
+			     link->bytes_per_second))
+			link->bytes_per_second =
+				(double)protection->last_bytes_sent / protection->last_seconds;
+		link->bytes_changed += protection->last_bytes_changed;
+	}
+	return 0;
+}
+
+/* --dry-run: predicts a live and a cold migration from the VM's memory and dirty rate, the
+ * replication lag and the link rate measured by the last cycles, and says which fits. */
+static int
+cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, const char *name)
+{
+	struct cutover_link link = {json_object_get(record, "disks"), 0, 0, 0, 0};
+	virDomainStatsRecordPtr *stats = NULL;
+	virDomainPtr domains[2] = {domain, NULL};
+	virDomainInfo info;
+	unsigned long long dirty_mib = 0;
+	double rate, memory, dirty, memory_s, live_ms, frozen_ms, cold_ms;
+	const char *strategy;
+	int seq = cutover_step_begin(run, "predict the migration of %s", name);
+	int count;
+
+	catalog_protection_list(run->site->catalog, cutover_link_entry, &link);
+	memset(&info, 0, sizeof(info));
+	virDomainGetInfo(domain, &info);
+	/* The dirty rate is sampled over one second by QEMU. */
+	if (virDomainStartDirtyRateCalc(domain, 1, 0) == 0) {
+		sleep(2);
+		count = virDomainListGetStats(domains, VIR_DOMAIN_STATS_DIRTYRATE, &stats, 0);
+		if (count > 0)
+			virTypedParamsGetULLong(stats[0]->params, stats[0]->nparams,
+						"dirtyrate.megabytes_per_second", &dirty_mib);
+		virDomainStatsRecordListFree(stats);
+	}
+	/* The link rate is what replication reached; 100 MB/s when no cycle was sizeable. */
+	rate = link.bytes_per_second > 0 ? link.bytes_per_second : 100e6;
+	memory = (double)info.memory * 1024.0;
+	dirty = (double)dirty_mib * 1048576.0;
+	memory_s = dirty < 0.8 * rate ? memory / (rate - dirty) : -1;
+	frozen_ms = 300 + 1000 * link.cycle_seconds;
+	live_ms = memory_s < 0 ? -1 : 1000 * link.cycle_seconds + 1000 * memory_s + frozen_ms;
+	cold_ms = 1000 * (double)json_integer_value(json_object_get(record, "shutdown_s")) + 30000 +
+		  1000 * link.cycle_seconds + 1000;
+	strategy = memory_s >= 0 ? "live" : "cold";
+	json_array_append_new(run->vms,
+			      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I}",
+					"name", name, "strategy", strategy, "predicted_total_ms",
+					(json_int_t)(live_ms >= 0 ? live_ms : cold_ms),
+					"predicted_frozen_ms",
+					(json_int_t)(live_ms >= 0 ? frozen_ms : cold_ms),
+					"predicted_cold_downtime_ms", (json_int_t)cold_ms,
+					"memory_bytes", (json_int_t)memory,
+					"dirty_bytes_per_second", dirty, "link_bytes_per_second",
+					rate, "lag_seconds", (json_int_t)(link.lag_ms / 1000),
+					"final_delta_bytes", (json_int_t)link.bytes_changed));
+	return cutover_step_end(run, seq, 0,
+				"%s fits: memory %.0f MiB, dirty %.1f MB/s, link %.1f MB/s, lag "
+				"%lld s",
+				strategy, memory / 1048576.0, dirty / 1e6, rate / 1e6,
+				(long long)(link.lag_ms / 1000));
+}
+
 static int
 cutover_migrate_live(struct cutover_run *run, json_t *request)
 {
@@ -1148,6 +1239,10 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 			 site_name);
 	if (rc < 0) {
 		run->refused = true;
+		goto out;
+	}
+	if (json_is_true(json_object_get(request, "dry_run"))) {
+		rc = cutover_predict(run, record, domain, name);
 		goto out;
 	}
 	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
@@ -1291,6 +1386,9 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 		rc = cutover_migrate_cold(&run, request);
 	else if (strcmp(kind, "migrate-live") == 0)
 		rc = cutover_migrate_live(&run, request);
+	else if (strcmp(kind, "migrate-check") == 0 &&
+		 json_object_set_new(request, "dry_run", json_true()) == 0)
+		rc = cutover_migrate_live(&run, request);
 	else
 		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind);
 	if (rc < 0)
@@ -1379,8 +1477,9 @@ int
 cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
 		  int64_t *run_id)
 {
-	static const char *const kinds[] = {"migrate-cold",  "migrate-live",	 "failover",
-					    "failover-test", "failover-cleanup", "activate"};
+	static const char *const kinds[] = {"migrate-cold", "migrate-live",  "migrate-check",
+					    "failover",	    "failover-test", "failover-cleanup",
+					    "activate"};
 	const char *target = cutover_text(request, "vm");
 	char *text = NULL;
 	bool known = false;

@@ -16,7 +16,7 @@ if ! command -v libvirtd > /dev/null || ! command -v qemu-system-x86_64 > /dev/n
 	exit 0
 fi
 
-plan 15
+plan 18
 ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
 ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
 A=$CEPH_CONF_A B=$CEPH_CONF_B
@@ -96,6 +96,12 @@ at_a migrate $V2 --live --json > "$TEST_DIR/refused.json"
 is $? 1 "a live migration of a VM that is shut off fails"
 is "$(jq -r .status "$TEST_DIR/refused.json")" refused "  and is refused by its checks ($(jq -r .reason "$TEST_DIR/refused.json" | head -c 150))"
 is "$(timeout 60 virsh -q -c "$U1" domstate $V2)" "shut off" "  leaving the VM as it was, at the source"
+at_a migrate $V1 --dry-run --json > "$TEST_DIR/dry.json"
+ok $? "ferry migrate $V1 --dry-run passes every check"
+jq -e '.kind == "migrate-check" and .vms[0].memory_bytes == 134217728 and (.vms[0].strategy == "live" or .vms[0].strategy == "cold") and .vms[0].predicted_total_ms > 0 and .vms[0].predicted_frozen_ms > 0' "$TEST_DIR/dry.json" > /dev/null
+ok $? "  and predicts the migration ($(jq -c '.vms[0]' "$TEST_DIR/dry.json" | head -c 300))"
+running_on "$U1" $V1
+ok $? "  without changing anything: $V1 still runs at A"
 ticks_before=$(grep -c tick "$TEST_DIR/$V1.serial")
 "$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x7c 3145728 8192' > /dev/null
 ok $? "a write inside the running guest, just before the migration (0x7c at 3 MiB)"
