@@ -102,6 +102,7 @@ bench: deps
 	sh bench/copy-bench.sh
 	bash bench/rbd-delta-bench.sh
 	bash bench/replication-lag-bench.sh
+	bash bench/cutover-bench.sh
 
 demo: deps
 	$(MAKE) all

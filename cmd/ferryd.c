@@ -237,6 +237,7 @@ main(int argc, char **argv)
 	if (receiver == NULL)
 		goto out;
 	cutover.catalog = catalog;
+	cutover.receiver = receiver;
 	cutover.ceph_conf = settings.ceph_conf;
 	cutover.replica_pool = settings.replica_pool;
 	if (web_tls_load(state_dir, settings.certificate_path, settings.key_path, &certificate_pem,

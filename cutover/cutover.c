@@ -628,6 +628,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 			char location[600], clone[300], image[400];
 
 			cutover_replica_location(run->site, disk, location, sizeof(location));
+			repl_receiver_release(run->site->receiver, cutover_text(disk, "replica"));
 			if (test) {
 				snprintf(clone, sizeof(clone), "%s-test-%lld",
 					 cutover_text(disk, "replica"), (long long)run->id);

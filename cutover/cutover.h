@@ -16,10 +16,12 @@
 
 /* What a site knows of itself that cutover needs. */
 struct repl_scheduler;
+struct repl_receiver;
 
 struct cutover_site {
 	struct catalog *catalog;
 	struct repl_scheduler *scheduler; /* NULL: this site takes no points */
+	struct repl_receiver *receiver;	  /* its open replica images are let go before a failover */
 	const char *ceph_conf;		  /* this site's ceph.conf (NULL: no Ceph) */
 	const char *replica_pool;	  /* where this site keeps replicas */
 };

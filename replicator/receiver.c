@@ -294,6 +294,19 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 	return catalog_transaction_commit(receiver->catalog);
 }
 
+void
+repl_receiver_release(struct repl_receiver *receiver, const char *volume)
+{
+	char path[PATH_MAX];
+
+	if (receiver == NULL || receiver->replica_pool[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "rbd:%s/%s", receiver->replica_pool, volume);
+	pthread_rwlock_wrlock(&receiver->lock);
+	receiver_volume_forget(receiver, path);
+	pthread_rwlock_unlock(&receiver->lock);
+}
+
 int
 repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
 		    struct catalog_transfer *out)

@@ -146,6 +146,10 @@ int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int
 int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
 			 char *digest_out);
 
+/* Closes the receiver's open handle of RBD volume (and so lets go of its lock), e.g. before a
+ * failover rolls it back. */
+void repl_receiver_release(struct repl_receiver *receiver, const char *volume);
+
 /* Removes the points (snapshots ferry-M, M < keep_from) of an RBD volume this site keeps. */
 int repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t keep_from,
 			int *removed);
