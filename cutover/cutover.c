@@ -792,6 +792,7 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, i
 {
 	const char *group = cutover_text(record, "group");
 	int64_t until = util_now_ms() + 600 * 1000;
+	unsigned polls = 0;
 	int seq = cutover_step_begin(run, "ship the final delta of group %s", group);
 
 	for (;;) {
@@ -799,7 +800,9 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, i
 			group, after_ms, json_object_get(record, "disks"), 0, 0, 0, 0};
 		int rc;
 
-		repl_scheduler_request(run->site->scheduler, group);
+		/* Polled often: the guest may be frozen meanwhile. */
+		if (polls++ % 10 == 0)
+			repl_scheduler_request(run->site->scheduler, group);
 		rc = catalog_protection_list(run->site->catalog, cutover_progress_entry, &progress);
 		if (rc < 0)
 			return cutover_step_end(run, seq, rc, NULL);
@@ -824,7 +827,7 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, i
 						"the final delta did not commit within 10 minutes; "
 						"see ferry status"),
 				NULL);
-		nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+		nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
 	}
 }
 
