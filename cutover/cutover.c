@@ -873,6 +873,32 @@ out:
 	return rc;
 }
 
+/* After the switch: the source's disks leave replication and their RBD group; the record
+ * says where the VM went. */
+static void
+cutover_retire_disks(struct cutover_run *run, json_t *record)
+{
+	json_t *disk;
+	size_t i;
+
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
+		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+
+		if (strncmp(source, "rbd:", 4) != 0)
+			continue;
+		catalog_protection_remove(run->site->catalog, source);
+		snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - source - 4) : 0,
+			 source + 4);
+		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
+		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
+			log_warn("%s: %s", source, ferry_error_message());
+	}
+	json_object_set_new(record, "migrated", json_integer(run->id));
+	cutover_record_store(run->site->catalog, record, "primary");
+}
+
 static int
 cutover_migrate_cold(struct cutover_run *run, json_t *request)
 {
@@ -881,11 +907,10 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 	bool force = json_is_true(json_object_get(request, "force"));
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL;
-	json_t *record = NULL, *remote = NULL, *disk;
+	json_t *record = NULL, *remote = NULL;
 	int64_t off_ms = 0, point = 0, bytes = 0, stopped_ms;
 	bool was_running = false, restart = false;
 	const char *uri;
-	size_t i;
 	int rc, seq;
 
 	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
@@ -964,22 +989,7 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 	seq = cutover_step_begin(run, "retire %s at the source", name);
 	if (virDomainUndefine(domain) < 0)
 		log_warn("%s: cannot undefine at %s: %s", name, uri, cutover_virt_message());
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
-		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
-		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
-
-		if (strncmp(source, "rbd:", 4) != 0)
-			continue;
-		catalog_protection_remove(run->site->catalog, source);
-		snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - source - 4) : 0,
-			 source + 4);
-		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
-		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
-			log_warn("%s: %s", source, ferry_error_message());
-	}
-	json_object_set_new(record, "migrated", json_integer(run->id));
-	cutover_record_store(run->site->catalog, record, "primary");
+	cutover_retire_disks(run, record);
 	cutover_step_end(run, seq, 0, "undefined here, disks no longer replicated from here");
 out:
 	if (restart && domain) {
@@ -1191,7 +1201,7 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL, moved = NULL;
 	virTypedParameterPtr params = NULL;
-	json_t *record = NULL, *remap = NULL, *reply = NULL, *disk;
+	json_t *record = NULL, *remap = NULL, *reply = NULL;
 	char *live_xml = NULL, *persistent_xml = NULL;
 	const char *uri = "", *dest_uri = "", *site_name = "";
 	int64_t point = 0, bytes = 0, returned_ms = 0, downtime_ms = 0;
@@ -1203,7 +1213,6 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PAUSED |
 			     VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
 			     VIR_MIGRATE_AUTO_CONVERGE;
-	size_t i;
 
 	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
 	rc = cutover_record_load(run->site->catalog, name, &record);
@@ -1336,22 +1345,7 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
 						  "final_delta_bytes", (json_int_t)bytes));
 	seq = cutover_step_begin(run, "retire %s at the source", name);
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
-		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
-		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
-
-		if (strncmp(source, "rbd:", 4) != 0)
-			continue;
-		catalog_protection_remove(run->site->catalog, source);
-		snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - source - 4) : 0,
-			 source + 4);
-		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
-		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
-			log_warn("%s: %s", source, ferry_error_message());
-	}
-	json_object_set_new(record, "migrated", json_integer(run->id));
-	cutover_record_store(run->site->catalog, record, "primary");
+	cutover_retire_disks(run, record);
 	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
 out:
 	virTypedParamsFree(params, nparams);

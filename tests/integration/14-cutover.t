@@ -6,83 +6,11 @@
 # and a run interrupted by kill -9 of ferryd, then resumed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
-GUEST="$ROOT/tests/guest"
-
-if ! command -v libvirtd > /dev/null || ! command -v qemu-system-x86_64 > /dev/null ||
-	[ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so ]; then
-	echo "1..0 # SKIP needs libvirtd, QEMU and qemu-block-extra (tests/install-deps.sh as root)"
-	exit 0
-fi
+. "$(dirname "$0")/lib-cutover.sh"
+cutover_skip_unless_ready
 
 plan 36
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
-rbd_a() { timeout 120 rbd -c "$A" "$@"; }
-rbd_b() { timeout 120 rbd -c "$B" "$@"; }
-export FERRY_LIBVIRT_TIMEOUT=180
-D1="$TEST_DIR/libvirt-1" D2="$TEST_DIR/libvirt-2"
-STARTED=""
-cutover_cleanup() {
-	local d
-	for d in $STARTED; do "$LIBVIRT_SH" stop "$d" > /dev/null 2>&1; done
-	ceph_cleanup
-}
-trap cutover_cleanup EXIT
-trap 'exit 1' INT TERM HUP
-U1=$("$LIBVIRT_SH" start "$D1" 1) || { echo "Bail out! libvirtd 1 did not start"; exit 1; }
-STARTED="$D1"
-U2=$("$LIBVIRT_SH" start "$D2" 2 "$D1") || { echo "Bail out! libvirtd 2 did not start"; exit 1; }
-STARTED="$D1 $D2"
-v1() { timeout 120 virsh -q -c "$U1" "$@"; }
-v2() { timeout 120 virsh -q -c "$U2" "$@"; }
-
-start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
-REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
-DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
-start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
-PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
-AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
-at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
-at_b() { "$FERRY" "$1" "${@:2}" --daemon "$REPLICA_URL" "${AUTH[@]}"; }
-point_of() { # point_of IMAGE: the last committed point of rbd:rbd/IMAGE at the primary
-	at_a status --json | jq -r --arg n "rbd:rbd/$1" '.volumes[] | select(.name == $n) | .last_point'
-}
-wait_point() { # wait_point IMAGE N
-	for _ in $(seq 1 600); do
-		[ "$(point_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
-# bytes_at CONF POOL/IMAGE OFFSET: the first 4 bytes at OFFSET, in hex
-bytes_at() {
-	rbd -c "$1" export --no-progress "$2" - 2>/dev/null | dd bs=4096 skip=$(($3 / 4096)) count=1 status=none | xxd -p -l 4
-}
-# make_vm NAME: an RBD image on A holding the tick guest, and the domain defined and started on
-# libvirtd 1
-make_vm() {
-	local port
-	rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$1-disk" || return 1
-	port=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\)\]/\1/p' "$A")
-	"$GUEST/domain.sh" "$1" "<disk type='network' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source protocol='rbd' name='rbd/$1-disk'>
-        <host name='127.0.0.1' port='$port'/>
-        <config file='$A'/>
-      </source>
-      <target dev='vda' bus='virtio'/>
-    </disk>" "$TEST_DIR/$1.serial" > "$TEST_DIR/$1.xml" &&
-		v1 define "$TEST_DIR/$1.xml" > /dev/null && v1 start "$1" > /dev/null
-}
-running_on() { [ "$(timeout 60 virsh -q -c "$1" domstate "$2" 2>/dev/null)" = running ]; }
-
-V1=t$$-vm1 V2=t$$-vm2
-"$GUEST/build.sh" "$TEST_DIR/guest.img" 16 > /dev/null 2>&1
-at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
-	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
 ok $? "VM $V1 runs on libvirtd 1 with its disk on Ceph cluster A"
