@@ -187,6 +187,7 @@ struct repl_copy_options {
 	const char *from_snapshot; /* ship only what changed since this snapshot of the source */
 	bool progress;		   /* draw progress on stderr */
 	uint64_t bandwidth_limit;  /* bytes per second on the wire, 0 for none */
+	int send_attempts;	   /* tries per segment; 0: the default (6) */
 	struct catalog *catalog;   /* the CLI's own records */
 };
 

@@ -144,6 +144,8 @@ scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
 			.target_kind = "rbd",
 			.from_snapshot = protection->last_point ? base : NULL,
 			.catalog = catalog,
+			/* The next cycle resumes anyway: a failure shows in the status at once. */
+			.send_attempts = 1,
 		},
 		&result);
 	if (rc < 0)

@@ -247,7 +247,10 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 	rc = catalog_transfer_mark_attempted(run->options->catalog, run->local.id, index);
 	if (rc < 0)
 		return rc;
-	for (int attempt = 0; attempt < SEND_ATTEMPTS; attempt++) {
+	int attempts =
+		run->options->send_attempts > 0 ? run->options->send_attempts : SEND_ATTEMPTS;
+
+	for (int attempt = 0; attempt < attempts; attempt++) {
 		if (attempt > 0) {
 			struct timespec pause = {0, 250000000L << (attempt - 1)};
 
@@ -256,8 +259,7 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 				pause.tv_nsec -= 1000000000L;
 			}
 			log_warn("segment %" PRIu64 " of %s: %s; retrying (%d of %d)", index,
-				 run->options->name, ferry_error_message(), attempt,
-				 SEND_ATTEMPTS - 1);
+				 run->options->name, ferry_error_message(), attempt, attempts - 1);
 			nanosleep(&pause, NULL);
 			pthread_mutex_lock(&run->lock);
 			run->retries++;
