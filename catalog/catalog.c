@@ -1535,17 +1535,20 @@ int
 catalog_run_create(struct catalog *catalog, const char *kind, const char *target,
 		   const char *request, int64_t *id)
 {
-	int rc = catalog_write_values(catalog,
-				      "INSERT INTO runs (kind, target, request, status, started_ms)"
-				      " VALUES (?1, ?2, ?3, 'running', ?4)",
-				      "run create", false, "ttti", kind, target, request,
-				      (int64_t)util_now_ms());
+	int rc;
 
-	if (rc == 0) {
-		pthread_mutex_lock(&catalog->lock);
+	/* The rowid belongs to the connection, which every thread shares: another thread's insert
+	 * between ours and the read would hand out its id. The lock is recursive, so holding it
+	 * across both keeps them together. */
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_write_values(catalog,
+				  "INSERT INTO runs (kind, target, request, status, started_ms)"
+				  " VALUES (?1, ?2, ?3, 'running', ?4)",
+				  "run create", false, "ttti", kind, target, request,
+				  (int64_t)util_now_ms());
+	if (rc == 0)
 		*id = sqlite3_last_insert_rowid(catalog->db);
-		pthread_mutex_unlock(&catalog->lock);
-	}
+	pthread_mutex_unlock(&catalog->lock);
 	return rc;
 }
 
@@ -1590,26 +1593,27 @@ catalog_run_mark_interrupted(struct catalog *catalog)
 int
 catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *name, int *seq)
 {
-	int rc = catalog_write_values(
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	/* Held across the insert and the read, as in catalog_run_create: the number read back must
+	 * be the one this call inserted. */
+	pthread_mutex_lock(&catalog->lock);
+	rc = catalog_write_values(
 		catalog,
 		"INSERT INTO run_steps (run_id, seq, name, result, started_ms) VALUES (?1,"
 		" (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_steps WHERE run_id = ?1), ?2,"
 		" 'running', ?3)",
 		"run step begin", false, "iti", run_id, name, (int64_t)util_now_ms());
-
-	if (rc == 0) {
-		sqlite3_stmt *stmt = NULL;
-
-		pthread_mutex_lock(&catalog->lock);
+	if (rc == 0)
 		rc = catalog_prepare(catalog, "SELECT MAX(seq) FROM run_steps WHERE run_id = ?1",
 				     &stmt);
-		if (rc == 0) {
-			sqlite3_bind_int64(stmt, 1, run_id);
-			*seq = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
-		}
-		sqlite3_finalize(stmt);
-		pthread_mutex_unlock(&catalog->lock);
+	if (rc == 0) {
+		sqlite3_bind_int64(stmt, 1, run_id);
+		*seq = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
 	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&catalog->lock);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "catalog/catalog.h"
 #include "common/error.h"
@@ -243,6 +244,62 @@ test_catalog_runs_steps_and_interruption(void **state)
 	rmdir(path);
 }
 
+static int
+copy_target(const struct catalog_run *run, void *context)
+{
+	snprintf(context, 64, "%s", run->target);
+	return 0;
+}
+
+struct event_writer {
+	struct catalog *catalog;
+	volatile int stop;
+};
+
+static void *
+write_events(void *argument)
+{
+	struct event_writer *writer = argument;
+
+	while (!writer->stop)
+		catalog_event_add(writer->catalog, "info", "noise", "an insert on another thread");
+	return NULL;
+}
+
+/* The daemon shares one connection between threads (scheduler, receiver, runs): the id handed
+ * back for a new run must be that run's, even while another thread inserts rows. */
+static void
+test_catalog_run_ids_hold_under_concurrent_inserts(void **state)
+{
+	char path[] = "/tmp/ferry-test-catalog-XXXXXX", db[300], target[64], expected[64];
+	struct catalog *catalog = NULL;
+	struct event_writer writer = {NULL, 0};
+	pthread_t thread;
+
+	(void)state;
+	assert_non_null(mkdtemp(path));
+	snprintf(db, sizeof(db), "%s/catalog.db", path);
+	assert_int_equal(catalog_open(db, CATALOG_SYNC_NORMAL, &catalog), 0);
+	writer.catalog = catalog;
+	assert_int_equal(pthread_create(&thread, NULL, write_events, &writer), 0);
+	for (int i = 0; i < 300; i++) {
+		int64_t id = 0;
+		int seq = 0;
+
+		snprintf(expected, sizeof(expected), "vm%d", i);
+		assert_int_equal(catalog_run_create(catalog, "failover", expected, "{}", &id), 0);
+		assert_int_equal(catalog_run_list(catalog, id, 1, copy_target, target), 0);
+		assert_string_equal(target, expected);
+		assert_int_equal(catalog_run_step_begin(catalog, id, "one step", &seq), 0);
+		assert_int_equal(seq, 1);
+	}
+	writer.stop = 1;
+	pthread_join(thread, NULL);
+	catalog_close(catalog);
+	snprintf(db, sizeof(db), "rm -rf '%s'", path);
+	assert_int_equal(system(db), 0);
+}
+
 int
 main(void)
 {
@@ -255,6 +312,7 @@ main(void)
 		cmocka_unit_test(test_remap_refuses_a_disk_without_replica),
 		cmocka_unit_test(test_ceph_mon_reads_the_first_monitor),
 		cmocka_unit_test(test_catalog_runs_steps_and_interruption),
+		cmocka_unit_test(test_catalog_run_ids_hold_under_concurrent_inserts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
