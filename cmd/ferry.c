@@ -94,6 +94,10 @@ usage(FILE *out)
 		"                        (replica site) bring VMs up from a committed point; "
 		"--test\n"
 		"                        on clones with links down, while replication goes on\n"
+		"  reprotect GROUP [--site SITE] [--json]\n"
+		"                        (the site the VMs moved to) reverse the direction: the\n"
+		"                        other site's images go back to the last shared point and\n"
+		"                        become replicas; only what changed since then is shipped\n"
 		"  runs [--json]; run show ID [--json]; run resume ID\n"
 		"                        cutover runs and their steps\n"
 		"\n"
@@ -906,6 +910,30 @@ out:
 	return status;
 }
 
+/* ferry reprotect GROUP [--site SITE] [--json] */
+static int
+cli_reprotect(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	json_t *request;
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first != 1) {
+		fprintf(stderr, "usage: ferry reprotect GROUP [--site SITE] [--json]\n");
+		goto out;
+	}
+	request = json_pack("{s:s, s:s}", "kind", "reprotect", "group", argv[first]);
+	if (options.site)
+		json_object_set_new(request, "site", json_string(options.site));
+	status = cli_run_follow(&options, "reprotect", request);
+out:
+	free(options.token);
+	return status;
+}
+
 /* ferry runs [--json]; ferry run show ID [--json]; ferry run resume ID */
 static int
 cli_runs(int argc, char **argv, bool one)
@@ -989,6 +1017,8 @@ main(int argc, char **argv)
 		status = cli_migrate(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "failover") == 0)
 		status = cli_failover(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "reprotect") == 0)
+		status = cli_reprotect(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "runs") == 0)
 		status = cli_runs(argc - 1, argv + 1, false);
 	else if (strcmp(argv[1], "run") == 0)

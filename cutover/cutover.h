@@ -45,7 +45,14 @@ int cutover_vm_receive(const struct cutover_site *site, json_t *record);
  * for this site (*reply: {"xml", "persistent_xml"}); and, once its final delta is committed,
  * its disks promoted (no more deltas land on them). */
 int cutover_vm_remap(const struct cutover_site *site, json_t *request, json_t **reply);
-int cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t run_id);
+int cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t run_id,
+		       int64_t point);
+
+/* The other site's side of a reprotect (a run of kind "reprotect" at the site the VMs moved
+ * to): request {"group", "disks": [{"volume", "location", "point", "identity", "size"}],
+ * "records": [...]}; each image goes back to the shared point and becomes this site's replica;
+ * *reply (new reference) is {"interval", "keep"} of the group here (0 when unknown). */
+int cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json_t **reply);
 
 /* ---- runs ---- */
 

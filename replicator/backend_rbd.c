@@ -932,11 +932,9 @@ static int
 rbd_point_open(const char *location, struct rbd_volume *image)
 {
 	char pool[128];
-	const char *path = location + (strncmp(location, "rbd:", 4) == 0 ? 4 : 0);
-	const char *slash = strchr(path, '/');
+	int rc = repl_rbd_pool_of(location, pool, sizeof(pool));
 
-	snprintf(pool, sizeof(pool), "%.*s", slash ? (int)(slash - path) : 0, path);
-	return rbd_group_open(pool, location, image);
+	return rc < 0 ? rc : rbd_group_open(pool, location, image);
 }
 
 int
@@ -1053,6 +1051,199 @@ repl_rbd_remove_clone(const char *location, const char *snapshot, const char *cl
 out:
 	rbd_group_close(&image);
 	return rc;
+}
+
+/* ---- reversing the direction (reprotect) ---- */
+
+int
+repl_rbd_pool_of(const char *location, char *pool, size_t size)
+{
+	const char *path = location + (strncmp(location, "rbd:", 4) == 0 ? 4 : 0);
+	const char *slash = strchr(path, '/');
+
+	if (slash == NULL || slash == path || (size_t)(slash - path) >= size)
+		return ferry_error_set(FERRY_ERR_INVALID, "'%s' is not rbd:POOL/IMAGE", location);
+	snprintf(pool, size, "%.*s", (int)(slash - path), path);
+	return 0;
+}
+
+/* The image's user snapshots, listed; caller frees with rbd_snapshots_free(). */
+static int
+rbd_snapshots_of(struct rbd_volume *image, const char *location, rbd_snap_info_t **out, int *count)
+{
+	rbd_snap_info_t *snapshots = NULL;
+	int found = 64, rc;
+
+	for (;;) {
+		free(snapshots);
+		snapshots = calloc((size_t)found, sizeof(*snapshots));
+		if (snapshots == NULL)
+			return FERRY_ERR_NO_MEMORY;
+		rc = rbd_snap_list(image->image, snapshots, &found);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc < 0) {
+		free(snapshots);
+		return rbd_error(rc, "cannot list the snapshots of", location);
+	}
+	*out = snapshots;
+	*count = rc;
+	return 0;
+}
+
+static void
+rbd_snapshots_free(rbd_snap_info_t *snapshots)
+{
+	if (snapshots) {
+		rbd_snap_list_end(snapshots);
+		free(snapshots);
+	}
+}
+
+int
+repl_rbd_point_restore(const char *location, const char *group, int64_t point)
+{
+	struct rbd_volume image;
+	char name[32], pool[128];
+	rbd_snap_info_t *snapshots = NULL;
+	bool user = false;
+	int count = 0, rc;
+
+	snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
+	rc = repl_rbd_pool_of(location, pool, sizeof(pool));
+	if (rc == 0)
+		rc = rbd_group_open(pool, location, &image);
+	if (rc < 0)
+		return rc;
+	rc = rbd_snapshots_of(&image, location, &snapshots, &count);
+	for (int i = 0; rc == 0 && i < count; i++)
+		user = user || strcmp(snapshots[i].name, name) == 0;
+	rbd_snapshots_free(snapshots);
+	if (rc == 0 && user) {
+		rc = rbd_snap_rollback(image.image, name);
+		if (rc < 0)
+			rc = rbd_error(rc, "cannot roll back to its point", location);
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	/* A primary's point is a group snapshot; rolling the group back moves every image of it
+	 * to that one instant, which is what each of them needs. */
+	rc = repl_rbd_group_snapshot_exists(pool, group, name);
+	if (rc == 1) {
+		rc = rbd_group_snap_rollback(image.ioctx, group, name);
+		if (rc < 0)
+			rc = rbd_error(rc, "cannot roll back its RBD group to a point:", location);
+	} else if (rc == 0) {
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "%s no longer holds point %lld (no snapshot %s, nor in RBD "
+				     "group %s): the last point both sites share is gone, so "
+				     "only a full copy could reverse it",
+				     location, (long long)point, name, group);
+	}
+out:
+	rbd_group_close(&image);
+	return rc;
+}
+
+int
+repl_rbd_points_reset(const char *location, int64_t point)
+{
+	struct rbd_volume image;
+	char name[32], pool[128];
+	rbd_snap_info_t *snapshots = NULL;
+	bool has_point = false;
+	int count = 0, rc;
+
+	snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
+	rc = repl_rbd_pool_of(location, pool, sizeof(pool));
+	if (rc == 0)
+		rc = rbd_group_open(pool, location, &image);
+	if (rc < 0)
+		return rc;
+	rc = rbd_snapshots_of(&image, location, &snapshots, &count);
+	for (int i = 0; rc == 0 && i < count; i++) {
+		const char *snapshot = snapshots[i].name;
+		char *end;
+		long long number;
+
+		if (strncmp(snapshot, "ferry-", 6) != 0)
+			continue;
+		number = strtoll(snapshot + 6, &end, 10);
+		if (*end == '\0' && number == point) {
+			has_point = true;
+			continue;
+		}
+		/* Points after the shared one hold writes the other site never saw; a -before
+		 * snapshot belongs to a primary's group point. Neither may stay on a replica. */
+		if (*end == '\0' && number < point)
+			continue;
+		rc = rbd_snap_remove(image.image, snapshot);
+		if (rc < 0)
+			rc = rbd_error(rc, "cannot remove a snapshot of", location);
+	}
+	rbd_snapshots_free(snapshots);
+	if (rc == 0 && !has_point) {
+		rc = rbd_snap_create(image.image, name);
+		if (rc < 0)
+			rc = rbd_error(rc, "cannot take the shared point's snapshot on", location);
+	}
+	rbd_group_close(&image);
+	return rc;
+}
+
+int
+repl_rbd_group_dissolve(const char *pool, const char *group)
+{
+	struct rbd_volume handle;
+	rbd_group_image_info_t *images = NULL;
+	char location[600];
+	size_t count = 16;
+	int rc;
+
+	snprintf(location, sizeof(location), "RBD group %s/%s", pool, group);
+	rc = rbd_group_open(pool, NULL, &handle);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		free(images);
+		images = calloc(count, sizeof(*images));
+		if (images == NULL) {
+			rc = FERRY_ERR_NO_MEMORY;
+			goto out;
+		}
+		rc = rbd_group_image_list(handle.ioctx, group, images, sizeof(*images), &count);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc == -ENOENT) {
+		rc = 0; /* no group: nothing to dissolve */
+		count = 0;
+		goto out;
+	}
+	if (rc < 0) {
+		rc = rbd_error(rc, "cannot list the images of", location);
+		goto out;
+	}
+	rc = repl_rbd_group_prune_points(pool, group, INT64_MAX);
+	for (size_t i = 0; rc >= 0 && i < count; i++) {
+		rc = rbd_group_image_remove(handle.ioctx, group, handle.ioctx, images[i].name);
+		if (rc < 0 && rc != -ENOENT)
+			rc = rbd_error(rc, "cannot remove an image from", location);
+		else
+			rc = 0;
+	}
+	if (rc >= 0) {
+		rc = rbd_group_remove(handle.ioctx, group);
+		rc = rc == -ENOENT ? 0 : rc < 0 ? rbd_error(rc, "cannot remove", location) : 0;
+	}
+out:
+	if (images)
+		rbd_group_image_list_cleanup(images, sizeof(*images), count);
+	free(images);
+	rbd_group_close(&handle);
+	return rc < 0 ? rc : 0;
 }
 
 const struct repl_backend_ops repl_backend_rbd = {

@@ -308,6 +308,76 @@ repl_receiver_release(struct repl_receiver *receiver, const char *volume)
 }
 
 int
+repl_receiver_adopt(struct repl_receiver *receiver, const char *volume, const char *identity,
+		    uint64_t size, const char *snapshot)
+{
+	struct catalog_transfer current, adopted;
+	struct catalog_volume record;
+	char path[PATH_MAX];
+	int rc, found;
+
+	rc = repl_receiver_check_name(volume);
+	if (rc == 0 && (identity == NULL || identity[0] == '\0' ||
+			strlen(identity) >= sizeof(adopted.source_identity)))
+		rc = ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
+	if (rc == 0 && receiver->replica_pool[0] == '\0')
+		rc = ferry_error_set(FERRY_ERR_INVALID,
+				     "this site has no Ceph settings, so it keeps no RBD replicas");
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "rbd:%s/%s", receiver->replica_pool, volume);
+	memset(&adopted, 0, sizeof(adopted));
+	adopted.role = CATALOG_ROLE_RECEIVE;
+	snprintf(adopted.volume, sizeof(adopted.volume), "%s", volume);
+	snprintf(adopted.location, sizeof(adopted.location), "%s", path);
+	snprintf(adopted.source_identity, sizeof(adopted.source_identity), "%s", identity);
+	snprintf(adopted.snapshot, sizeof(adopted.snapshot), "%s", snapshot ? snapshot : "");
+	adopted.size = size;
+	adopted.segment_size = SEGMENT_SIZE_DEFAULT;
+	pthread_rwlock_wrlock(&receiver->lock);
+	receiver_volume_forget(receiver, path);
+	rc = catalog_transaction_begin(receiver->catalog);
+	if (rc < 0)
+		goto out;
+	found = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "", volume,
+					      &current);
+	if (found == 0)
+		rc = catalog_transfer_set_state(receiver->catalog, current.id,
+						CATALOG_TRANSFER_ABANDONED, NULL);
+	else if (found != FERRY_ERR_NOT_FOUND)
+		rc = found;
+	if (rc == 0)
+		rc = catalog_transfer_create(receiver->catalog, &adopted);
+	/* No digest: the image was not received but found in place, at a point both sites
+	 * share; the next delta's segments are checked as always. */
+	if (rc == 0)
+		rc = catalog_transfer_set_state(receiver->catalog, adopted.id,
+						CATALOG_TRANSFER_COMPLETE, "");
+	if (rc == 0) {
+		memset(&record, 0, sizeof(record));
+		snprintf(record.name, sizeof(record.name), "%s", volume);
+		snprintf(record.kind, sizeof(record.kind), "rbd");
+		snprintf(record.location, sizeof(record.location), "%s", path);
+		record.size = size;
+		record.transfer_id = adopted.id;
+		rc = catalog_volume_put(receiver->catalog, &record);
+	}
+	if (rc == 0)
+		rc = catalog_promoted_remove(receiver->catalog, volume);
+	if (rc == 0)
+		rc = catalog_event_add(receiver->catalog, "info", volume,
+				       "replica again, from the point both sites share (%s of %s)",
+				       snapshot ? snapshot : "", identity);
+	if (rc < 0)
+		catalog_transaction_rollback(receiver->catalog);
+	else
+		rc = catalog_transaction_commit(receiver->catalog);
+out:
+	pthread_rwlock_unlock(&receiver->lock);
+	return rc;
+}
+
+int
 repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
 		    struct catalog_transfer *out)
 {

@@ -89,6 +89,19 @@ int repl_rbd_group_snapshot_remove(const char *pool, const char *group, const ch
 /* Removes the group snapshots ferry-M for M < keep_from; returns how many. */
 int repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from);
 
+/* Reversing the direction (reprotect) at the site that becomes the replica. */
+/* The pool of rbd:POOL/IMAGE (or POOL/IMAGE) into pool. */
+int repl_rbd_pool_of(const char *location, char *pool, size_t size);
+/* Brings the image back to point N: its user snapshot ferry-N, else group snapshot ferry-N of
+ * RBD group group (which rolls back every image of that group); FERRY_ERR_NOT_FOUND when
+ * neither is left. */
+int repl_rbd_point_restore(const char *location, const char *group, int64_t point);
+/* Leaves the image as a replica at point N: removes its snapshots ferry-M for M > N and every
+ * ferry-M-before, and takes ferry-N unless it exists. */
+int repl_rbd_points_reset(const char *location, int64_t point);
+/* Removes RBD group group of pool with its snapshots; the images stay. No group: 0. */
+int repl_rbd_group_dissolve(const char *pool, const char *group);
+
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
  * computes the digest. Used by `ferry verify` on both sides. */
 int repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
@@ -121,6 +134,12 @@ struct repl_begin_request {
  * complete). FERRY_ERR_CONFLICT when the volume was started from a different source. */
 int repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
 			struct catalog_transfer *out);
+
+/* Makes volume (rbd:REPLICA_POOL/volume, already at the point the other site calls identity)
+ * this site's replica of that source again, as if it had been received: the next delta from
+ * identity lands on it. Used when the direction is reversed (reprotect). */
+int repl_receiver_adopt(struct repl_receiver *receiver, const char *volume, const char *identity,
+			uint64_t size, const char *snapshot);
 
 struct repl_segment_request {
 	const char *volume;
@@ -165,6 +184,10 @@ struct repl_scheduler *repl_scheduler_start(struct catalog *catalog);
 void repl_scheduler_stop(struct repl_scheduler *scheduler);
 /* Asks for a cycle of group now, not at its next interval (a cutover's final point). */
 void repl_scheduler_request(struct repl_scheduler *scheduler, const char *group);
+/* Waits for the pass in progress to end and keeps the next from starting until release: the
+ * protections can then be changed under the scheduler's feet (a reprotect). */
+void repl_scheduler_hold(struct repl_scheduler *scheduler);
+void repl_scheduler_release(struct repl_scheduler *scheduler);
 /* Protects protection->source: checks that it opens, records it, and adds the image to its
  * group's RBD group (a group's images must share a pool). FERRY_ERR_CONFLICT when the source or
  * the replica is protected already. */

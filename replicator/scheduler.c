@@ -32,6 +32,7 @@ struct repl_scheduler {
 	struct catalog *catalog;
 	pthread_t thread;
 	pthread_mutex_t lock;
+	pthread_mutex_t pass_lock; /* held through a pass; repl_scheduler_hold() takes it too */
 	pthread_cond_t wake;
 	bool stopping;
 	struct {
@@ -45,10 +46,8 @@ static void
 scheduler_rbd_group(const struct catalog_protection *protection, char *pool, size_t pool_size,
 		    char *rbd_group, size_t rbd_group_size)
 {
-	const char *image = protection->source + 4; /* after "rbd:" */
-	const char *slash = strchr(image, '/');
-
-	snprintf(pool, pool_size, "%.*s", slash ? (int)(slash - image) : 0, image);
+	if (repl_rbd_pool_of(protection->source, pool, pool_size) < 0)
+		pool[0] = '\0';
 	snprintf(rbd_group, rbd_group_size, "ferry-%s", protection->group);
 }
 
@@ -485,7 +484,9 @@ scheduler_main(void *argument)
 		struct timespec until;
 
 		pthread_mutex_unlock(&scheduler->lock);
+		pthread_mutex_lock(&scheduler->pass_lock);
 		scheduler_pass(scheduler);
+		pthread_mutex_unlock(&scheduler->pass_lock);
 		pthread_mutex_lock(&scheduler->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += 200 * 1000000L;
@@ -509,6 +510,7 @@ repl_scheduler_start(struct catalog *catalog)
 		return NULL;
 	scheduler->catalog = catalog;
 	pthread_mutex_init(&scheduler->lock, NULL);
+	pthread_mutex_init(&scheduler->pass_lock, NULL);
 	pthread_cond_init(&scheduler->wake, NULL);
 	if (pthread_create(&scheduler->thread, NULL, scheduler_main, scheduler) != 0) {
 		ferry_error_set(FERRY_ERR_INTERNAL, "cannot start the point scheduler");
@@ -530,6 +532,7 @@ repl_scheduler_stop(struct repl_scheduler *scheduler)
 	pthread_join(scheduler->thread, NULL);
 	pthread_cond_destroy(&scheduler->wake);
 	pthread_mutex_destroy(&scheduler->lock);
+	pthread_mutex_destroy(&scheduler->pass_lock);
 	free(scheduler);
 }
 
@@ -546,4 +549,18 @@ repl_scheduler_request(struct repl_scheduler *scheduler, const char *group)
 		*due = 0;
 	pthread_cond_signal(&scheduler->wake);
 	pthread_mutex_unlock(&scheduler->lock);
+}
+
+void
+repl_scheduler_hold(struct repl_scheduler *scheduler)
+{
+	if (scheduler)
+		pthread_mutex_lock(&scheduler->pass_lock);
+}
+
+void
+repl_scheduler_release(struct repl_scheduler *scheduler)
+{
+	if (scheduler)
+		pthread_mutex_unlock(&scheduler->pass_lock);
 }

@@ -632,14 +632,6 @@ web_group_create(struct web_route_context *route)
 }
 
 /* The pool part of rbd:POOL/IMAGE, in pool (size 128). */
-static void
-web_rbd_pool(const char *source, char *pool)
-{
-	const char *slash = strchr(source + 4, '/');
-
-	snprintf(pool, 128, "%.*s", slash ? (int)(slash - source - 4) : 0, source + 4);
-}
-
 static enum MHD_Result
 web_protect(struct web_route_context *route)
 {
@@ -710,7 +702,7 @@ web_unprotect(struct web_route_context *route)
 	if (code == 0)
 		code = catalog_protection_remove(route->server->options.catalog, source);
 	if (code == 0) {
-		web_rbd_pool(protection.source, pool);
+		repl_rbd_pool_of(protection.source, pool, sizeof(pool));
 		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", protection.group);
 		if (repl_rbd_group_leave(pool, rbd_group, protection.source) < 0)
 			log_warn("%s: %s", source, ferry_error_message());
@@ -875,6 +867,24 @@ web_vm_remap(struct web_route_context *route)
 }
 
 static enum MHD_Result
+web_reprotect_prepare(struct web_route_context *route)
+{
+	json_t *body, *reply = NULL;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	code = cutover_reprotect_prepare(route->server->options.cutover, body, &reply);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_OK, reply);
+}
+
+static enum MHD_Result
 web_vm_promote(struct web_route_context *route)
 {
 	json_t *body;
@@ -888,7 +898,8 @@ web_vm_promote(struct web_route_context *route)
 	code = json_is_string(json_object_get(body, "name"))
 		       ? cutover_vm_promote(route->server->options.cutover,
 					    json_string_value(json_object_get(body, "name")),
-					    json_integer_value(json_object_get(body, "run")))
+					    json_integer_value(json_object_get(body, "run")),
+					    json_integer_value(json_object_get(body, "point")))
 		       : ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
 	json_decref(body);
 	if (code < 0)
@@ -1047,6 +1058,7 @@ static const struct web_route {
 	{"POST", {"v1", "vms"}, 2, web_vm_protect, false},
 	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false},
 	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false},
+	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false},
 	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false},
 	{"GET", {"v1", "runs"}, 2, web_run_list, false},
 	{"POST", {"v1", "runs"}, 2, web_run_start, false},
