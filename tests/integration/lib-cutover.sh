@@ -1,4 +1,4 @@
-# Shared set-up of the cutover tests (14-cutover.t, 15-live-migration.t): two Ceph clusters
+# Shared set-up of the cutover tests (14-cutover.t, 15-live-migration.t, 16-reprotect.t): two Ceph clusters
 # (sites A and B), two libvirtd with QEMU/TCG, a replica and a primary ferryd, the tick guest's
 # disk image and the site dr. Source it after lib.sh and lib-ceph.sh; then call
 #   cutover_skip_unless_ready          prints a TAP skip and exits when libvirt or QEMU is missing

@@ -1,0 +1,112 @@
+#!/bin/bash
+# Failback against real parts (two Ceph clusters, two libvirtd with QEMU, two ferryd): a VM failed
+# over to B keeps running there while the old primary A comes back with writes of its own that
+# were never replicated. `ferry reprotect` at B reverses the direction: A's disk goes back to the
+# last point both sites share and becomes B's replica, and only what changed since that point
+# travels. Then the VM goes home with a cold migration and a second reprotect turns the direction
+# back. The refusals come first: at the wrong site, with the VM running at both sites, and towards
+# a site that does not answer.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-ceph.sh"
+. "$(dirname "$0")/lib-cutover.sh"
+cutover_skip_unless_ready
+
+plan 26
+cutover_setup 7 8
+RBD_TOOL="$(dirname "$0")/rbd-tool.py"
+G="gr$$"
+at_a group create "$G" --interval 2 --keep 20 > /dev/null
+make_vm $V1
+at_a vm protect $V1 --uri "$U1" --dest-uri "$U2" --group "$G" > /dev/null
+# 6 MiB of data that a full copy would have to carry back again
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x44 8388608 6291456' > /dev/null &&
+	"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x11 1048576 4096' > /dev/null
+n=$(point_of $V1-disk)
+wait_point $V1-disk $((n + 2))
+ok $? "$V1 runs at A, protected, with points after writes inside it ($(point_of $V1-disk))"
+
+at_a reprotect "$G" --json > "$TEST_DIR/wrong-site.json"
+is $? 1 "reprotect at the site the VM never left fails"
+jq -e '.status == "refused" and (.reason | contains("does not run here from its replicas"))' "$TEST_DIR/wrong-site.json" > /dev/null
+ok $? "  refused with the reason ($(jq -r .reason "$TEST_DIR/wrong-site.json" | head -c 120))"
+
+at_b failover $V1 --json > "$TEST_DIR/failover.json"
+ok $? "ferry failover $V1 at B completes"
+P=$(jq -r '.vms[0].point' "$TEST_DIR/failover.json")
+running_on "$U2" $V1
+ok $? "$V1 runs at B from point $P"
+"$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x22 2097152 4096' > /dev/null
+ok $? "a write inside the guest at B (0x22 at 2 MiB)"
+
+# The old primary comes back: its VM starts again and something writes to its disk that B
+# never saw.
+v1 start $V1 > /dev/null
+printf '\x99%.0s' $(seq 1 4096) > "$TEST_DIR/divergent"
+/usr/bin/python3 "$RBD_TOOL" write "$A" "rbd/$V1-disk" 5242880 "$TEST_DIR/divergent"
+ok $? "A's copy of the disk takes a write B never saw (0x99 at 5 MiB)"
+at_b site add home --url "$PRIMARY_URL" --peer-token-file "$TEST_DIR/token" \
+	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+at_b reprotect "$G" --json > "$TEST_DIR/both.json"
+is $? 1 "reprotect while $V1 runs at A too fails"
+jq -e '.status == "refused" and (.reason | contains("runs at"))' "$TEST_DIR/both.json" > /dev/null
+ok $? "  refused: only one copy may write ($(jq -r .reason "$TEST_DIR/both.json" | head -c 120))"
+v1 destroy $V1 > /dev/null
+
+at_b site add nowhere --url https://127.0.0.1:1 --peer-token-file "$TEST_DIR/token" \
+	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+at_b reprotect "$G" --site nowhere --json > "$TEST_DIR/nowhere.json"
+is $? 1 "reprotect towards a site that does not answer fails"
+jq -e '.status == "failed" and (.reason | length > 0)' "$TEST_DIR/nowhere.json" > /dev/null
+ok $? "  with the reason ($(jq -r .reason "$TEST_DIR/nowhere.json" | head -c 150))"
+running_on "$U2" $V1
+ok $? "  and $V1 still runs at B"
+
+at_b reprotect "$G" --site home --json > "$TEST_DIR/reprotect.json"
+ok $? "ferry reprotect $G at B completes ($(jq -r .reason "$TEST_DIR/reprotect.json"))"
+jq -e --argjson p "$P" '.status == "completed" and .kind == "reprotect" and .vms[0].point == $p' "$TEST_DIR/reprotect.json" > /dev/null
+ok $? "  from the shared point $P ($(jq -c '.vms' "$TEST_DIR/reprotect.json"))"
+v1 list --all --name | grep -qx $V1
+is $? 1 "$V1 is no longer defined at A (starting it there would write into a replica)"
+rbd_a snap ls --all "rbd/$V1-disk" | grep -q -- "-before"
+is $? 1 "A's disk keeps no rollback snapshots"
+rbd_a group ls rbd | grep -qx "ferry-$G"
+is $? 1 "and is in no consistency group at A any more"
+
+first=""
+for _ in $(seq 1 600); do
+	entry=$(at_b status --json | jq -c --arg n "rbd:rbd/$V1-disk" '.volumes[] | select(.name == $n)')
+	if [ -n "$entry" ] && [ "$(echo "$entry" | jq .last_point)" -gt "$P" ]; then first=$entry; break; fi
+	sleep 0.2
+done
+[ -n "$first" ]
+ok $? "B replicates $V1's disk to A from point $P on ($(echo "$first" | jq -c '{last_point, bytes_changed, bytes_sent}'))"
+[ -n "$first" ] && [ "$(echo "$first" | jq .bytes_changed)" -le 4194304 ]
+ok $? "  reading only the one 4 MiB segment changed since the shared point, not the data written before it"
+N=$(echo "$first" | jq .last_point)
+sha_b=$(/usr/bin/python3 "$RBD_TOOL" sha "$B" "rbd/$V1-disk" "ferry-$N")
+sha_a=$(/usr/bin/python3 "$RBD_TOOL" sha "$A" "rbd/$V1-disk" "ferry-$N")
+[ -n "$sha_a" ] && [ "$sha_a" = "$sha_b" ]
+ok $? "A's replica at point $N equals B's disk at point $N, byte for byte"
+rbd_a export --no-progress "rbd/$V1-disk@ferry-$N" "$TEST_DIR/at-a.img" > /dev/null 2>&1
+[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=512 count=1 status=none | xxd -p -l 4)" = 22222222 ] &&
+	[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=1280 count=1 status=none | xxd -p -l 4)" = 00000000 ]
+ok $? "  with the write made at B and without the one A never replicated"
+
+# Home again: a cold migration from B to A, then a reprotect at A.
+"$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x33 3145728 4096' > /dev/null
+at_b migrate $V1 --cold --force --shutdown-timeout 3 --json > "$TEST_DIR/home.json"
+ok $? "ferry migrate $V1 --cold from B completes ($(jq -r .reason "$TEST_DIR/home.json"))"
+running_on "$U1" $V1
+ok $? "$V1 runs at A again"
+is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last write made at B"
+at_a reprotect "$G" --json > "$TEST_DIR/back.json"
+ok $? "ferry reprotect $G at A completes ($(jq -r .reason "$TEST_DIR/back.json"))"
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x55 4194304 4096' > /dev/null
+for _ in $(seq 1 300); do
+	[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" = 55555555 ] && break
+	sleep 0.5
+done
+is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" 55555555 "a write at A reaches B's replica again (point $(point_of $V1-disk))"
+stop_daemon "$PRIMARY_PID"
+stop_daemon "$REPLICA_PID"
+exit $test_failed
