@@ -912,6 +912,9 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 	cutover_record_store(run->site->catalog, record, "primary");
 }
 
+static int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
+				     const char *xml);
+
 static int
 cutover_migrate_cold(struct cutover_run *run, json_t *request)
 {
@@ -935,6 +938,18 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 		rc = cutover_virt_domain(connection, uri, name, &domain);
 	if (rc == 0)
 		rc = cutover_virt_open(cutover_text(record, "dest_uri"), &destination);
+	if (rc == 0) {
+		/* Refused here, while the VM still runs: after the shutdown it would not start.
+		 * The saved definition is what the destination will start. */
+		char *xml = virDomainGetXMLDesc(domain,
+						VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE);
+
+		rc = xml ? cutover_check_destination(destination, cutover_text(record, "dest_uri"),
+						     name, xml)
+			 : ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s", name,
+					   cutover_virt_message());
+		free(xml);
+	}
 	cutover_virt_close(destination);
 	cutover_step_end(run, seq, rc, "ready");
 	if (rc < 0) {
@@ -1073,13 +1088,13 @@ cutover_check_destination(virConnectPtr destination, const char *uri, const char
 				       : VIR_CPU_COMPARE_ERROR;
 
 		if (compared == VIR_CPU_COMPARE_INCOMPATIBLE || compared == VIR_CPU_COMPARE_ERROR)
-			rc = ferry_error_set(FERRY_ERR_CONFLICT,
-					     "%s cannot run the CPU of %s (%s); migrate it cold to "
-					     "a host that can, or change its CPU model",
-					     uri, name,
-					     compared == VIR_CPU_COMPARE_ERROR
-						     ? cutover_virt_message()
-						     : "incompatible");
+			rc = ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"%s cannot run the CPU of %s (%s); choose a destination "
+				"host whose CPU can, or change the VM's CPU model",
+				uri, name,
+				compared == VIR_CPU_COMPARE_ERROR ? cutover_virt_message()
+								  : "incompatible");
 		free(cpu_xml);
 	}
 	return rc;

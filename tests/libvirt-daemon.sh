@@ -24,7 +24,9 @@
 # DIR/lib, which is how stop leaves nothing behind even when libvirtd died first.
 #
 # Env: FERRY_LIBVIRT_TIMEOUT (seconds a start may take, default 60),
-#      FERRY_LIBVIRT_SUBREAPER=builtin (use the C wrapper even when tini works).
+#      FERRY_LIBVIRT_SUBREAPER=builtin (use the C wrapper even when tini works),
+#      FERRY_LIBVIRT_BIND="SRC:DST ..." (start: more bind mounts in the daemon's namespace, a
+#      test's way to give one daemon a different host, such as another QEMU build).
 set -eu
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 unset LIBVIRT_DEFAULT_URI VIRSH_DEFAULT_CONNECT_URI
@@ -341,7 +343,10 @@ start_daemon() {
 			mount --bind "$d/run" /run/libvirt &&
 			mount --bind "$d/lib" /var/lib/libvirt &&
 			mount --bind "$d/log" /var/log/libvirt &&
-			mount --bind "$d/cache" /var/cache/libvirt &&
+			mount --bind "$d/cache" /var/cache/libvirt || exit 1
+			for pair in $FERRY_LIBVIRT_BIND; do
+				mount --bind "${pair%%:*}" "${pair#*:}" || exit 1
+			done
 			exec "$@"' sh "$DIR" "${SUBREAPER[@]}" \
 			libvirtd -f "$DIR/etc/libvirtd.conf" -p "$DIR/libvirtd.pid"
 	) < /dev/null > "$DIR/log/libvirtd.out" 2>&1 &

@@ -3,13 +3,13 @@
 # ferryd): the guest's memory moves while its disk is replicated, the final delta is shipped while
 # it is paused at the destination, then it resumes there. A write made inside the running guest
 # right up to the migration must be on the replica it runs from; a refused migration changes
-# nothing.
+# nothing, whether the VM is shut off or has a CPU the destination's hypervisor cannot provide.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 18
+plan 25
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -24,6 +24,30 @@ at_a migrate $V2 --live --json > "$TEST_DIR/refused.json"
 is $? 1 "a live migration of a VM that is shut off fails"
 is "$(jq -r .status "$TEST_DIR/refused.json")" refused "  and is refused by its checks ($(jq -r .reason "$TEST_DIR/refused.json" | head -c 150))"
 is "$(timeout 60 virsh -q -c "$U1" domstate $V2)" "shut off" "  leaving the VM as it was, at the source"
+# A VM on a CPU model the destination cannot provide (Skylake-Server with AVX-512: TCG emulates
+# it only in part, and check='none' lets it start at A anyway, as on a host that has that CPU).
+# Live or cold, the migration is refused before anything changes.
+V3=t$$-vm3
+rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$V3-disk" &&
+	sed "s/$V1/$V3/g; /<uuid>/d; s|<cpu mode='custom' match='exact'>|<cpu mode='custom' match='exact' check='none'>|; s|<model fallback='forbid'>qemu64</model>|<model fallback='forbid'>Skylake-Server</model><feature policy='require' name='avx512f'/>|" \
+		"$TEST_DIR/$V1.xml" > "$TEST_DIR/$V3.xml" &&
+	v1 define "$TEST_DIR/$V3.xml" > /dev/null && v1 start $V3 > /dev/null &&
+	at_a group create "gc$$" --interval 2 --keep 20 > /dev/null &&
+	at_a vm protect $V3 --uri "$U1" --dest-uri "$U2" --group "gc$$" > /dev/null
+ok $? "$V3 runs at A on a Skylake-Server CPU with AVX-512, protected"
+at_a migrate $V3 --live --json > "$TEST_DIR/cpu-live.json"
+is $? 1 "its live migration fails"
+jq -e '.status == "refused" and (.reason | contains("cannot run the CPU"))' "$TEST_DIR/cpu-live.json" > /dev/null
+ok $? "  refused by the CPU check ($(jq -r .reason "$TEST_DIR/cpu-live.json" | head -c 150))"
+at_a migrate $V3 --cold --force --json > "$TEST_DIR/cpu-cold.json"
+jq -e '.status == "refused" and (.reason | contains("cannot run the CPU"))' "$TEST_DIR/cpu-cold.json" > /dev/null
+ok $? "its cold migration is refused too, before the shutdown"
+running_on "$U1" $V3
+ok $? "  $V3 still runs at A"
+v2 list --all --name | grep -qx $V3
+is $? 1 "  and nothing of it is defined at B"
+v1 destroy $V3 > /dev/null
+ok $? "(the CPU test VM is stopped)"
 at_a migrate $V1 --dry-run --json > "$TEST_DIR/dry.json"
 ok $? "ferry migrate $V1 --dry-run passes every check"
 jq -e '.kind == "migrate-check" and .vms[0].memory_bytes == 134217728 and (.vms[0].strategy == "live" or .vms[0].strategy == "cold") and .vms[0].predicted_total_ms > 0 and .vms[0].predicted_frozen_ms > 0' "$TEST_DIR/dry.json" > /dev/null
