@@ -28,7 +28,8 @@ usage(FILE *out)
 		"usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
 		"              [--tls-cert FILE --tls-key FILE] [--ceph-conf FILE] [--ceph-id "
 		"NAME]\n"
-		"              [--replica-pool POOL] [--config FILE] [--verbose]\n"
+		"              [--replica-pool POOL] [--vm-refresh SECONDS] [--config FILE]\n"
+		"              [--verbose]\n"
 		"\n"
 		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
 		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
@@ -36,8 +37,10 @@ usage(FILE *out)
 		"DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is "
 		"given.\n"
 		"With --ceph-conf, volumes can also be kept as RBD images in the replica pool\n"
-		"(default rbd). --config reads the same settings from an INI file; flags win:\n"
-		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key\n"
+		"(default rbd). --vm-refresh: how often the definitions of the VMs that run here\n"
+		"are read again from libvirt (default 30 s); a changed one is registered again.\n"
+		"--config reads the same settings from an INI file; flags win:\n"
+		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, vm-refresh\n"
 		"  [ceph]   conf, id, replica-pool\n");
 }
 
@@ -51,6 +54,7 @@ struct ferryd_settings {
 	char *ceph_conf;
 	char *ceph_id;
 	char *replica_pool;
+	char *vm_refresh;
 	char *config_path;
 };
 
@@ -64,6 +68,7 @@ static const struct {
 	{"ferryd", "token-file", offsetof(struct ferryd_settings, token_file)},
 	{"ferryd", "tls-cert", offsetof(struct ferryd_settings, certificate_path)},
 	{"ferryd", "tls-key", offsetof(struct ferryd_settings, key_path)},
+	{"ferryd", "vm-refresh", offsetof(struct ferryd_settings, vm_refresh)},
 	{"ceph", "conf", offsetof(struct ferryd_settings, ceph_conf)},
 	{"ceph", "id", offsetof(struct ferryd_settings, ceph_id)},
 	{"ceph", "replica-pool", offsetof(struct ferryd_settings, replica_pool)},
@@ -115,6 +120,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"ceph-conf", required_argument, NULL, 'C'},
 		{"ceph-id", required_argument, NULL, 'I'},
 		{"replica-pool", required_argument, NULL, 'p'},
+		{"vm-refresh", required_argument, NULL, 'R'},
 		{"config", required_argument, NULL, 'f'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -133,6 +139,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		case 'C': field = &settings->ceph_conf; break;
 		case 'I': field = &settings->ceph_id; break;
 		case 'p': field = &settings->replica_pool; break;
+		case 'R': field = &settings->vm_refresh; break;
 		case 'f': field = &settings->config_path; break;
 		case 'v': log_set_level(LOG_LEVEL_DEBUG); continue;
 		case 'h': usage(stdout); return 1;
@@ -164,6 +171,13 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		fprintf(stderr, "ferryd: --ceph-id and --replica-pool need --ceph-conf\n");
 		return 2;
 	}
+	if (settings->vm_refresh &&
+	    (atoi(settings->vm_refresh) < 1 ||
+	     strspn(settings->vm_refresh, "0123456789") != strlen(settings->vm_refresh))) {
+		fprintf(stderr,
+			"ferryd: --vm-refresh takes a whole number of seconds, 1 or more\n");
+		return 2;
+	}
 	if (settings->ceph_conf && !settings->replica_pool)
 		settings->replica_pool = strdup("rbd");
 	return 0;
@@ -180,6 +194,7 @@ main(int argc, char **argv)
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
 	struct repl_scheduler *scheduler = NULL;
+	struct cutover_refresher *refresher = NULL;
 	struct cutover_site cutover = {0};
 	struct stat token_info;
 	sigset_t signals;
@@ -272,6 +287,10 @@ main(int argc, char **argv)
 	if (scheduler == NULL)
 		goto out;
 	cutover.scheduler = scheduler;
+	refresher = cutover_refresher_start(&cutover,
+					    settings.vm_refresh ? atoi(settings.vm_refresh) : 30);
+	if (refresher == NULL)
+		goto out;
 	while (sigwait(&signals, &received) != 0)
 		;
 	log_info("ferryd stopping (%s)", strsignal(received));
@@ -279,6 +298,7 @@ main(int argc, char **argv)
 out:
 	if (status != 0 && ferry_error_message()[0])
 		log_error("%s", ferry_error_message());
+	cutover_refresher_stop(refresher);
 	repl_scheduler_stop(scheduler);
 	web_server_stop(server);
 	/* Runs in progress use the catalog: give them a moment, else leave them interrupted (the

@@ -300,7 +300,202 @@ cutover_vm_receive(const struct cutover_site *site, json_t *record)
 	    !json_is_array(json_object_get(record, "disks")) || !cutover_text(record, "group")[0])
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "a VM record needs a valid name, its xml, disks and group");
+	{
+		/* A VM that a failover or migration brought up here runs from these images now:
+		 * the old primary's view of it must not replace what reprotect will need. */
+		json_t *existing = NULL;
+		int64_t promoted = 0;
+
+		if (cutover_record_load(site->catalog, name, &existing) == 0)
+			promoted = json_integer_value(json_object_get(existing, "promoted_point"));
+		json_decref(existing);
+		if (promoted > 0)
+			return ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"VM %s runs at this site from point %lld since a "
+				"failover or migration; its definition from the other "
+				"site is refused (ferry reprotect reverses the direction)",
+				name, (long long)promoted);
+	}
 	return cutover_record_store(site->catalog, record, "replica");
+}
+
+/* ---- keeping the stored definitions current (primary site) ---- */
+
+static pthread_mutex_t cutover_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+cutover_refresh_collect(const char *name, const char *role, const char *group, const char *record,
+			void *context)
+{
+	json_t *parsed;
+
+	(void)name;
+	(void)group;
+	if (strcmp(role, "primary") != 0)
+		return 0;
+	parsed = json_loads(record, 0, NULL);
+	if (parsed && !json_is_true(json_object_get(parsed, "migrated")))
+		json_array_append(context, parsed);
+	json_decref(parsed);
+	return 0;
+}
+
+/* One VM: registered again when libvirt's definition differs from the stored one, or when the
+ * last one could not be sent. Returns 1 when it changed, 0 when not, or a negative error. */
+static int
+cutover_refresh_one(const struct cutover_site *site, json_t *record)
+{
+	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
+	bool unsent = json_is_true(json_object_get(record, "unsent"));
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	json_t *request = NULL, *stored = NULL;
+	char *xml = NULL;
+	int rc;
+
+	/* A VM that cannot be read now (libvirt down, domain undefined) keeps its definition. */
+	if (cutover_virt_open(uri, &connection) < 0)
+		return 0;
+	rc = cutover_virt_domain(connection, uri, name, &domain);
+	if (rc == 0)
+		rc = cutover_virt_domain_xml(domain, name, &xml);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+	if (rc < 0 || (!unsent && strcmp(xml, cutover_text(record, "xml")) == 0)) {
+		free(xml);
+		return 0;
+	}
+	free(xml);
+	pthread_mutex_lock(&cutover_refresh_lock);
+	if (cutover_runs_active() > 0) {
+		/* A run owns the records now; the next pass looks again. */
+		pthread_mutex_unlock(&cutover_refresh_lock);
+		return 0;
+	}
+	request = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "name", name, "uri", uri,
+			    "dest_uri", cutover_text(record, "dest_uri"), "group",
+			    cutover_text(record, "group"), "site", cutover_text(record, "site"),
+			    "order", json_object_get(record, "order"), "delay",
+			    json_object_get(record, "delay"), "network_map",
+			    json_object_get(record, "network_map"));
+	rc = request ? cutover_vm_protect(site, request, &stored) : FERRY_ERR_NO_MEMORY;
+	if (rc == 0) {
+		catalog_event_add(site->catalog, "info", name,
+				  "the domain's definition changed in libvirt: stored again and "
+				  "sent to site %s",
+				  cutover_text(record, "site"));
+		rc = 1;
+	} else {
+		json_t *kept = NULL;
+		char message[1024];
+
+		snprintf(message, sizeof(message), "%s", ferry_error_message());
+		/* protect stores before it sends: mark the record so that it is sent again. */
+		if (cutover_record_load(site->catalog, name, &kept) == 0) {
+			json_object_set_new(kept, "unsent", json_true());
+			cutover_record_store(site->catalog, kept, "primary");
+		}
+		json_decref(kept);
+		if (!unsent)
+			catalog_event_add(site->catalog, "warn", name,
+					  "the domain's definition changed but could not be "
+					  "registered again (%s); ferryd retries",
+					  message);
+	}
+	pthread_mutex_unlock(&cutover_refresh_lock);
+	json_decref(stored);
+	json_decref(request);
+	return rc;
+}
+
+int
+cutover_vm_refresh(const struct cutover_site *site)
+{
+	json_t *records = json_array(), *record;
+	size_t i;
+	int changed = 0, rc;
+
+	if (records == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, records);
+	json_array_foreach(records, i, record) if (rc >= 0)
+	{
+		int one = cutover_refresh_one(site, record);
+
+		if (one > 0)
+			changed++;
+	}
+	json_decref(records);
+	return rc < 0 ? rc : changed;
+}
+
+struct cutover_refresher {
+	struct cutover_site site;
+	int interval_s;
+	bool stop;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+};
+
+static void *
+cutover_refresher_main(void *argument)
+{
+	struct cutover_refresher *refresher = argument;
+
+	pthread_mutex_lock(&refresher->lock);
+	while (!refresher->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += refresher->interval_s;
+		while (!refresher->stop &&
+		       pthread_cond_timedwait(&refresher->wake, &refresher->lock, &until) == 0)
+			;
+		if (refresher->stop)
+			break;
+		pthread_mutex_unlock(&refresher->lock);
+		cutover_vm_refresh(&refresher->site);
+		pthread_mutex_lock(&refresher->lock);
+	}
+	pthread_mutex_unlock(&refresher->lock);
+	return NULL;
+}
+
+struct cutover_refresher *
+cutover_refresher_start(const struct cutover_site *site, int interval_s)
+{
+	struct cutover_refresher *refresher = calloc(1, sizeof(*refresher));
+
+	if (refresher == NULL)
+		return NULL;
+	refresher->site = *site;
+	refresher->interval_s = interval_s > 0 ? interval_s : 30;
+	pthread_mutex_init(&refresher->lock, NULL);
+	pthread_cond_init(&refresher->wake, NULL);
+	if (pthread_create(&refresher->thread, NULL, cutover_refresher_main, refresher) != 0) {
+		free(refresher);
+		ferry_error_set(FERRY_ERR_INTERNAL, "cannot start the VM definition refresher");
+		return NULL;
+	}
+	return refresher;
+}
+
+void
+cutover_refresher_stop(struct cutover_refresher *refresher)
+{
+	if (refresher == NULL)
+		return;
+	pthread_mutex_lock(&refresher->lock);
+	refresher->stop = true;
+	pthread_cond_signal(&refresher->wake);
+	pthread_mutex_unlock(&refresher->lock);
+	pthread_join(refresher->thread, NULL);
+	pthread_mutex_destroy(&refresher->lock);
+	pthread_cond_destroy(&refresher->wake);
+	free(refresher);
 }
 
 /* ---- activation at the replica site: failover, test failover, end of a cold migration ---- */
@@ -1856,9 +2051,14 @@ cutover_runs_active(void)
 static void
 cutover_active_add(int delta)
 {
+	/* A run starts only between two registrations of the refresher, never during one. */
+	if (delta > 0)
+		pthread_mutex_lock(&cutover_refresh_lock);
 	pthread_mutex_lock(&cutover_active_lock);
 	cutover_active += delta;
 	pthread_mutex_unlock(&cutover_active_lock);
+	if (delta > 0)
+		pthread_mutex_unlock(&cutover_refresh_lock);
 }
 
 struct cutover_thread {

@@ -38,8 +38,18 @@ int cutover_runs_active(void);
  * the replica site. *record_out (new reference) is the stored record. */
 int cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **record_out);
 
-/* Stores a record sent by the primary site (replica side). */
+/* Stores a record sent by the primary site (replica side); refused for a VM that a failover
+ * or migration brought up here. */
 int cutover_vm_receive(const struct cutover_site *site, json_t *record);
+
+/* Keeps the stored definitions current: a VM of this site (role primary) whose libvirt
+ * definition changed is registered again (new disks protected, the record sent to the
+ * replica site). One pass returns how many changed; the refresher makes a pass every
+ * interval_s seconds in a thread of its own until it is stopped (NULL: it did not start). */
+int cutover_vm_refresh(const struct cutover_site *site);
+struct cutover_refresher;
+struct cutover_refresher *cutover_refresher_start(const struct cutover_site *site, int interval_s);
+void cutover_refresher_stop(struct cutover_refresher *refresher);
 
 /* Replica side of a live migration: the migratable and the persistent XML of a VM rewritten
  * for this site (*reply: {"xml", "persistent_xml"}); and, once its final delta is committed,

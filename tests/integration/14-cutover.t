@@ -1,6 +1,7 @@
 #!/bin/bash
 # Cutover against real parts: two Ceph clusters (sites A and B), two libvirtd daemons with QEMU
-# (TCG), two ferryd. A VM whose disk is an RBD image on A is protected; then a test failover at B
+# (TCG), two ferryd. A VM whose disk is an RBD image on A is protected and gets a second disk in
+# libvirt, which ferry notices by itself; then a test failover at B
 # while replication goes on (and its clean-up), a planned cold migration to B with writes made
 # inside the running guest just before, a failover with the primary ferryd and its libvirtd gone,
 # and a run interrupted by kill -9 of ferryd, then resumed.
@@ -9,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 36
+plan 39
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -23,6 +24,30 @@ sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1
 ok $? "  with its domain XML"
 wait_point $V1-disk 1
 ok $? "the VM's disk is replicated (point $(point_of $V1-disk))"
+# The definition changes in libvirt: a second disk in the saved definition. ferryd notices by
+# itself, protects the new disk and sends the new definition to the replica site.
+port=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\)\]/\1/p' "$A")
+rbd_a create --size 8M "rbd/$V1-data" && cat > "$TEST_DIR/data-disk.xml" <<XML
+<disk type='network' device='disk'>
+  <driver name='qemu' type='raw' cache='none'/>
+  <source protocol='rbd' name='rbd/$V1-data'>
+    <host name='127.0.0.1' port='$port'/>
+    <config file='$A'/>
+  </source>
+  <target dev='vdb' bus='virtio'/>
+</disk>
+XML
+v1 attach-device $V1 "$TEST_DIR/data-disk.xml" --config > /dev/null
+for _ in $(seq 1 150); do
+	sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | grep -q "rbd/$V1-data" && break
+	sleep 0.2
+done
+sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -e --arg d "rbd/$V1-data" '(.xml | contains($d)) and ([.disks[] | select(.target == "vdb")] | length == 1)' > /dev/null
+ok $? "a disk added to $V1's definition in libvirt reaches the replica site's record by itself"
+wait_point $V1-data 1
+ok $? "  and the new disk is protected in the VM's group (point $(point_of $V1-data))"
+sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events" | grep -q "definition changed"
+ok $? "  and the primary's events say so"
 at_a vm protect nosuch --uri "$U1" --dest-uri "$U2" --group "gv$$" > /dev/null 2> "$TEST_DIR/p.err"
 is $? 1 "protecting a domain that does not exist is refused"
 grep -q "no domain named 'nosuch'" "$TEST_DIR/p.err"
@@ -61,8 +86,8 @@ ok $? "$V1 runs on libvirtd 2"
 v1 list --all --name | grep -qx $V1
 is $? 1 "and is no longer defined on libvirtd 1"
 is "$(bytes_at "$B" rbd/$V1-disk 1048576)" 5a5a5a5a "the write made inside the guest is on the replica"
-v2 dumpxml $V1 | grep -q "name='rbd/$V1-disk'"
-ok $? "the VM's disk at B is the replica image"
+v2 dumpxml $V1 | grep -q "name='rbd/$V1-disk'" && v2 dumpxml $V1 | grep -q "name='rbd/$V1-data'"
+ok $? "the VM's disks at B are the replica images, the one added later too"
 run=$(jq -r .run "$TEST_DIR/cold.json")
 steps=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT COUNT(*) FROM run_steps WHERE run_id = $run AND result = 'ok' AND ended_ms >= started_ms")
 [ "$steps" -ge 5 ]

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 26
+plan 28
 cutover_setup 7 8
 RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
@@ -44,6 +44,15 @@ v1 start $V1 > /dev/null
 printf '\x99%.0s' $(seq 1 4096) > "$TEST_DIR/divergent"
 /usr/bin/python3 "$RBD_TOOL" write "$A" "rbd/$V1-disk" 5242880 "$TEST_DIR/divergent"
 ok $? "A's copy of the disk takes a write B never saw (0x99 at 5 MiB)"
+# ... and its definition changes there: A's ferryd tries to send it, B keeps the VM it runs.
+v1 desc $V1 --config --new-desc "changed at A after the failover" > /dev/null
+for _ in $(seq 1 100); do
+	sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep -q "could not be registered again" && break
+	sleep 0.2
+done
+sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep "could not be registered again" | grep -q "runs at this site"
+ok $? "the old primary's changed definition of $V1 is refused by B"
+is "$(sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -r .promoted_point)" "$P" "  which keeps its own record of the VM it runs"
 at_b site add home --url "$PRIMARY_URL" --peer-token-file "$TEST_DIR/token" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
 at_b reprotect "$G" --json > "$TEST_DIR/both.json"

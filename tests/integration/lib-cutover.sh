@@ -44,10 +44,10 @@ STARTED="$D1 $D2"
 v1() { timeout 120 virsh -q -c "$U1" "$@"; }
 v2() { timeout 120 virsh -q -c "$U2" "$@"; }
 
-start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
+start_daemon replica --ceph-conf "$B" --vm-refresh 2 || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
 DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
-start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
+start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not start"; exit 1; }
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
