@@ -66,9 +66,10 @@ int cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, 
 
 /* ---- runs ---- */
 
-/* Starts a run of kind ("migrate-cold", "failover", "failover-test", "failover-cleanup",
- * "activate") described by request, in a thread of its own; *run_id says which. A refusal
- * found before anything changes is recorded as a run with status "refused". */
+/* Starts a run of kind ("migrate-cold", "migrate-live", "failover", "failover-test",
+ * "failover-cleanup", "activate", "reprotect") described by request, in a thread of its own;
+ * *run_id says which. A refusal found before anything changes is recorded as a run with status
+ * "refused". */
 int cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
 		      int64_t *run_id);
 /* Resumes an interrupted run from its request: steps already done are done again only where
