@@ -51,6 +51,8 @@ struct cli_options {
 	int64_t point;
 	int64_t shutdown_timeout;
 	int64_t max_time;
+	int64_t bandwidth;
+	const char *on_timeout;
 };
 
 static void
@@ -81,10 +83,12 @@ usage(FILE *out)
 		"  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
 		"       [--network-map SRC=DST ...] [--site SITE]\n"
 		"                        protect a VM's RBD disks and keep its XML at both sites\n"
-		"  migrate DOMAIN --live [--max-time S] [--json]\n"
+		"  migrate DOMAIN --live [--max-time S] [--bandwidth MIB_PER_S]\n"
+		"       [--on-timeout abort|cold [--shutdown-timeout S] [--force]] [--json]\n"
 		"                        (primary site) catch up, move the memory (auto-converge;\n"
-		"                        aborted after S, default 600, the VM left running), ship\n"
-		"                        the final delta while paused, resume at the replica site\n"
+		"                        after S, default 600, aborted with the VM left running,\n"
+		"                        or then moved cold), ship the final delta while paused,\n"
+		"                        resume at the replica site\n"
 		"  migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json]\n"
 		"                        (primary site) shut down, ship the final delta, start "
 		"the\n"
@@ -160,6 +164,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"shutdown-timeout", required_argument, NULL, 1011},
 		{"dry-run", no_argument, NULL, 1012},
 		{"max-time", required_argument, NULL, 1013},
+		{"bandwidth", required_argument, NULL, 1014},
+		{"on-timeout", required_argument, NULL, 1015},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -209,7 +215,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 1003:
 		case 1010:
 		case 1011:
-		case 1013: {
+		case 1013:
+		case 1014: {
 			long long value = strtoll(optarg, &end, 10);
 
 			if (*end || value < 0) {
@@ -221,9 +228,24 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 			  : option == 1003 ? &options->delay
 			  : option == 1010 ? &options->point
 			  : option == 1011 ? &options->shutdown_timeout
-					   : &options->max_time) = value;
+			  : option == 1013 ? &options->max_time
+					   : &options->bandwidth) = value;
 			break;
 		}
+		case 1015:
+			if (strcmp(optarg, "abort") != 0 && strcmp(optarg, "cold") != 0) {
+				fprintf(stderr,
+					"ferry: --on-timeout takes abort (the VM keeps running at "
+					"the source) or cold (then shut it down and move it "
+					"cold)%s\n",
+					strcmp(optarg, "postcopy") == 0
+						? "; post-copy would run the VM at the destination "
+						  "before its final delta has landed there"
+						: "");
+				return -1;
+			}
+			options->on_timeout = optarg;
+			break;
 		case 1004: {
 			const char *equals = strchr(optarg, '=');
 			char key[256];
@@ -858,21 +880,26 @@ cli_migrate(int argc, char **argv)
 	if (first < 0)
 		return 2;
 	if (argc - first != 1 || (options.live == options.cold && !options.dry_run)) {
-		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] [--json]\n"
+		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] "
+				"[--bandwidth MIB_PER_S]\n"
+				"       [--on-timeout abort|cold [--shutdown-timeout SECONDS] "
+				"[--force]] [--json]\n"
 				"       ferry migrate DOMAIN --cold [--shutdown-timeout SECONDS] "
 				"[--force] [--json]\n");
 		goto out;
 	}
 	/* --dry-run checks what a live migration checks, changes nothing, and predicts. */
 	status = cli_run_follow(&options, "migrate",
-				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b}", "kind",
+				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b, s:I, s:s}", "kind",
 					  options.dry_run ? "migrate-check"
 					  : options.live  ? "migrate-live"
 							  : "migrate-cold",
 					  "vm", argv[first], "shutdown_timeout",
 					  (json_int_t)options.shutdown_timeout, "force",
 					  options.force, "max_time", (json_int_t)options.max_time,
-					  "dry_run", options.dry_run));
+					  "dry_run", options.dry_run, "bandwidth",
+					  (json_int_t)options.bandwidth, "on_timeout",
+					  options.on_timeout ? options.on_timeout : "abort"));
 out:
 	free(options.token);
 	return status;

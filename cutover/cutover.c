@@ -335,7 +335,7 @@ cutover_refresh_collect(const char *name, const char *role, const char *group, c
 	if (strcmp(role, "primary") != 0)
 		return 0;
 	parsed = json_loads(record, 0, NULL);
-	if (parsed && !json_is_true(json_object_get(parsed, "migrated")))
+	if (parsed && json_object_get(parsed, "migrated") == NULL)
 		json_array_append(context, parsed);
 	json_decref(parsed);
 	return 0;
@@ -369,10 +369,19 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 	}
 	free(xml);
 	pthread_mutex_lock(&cutover_refresh_lock);
-	if (cutover_runs_active() > 0) {
-		/* A run owns the records now; the next pass looks again. */
-		pthread_mutex_unlock(&cutover_refresh_lock);
-		return 0;
+	{
+		/* A run owns the records now, or one changed this VM's role since the list was
+		 * read (a reprotect made it a replica here): the next pass looks again. */
+		char role[16] = "", *text = NULL;
+
+		if (cutover_runs_active() > 0 ||
+		    catalog_vm_get(site->catalog, name, &text, role) < 0 ||
+		    strcmp(role, "primary") != 0 || strstr(text, "\"migrated\"") != NULL) {
+			free(text);
+			pthread_mutex_unlock(&cutover_refresh_lock);
+			return 0;
+		}
+		free(text);
 	}
 	request = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "name", name, "uri", uri,
 			    "dest_uri", cutover_text(record, "dest_uri"), "group",
@@ -1421,6 +1430,9 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 {
 	const char *name = cutover_text(request, "vm");
 	json_int_t max_time = json_integer_value(json_object_get(request, "max_time"));
+	json_int_t bandwidth = json_integer_value(json_object_get(request, "bandwidth"));
+	const char *on_timeout = cutover_text(request, "on_timeout");
+	bool go_cold = false;
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL, moved = NULL;
 	virTypedParameterPtr params = NULL;
@@ -1438,7 +1450,12 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 			     VIR_MIGRATE_AUTO_CONVERGE;
 
 	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
-	rc = cutover_record_load(run->site->catalog, name, &record);
+	rc = on_timeout[0] && strcmp(on_timeout, "abort") != 0 && strcmp(on_timeout, "cold") != 0
+		     ? ferry_error_set(FERRY_ERR_INVALID,
+				       "on_timeout is abort or cold, not '%s' (post-copy would run "
+				       "the VM at the destination before its final delta lands)",
+				       on_timeout)
+		     : cutover_record_load(run->site->catalog, name, &record);
 	if (rc == 0) {
 		uri = cutover_text(record, "uri");
 		dest_uri = cutover_text(record, "dest_uri");
@@ -1498,6 +1515,9 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 		virTypedParamsAddString(&params, &nparams, &maxparams,
 					VIR_MIGRATE_PARAM_LISTEN_ADDRESS, "127.0.0.1");
 	}
+	if (bandwidth > 0) /* MiB/s, for a link the replication shares */
+		virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
+					(unsigned long long)bandwidth);
 	watch.domain = domain;
 	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
 	pthread_create(&watcher, NULL, cutover_abort_watch, &watch);
@@ -1508,12 +1528,23 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	pthread_mutex_unlock(&watch.lock);
 	pthread_join(watcher, NULL);
 	returned_ms = util_now_ms();
+	if (rc < 0 && watch.aborted && strcmp(on_timeout, "cold") == 0 &&
+	    virDomainIsActive(domain) == 1) {
+		cutover_step_end(run, seq, 0,
+				 "did not converge within %lld s: aborted, %s runs at the source; "
+				 "moving it cold instead (--on-timeout cold)",
+				 (long long)(watch.limit_ms / 1000), name);
+		go_cold = true;
+		rc = 0;
+		goto out;
+	}
 	if (rc < 0) {
 		if (watch.aborted)
 			rc = ferry_error_set(FERRY_ERR_IO,
 					     "%s did not converge within %lld s and was aborted: "
-					     "it keeps running at %s; migrate it with --cold, or "
-					     "give it more time with --max-time",
+					     "it keeps running at %s; migrate it with --cold (or "
+					     "--on-timeout cold), or give it more time with "
+					     "--max-time",
 					     name, (long long)(watch.limit_ms / 1000), uri);
 		else
 			rc = ferry_error_set(FERRY_ERR_IO,
@@ -1584,6 +1615,8 @@ out:
 		virDomainFree(domain);
 	cutover_virt_close(destination);
 	cutover_virt_close(connection);
+	if (go_cold)
+		rc = cutover_migrate_cold(run, request);
 	return rc;
 }
 
@@ -1675,7 +1708,9 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 					       site->replica_pool);
 	}
 	snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", group_name);
-	/* The scheduler must not take a point of these images while they change roles. */
+	/* The scheduler must not take a point of these images while they change roles, nor the
+	 * refresher register their VMs again. */
+	pthread_mutex_lock(&cutover_refresh_lock);
 	repl_scheduler_hold(site->scheduler);
 	json_array_foreach(disks, i, disk)
 	{
@@ -1724,6 +1759,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 			  json_array_size(disks));
 out:
 	repl_scheduler_release(site->scheduler);
+	pthread_mutex_unlock(&cutover_refresh_lock);
 	return rc;
 }
 

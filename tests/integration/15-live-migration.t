@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 25
+plan 29
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -48,6 +48,16 @@ v2 list --all --name | grep -qx $V3
 is $? 1 "  and nothing of it is defined at B"
 v1 destroy $V3 > /dev/null
 ok $? "(the CPU test VM is stopped)"
+# A migration that cannot finish in time (held to 1 MiB/s, --max-time 1): aborted by default,
+# the VM left running at the source.
+at_a migrate $V1 --live --bandwidth 1 --max-time 1 --json > "$TEST_DIR/abort.json"
+is $? 1 "a live migration held to 1 MiB/s that cannot finish within --max-time 1 fails"
+jq -e '.status == "failed" and (.reason | contains("did not converge"))' "$TEST_DIR/abort.json" > /dev/null
+ok $? "  aborted ($(jq -r .reason "$TEST_DIR/abort.json" | head -c 150))"
+running_on "$U1" $V1
+ok $? "  $V1 keeps running at A"
+v2 list --all --name | grep -qx $V1
+is $? 1 "  and nothing of it is left at B"
 at_a migrate $V1 --dry-run --json > "$TEST_DIR/dry.json"
 ok $? "ferry migrate $V1 --dry-run passes every check"
 jq -e '.kind == "migrate-check" and .vms[0].memory_bytes == 134217728 and (.vms[0].strategy == "live" or .vms[0].strategy == "cold") and .vms[0].predicted_total_ms > 0 and .vms[0].predicted_frozen_ms > 0' "$TEST_DIR/dry.json" > /dev/null

@@ -3,15 +3,15 @@
 # over to B keeps running there while the old primary A comes back with writes of its own that
 # were never replicated. `ferry reprotect` at B reverses the direction: A's disk goes back to the
 # last point both sites share and becomes B's replica, and only what changed since that point
-# travels. Then the VM goes home with a cold migration and a second reprotect turns the direction
-# back. The refusals come first: at the wrong site, with the VM running at both sites, and towards
-# a site that does not answer.
+# travels. Then the VM goes home (a live migration that times out and goes cold) and a second
+# reprotect turns the direction back. The refusals come first: at the wrong site, with the VM
+# running at both sites, and towards a site that does not answer.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 28
+plan 29
 cutover_setup 7 8
 RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
@@ -103,8 +103,13 @@ ok $? "  with the write made at B and without the one A never replicated"
 
 # Home again: a cold migration from B to A, then a reprotect at A.
 "$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x33 3145728 4096' > /dev/null
-at_b migrate $V1 --cold --force --shutdown-timeout 3 --json > "$TEST_DIR/home.json"
-ok $? "ferry migrate $V1 --cold from B completes ($(jq -r .reason "$TEST_DIR/home.json"))"
+# Live first, held to 1 MiB/s for at most 1 s: it cannot finish, and --on-timeout cold moves
+# the VM cold instead.
+at_b migrate $V1 --live --bandwidth 1 --max-time 1 --on-timeout cold --force --shutdown-timeout 3 \
+	--json > "$TEST_DIR/home.json"
+ok $? "ferry migrate $V1 --live --on-timeout cold from B completes ($(jq -r .reason "$TEST_DIR/home.json"))"
+jq -e '(.steps | map(.detail) | any(contains("moving it cold instead"))) and .vms[0].downtime_ms > 0' "$TEST_DIR/home.json" > /dev/null
+ok $? "  cold, after the live attempt timed out ($(jq -c '.vms[0]' "$TEST_DIR/home.json"))"
 running_on "$U1" $V1
 ok $? "$V1 runs at A again"
 is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last write made at B"
