@@ -106,11 +106,14 @@ scheduler_check_shrink(struct catalog_protection *protection, const char *source
 	return rc;
 }
 
+static bool scheduler_asked(struct repl_scheduler *scheduler, const char *group);
+
 /* Ships the pending point of one protection; on success it becomes the last point. */
 static int
-scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
+scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *group,
 	       struct catalog_protection *protection)
 {
+	struct catalog *catalog = scheduler->catalog;
 	struct catalog_site site;
 	struct repl_copy_result result;
 	struct repl_volume *source = NULL;
@@ -167,7 +170,9 @@ scheduler_ship(struct catalog *catalog, const struct catalog_group *group,
 		 protection->last_bytes_sent, protection->last_seconds);
 	/* Invariant 3: retention after the commit, on both sides. */
 	keep_from = protection->last_point - group->keep + 1;
-	if (keep_from > 1) {
+	/* Unless a point is asked for meanwhile (a cutover's final delta, the guest frozen):
+	 * that comes first, and the next cycle prunes. */
+	if (keep_from > 1 && !scheduler_asked(scheduler, group->name)) {
 		if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0 &&
 		    repl_volume_prune_points(source, keep_from) < 0)
 			log_warn("%s: retention: %s", protection->source, ferry_error_message());
@@ -402,7 +407,7 @@ static void
 scheduler_protection_cycle(struct repl_scheduler *scheduler, const struct catalog_group *group,
 			   struct catalog_protection *protection)
 {
-	if (scheduler_ship(scheduler->catalog, group, protection) < 0)
+	if (scheduler_ship(scheduler, group, protection) < 0)
 		scheduler_fail(scheduler, protection);
 }
 
@@ -420,6 +425,20 @@ scheduler_due_slot(struct repl_scheduler *scheduler, const char *group)
 		}
 	}
 	return NULL;
+}
+
+/* Whether a point of group was asked for (repl_scheduler_request) and not yet taken. */
+static bool
+scheduler_asked(struct repl_scheduler *scheduler, const char *group)
+{
+	int64_t *due;
+	bool asked;
+
+	pthread_mutex_lock(&scheduler->lock);
+	due = scheduler_due_slot(scheduler, group);
+	asked = due != NULL && *due == 0;
+	pthread_mutex_unlock(&scheduler->lock);
+	return asked;
 }
 
 /* One pass: every group whose interval has passed gets a cycle. First every volume of the
@@ -440,10 +459,23 @@ scheduler_pass(struct repl_scheduler *scheduler)
 	if (ship == NULL)
 		goto out;
 	for (size_t g = 0; g < groups.count && !scheduler->stopping; g++) {
-		const struct catalog_group *group = (struct catalog_group *)groups.rows + g;
-		int64_t *due;
-		int64_t started = util_now_ms();
+		struct catalog_group *rows = (struct catalog_group *)groups.rows;
 		struct catalog_protection *members = protections.rows;
+		const struct catalog_group *group;
+		int64_t *due, started;
+
+		/* A group whose point was asked for (a cutover waits, maybe with a guest frozen)
+		 * goes next, before those merely due. */
+		for (size_t later = g + 1; later < groups.count; later++)
+			if (scheduler_asked(scheduler, rows[later].name)) {
+				struct catalog_group first = rows[later];
+
+				rows[later] = rows[g];
+				rows[g] = first;
+				break;
+			}
+		group = rows + g;
+		started = util_now_ms();
 
 		pthread_mutex_lock(&scheduler->lock); /* repl_scheduler_request() writes it too */
 		due = scheduler_due_slot(scheduler, group->name);
@@ -466,7 +498,9 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])
 				scheduler_protection_cycle(scheduler, group, &members[p]);
-		scheduler_prune_group(group, members, count);
+		/* A point asked for meanwhile comes first; the next pass prunes. */
+		if (!scheduler_asked(scheduler, group->name))
+			scheduler_prune_group(group, members, count);
 	}
 out:
 	free(ship);

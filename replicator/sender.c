@@ -57,6 +57,7 @@ struct copy_run {
 	uint64_t segments_sent;
 	uint64_t retries;
 	int workers_running;
+	pthread_cond_t workers_done; /* signalled when workers_running reaches 0 */
 	double link_free_at; /* --bwlimit: when the link has sent what was scheduled on it */
 };
 
@@ -373,7 +374,8 @@ copy_worker_main(void *argument)
 		}
 	}
 	pthread_mutex_lock(&run->lock);
-	run->workers_running--;
+	if (--run->workers_running == 0)
+		pthread_cond_signal(&run->workers_done);
 	pthread_mutex_unlock(&run->lock);
 	return NULL;
 }
@@ -676,6 +678,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	result->status = "failed";
 	run.options = options;
 	pthread_mutex_init(&run.lock, NULL);
+	pthread_cond_init(&run.workers_done, NULL);
 	range_set_init(&run.remote_durable);
 	range_set_init(&run.local_known);
 	range_set_init(&run.local_attempted);
@@ -780,19 +783,26 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 		}
 		started_threads++;
 	}
-	for (;;) {
-		struct timespec pause = {0, 200000000L};
-		int running;
+	/* Woken the moment the last worker ends (a small delta, a guest frozen meanwhile), and
+	 * every 200 ms for the progress line. */
+	pthread_mutex_lock(&run.lock);
+	while (run.workers_running > 0) {
+		struct timespec until;
 
-		pthread_mutex_lock(&run.lock);
-		running = run.workers_running;
-		pthread_mutex_unlock(&run.lock);
-		if (running == 0)
-			break;
-		if (options->progress)
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&run.workers_done, &run.lock, &until) != 0 &&
+		    options->progress) {
+			pthread_mutex_unlock(&run.lock);
 			copy_draw_progress(&run, started, skipped_bytes, false);
-		nanosleep(&pause, NULL);
+			pthread_mutex_lock(&run.lock);
+		}
 	}
+	pthread_mutex_unlock(&run.lock);
 	for (int i = 0; i < started_threads; i++)
 		pthread_join(threads[i], NULL);
 	if (options->progress)
@@ -831,5 +841,6 @@ out:
 	range_set_free(&run.local_attempted);
 	range_set_free(&run.members);
 	pthread_mutex_destroy(&run.lock);
+	pthread_cond_destroy(&run.workers_done);
 	return rc;
 }
