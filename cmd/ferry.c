@@ -52,6 +52,7 @@ struct cli_options {
 	int64_t shutdown_timeout;
 	int64_t max_time;
 	int64_t bandwidth;
+	int64_t max_lag;
 	const char *on_timeout;
 };
 
@@ -83,6 +84,9 @@ usage(FILE *out)
 		"  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
 		"       [--network-map SRC=DST ...] [--site SITE]\n"
 		"                        protect a VM's RBD disks and keep its XML at both sites\n"
+		"  migrate DOMAIN --live|--cold [--max-lag S] ...: refused when a disk's replica\n"
+		"                        has no point, fails, or lags more than S (default: three\n"
+		"                        intervals of its group and a minute)\n"
 		"  migrate DOMAIN --live [--max-time S] [--bandwidth MIB_PER_S]\n"
 		"       [--on-timeout abort|cold [--shutdown-timeout S] [--force]] [--json]\n"
 		"                        (primary site) catch up, move the memory (auto-converge;\n"
@@ -166,6 +170,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"max-time", required_argument, NULL, 1013},
 		{"bandwidth", required_argument, NULL, 1014},
 		{"on-timeout", required_argument, NULL, 1015},
+		{"max-lag", required_argument, NULL, 1016},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -216,7 +221,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 1010:
 		case 1011:
 		case 1013:
-		case 1014: {
+		case 1014:
+		case 1016: {
 			long long value = strtoll(optarg, &end, 10);
 
 			if (*end || value < 0) {
@@ -229,7 +235,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 			  : option == 1010 ? &options->point
 			  : option == 1011 ? &options->shutdown_timeout
 			  : option == 1013 ? &options->max_time
-					   : &options->bandwidth) = value;
+			  : option == 1014 ? &options->bandwidth
+					   : &options->max_lag) = value;
 			break;
 		}
 		case 1015:
@@ -883,14 +890,14 @@ cli_migrate(int argc, char **argv)
 		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] "
 				"[--bandwidth MIB_PER_S]\n"
 				"       [--on-timeout abort|cold [--shutdown-timeout SECONDS] "
-				"[--force]] [--json]\n"
+				"[--force]] [--max-lag SECONDS] [--json]\n"
 				"       ferry migrate DOMAIN --cold [--shutdown-timeout SECONDS] "
-				"[--force] [--json]\n");
+				"[--force] [--max-lag SECONDS] [--json]\n");
 		goto out;
 	}
 	/* --dry-run checks what a live migration checks, changes nothing, and predicts. */
 	status = cli_run_follow(&options, "migrate",
-				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b, s:I, s:s}", "kind",
+				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b, s:I, s:s, s:I}", "kind",
 					  options.dry_run ? "migrate-check"
 					  : options.live  ? "migrate-live"
 							  : "migrate-cold",
@@ -899,7 +906,8 @@ cli_migrate(int argc, char **argv)
 					  options.force, "max_time", (json_int_t)options.max_time,
 					  "dry_run", options.dry_run, "bandwidth",
 					  (json_int_t)options.bandwidth, "on_timeout",
-					  options.on_timeout ? options.on_timeout : "abort"));
+					  options.on_timeout ? options.on_timeout : "abort",
+					  "max_lag", (json_int_t)options.max_lag));
 out:
 	free(options.token);
 	return status;

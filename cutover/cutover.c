@@ -1119,6 +1119,56 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 static int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
 				     const char *xml);
 
+/* Every disk of the VM has a committed point at the replica site, its replication works and
+ * lags at most max_lag_s (0: three intervals of its group and a minute): else the final delta
+ * could not land, or would take long while the guest waits. */
+static int
+cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s)
+{
+	const char *name = cutover_text(record, "name");
+	struct catalog_group group;
+	json_t *disk;
+	size_t i;
+
+	if (max_lag_s <= 0)
+		max_lag_s =
+			catalog_group_get(site->catalog, cutover_text(record, "group"), &group) == 0
+				? 3 * group.interval_s + 60
+				: 300;
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		struct catalog_protection protection;
+		const char *source = cutover_text(disk, "source");
+		int64_t lag_s;
+
+		if (catalog_protection_get(site->catalog, source, &protection) < 0)
+			return ferry_error_set(FERRY_ERR_CONFLICT,
+					       "disk %s of %s is not replicated from here; protect "
+					       "the VM again (ferry vm protect)",
+					       source, name);
+		if (protection.last_point < 1)
+			return ferry_error_set(FERRY_ERR_CONFLICT,
+					       "disk %s of %s has no committed point at site %s "
+					       "yet; wait for its first point (ferry status)",
+					       source, name, protection.site);
+		if (strcmp(protection.state, "error") == 0)
+			return ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"replication of disk %s of %s to site %s fails (%s); "
+				"fix that first (ferry status)",
+				source, name, protection.site, protection.reason);
+		lag_s = (util_now_ms() - protection.last_point_ms) / 1000;
+		if (lag_s > max_lag_s)
+			return ferry_error_set(FERRY_ERR_CONFLICT,
+					       "disk %s of %s lags %lld s behind at site %s, more "
+					       "than %lld s (--max-lag); let replication catch up "
+					       "(ferry status) or allow more with --max-lag",
+					       source, name, (long long)lag_s, protection.site,
+					       (long long)max_lag_s);
+	}
+	return 0;
+}
+
 static int
 cutover_migrate_cold(struct cutover_run *run, json_t *request)
 {
@@ -1136,6 +1186,9 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
 	rc = cutover_record_load(run->site->catalog, name, &record);
 	uri = record ? cutover_text(record, "uri") : "";
+	if (rc == 0)
+		rc = cutover_check_replicas(
+			run->site, record, json_integer_value(json_object_get(request, "max_lag")));
 	if (rc == 0)
 		rc = cutover_virt_open(uri, &connection);
 	if (rc == 0)
@@ -1467,6 +1520,9 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	if (rc == 0 && virDomainIsActive(domain) != 1)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "%s is not running at %s; migrate it with --cold", name, uri);
+	if (rc == 0)
+		rc = cutover_check_replicas(
+			run->site, record, json_integer_value(json_object_get(request, "max_lag")));
 	if (rc == 0)
 		rc = cutover_virt_open(dest_uri, &destination);
 	if (rc == 0) {

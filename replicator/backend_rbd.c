@@ -739,10 +739,19 @@ repl_rbd_group_leave(const char *pool, const char *group, const char *image_loca
 		rc = rbd_error(rc, "cannot remove from its RBD group", image_location);
 		goto out;
 	}
-	/* The last image gone, the group and its snapshots go too. */
-	rc = rbd_group_image_list(image.ioctx, group, NULL, 0, &count);
-	if ((rc == 0 || rc == -ERANGE) && count == 0)
-		rbd_group_remove(image.ioctx, group);
+	/* The last image gone, the group and its snapshots go too; never while another image
+	 * is in it: its points are the group's snapshots. (librbd answers -ERANGE with a count
+	 * of 0 to a list call without room for one entry, so the call has room for one.) */
+	{
+		rbd_group_image_info_t one;
+
+		count = 1;
+		rc = rbd_group_image_list(image.ioctx, group, &one, sizeof(one), &count);
+		if (rc >= 0 && count > 0)
+			rbd_group_image_list_cleanup(&one, sizeof(one), count);
+		if (rc >= 0 && count == 0)
+			rbd_group_remove(image.ioctx, group);
+	}
 	rc = 0;
 out:
 	rbd_group_close(&image);

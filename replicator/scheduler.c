@@ -483,8 +483,6 @@ scheduler_pass(struct repl_scheduler *scheduler)
 			pthread_mutex_unlock(&scheduler->lock);
 			continue;
 		}
-		*due = started + group->interval_s * 1000;
-		pthread_mutex_unlock(&scheduler->lock);
 		/* This group's members to the front. */
 		count = 0;
 		for (size_t p = 0; p < protections.count; p++) {
@@ -494,6 +492,13 @@ scheduler_pass(struct repl_scheduler *scheduler)
 			members[count++] = members[p];
 			members[p] = swap;
 		}
+		/* A group without members yet stays due: its first image gets its first point
+		 * on the next pass, not an interval later. */
+		if (count > 0)
+			*due = started + group->interval_s * 1000;
+		pthread_mutex_unlock(&scheduler->lock);
+		if (count == 0)
+			continue;
 		scheduler_take_group_point(scheduler, members, count, ship);
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])

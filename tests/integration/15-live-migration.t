@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 29
+plan 33
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -33,7 +33,7 @@ rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$V3-disk" &&
 		"$TEST_DIR/$V1.xml" > "$TEST_DIR/$V3.xml" &&
 	v1 define "$TEST_DIR/$V3.xml" > /dev/null && v1 start $V3 > /dev/null &&
 	at_a group create "gc$$" --interval 2 --keep 20 > /dev/null &&
-	at_a vm protect $V3 --uri "$U1" --dest-uri "$U2" --group "gc$$" > /dev/null
+	at_a vm protect $V3 --uri "$U1" --dest-uri "$U2" --group "gc$$" > /dev/null && wait_point $V3-disk 1
 ok $? "$V3 runs at A on a Skylake-Server CPU with AVX-512, protected"
 at_a migrate $V3 --live --json > "$TEST_DIR/cpu-live.json"
 is $? 1 "its live migration fails"
@@ -48,6 +48,18 @@ v2 list --all --name | grep -qx $V3
 is $? 1 "  and nothing of it is defined at B"
 v1 destroy $V3 > /dev/null
 ok $? "(the CPU test VM is stopped)"
+# A replica that lags more than --max-lag (a group with a point an hour): refused, nothing moves.
+V4=t$$-vm4
+rbd_a create --size 16M "rbd/$V4-disk" && sed "s/$V1/$V4/g; /<uuid>/d" "$TEST_DIR/$V1.xml" > "$TEST_DIR/$V4.xml" &&
+	v1 define "$TEST_DIR/$V4.xml" > /dev/null && at_a group create "gq$$" --interval 3600 > /dev/null &&
+	at_a vm protect $V4 --uri "$U1" --dest-uri "$U2" --group "gq$$" > /dev/null && wait_point $V4-disk 1
+ok $? "$V4 is protected in a group with a point an hour"
+sleep 3
+at_a migrate $V4 --cold --max-lag 1 --json > "$TEST_DIR/lag.json"
+jq -e '.status == "refused" and (.reason | contains("lags"))' "$TEST_DIR/lag.json" > /dev/null
+ok $? "its migration with --max-lag 1 is refused ($(jq -r .reason "$TEST_DIR/lag.json" | head -c 150))"
+v2 list --all --name | grep -qx $V4
+is $? 1 "  and nothing of it is defined at B"
 # A migration that cannot finish in time (held to 1 MiB/s, --max-time 1): aborted by default,
 # the VM left running at the source.
 at_a migrate $V1 --live --bandwidth 1 --max-time 1 --json > "$TEST_DIR/abort.json"
@@ -89,5 +101,9 @@ grep -q "^migrate the memory" "$TEST_DIR/steps" && grep -q "^resume" "$TEST_DIR/
 ok $? "the run's steps are in the catalog ($(wc -l < "$TEST_DIR/steps") steps)"
 at_a status --json | jq -e --arg n "rbd:rbd/$V1-disk" '[.volumes[] | select(.name == $n)] | length == 0' > /dev/null
 ok $? "its disk is no longer replicated from A"
+n=$(point_of $V2-disk)
+wait_point $V2-disk $((n + 2)); r=$?
+ok $r "$V2, left alone in the group, keeps its replication (point $n, then $(point_of $V2-disk))"
+[ $r = 0 ] || { rbd_a snap ls --all "rbd/$V2-disk" | sed 's/^/# /'; rbd_a group snap ls "rbd/ferry-gl$$" | tail -3 | sed 's/^/# /'; }
 stop_daemon "$PRIMARY_PID"
 exit $test_failed
