@@ -107,6 +107,10 @@ usage(FILE *out)
 		"                        other site's images go back to the last shared point and\n"
 		"                        become replicas; only what changed since then is shipped\n"
 		"  runs [--json]; run show ID [--json]; run resume ID\n"
+		"  run rollback ID [--json]\n"
+		"                        an interrupted or failed migration that never ran the VM\n"
+		"                        at the destination: start it again at the source (a test\n"
+		"                        failover: clean it up)\n"
 		"                        cutover runs and their steps\n"
 		"\n"
 		"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
@@ -787,7 +791,8 @@ cli_print_run(json_t *run, bool steps)
 /* Starts a run at the daemon and follows it to its end, printing steps as they end (or, with
  * --json, one object at the end). Exit status 0 only when the run completed. */
 static int
-cli_run_follow(const struct cli_options *options, const char *command, json_t *request)
+cli_run_follow_at(const struct cli_options *options, const char *command, const char *post_path,
+		  json_t *request)
 {
 	struct api_client *client = cli_client(options);
 	json_t *reply = NULL;
@@ -795,7 +800,7 @@ cli_run_follow(const struct cli_options *options, const char *command, json_t *r
 	char path[64];
 	int rc;
 
-	rc = client ? api_client_json(client, "POST", "/v1/runs", request, &reply)
+	rc = client ? api_client_json(client, "POST", post_path, request, &reply)
 		    : ferry_error_last_code();
 	json_decref(request);
 	if (rc < 0)
@@ -836,6 +841,12 @@ out:
 	if (rc < 0)
 		return cli_fail(options, command);
 	return rc;
+}
+
+static int
+cli_run_follow(const struct cli_options *options, const char *command, json_t *request)
+{
+	return cli_run_follow_at(options, command, "/v1/runs", request);
 }
 
 /* ferry vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]
@@ -984,8 +995,15 @@ cli_runs(int argc, char **argv, bool one)
 	if (first < 0)
 		return 2;
 	if (one && (argc - first != 2 ||
-		    (strcmp(argv[first], "show") != 0 && strcmp(argv[first], "resume") != 0))) {
-		fprintf(stderr, "usage: ferry run show ID [--json] | ferry run resume ID\n");
+		    (strcmp(argv[first], "show") != 0 && strcmp(argv[first], "resume") != 0 &&
+		     strcmp(argv[first], "rollback") != 0))) {
+		fprintf(stderr, "usage: ferry run show ID [--json] | ferry run resume ID | ferry "
+				"run rollback ID [--json]\n");
+		goto out;
+	}
+	if (one && strcmp(argv[first], "rollback") == 0) {
+		snprintf(path, sizeof(path), "/v1/runs/%s/rollback", argv[first + 1]);
+		status = cli_run_follow_at(&options, "run rollback", path, json_object());
 		goto out;
 	}
 	if (one && strcmp(argv[first], "resume") == 0) {

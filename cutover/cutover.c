@@ -2081,6 +2081,95 @@ out:
 	return rc;
 }
 
+/* ---- rollback of an interrupted or failed run ---- */
+
+/* A planned migration cut short before the VM ran at the destination: the VM goes back to
+ * running at the source, whose disks are still replicated. Anything else is refused with what
+ * to do instead. */
+static int
+cutover_rollback(struct cutover_run *run, json_t *request)
+{
+	const char *of = cutover_text(request, "of");
+	json_t *original = json_object_get(request, "request");
+	int64_t original_id = json_integer_value(json_object_get(request, "run"));
+	const char *name = cutover_text(original, "vm"), *uri = "", *dest_uri = "";
+	virConnectPtr connection = NULL, destination = NULL;
+	virDomainPtr domain = NULL, moved = NULL;
+	json_t *record = NULL;
+	int rc = 0, seq;
+
+	seq = cutover_step_begin(run, "check run %lld (%s) can be rolled back",
+				 (long long)original_id, of);
+	if (strcmp(of, "failover-test") == 0) {
+		cutover_step_end(run, seq, 0, "a test failover: its clean-up");
+		rc = cutover_cleanup(run, original);
+		goto finish;
+	}
+	if (strcmp(of, "migrate-cold") != 0 && strcmp(of, "migrate-live") != 0) {
+		rc = ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"a run of kind %s is not rolled back: finish it with ferry run "
+			"resume %lld (after a failover, ferry reprotect and a migration "
+			"bring the VMs back)",
+			of, (long long)original_id);
+		goto checked;
+	}
+	rc = cutover_record_load(run->site->catalog, name, &record);
+	if (rc == 0 && json_object_get(record, "migrated") != NULL)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s was retired here by that run: it runs at the destination; "
+				     "finish with ferry run resume %lld",
+				     name, (long long)original_id);
+	if (rc == 0) {
+		uri = cutover_text(record, "uri");
+		dest_uri = cutover_text(record, "dest_uri");
+		/* The destination may not answer: then nothing runs there that this site started.
+		 */
+		if (cutover_virt_open(dest_uri, &destination) == 0 &&
+		    cutover_virt_domain(destination, dest_uri, name, &moved) == 0 &&
+		    virDomainIsActive(moved) == 1)
+			rc = ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"%s is already active at %s: the migration got that far; "
+				"finish it with ferry run resume %lld",
+				name, dest_uri, (long long)original_id);
+	}
+	if (rc == 0)
+		rc = cutover_virt_open(uri, &connection);
+	if (rc == 0)
+		rc = cutover_virt_domain(connection, uri, name, &domain);
+checked:
+	cutover_step_end(run, seq, rc, "%s never ran at the destination", name);
+	if (rc < 0) {
+		run->refused = true;
+		goto out;
+	}
+	seq = cutover_step_begin(run, "start %s again at %s", name, uri);
+	if (virDomainIsActive(domain) == 1)
+		cutover_step_end(run, seq, 0, "it still runs there");
+	else if (virDomainCreate(domain) == 0)
+		cutover_step_end(run, seq, 0, "running");
+	else
+		rc = cutover_step_end(run, seq,
+				      ferry_error_set(FERRY_ERR_IO, "cannot start %s at %s: %s",
+						      name, uri, cutover_virt_message()),
+				      NULL);
+	json_array_append_new(run->vms, json_pack("{s:s}", "name", name));
+finish:
+	if (rc == 0)
+		catalog_run_finish(run->site->catalog, original_id, "rolled-back",
+				   "rolled back by a later run", "{}");
+out:
+	json_decref(record);
+	if (moved)
+		virDomainFree(moved);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(destination);
+	cutover_virt_close(connection);
+	return rc;
+}
+
 /* ---- run threads ---- */
 
 int
@@ -2104,6 +2193,8 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 		rc = cutover_migrate_live(&run, request);
 	else if (strcmp(kind, "reprotect") == 0)
 		rc = cutover_reprotect(&run, request);
+	else if (strcmp(kind, "rollback") == 0)
+		rc = cutover_rollback(&run, request);
 	else if (strcmp(kind, "migrate-check") == 0 &&
 		 json_object_set_new(request, "dry_run", json_true()) == 0)
 		rc = cutover_migrate_live(&run, request);
@@ -2265,6 +2356,43 @@ cutover_run_resume(const struct cutover_site *site, int64_t run_id)
 	if (rc == 0)
 		rc = cutover_thread_start(site, run_id, resume.kind, resume.request);
 	json_decref(resume.request);
+	return rc;
+}
+
+int
+cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id)
+{
+	struct cutover_resume original = {"", NULL, ""};
+	json_t *request = NULL;
+	char *text = NULL;
+	const char *target;
+	int rc = catalog_run_list(site->catalog, run_id, 1, cutover_resume_row, &original);
+
+	if (rc == 0 && !original.kind[0])
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no run %lld", (long long)run_id);
+	if (rc == 0 && strcmp(original.status, "interrupted") != 0 &&
+	    strcmp(original.status, "failed") != 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "run %lld is %s; only an interrupted or failed run is rolled "
+				     "back",
+				     (long long)run_id, original.status);
+	if (rc == 0) {
+		request =
+			json_pack("{s:I, s:s, s:O}", "run", (json_int_t)run_id, "of", original.kind,
+				  "request", original.request ? original.request : json_null());
+		target = cutover_text(original.request, "vm");
+		if (!target[0])
+			target = cutover_text(original.request, "group");
+		text = request ? json_dumps(request, JSON_COMPACT) : NULL;
+		rc = text ? catalog_run_create(site->catalog, "rollback", target[0] ? target : "*",
+					       text, rollback_id)
+			  : FERRY_ERR_NO_MEMORY;
+	}
+	if (rc == 0)
+		rc = cutover_thread_start(site, *rollback_id, "rollback", request);
+	free(text);
+	json_decref(request);
+	json_decref(original.request);
 	return rc;
 }
 

@@ -75,6 +75,11 @@ int cutover_run_start(const struct cutover_site *site, const char *kind, json_t 
 /* Resumes an interrupted run from its request: steps already done are done again only where
  * that is harmless; the others are skipped. */
 int cutover_run_resume(const struct cutover_site *site, int64_t run_id);
+/* Rolls an interrupted or failed run back, as a run of kind "rollback" (*rollback_id): a
+ * planned migration that never got the VM running at the destination starts it again at the
+ * source; a test failover is cleaned up; other kinds are refused (resume them). The original
+ * run's status becomes "rolled-back". */
+int cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id);
 /* Runs synchronously (used by the threads above and by the primary asking the replica site). */
 int cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
 			json_t *request);

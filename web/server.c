@@ -1032,6 +1032,22 @@ web_run_resume(struct web_route_context *route)
 			      json_pack("{s:I}", "run", (json_int_t)id));
 }
 
+static enum MHD_Result
+web_run_rollback(struct web_route_context *route)
+{
+	int64_t id = web_run_id(route), rollback_id = 0;
+	int code;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	code = id ? cutover_run_rollback(route->server->options.cutover, id, &rollback_id)
+		  : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I}", "run", (json_int_t)rollback_id));
+}
+
 /* One row per route: method, path pattern ("*" is one variable part), handler. */
 static const struct web_route {
 	const char *method;
@@ -1064,6 +1080,7 @@ static const struct web_route {
 	{"POST", {"v1", "runs"}, 2, web_run_start, false},
 	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false},
 	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false},
+	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false},
 };
 
 /* Splits url into parts (in place in buffer); false when it has too many or empty parts. */

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 29
+plan 37
 cutover_setup 7 8
 RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
@@ -121,6 +121,40 @@ for _ in $(seq 1 300); do
 	sleep 0.5
 done
 is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" 55555555 "a write at A reaches B's replica again (point $(point_of $V1-disk))"
+# A planned cold migration cut short by kill -9 of ferryd while it waits for the guest to shut
+# down (the guest ignores the request), then rolled back: the VM runs at A again and its
+# replication goes on.
+at_a migrate $V1 --cold --shutdown-timeout 120 --json > /dev/null 2>&1 &
+cli=$!
+run=""
+for _ in $(seq 1 300); do
+	run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT run_id FROM run_steps WHERE name LIKE 'shut%' ORDER BY run_id DESC LIMIT 1")
+	[ -n "$run" ] && break
+	sleep 0.2
+done
+kill -9 "$PRIMARY_PID"; wait "$PRIMARY_PID" 2>/dev/null; wait "$cli" 2>/dev/null
+v1 destroy $V1 > /dev/null # as if the guest had shut down meanwhile
+DAEMON_PORT=$PRIMARY_PORT
+start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not restart"; exit 1; }
+PRIMARY_PID=$DAEMON_PID
+is "$(at_a run show "$run" --json | jq -r .status)" interrupted "a cold migration cut short by kill -9 of ferryd shows as interrupted"
+at_a run rollback "$run" --json > "$TEST_DIR/rollback.json"
+ok $? "ferry run rollback $run completes ($(jq -r .reason "$TEST_DIR/rollback.json"))"
+is "$(at_a run show "$run" --json | jq -r .status)" rolled-back "  and the run shows as rolled back"
+running_on "$U1" $V1
+ok $? "$V1 runs at A again"
+v2 list --all --name | grep -qx $V1
+is $? 1 "  and nothing of it is defined at B"
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x66 5242880 4096' > /dev/null
+for _ in $(seq 1 300); do
+	[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 5242880)" = 66666666 ] && break
+	sleep 0.5
+done
+is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 5242880)" 66666666 "  and its replication goes on"
+at_a run rollback "$(jq -r .run "$TEST_DIR/back.json")" > /dev/null 2> "$TEST_DIR/rollback.err"
+is $? 1 "rolling back a completed run is refused"
+grep -q "only an interrupted or failed run" "$TEST_DIR/rollback.err"
+ok $? "  with the reason"
 stop_daemon "$PRIMARY_PID"
 stop_daemon "$REPLICA_PID"
 exit $test_failed
