@@ -1110,6 +1110,27 @@ rbd_snapshots_free(rbd_snap_info_t *snapshots)
 	}
 }
 
+/* Opens the image at location (in pool) and lists its snapshots, for the point functions
+ * below. On success *snapshots is the caller's to free (rbd_snapshots_free) and image to
+ * close; on failure nothing is left open. */
+static int
+rbd_point_snapshots(const char *location, char *pool, size_t pool_size, struct rbd_volume *image,
+		    rbd_snap_info_t **snapshots, int *count)
+{
+	int rc = repl_rbd_pool_of(location, pool, pool_size);
+
+	*snapshots = NULL;
+	*count = 0;
+	if (rc == 0)
+		rc = rbd_group_open(pool, location, image);
+	if (rc < 0)
+		return rc;
+	rc = rbd_snapshots_of(image, location, snapshots, count);
+	if (rc < 0)
+		rbd_group_close(image);
+	return rc;
+}
+
 int
 repl_rbd_point_restore(const char *location, const char *group, int64_t point)
 {
@@ -1120,12 +1141,9 @@ repl_rbd_point_restore(const char *location, const char *group, int64_t point)
 	int count = 0, rc;
 
 	snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
-	rc = repl_rbd_pool_of(location, pool, sizeof(pool));
-	if (rc == 0)
-		rc = rbd_group_open(pool, location, &image);
+	rc = rbd_point_snapshots(location, pool, sizeof(pool), &image, &snapshots, &count);
 	if (rc < 0)
 		return rc;
-	rc = rbd_snapshots_of(&image, location, &snapshots, &count);
 	for (int i = 0; rc == 0 && i < count; i++)
 		user = user || strcmp(snapshots[i].name, name) == 0;
 	rbd_snapshots_free(snapshots);
@@ -1166,12 +1184,9 @@ repl_rbd_points_reset(const char *location, int64_t point)
 	int count = 0, rc;
 
 	snprintf(name, sizeof(name), "ferry-%lld", (long long)point);
-	rc = repl_rbd_pool_of(location, pool, sizeof(pool));
-	if (rc == 0)
-		rc = rbd_group_open(pool, location, &image);
+	rc = rbd_point_snapshots(location, pool, sizeof(pool), &image, &snapshots, &count);
 	if (rc < 0)
 		return rc;
-	rc = rbd_snapshots_of(&image, location, &snapshots, &count);
 	for (int i = 0; rc == 0 && i < count; i++) {
 		const char *snapshot = snapshots[i].name;
 		char *end;

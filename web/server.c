@@ -811,10 +811,13 @@ web_cutover_unavailable(struct web_route_context *route)
 			       "this ferryd runs no cutover service");
 }
 
+/* The cutover calls share one shape: a JSON body in, a JSON reply (new reference) out. */
+typedef int (*web_cutover_function)(const struct cutover_site *site, json_t *body, json_t **reply);
+
 static enum MHD_Result
-web_vm_protect(struct web_route_context *route)
+web_cutover_call(struct web_route_context *route, web_cutover_function call)
 {
-	json_t *body, *record = NULL;
+	json_t *body, *reply = NULL;
 	int code = 0;
 
 	if (route->server->options.cutover == NULL)
@@ -822,89 +825,76 @@ web_vm_protect(struct web_route_context *route)
 	body = web_parse_json_body(route, &code);
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
-	code = cutover_vm_protect(route->server->options.cutover, body, &record);
+	code = call(route->server->options.cutover, body, &reply);
 	json_decref(body);
-	if (code < 0)
+	if (code < 0) {
+		json_decref(reply);
 		return web_reply_last_error(route->connection, code);
-	json_object_del(record, "xml"); /* secrets may be in it: it stays in the catalogs */
-	return web_reply_json(route->connection, MHD_HTTP_OK, record);
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK, reply ? reply : json_object());
+}
+
+static int
+web_vm_protect_call(const struct cutover_site *site, json_t *body, json_t **reply)
+{
+	int code = cutover_vm_protect(site, body, reply);
+
+	if (code == 0)
+		json_object_del(*reply, "xml"); /* secrets may be in it: it stays in the catalogs */
+	return code;
+}
+
+static int
+web_vm_receive_call(const struct cutover_site *site, json_t *body, json_t **reply)
+{
+	int code = cutover_vm_receive(site, body);
+
+	*reply = code == 0 ? json_pack("{s:b}", "stored", 1) : NULL;
+	return code;
+}
+
+static int
+web_vm_promote_call(const struct cutover_site *site, json_t *body, json_t **reply)
+{
+	int code =
+		json_is_string(json_object_get(body, "name"))
+			? cutover_vm_promote(site, json_string_value(json_object_get(body, "name")),
+					     json_integer_value(json_object_get(body, "run")),
+					     json_integer_value(json_object_get(body, "point")))
+			: ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
+
+	*reply = code == 0 ? json_pack("{s:b}", "promoted", 1) : NULL;
+	return code;
+}
+
+static enum MHD_Result
+web_vm_protect(struct web_route_context *route)
+{
+	return web_cutover_call(route, web_vm_protect_call);
 }
 
 static enum MHD_Result
 web_vm_receive(struct web_route_context *route)
 {
-	json_t *body;
-	int code = 0;
-
-	if (route->server->options.cutover == NULL)
-		return web_cutover_unavailable(route);
-	body = web_parse_json_body(route, &code);
-	if (body == NULL)
-		return web_reply_last_error(route->connection, code);
-	code = cutover_vm_receive(route->server->options.cutover, body);
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "stored", 1));
+	return web_cutover_call(route, web_vm_receive_call);
 }
 
 static enum MHD_Result
 web_vm_remap(struct web_route_context *route)
 {
-	json_t *body, *reply = NULL;
-	int code = 0;
-
-	if (route->server->options.cutover == NULL)
-		return web_cutover_unavailable(route);
-	body = web_parse_json_body(route, &code);
-	if (body == NULL)
-		return web_reply_last_error(route->connection, code);
-	code = cutover_vm_remap(route->server->options.cutover, body, &reply);
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_OK, reply);
+	return web_cutover_call(route, cutover_vm_remap);
 }
 
 static enum MHD_Result
 web_reprotect_prepare(struct web_route_context *route)
 {
-	json_t *body, *reply = NULL;
-	int code = 0;
-
-	if (route->server->options.cutover == NULL)
-		return web_cutover_unavailable(route);
-	body = web_parse_json_body(route, &code);
-	if (body == NULL)
-		return web_reply_last_error(route->connection, code);
-	code = cutover_reprotect_prepare(route->server->options.cutover, body, &reply);
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_OK, reply);
+	return web_cutover_call(route, cutover_reprotect_prepare);
 }
 
 static enum MHD_Result
 web_vm_promote(struct web_route_context *route)
 {
-	json_t *body;
-	int code = 0;
-
-	if (route->server->options.cutover == NULL)
-		return web_cutover_unavailable(route);
-	body = web_parse_json_body(route, &code);
-	if (body == NULL)
-		return web_reply_last_error(route->connection, code);
-	code = json_is_string(json_object_get(body, "name"))
-		       ? cutover_vm_promote(route->server->options.cutover,
-					    json_string_value(json_object_get(body, "name")),
-					    json_integer_value(json_object_get(body, "run")),
-					    json_integer_value(json_object_get(body, "point")))
-		       : ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:b}", "promoted", 1));
+	return web_cutover_call(route, web_vm_promote_call);
 }
 
 static int
