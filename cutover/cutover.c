@@ -613,57 +613,86 @@ cutover_replica_location(const struct cutover_site *site, json_t *disk, char *ou
 	snprintf(out, size, "rbd:%s/%s", site->replica_pool, cutover_text(disk, "replica"));
 }
 
-/* Picks the newest point every disk of every VM has (or checks the requested one). */
+/* Picks the newest point every disk of every VM has (or checks the requested one). The disks
+ * of a group share point numbers, but one that fell behind for a while may not hold the
+ * others' newest, nor they its: the point is the newest one they all hold. */
 static int
 cutover_choose_point(struct cutover_run *run, json_t *vms, int64_t wanted, int64_t *point,
 		     int64_t *point_time)
 {
-	int64_t best = INT64_MAX;
+	int64_t common[1024], points[1024];
+	size_t common_count = 0, i, j;
+	bool first = true;
 	json_t *record, *disk;
-	size_t i, j;
 	int rc = 0, seq = cutover_step_begin(run, "choose the point");
 
+	*point = 0;
 	*point_time = 0;
-	json_array_foreach(vms, i,
-			   record){json_array_foreach(json_object_get(record, "disks"), j, disk){
-		int64_t points[1024], newest = 0, newest_time = 0;
-	size_t count = 0;
-	bool has_wanted = false;
-	char location[600];
+	json_array_foreach(vms, i, record)
+	{
+		json_array_foreach(json_object_get(record, "disks"), j, disk)
+		{
+			int64_t newest_time = 0, newest = 0;
+			size_t count = 0, kept = 0;
+			char location[600];
 
-	cutover_replica_location(run->site, disk, location, sizeof(location));
-	rc = repl_rbd_points(location, points, 1024, &count, &newest_time);
-	if (rc < 0)
-		return cutover_step_end(run, seq, rc, NULL);
-	for (size_t k = 0; k < count; k++) {
-		if (points[k] > newest)
-			newest = points[k];
-		if (points[k] == wanted)
-			has_wanted = true;
-	}
-	if (wanted && !has_wanted)
-		return cutover_step_end(run, seq,
-					ferry_error_set(FERRY_ERR_NOT_FOUND,
-							"%s has no committed point %lld; see its "
-							"snapshots ferry-N for the points kept",
-							location, (long long)wanted),
-					NULL);
-	if (newest == 0)
-		return cutover_step_end(run, seq,
+			cutover_replica_location(run->site, disk, location, sizeof(location));
+			rc = repl_rbd_points(location, points, 1024, &count, &newest_time);
+			if (rc < 0)
+				return cutover_step_end(run, seq, rc, NULL);
+			for (size_t k = 0; k < count; k++)
+				newest = points[k] > newest ? points[k] : newest;
+			if (newest == 0)
+				return cutover_step_end(
+					run, seq,
 					ferry_error_set(FERRY_ERR_NOT_FOUND,
 							"%s has no committed point yet: nothing to "
 							"fail over to",
 							location),
 					NULL);
-	if (newest < best) {
-		best = newest;
-		*point_time = newest_time;
+			/* The age of the point used is at least that of the oldest newest. */
+			if (*point_time == 0 || newest_time < *point_time)
+				*point_time = newest_time;
+			if (first) {
+				memcpy(common, points, count * sizeof(points[0]));
+				common_count = count;
+				first = false;
+				continue;
+			}
+			for (size_t c = 0; c < common_count; c++)
+				for (size_t k = 0; k < count; k++)
+					if (points[k] == common[c]) {
+						common[kept++] = common[c];
+						break;
+					}
+			common_count = kept;
+			if (common_count == 0)
+				return cutover_step_end(
+					run, seq,
+					ferry_error_set(
+						FERRY_ERR_NOT_FOUND,
+						"%s holds none of the points the other disks "
+						"hold (see their snapshots ferry-N): no "
+						"instant is common to them all",
+						location),
+					NULL);
+		}
 	}
-}
-}
-*point = wanted ? wanted : best;
-/* Images of one group share point numbers, so the smallest newest point is on all. */
-return cutover_step_end(run, seq, 0, "point %lld", (long long)*point);
+	for (size_t c = 0; c < common_count; c++) {
+		if (wanted == 0 && common[c] > *point)
+			*point = common[c];
+		if (wanted != 0 && common[c] == wanted)
+			*point = wanted;
+	}
+	if (wanted != 0 && *point == 0)
+		return cutover_step_end(
+			run, seq,
+			ferry_error_set(FERRY_ERR_NOT_FOUND,
+					"point %lld is not held by every disk; see "
+					"their snapshots ferry-N for the points kept",
+					(long long)wanted),
+			NULL);
+	return cutover_step_end(run, seq, 0, "point %lld", (long long)*point);
 }
 
 /* Rewrites xml (a domain of record) for this site: disks onto images, this site's Ceph. */

@@ -108,6 +108,32 @@ scheduler_check_shrink(struct catalog_protection *protection, const char *source
 
 static bool scheduler_asked(struct repl_scheduler *scheduler, const char *group);
 
+struct scheduler_floor {
+	const char *group;
+	int64_t floor;
+};
+
+static int
+scheduler_floor_row(const struct catalog_protection *protection, void *context)
+{
+	struct scheduler_floor *floor = context;
+
+	if (strcmp(protection->group, floor->group) == 0 && protection->last_point < floor->floor)
+		floor->floor = protection->last_point;
+	return 0;
+}
+
+/* The last point of the group's member furthest behind (at most newest). */
+static int64_t
+scheduler_group_floor(struct catalog *catalog, const char *group, int64_t newest)
+{
+	struct scheduler_floor floor = {group, newest};
+
+	if (catalog_protection_list(catalog, scheduler_floor_row, &floor) < 0)
+		return 0; /* unknown: prune nothing this time */
+	return floor.floor;
+}
+
 /* Ships the pending point of one protection; on success it becomes the last point. */
 static int
 scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *group,
@@ -168,8 +194,10 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	log_info("%s: point %" PRId64 " committed at site %s (%" PRId64 " bytes sent, %.2f s)",
 		 protection->source, protection->last_point, protection->site,
 		 protection->last_bytes_sent, protection->last_seconds);
-	/* Invariant 3: retention after the commit, on both sides. */
-	keep_from = protection->last_point - group->keep + 1;
+	/* Invariant 3: retention after the commit, on both sides; counted from the group's
+	 * member furthest behind, so that a failover always finds a point all of them hold. */
+	keep_from = scheduler_group_floor(catalog, group->name, protection->last_point) -
+		    group->keep + 1;
 	/* Unless a point is asked for meanwhile (a cutover's final delta, the guest frozen):
 	 * that comes first, and the next cycle prunes. */
 	if (keep_from > 1 && !scheduler_asked(scheduler, group->name)) {
