@@ -26,17 +26,7 @@ wait_point $V1-disk 1
 ok $? "the VM's disk is replicated (point $(point_of $V1-disk))"
 # The definition changes in libvirt: a second disk in the saved definition. ferryd notices by
 # itself, protects the new disk and sends the new definition to the replica site.
-port=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\)\]/\1/p' "$A")
-rbd_a create --size 8M "rbd/$V1-data" && cat > "$TEST_DIR/data-disk.xml" <<XML
-<disk type='network' device='disk'>
-  <driver name='qemu' type='raw' cache='none'/>
-  <source protocol='rbd' name='rbd/$V1-data'>
-    <host name='127.0.0.1' port='$port'/>
-    <config file='$A'/>
-  </source>
-  <target dev='vdb' bus='virtio'/>
-</disk>
-XML
+rbd_a create --size 8M "rbd/$V1-data" && rbd_disk_xml "$V1-data" vdb > "$TEST_DIR/data-disk.xml"
 v1 attach-device $V1 "$TEST_DIR/data-disk.xml" --config > /dev/null
 for _ in $(seq 1 150); do
 	sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | grep -q "rbd/$V1-data" && break

@@ -68,18 +68,22 @@ bytes_at() {
 }
 # make_vm NAME: an RBD image on A holding the tick guest, and the domain defined and started on
 # libvirtd 1
-make_vm() {
+# rbd_disk_xml IMAGE DEV: a <disk> element for RBD image rbd/IMAGE on cluster A as DEV
+rbd_disk_xml() {
 	local port
-	rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$1-disk" || return 1
 	port=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\)\]/\1/p' "$A")
-	"$GUEST/domain.sh" "$1" "<disk type='network' device='disk'>
+	echo "<disk type='network' device='disk'>
       <driver name='qemu' type='raw' cache='none'/>
-      <source protocol='rbd' name='rbd/$1-disk'>
+      <source protocol='rbd' name='rbd/$1'>
         <host name='127.0.0.1' port='$port'/>
         <config file='$A'/>
       </source>
-      <target dev='vda' bus='virtio'/>
-    </disk>" "$TEST_DIR/$1.serial" > "$TEST_DIR/$1.xml" &&
+      <target dev='$2' bus='virtio'/>
+    </disk>"
+}
+make_vm() {
+	rbd_a import --no-progress "$TEST_DIR/guest.img" "rbd/$1-disk" || return 1
+	"$GUEST/domain.sh" "$1" "$(rbd_disk_xml "$1-disk" vda)" "$TEST_DIR/$1.serial" > "$TEST_DIR/$1.xml" &&
 		v1 define "$TEST_DIR/$1.xml" > /dev/null && v1 start "$1" > /dev/null
 }
 running_on() { [ "$(timeout 60 virsh -q -c "$1" domstate "$2" 2>/dev/null)" = running ]; }
