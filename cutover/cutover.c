@@ -1126,19 +1126,14 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 	json_array_foreach(json_object_get(record, "disks"), i, disk)
 	{
 		const char *source = cutover_text(disk, "source");
-		char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
 
-		if (strncmp(source, "rbd:", 4) != 0 ||
-		    repl_rbd_pool_of(source, pool, sizeof(pool)) < 0)
+		if (strncmp(source, "rbd:", 4) != 0)
 			continue;
-		catalog_protection_remove(run->site->catalog, source);
 		/* The image stays as it was at the final point, which the other site holds too:
 		 * kept as a snapshot of its own, a later reprotect ships back only what changed
 		 * since. */
-		if (point > 0 && repl_rbd_points_reset(source, point) < 0)
-			log_warn("%s: %s", source, ferry_error_message());
-		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", cutover_text(record, "group"));
-		if (repl_rbd_group_leave(pool, rbd_group, source) < 0)
+		if (repl_protection_remove(run->site->catalog, source,
+					   cutover_text(record, "group"), point) < 0)
 			log_warn("%s: %s", source, ferry_error_message());
 	}
 	json_object_set_new(record, "migrated", json_integer(run->id));

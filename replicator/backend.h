@@ -40,6 +40,10 @@ struct repl_backend_ops {
 	int (*snapshot_create)(struct repl_volume *volume, const char *name);
 	/* Optional: removes a snapshot; FERRY_ERR_NOT_FOUND when there is none of that name. */
 	int (*snapshot_remove)(struct repl_volume *volume, const char *name);
+	/* Optional: calls each(name, context) for every snapshot of the volume; an error from
+	 * each ends the walk and is returned. */
+	int (*snapshot_list)(struct repl_volume *volume,
+			     int (*each)(const char *name, void *context), void *context);
 	/* Optional: grows the volume to size bytes. */
 	int (*resize)(struct repl_volume *volume, uint64_t size);
 };

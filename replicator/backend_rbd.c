@@ -614,6 +614,36 @@ rbd_volume_snapshot_create(struct repl_volume *volume, const char *name)
 }
 
 static int
+rbd_volume_snapshot_list(struct repl_volume *volume, int (*each)(const char *name, void *context),
+			 void *context)
+{
+	struct rbd_volume *rbd = volume->backend_data;
+	rbd_snap_info_t *snapshots = NULL;
+	int count = 64, rc;
+
+	for (;;) {
+		free(snapshots);
+		snapshots = calloc((size_t)count, sizeof(*snapshots));
+		if (snapshots == NULL)
+			return FERRY_ERR_NO_MEMORY;
+		rc = rbd_snap_list(rbd->image, snapshots, &count);
+		if (rc != -ERANGE)
+			break;
+	}
+	if (rc < 0) {
+		free(snapshots);
+		return rbd_error(rc, "cannot list the snapshots of", volume->location);
+	}
+	count = rc;
+	rc = 0;
+	for (int i = 0; i < count && rc == 0; i++)
+		rc = each(snapshots[i].name, context);
+	rbd_snap_list_end(snapshots);
+	free(snapshots);
+	return rc;
+}
+
+static int
 rbd_volume_snapshot_remove(struct repl_volume *volume, const char *name)
 {
 	struct rbd_volume *rbd = volume->backend_data;
@@ -892,7 +922,7 @@ repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *
 struct rbd_group_prune {
 	rados_ioctx_t ioctx;
 	const char *group;
-	int64_t keep_from;
+	const struct repl_retention *retention;
 	int removed;
 };
 
@@ -907,7 +937,7 @@ rbd_group_prune_snapshot(const char *name, bool complete, void *context)
 	if (strncmp(name, "ferry-", 6) != 0)
 		return 0;
 	point = strtoll(name + 6, &end, 10);
-	if (*end != '\0' || point < 1 || point >= prune->keep_from)
+	if (*end != '\0' || point < 1 || repl_retention_keeps(prune->retention, point))
 		return 0;
 	if (rbd_group_snap_remove(prune->ioctx, prune->group, name) == 0)
 		prune->removed++;
@@ -915,10 +945,11 @@ rbd_group_prune_snapshot(const char *name, bool complete, void *context)
 }
 
 int
-repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from)
+repl_rbd_group_prune_points(const char *pool, const char *group,
+			    const struct repl_retention *retention)
 {
 	struct rbd_volume handle;
-	struct rbd_group_prune prune = {NULL, group, keep_from, 0};
+	struct rbd_group_prune prune = {NULL, group, retention, 0};
 	char location[600];
 	int rc;
 
@@ -1250,7 +1281,8 @@ repl_rbd_group_dissolve(const char *pool, const char *group)
 		rc = rbd_error(rc, "cannot list the images of", location);
 		goto out;
 	}
-	rc = repl_rbd_group_prune_points(pool, group, INT64_MAX);
+	rc = repl_rbd_group_prune_points(pool, group,
+					 &(struct repl_retention){.keep_from = INT64_MAX});
 	for (size_t i = 0; rc >= 0 && i < count; i++) {
 		rc = rbd_group_image_remove(handle.ioctx, group, handle.ioctx, images[i].name);
 		if (rc < 0 && rc != -ENOENT)
@@ -1285,5 +1317,6 @@ const struct repl_backend_ops repl_backend_rbd = {
 	.diff = rbd_volume_diff,
 	.snapshot_create = rbd_volume_snapshot_create,
 	.snapshot_remove = rbd_volume_snapshot_remove,
+	.snapshot_list = rbd_volume_snapshot_list,
 	.resize = rbd_volume_resize,
 };

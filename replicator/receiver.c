@@ -848,8 +848,8 @@ out:
 }
 
 int
-repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t keep_from,
-		    int *removed)
+repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
+		    const struct repl_retention *retention, int *removed)
 {
 	struct catalog_transfer current;
 	struct repl_volume *image = NULL;
@@ -868,7 +868,7 @@ repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t 
 	if (rc == 0)
 		rc = receiver_volume_get(receiver, current.location, &image, &image_owned);
 	if (rc == 0)
-		rc = repl_volume_prune_points(image, keep_from);
+		rc = repl_volume_prune_points(image, retention);
 	if (rc >= 0) {
 		*removed = rc;
 		rc = 0;

@@ -56,9 +56,22 @@ int repl_volume_snapshot_create(struct repl_volume *volume, const char *name);
 int repl_volume_snapshot_remove(struct repl_volume *volume, const char *name);
 /* Grows the volume to size bytes (RBD). */
 int repl_volume_resize(struct repl_volume *volume, uint64_t size);
-/* Retention of points: removes snapshots ferry-M and ferry-M-before for every M < keep_from.
- * Returns how many. */
-int repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from);
+/* Which points retention keeps: every M >= keep_from, and the few older ones in also: the last
+ * point of a group's member that lags (in error, say), which a failover of the whole group
+ * needs. Without also, one member stuck would hold every later point of the others forever. */
+#define REPL_RETENTION_ALSO_MAX 64
+struct repl_retention {
+	int64_t keep_from;
+	int64_t also[REPL_RETENTION_ALSO_MAX];
+	size_t also_count;
+};
+/* Adds point to also (nothing when it is >= keep_from or there already); when also is full,
+ * keep_from comes down to it instead, which keeps more, never less. */
+void repl_retention_also(struct repl_retention *retention, int64_t point);
+bool repl_retention_keeps(const struct repl_retention *retention, int64_t point);
+/* Retention of points: removes snapshots ferry-M and ferry-M-before for every M that retention
+ * does not keep. Returns how many. */
+int repl_volume_prune_points(struct repl_volume *volume, const struct repl_retention *retention);
 
 /* RBD groups (primary site). The RBD images of a protection group are kept in one RBD group,
  * group in pool, so that one group snapshot gives every image the same instant. Reading
@@ -86,8 +99,9 @@ int repl_rbd_rollback(const char *location, const char *snapshot);
 int repl_rbd_clone(const char *location, const char *snapshot, const char *clone_name);
 int repl_rbd_remove_clone(const char *location, const char *snapshot, const char *clone_name);
 int repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *name);
-/* Removes the group snapshots ferry-M for M < keep_from; returns how many. */
-int repl_rbd_group_prune_points(const char *pool, const char *group, int64_t keep_from);
+/* Removes the group snapshots ferry-M that retention does not keep; returns how many. */
+int repl_rbd_group_prune_points(const char *pool, const char *group,
+				const struct repl_retention *retention);
 
 /* Reversing the direction (reprotect) at the site that becomes the replica. */
 /* The pool of rbd:POOL/IMAGE (or POOL/IMAGE) into pool. */
@@ -169,9 +183,10 @@ int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uin
  * failover rolls it back. */
 void repl_receiver_release(struct repl_receiver *receiver, const char *volume);
 
-/* Removes the points (snapshots ferry-M, M < keep_from) of an RBD volume this site keeps. */
-int repl_receiver_prune(struct repl_receiver *receiver, const char *volume, int64_t keep_from,
-			int *removed);
+/* Removes the points (snapshots ferry-M) that retention does not keep of an RBD volume this
+ * site keeps. */
+int repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
+			const struct repl_retention *retention, int *removed);
 
 /* ---- scheduler (primary site) ---- */
 
@@ -192,6 +207,13 @@ void repl_scheduler_release(struct repl_scheduler *scheduler);
  * group's RBD group (a group's images must share a pool). FERRY_ERR_CONFLICT when the source or
  * the replica is protected already. */
 int repl_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
+/* Unprotects source: removes it from the catalog and its image from its group's RBD group (the
+ * group goes with its last image). keep_point > 0 first leaves the image at that point (see
+ * repl_rbd_points_reset), for a reprotect to ship only what changed since. A pass in progress
+ * never puts the image back. FERRY_ERR_NOT_FOUND when it is not protected, unless group (may
+ * be NULL) names its protection group: the image then still leaves that RBD group. */
+int repl_protection_remove(struct catalog *catalog, const char *source, const char *group,
+			   int64_t keep_point);
 
 /* ---- sender (ferry copy) ---- */
 

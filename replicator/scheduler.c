@@ -28,6 +28,12 @@
 
 #define SCHEDULER_GROUPS_MAX 256
 
+/* Held while an image joins or leaves a protection and its RBD group, and while a group's point
+ * is taken: a pass works on rows copied from the catalog, and must not put an image that was
+ * unprotected meanwhile back into the RBD group (nor into a group snapshot). One per process,
+ * as the catalog and the RBD groups it describes are. */
+static pthread_mutex_t scheduler_membership_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct repl_scheduler {
 	struct catalog *catalog;
 	pthread_t thread;
@@ -53,10 +59,10 @@ scheduler_rbd_group(const struct catalog_protection *protection, char *pool, siz
 
 static int
 scheduler_prune_replica(const struct catalog_site *site, const char *token, const char *replica,
-			int64_t keep_from)
+			const struct repl_retention *retention)
 {
 	struct api_client *client;
-	json_t *request = NULL;
+	json_t *request = NULL, *also;
 	char path[256];
 	int rc;
 
@@ -68,11 +74,29 @@ scheduler_prune_replica(const struct catalog_site *site, const char *token, cons
 	if (client == NULL)
 		return ferry_error_last_code();
 	snprintf(path, sizeof(path), "/v1/volumes/%s/prune", replica);
-	request = json_pack("{s:I}", "keep_from", (json_int_t)keep_from);
+	also = json_array();
+	for (size_t i = 0; i < retention->also_count; i++)
+		json_array_append_new(also, json_integer(retention->also[i]));
+	request = json_pack("{s:I, s:o}", "keep_from", (json_int_t)retention->keep_from,
+			    "also_keep", also);
 	rc = api_client_json(client, "POST", path, request, NULL);
 	json_decref(request);
 	api_client_free(client);
 	return rc;
+}
+
+/* A pending point given up leaves its ferry-N-before behind, which only a delta from point N
+ * would use: one a pass while the image is in error, so it goes at once. */
+static void
+scheduler_drop_before(const struct catalog_protection *protection)
+{
+	struct repl_volume *source = NULL;
+	char before[48];
+
+	snprintf(before, sizeof(before), "ferry-%" PRId64 "-before", protection->pending_point);
+	if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0)
+		repl_volume_snapshot_remove(source, before);
+	repl_volume_close(source);
 }
 
 /* A replica is never shrunk. An image that shrank since its last point gives up its pending
@@ -98,6 +122,7 @@ scheduler_check_shrink(struct catalog_protection *protection, const char *source
 				     (unsigned long long)repl_volume_size(point),
 				     (long long)protection->pending_point,
 				     (unsigned long long)repl_volume_size(base));
+		scheduler_drop_before(protection);
 		protection->pending_point = 0;
 		protection->pending_point_ms = 0;
 	}
@@ -108,30 +133,34 @@ scheduler_check_shrink(struct catalog_protection *protection, const char *source
 
 static bool scheduler_asked(struct repl_scheduler *scheduler, const char *group);
 
-struct scheduler_floor {
+struct scheduler_retention_walk {
 	const char *group;
-	int64_t floor;
+	struct repl_retention *retention;
 };
 
 static int
-scheduler_floor_row(const struct catalog_protection *protection, void *context)
+scheduler_retention_row(const struct catalog_protection *protection, void *context)
 {
-	struct scheduler_floor *floor = context;
+	struct scheduler_retention_walk *walk = context;
 
-	if (strcmp(protection->group, floor->group) == 0 && protection->last_point < floor->floor)
-		floor->floor = protection->last_point;
+	if (strcmp(protection->group, walk->group) == 0 && protection->last_point > 0)
+		repl_retention_also(walk->retention, protection->last_point);
 	return 0;
 }
 
-/* The last point of the group's member furthest behind (at most newest). */
-static int64_t
-scheduler_group_floor(struct catalog *catalog, const char *group, int64_t newest)
+/* What retention keeps of a group's points, counted from newest: the last keep points, and
+ * the last point of every member, so that a member behind (in error, say) keeps one point that
+ * all of the group hold, for a failover of the whole group, without holding every later point
+ * of the others as well. Returns false when the catalog cannot tell: prune nothing then. */
+static bool
+scheduler_group_retention(struct catalog *catalog, const struct catalog_group *group,
+			  int64_t newest, struct repl_retention *retention)
 {
-	struct scheduler_floor floor = {group, newest};
+	struct scheduler_retention_walk walk = {group->name, retention};
 
-	if (catalog_protection_list(catalog, scheduler_floor_row, &floor) < 0)
-		return 0; /* unknown: prune nothing this time */
-	return floor.floor;
+	memset(retention, 0, sizeof(*retention));
+	retention->keep_from = newest - group->keep + 1;
+	return catalog_protection_list(catalog, scheduler_retention_row, &walk) == 0;
 }
 
 /* Ships the pending point of one protection; on success it becomes the last point. */
@@ -143,8 +172,8 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	struct catalog_site site;
 	struct repl_copy_result result;
 	struct repl_volume *source = NULL;
+	struct repl_retention retention;
 	char source_point[600], base[32], *token = NULL;
-	int64_t keep_from;
 	int rc;
 
 	rc = catalog_site_get(catalog, protection->site, &site);
@@ -194,17 +223,16 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	log_info("%s: point %" PRId64 " committed at site %s (%" PRId64 " bytes sent, %.2f s)",
 		 protection->source, protection->last_point, protection->site,
 		 protection->last_bytes_sent, protection->last_seconds);
-	/* Invariant 3: retention after the commit, on both sides; counted from the group's
-	 * member furthest behind, so that a failover always finds a point all of them hold. */
-	keep_from = scheduler_group_floor(catalog, group->name, protection->last_point) -
-		    group->keep + 1;
-	/* Unless a point is asked for meanwhile (a cutover's final delta, the guest frozen):
-	 * that comes first, and the next cycle prunes. */
-	if (keep_from > 1 && !scheduler_asked(scheduler, group->name)) {
+	/* Invariant 3: retention after the commit, on both sides; it keeps the last point of
+	 * every member, so that a failover always finds a point all of them hold. Unless a point
+	 * is asked for meanwhile (a cutover's final delta, the guest frozen): that comes first,
+	 * and the next cycle prunes. */
+	if (scheduler_group_retention(catalog, group, protection->last_point, &retention) &&
+	    retention.keep_from > 1 && !scheduler_asked(scheduler, group->name)) {
 		if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0 &&
-		    repl_volume_prune_points(source, keep_from) < 0)
+		    repl_volume_prune_points(source, &retention) < 0)
 			log_warn("%s: retention: %s", protection->source, ferry_error_message());
-		if (scheduler_prune_replica(&site, token, protection->replica, keep_from) < 0)
+		if (scheduler_prune_replica(&site, token, protection->replica, &retention) < 0)
 			log_warn("%s: retention at site %s: %s", protection->source,
 				 protection->site, ferry_error_message());
 	}
@@ -315,13 +343,48 @@ repl_protection_add(struct catalog *catalog, const struct catalog_protection *pr
 	/* The image must be there and readable with this site's Ceph settings. */
 	rc = repl_volume_open(protection->source, REPL_OPEN_READ, &source);
 	repl_volume_close(source);
-	if (rc == 0)
-		rc = catalog_protection_add(catalog, protection);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&scheduler_membership_lock);
+	rc = catalog_protection_add(catalog, protection);
 	if (rc == 0) {
 		rc = scheduler_protect_join(catalog, protection);
 		if (rc < 0)
 			catalog_protection_remove(catalog, protection->source);
 	}
+	pthread_mutex_unlock(&scheduler_membership_lock);
+	return rc;
+}
+
+int
+repl_protection_remove(struct catalog *catalog, const char *source, const char *group,
+		       int64_t keep_point)
+{
+	struct catalog_protection protection = {0};
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc;
+
+	pthread_mutex_lock(&scheduler_membership_lock);
+	rc = catalog_protection_get(catalog, source, &protection);
+	if (rc == 0)
+		rc = catalog_protection_remove(catalog, source);
+	/* Gone from the catalog already (a step done again after a restart): the image's RBD
+	 * group is still left, when the caller names it. */
+	if (rc == FERRY_ERR_NOT_FOUND && group != NULL) {
+		snprintf(protection.source, sizeof(protection.source), "%s", source);
+		snprintf(protection.group, sizeof(protection.group), "%s", group);
+		rc = 0;
+	}
+	if (rc < 0 || strncmp(source, "rbd:", 4) != 0)
+		goto out;
+	scheduler_rbd_group(&protection, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+	/* Still in the RBD group here: its part of the group snapshot ferry-N is there to keep. */
+	if (keep_point > 0 && repl_rbd_points_reset(source, keep_point) < 0)
+		log_warn("%s: %s", source, ferry_error_message());
+	if (pool[0] && repl_rbd_group_leave(pool, rbd_group, source) < 0)
+		log_warn("%s: %s", source, ferry_error_message());
+out:
+	pthread_mutex_unlock(&scheduler_membership_lock);
 	return rc;
 }
 
@@ -370,6 +433,7 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 		repl_rbd_group_snapshot_remove(pool, rbd_group, name);
 	}
 	rc = 0;
+	pthread_mutex_lock(&scheduler_membership_lock);
 	for (size_t p = 0; p < count && rc == 0; p++) {
 		struct catalog_protection *member = &members[p];
 		struct repl_volume *source = NULL;
@@ -379,9 +443,16 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 			member->pending_point = point;
 			member->pending_point_ms = util_now_ms();
 		}
-		rc = repl_rbd_group_join(pool, rbd_group, member->source);
+		/* Recorded first: a member unprotected since the pass began is no longer in the
+		 * catalog, and stays out of the RBD group and of this point. */
+		rc = catalog_protection_update(scheduler->catalog, member);
+		if (rc == FERRY_ERR_NOT_FOUND) {
+			ship[p] = false;
+			rc = 0;
+			continue;
+		}
 		if (rc == 0)
-			rc = catalog_protection_update(scheduler->catalog, member);
+			rc = repl_rbd_group_join(pool, rbd_group, member->source);
 		if (rc == 0)
 			rc = repl_volume_open(member->source, REPL_OPEN_WRITE, &source);
 		if (rc == 0)
@@ -397,6 +468,7 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 		}
 	}
 	rc = repl_rbd_group_snapshot_create(pool, rbd_group, name, &taken);
+	pthread_mutex_unlock(&scheduler_membership_lock);
 	if (rc == 0 && taken)
 		log_info("group %s: point %" PRId64 " taken (RBD group snapshot %s/%s@%s)",
 			 members[0].group, point, pool, rbd_group, name);
@@ -408,26 +480,28 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 			}
 }
 
-/* Retention of the group snapshots: point M goes once no member needs it as its base. */
+/* Retention of the group snapshots: the last keep points and every member's last point (the
+ * base of its next delta). */
 static void
-scheduler_prune_group(const struct catalog_group *group, struct catalog_protection *members,
-		      size_t count)
+scheduler_prune_group(struct repl_scheduler *scheduler, const struct catalog_group *group,
+		      struct catalog_protection *members, size_t count)
 {
 	char pool[128] = "", rbd_group[VOLUME_NAME_MAX + 8];
-	int64_t keep_from = INT64_MAX;
+	struct repl_retention retention;
+	int64_t newest = 0;
 
 	for (size_t p = 0; p < count; p++) {
-		if (members[p].last_point == 0)
-			continue;
-		if (members[p].last_point - group->keep + 1 < keep_from)
-			keep_from = members[p].last_point - group->keep + 1;
+		if (members[p].last_point > newest)
+			newest = members[p].last_point;
 		if (pool[0] == '\0')
 			scheduler_rbd_group(&members[p], pool, sizeof(pool), rbd_group,
 					    sizeof(rbd_group));
 	}
-	if (pool[0] == '\0' || keep_from <= 1 || keep_from == INT64_MAX)
+	if (pool[0] == '\0' || newest == 0 ||
+	    !scheduler_group_retention(scheduler->catalog, group, newest, &retention) ||
+	    retention.keep_from <= 1)
 		return;
-	if (repl_rbd_group_prune_points(pool, rbd_group, keep_from) < 0)
+	if (repl_rbd_group_prune_points(pool, rbd_group, &retention) < 0)
 		log_warn("group %s: retention: %s", group->name, ferry_error_message());
 }
 
@@ -435,6 +509,12 @@ static void
 scheduler_protection_cycle(struct repl_scheduler *scheduler, const struct catalog_group *group,
 			   struct catalog_protection *protection)
 {
+	struct catalog_protection current;
+
+	/* Unprotected since its point was taken: nothing to ship, nothing to record. */
+	if (catalog_protection_get(scheduler->catalog, protection->source, &current) ==
+	    FERRY_ERR_NOT_FOUND)
+		return;
 	if (scheduler_ship(scheduler, group, protection) < 0)
 		scheduler_fail(scheduler, protection);
 }
@@ -533,7 +613,7 @@ scheduler_pass(struct repl_scheduler *scheduler)
 				scheduler_protection_cycle(scheduler, group, &members[p]);
 		/* A point asked for meanwhile comes first; the next pass prunes. */
 		if (!scheduler_asked(scheduler, group->name))
-			scheduler_prune_group(group, members, count);
+			scheduler_prune_group(scheduler, group, members, count);
 	}
 out:
 	free(ship);

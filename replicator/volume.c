@@ -301,32 +301,84 @@ repl_volume_resize(struct repl_volume *volume, uint64_t size)
 	return volume->ops->resize(volume, size);
 }
 
-int
-repl_volume_prune_points(struct repl_volume *volume, int64_t keep_from)
+void
+repl_retention_also(struct repl_retention *retention, int64_t point)
 {
-	char name[48];
-	int removed = 0, missing = 0;
-
-	/* Retention runs every cycle, so the walk back stops after a few points that are gone
-	 * already; it also clears what a failed cycle or two left behind. */
-	for (int64_t point = keep_from - 1; point >= 1 && missing < 16; point--) {
-		for (size_t kind = 0; kind < 2; kind++) {
-			int rc;
-
-			snprintf(name, sizeof(name), "ferry-%lld%s", (long long)point,
-				 kind ? "-before" : "");
-			rc = repl_volume_snapshot_remove(volume, name);
-			if (rc == FERRY_ERR_NOT_FOUND) {
-				missing++;
-				continue;
-			}
-			if (rc < 0)
-				return rc;
-			missing = 0;
-			removed++;
-		}
+	if (repl_retention_keeps(retention, point))
+		return;
+	if (retention->also_count == REPL_RETENTION_ALSO_MAX) {
+		retention->keep_from = point;
+		return;
 	}
-	return removed;
+	retention->also[retention->also_count++] = point;
+}
+
+bool
+repl_retention_keeps(const struct repl_retention *retention, int64_t point)
+{
+	if (point >= retention->keep_from)
+		return true;
+	for (size_t i = 0; i < retention->also_count; i++)
+		if (retention->also[i] == point)
+			return true;
+	return false;
+}
+
+struct volume_prune_list {
+	const struct repl_retention *retention;
+	char (*names)[48];
+	size_t count;
+	size_t capacity;
+};
+
+/* Collects the ferry-M and ferry-M-before that retention does not keep. */
+static int
+volume_prune_collect(const char *name, void *context)
+{
+	struct volume_prune_list *list = context;
+	char *end;
+	long long point;
+
+	if (strncmp(name, "ferry-", 6) != 0 || strlen(name) >= sizeof(list->names[0]))
+		return 0;
+	point = strtoll(name + 6, &end, 10);
+	if (end == name + 6 || point < 1 || (*end != '\0' && strcmp(end, "-before") != 0) ||
+	    repl_retention_keeps(list->retention, point))
+		return 0;
+	if (list->count == list->capacity) {
+		size_t capacity = list->capacity ? list->capacity * 2 : 64;
+		void *grown = realloc(list->names, capacity * sizeof(list->names[0]));
+
+		if (grown == NULL)
+			return FERRY_ERR_NO_MEMORY;
+		list->names = grown;
+		list->capacity = capacity;
+	}
+	snprintf(list->names[list->count++], sizeof(list->names[0]), "%s", name);
+	return 0;
+}
+
+int
+repl_volume_prune_points(struct repl_volume *volume, const struct repl_retention *retention)
+{
+	struct volume_prune_list list = {retention, NULL, 0, 0};
+	int removed = 0, rc;
+
+	if (volume->ops->snapshot_list == NULL)
+		return ferry_error_set(FERRY_ERR_INVALID, "%s volumes have no points (%s)",
+				       volume->ops->scheme, volume->location);
+	/* Listed rather than counted down from keep_from: a point that retention kept for a
+	 * while (a lagging member's) goes too once it is no longer kept, however far behind. */
+	rc = volume->ops->snapshot_list(volume, volume_prune_collect, &list);
+	for (size_t i = 0; rc == 0 && i < list.count; i++) {
+		rc = repl_volume_snapshot_remove(volume, list.names[i]);
+		if (rc == FERRY_ERR_NOT_FOUND)
+			rc = 0;
+		else if (rc == 0)
+			removed++;
+	}
+	free(list.names);
+	return rc < 0 ? rc : removed;
 }
 
 int

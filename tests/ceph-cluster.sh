@@ -41,7 +41,7 @@ set_dir() {
 # state FILE: the state letter in a /proc stat file (R, S, D, Z...), empty when it is gone.
 state() {
 	local line=""
-	read -r line < "$1" 2>/dev/null || true
+	{ read -r line < "$1"; } 2>/dev/null || true
 	line=${line##*) }
 	printf '%s' "${line%% *}"
 }

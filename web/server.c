@@ -687,8 +687,6 @@ web_protect(struct web_route_context *route)
 static enum MHD_Result
 web_unprotect(struct web_route_context *route)
 {
-	struct catalog_protection protection;
-	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
 	const char *source;
 	json_t *body;
 	int code = 0;
@@ -697,17 +695,10 @@ web_unprotect(struct web_route_context *route)
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
 	source = json_string_value(json_object_get(body, "source"));
-	code = source ? catalog_protection_get(route->server->options.catalog, source, &protection)
+	code = source ? repl_protection_remove(route->server->options.catalog, source, NULL, 0)
 		      : ferry_error_set(FERRY_ERR_INVALID, "give the 'source' to unprotect");
 	if (code == 0)
-		code = catalog_protection_remove(route->server->options.catalog, source);
-	if (code == 0) {
-		repl_rbd_pool_of(protection.source, pool, sizeof(pool));
-		snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", protection.group);
-		if (repl_rbd_group_leave(pool, rbd_group, protection.source) < 0)
-			log_warn("%s: %s", source, ferry_error_message());
 		catalog_event_add(route->server->options.catalog, "info", source, "unprotected");
-	}
 	json_decref(body);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);
@@ -717,17 +708,37 @@ web_unprotect(struct web_route_context *route)
 static enum MHD_Result
 web_volume_prune(struct web_route_context *route)
 {
-	json_t *body, *keep_from;
+	struct repl_retention retention = {0};
+	json_t *body, *keep_from, *also, *point;
 	int code = 0, removed = 0;
+	size_t i;
 
 	body = web_parse_json_body(route, &code);
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
 	keep_from = json_object_get(body, "keep_from");
-	code = json_is_integer(keep_from) && json_integer_value(keep_from) >= 1
-		       ? repl_receiver_prune(route->server->options.receiver, route->parts[2],
-					     json_integer_value(keep_from), &removed)
-		       : ferry_error_set(FERRY_ERR_INVALID, "'keep_from' must be a point number");
+	also = json_object_get(body, "also_keep"); /* optional: older points still needed */
+	if (!json_is_integer(keep_from) || json_integer_value(keep_from) < 1)
+		code = ferry_error_set(FERRY_ERR_INVALID, "'keep_from' must be a point number");
+	else if (also != NULL && !json_is_array(also))
+		code = ferry_error_set(FERRY_ERR_INVALID,
+				       "'also_keep' must be an array of point numbers");
+	if (code == 0) {
+		retention.keep_from = json_integer_value(keep_from);
+		json_array_foreach(also, i, point)
+		{
+			if (!json_is_integer(point) || json_integer_value(point) < 1) {
+				code = ferry_error_set(FERRY_ERR_INVALID,
+						       "'also_keep' must be an array of point "
+						       "numbers");
+				break;
+			}
+			repl_retention_also(&retention, json_integer_value(point));
+		}
+	}
+	if (code == 0)
+		code = repl_receiver_prune(route->server->options.receiver, route->parts[2],
+					   &retention, &removed);
 	json_decref(body);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);

@@ -4,6 +4,7 @@
  * write_zeroes, data with its bytes); a real file volume checks the bytes that land. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,6 +181,97 @@ test_file_volume_write_ranges(void **state)
 	free(back);
 }
 
+/* A backend with snapshots ferry-1 .. ferry-SNAPSHOTS_MAX-1 and their -before: which remain. */
+#define SNAPSHOTS_MAX 200
+static bool snapshot_present[SNAPSHOTS_MAX][2];
+
+static int
+snapshots_remove(struct repl_volume *volume, const char *name)
+{
+	char *end;
+	long point;
+	int kind;
+
+	(void)volume;
+	assert_memory_equal(name, "ferry-", 6);
+	point = strtol(name + 6, &end, 10);
+	kind = strcmp(end, "-before") == 0;
+	assert_true(kind || *end == '\0');
+	assert_true(point >= 1 && point < SNAPSHOTS_MAX);
+	if (!snapshot_present[point][kind])
+		return FERRY_ERR_NOT_FOUND;
+	snapshot_present[point][kind] = false;
+	return 0;
+}
+
+static int
+snapshots_list(struct repl_volume *volume, int (*each)(const char *name, void *context),
+	       void *context)
+{
+	char name[48];
+	int rc = 0;
+
+	(void)volume;
+	rc = each("someone-elses", context);
+	for (int point = 1; point < SNAPSHOTS_MAX && rc == 0; point++)
+		for (int kind = 0; kind < 2 && rc == 0; kind++)
+			if (snapshot_present[point][kind]) {
+				snprintf(name, sizeof(name), "ferry-%d%s", point,
+					 kind ? "-before" : "");
+				rc = each(name, context);
+			}
+	return rc;
+}
+
+static const struct repl_backend_ops snapshots_ops = {
+	.scheme = "snapshots",
+	.snapshot_remove = snapshots_remove,
+	.snapshot_list = snapshots_list,
+};
+
+/* A group member stuck at point 27 while the others reach 150, keep 10: the others keep their
+ * last ten and point 27, which the whole group shares; nothing in between stays. */
+static void
+test_prune_keeps_the_point_a_lagging_member_holds(void **state)
+{
+	struct repl_volume volume = {.ops = &snapshots_ops, .location = "snapshots:one"};
+	struct repl_retention retention = {.keep_from = 141};
+	int removed;
+
+	(void)state;
+	for (int point = 1; point <= 150; point++)
+		snapshot_present[point][0] = snapshot_present[point][1] = true;
+	repl_retention_also(&retention, 150); /* within the window: nothing to add */
+	repl_retention_also(&retention, 27);
+	repl_retention_also(&retention, 27);
+	assert_int_equal(retention.also_count, 1);
+	removed = repl_volume_prune_points(&volume, &retention);
+	assert_int_equal(removed, 2 * (150 - 10 - 1));
+	for (int point = 1; point <= 150; point++)
+		assert_int_equal(snapshot_present[point][0], point == 27 || point >= 141);
+	/* Once the member moves on, the old point goes on the next pass. */
+	retention.also_count = 0;
+	assert_int_equal(repl_volume_prune_points(&volume, &retention), 2);
+	assert_false(snapshot_present[27][0] || snapshot_present[27][1]);
+}
+
+/* Full: keep_from comes down instead, which keeps more, never less. */
+static void
+test_retention_also_full_keeps_more(void **state)
+{
+	struct repl_retention retention = {.keep_from = 1000};
+
+	(void)state;
+	for (int64_t point = 900; point > 900 - REPL_RETENTION_ALSO_MAX; point--)
+		repl_retention_also(&retention, point);
+	assert_int_equal(retention.keep_from, 1000);
+	repl_retention_also(&retention, 5);
+	assert_int_equal(retention.keep_from, 5);
+	for (int64_t point = 5; point < 1000; point++)
+		assert_true(repl_retention_keeps(&retention, point));
+	assert_false(repl_retention_keeps(&retention, 4));
+}
+
 int
 main(void)
 {
@@ -188,6 +280,8 @@ main(void)
 		cmocka_unit_test(test_write_ranges_leaves_gaps),
 		cmocka_unit_test(test_read_batch_many),
 		cmocka_unit_test(test_file_volume_write_ranges),
+		cmocka_unit_test(test_prune_keeps_the_point_a_lagging_member_holds),
+		cmocka_unit_test(test_retention_also_full_keeps_more),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
