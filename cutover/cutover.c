@@ -613,86 +613,166 @@ cutover_replica_location(const struct cutover_site *site, json_t *disk, char *ou
 	snprintf(out, size, "rbd:%s/%s", site->replica_pool, cutover_text(disk, "replica"));
 }
 
-/* Picks the newest point every disk of every VM has (or checks the requested one). The disks
- * of a group share point numbers, but one that fell behind for a while may not hold the
- * others' newest, nor they its: the point is the newest one they all hold. */
+#define CUTOVER_POINTS_MAX 1024
+
+/* The points all of one VM's disks hold (they share one RBD group snapshot each time), and
+ * the time of the oldest newest one, for the RPO. */
 static int
-cutover_choose_point(struct cutover_run *run, json_t *vms, int64_t wanted, int64_t *point,
-		     int64_t *point_time)
+cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size_t *common_count,
+		  int64_t *point_time)
 {
-	int64_t common[1024], points[1024];
-	size_t common_count = 0, i, j;
+	int64_t *points = calloc(CUTOVER_POINTS_MAX, sizeof(*points));
 	bool first = true;
-	json_t *record, *disk;
-	int rc = 0, seq = cutover_step_begin(run, "choose the point");
+	json_t *disk;
+	size_t j;
+	int rc = 0;
 
-	*point = 0;
+	if (points == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	*common_count = 0;
 	*point_time = 0;
-	json_array_foreach(vms, i, record)
+	json_array_foreach(json_object_get(record, "disks"), j, disk)
 	{
-		json_array_foreach(json_object_get(record, "disks"), j, disk)
-		{
-			int64_t newest_time = 0, newest = 0;
-			size_t count = 0, kept = 0;
-			char location[600];
+		int64_t newest_time = 0;
+		size_t count = 0, kept = 0;
+		char location[600];
 
-			cutover_replica_location(run->site, disk, location, sizeof(location));
-			rc = repl_rbd_points(location, points, 1024, &count, &newest_time);
-			if (rc < 0)
-				return cutover_step_end(run, seq, rc, NULL);
+		cutover_replica_location(run->site, disk, location, sizeof(location));
+		rc = repl_rbd_points(location, points, CUTOVER_POINTS_MAX, &count, &newest_time);
+		if (rc < 0)
+			break;
+		if (count == 0) {
+			rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+					     "%s has no committed point yet: nothing to fail over "
+					     "to",
+					     location);
+			break;
+		}
+		if (*point_time == 0 || newest_time < *point_time)
+			*point_time = newest_time;
+		if (first) {
+			memcpy(common, points, count * sizeof(points[0]));
+			*common_count = count;
+			first = false;
+			continue;
+		}
+		for (size_t c = 0; c < *common_count; c++)
 			for (size_t k = 0; k < count; k++)
-				newest = points[k] > newest ? points[k] : newest;
-			if (newest == 0)
-				return cutover_step_end(
-					run, seq,
-					ferry_error_set(FERRY_ERR_NOT_FOUND,
-							"%s has no committed point yet: nothing to "
-							"fail over to",
-							location),
-					NULL);
-			/* The age of the point used is at least that of the oldest newest. */
-			if (*point_time == 0 || newest_time < *point_time)
-				*point_time = newest_time;
-			if (first) {
-				memcpy(common, points, count * sizeof(points[0]));
-				common_count = count;
-				first = false;
-				continue;
-			}
-			for (size_t c = 0; c < common_count; c++)
-				for (size_t k = 0; k < count; k++)
-					if (points[k] == common[c]) {
-						common[kept++] = common[c];
-						break;
-					}
-			common_count = kept;
-			if (common_count == 0)
-				return cutover_step_end(
-					run, seq,
-					ferry_error_set(
-						FERRY_ERR_NOT_FOUND,
-						"%s holds none of the points the other disks "
-						"hold (see their snapshots ferry-N): no "
-						"instant is common to them all",
-						location),
-					NULL);
+				if (points[k] == common[c]) {
+					common[kept++] = common[c];
+					break;
+				}
+		*common_count = kept;
+		if (kept == 0) {
+			rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+					     "%s holds none of the points the other disks of VM %s "
+					     "hold (see their snapshots ferry-N): no instant is "
+					     "common to them all",
+					     location, cutover_text(record, "name"));
+			break;
 		}
 	}
-	for (size_t c = 0; c < common_count; c++) {
-		if (wanted == 0 && common[c] > *point)
-			*point = common[c];
-		if (wanted != 0 && common[c] == wanted)
-			*point = wanted;
+	free(points);
+	return rc;
+}
+
+static bool
+cutover_holds(const int64_t *points, size_t count, int64_t point)
+{
+	for (size_t k = 0; k < count; k++)
+		if (points[k] == point)
+			return true;
+	return false;
+}
+
+/* Picks the point each VM comes up from: the newest one every disk of every VM holds (or the
+ * requested one, which all must hold). A VM that joined its group moments before the primary
+ * was lost may share none with the rest (its first point had landed, theirs not yet): then the
+ * point most VMs share is theirs, and a VM without it comes up from its own newest point, all
+ * its disks at one instant still, and the run says so; refusing would leave it down. */
+static int
+cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted, int64_t *vm_point,
+		      int64_t *vm_time, bool *vm_shares)
+{
+	size_t vm_count = json_array_size(vms), best_count = 0, apart = 0, i;
+	int64_t(*sets)[CUTOVER_POINTS_MAX] = calloc(vm_count + 1, sizeof(*sets));
+	size_t *set_counts = calloc(vm_count + 1, sizeof(*set_counts));
+	int64_t best = 0;
+	char apart_names[512] = "";
+	json_t *record;
+	int rc = 0, seq = cutover_step_begin(run, "choose the point");
+
+	if (sets == NULL || set_counts == NULL) {
+		rc = FERRY_ERR_NO_MEMORY;
+		goto out;
 	}
-	if (wanted != 0 && *point == 0)
-		return cutover_step_end(
-			run, seq,
+	json_array_foreach(vms, i, record)
+	{
+		rc = cutover_vm_points(run, record, sets[i], &set_counts[i], &vm_time[i]);
+		if (rc < 0)
+			goto out;
+	}
+	if (wanted != 0) {
+		json_array_foreach(vms, i,
+				   record) if (rc == 0 &&
+					       !cutover_holds(sets[i], set_counts[i], wanted)) rc =
 			ferry_error_set(FERRY_ERR_NOT_FOUND,
-					"point %lld is not held by every disk; see "
-					"their snapshots ferry-N for the points kept",
-					(long long)wanted),
-			NULL);
-	return cutover_step_end(run, seq, 0, "point %lld", (long long)*point);
+					"point %lld is not held by every disk (not by those of "
+					"%s); see their snapshots ferry-N for the points kept",
+					(long long)wanted, cutover_text(record, "name"));
+		best = wanted;
+	} else {
+		/* Candidates are the points of any VM; the one most VMs hold wins, the newer on
+		 * a tie. When one is common to all, that is the newest common point. */
+		for (i = 0; i < vm_count; i++)
+			for (size_t k = 0; k < set_counts[i]; k++) {
+				int64_t candidate = sets[i][k];
+				size_t holders = 0;
+
+				for (size_t other = 0; other < vm_count; other++)
+					holders += cutover_holds(sets[other], set_counts[other],
+								 candidate);
+				if (holders > best_count ||
+				    (holders == best_count && candidate > best)) {
+					best_count = holders;
+					best = candidate;
+				}
+			}
+	}
+	if (rc < 0)
+		goto out;
+	json_array_foreach(vms, i, record)
+	{
+		vm_shares[i] = cutover_holds(sets[i], set_counts[i], best);
+		vm_point[i] = best;
+		if (vm_shares[i])
+			continue;
+		vm_point[i] = 0;
+		for (size_t k = 0; k < set_counts[i]; k++)
+			if (sets[i][k] > vm_point[i])
+				vm_point[i] = sets[i][k];
+		apart++;
+		snprintf(apart_names + strlen(apart_names),
+			 sizeof(apart_names) - strlen(apart_names), "%s%s at %lld",
+			 apart > 1 ? ", " : "", cutover_text(record, "name"),
+			 (long long)vm_point[i]);
+	}
+	if (apart > 0)
+		log_warn("run %" PRId64
+			 ": no point is common to all %zu VMs; %zu come up from point "
+			 "%lld, and from their own newest point: %s",
+			 run->id, vm_count, vm_count - apart, (long long)best, apart_names);
+out:
+	free(sets);
+	free(set_counts);
+	if (rc < 0)
+		return cutover_step_end(run, seq, rc, NULL);
+	if (apart > 0)
+		return cutover_step_end(run, seq, 0,
+					"point %lld for %zu of %zu VMs; no point is common to all: "
+					"%s (its own newest, not the same instant as the rest)",
+					(long long)best, vm_count - apart, vm_count, apart_names);
+	return cutover_step_end(run, seq, 0, "point %lld", (long long)best);
 }
 
 /* Rewrites xml (a domain of record) for this site: disks onto images, this site's Ceph. */
@@ -830,7 +910,8 @@ cutover_activate(struct cutover_run *run, json_t *request)
 {
 	bool test = strcmp(run->kind, "failover-test") == 0;
 	bool fence = strcmp(run->kind, "failover") == 0;
-	int64_t point = 0, point_time = 0;
+	int64_t *vm_point = NULL, *vm_time = NULL;
+	bool *vm_shares = NULL;
 	json_t *vms = NULL, *record, *disk;
 	size_t i, j;
 	int rc, seq;
@@ -848,14 +929,21 @@ cutover_activate(struct cutover_run *run, json_t *request)
 	}
 	if (fence)
 		json_array_foreach(vms, i, record) cutover_fence(run, record);
-	rc = cutover_choose_point(run, vms, json_integer_value(json_object_get(request, "point")),
-				  &point, &point_time);
+	vm_point = calloc(json_array_size(vms) + 1, sizeof(*vm_point));
+	vm_time = calloc(json_array_size(vms) + 1, sizeof(*vm_time));
+	vm_shares = calloc(json_array_size(vms) + 1, sizeof(*vm_shares));
+	rc = vm_point && vm_time && vm_shares
+		     ? cutover_choose_points(run, vms,
+					     json_integer_value(json_object_get(request, "point")),
+					     vm_point, vm_time, vm_shares)
+		     : FERRY_ERR_NO_MEMORY;
 	if (rc < 0)
 		goto out;
 	json_array_foreach(vms, i, record)
 	{
 		const char *name = cutover_text(record, "name");
 		json_t *images = json_object(), *clones = json_array();
+		int64_t point = vm_point[i], point_time = vm_time[i];
 		char snapshot[32];
 
 		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
@@ -905,11 +993,12 @@ cutover_activate(struct cutover_run *run, json_t *request)
 			goto out;
 		json_array_append_new(
 			run->vms,
-			json_pack("{s:s, s:I, s:f, s:I, s:I}", "name", name, "point",
+			json_pack("{s:s, s:I, s:f, s:I, s:I, s:b}", "name", name, "point",
 				  (json_int_t)point, "rto_seconds",
 				  (double)(util_now_ms() - run->started_ms) / 1000.0, "rpo_seconds",
 				  (json_int_t)(point_time ? time(NULL) - point_time : 0),
-				  "final_delta_bytes", (json_int_t)0));
+				  "final_delta_bytes", (json_int_t)0, "shares_group_point",
+				  vm_shares[i]));
 		if (json_integer_value(json_object_get(record, "delay")) > 0) {
 			seq = cutover_step_begin(
 				run, "wait %lld s before the next VM",
@@ -919,6 +1008,9 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		}
 	}
 out:
+	free(vm_point);
+	free(vm_time);
+	free(vm_shares);
 	json_decref(vms);
 	return rc;
 }

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 39
+plan 41
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -83,24 +83,40 @@ steps=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT COUNT(*) FROM run_steps W
 [ "$steps" -ge 5 ]
 ok $? "the run's $steps steps are in the primary's catalog, each with its timings"
 
-# Failover with the primary site gone: its ferryd killed and its libvirtd stopped.
-make_vm $V2
+# Failover of a group of two VMs with the primary site gone: its ferryd killed and its libvirtd
+# stopped.
+V3=t$$-vm3
+make_vm $V2 && make_vm $V3
 at_a group create "gw$$" --interval 2 --keep 20 > /dev/null
 at_a vm protect $V2 --uri "$U1" --dest-uri "$U2" --group "gw$$" --order 1 > /dev/null
-wait_point $V2-disk 1
+at_a vm protect $V3 --uri "$U1" --dest-uri "$U2" --group "gw$$" --order 2 > /dev/null
+wait_point $V2-disk 1 && wait_point $V3-disk 1
 "$GUEST/qemu-io.sh" "$U1" $V2 vda 'write -P 0x6b 2097152 4096' > /dev/null
 n=$(point_of $V2-disk)
-wait_point $V2-disk $((n + 2))
-ok $? "$V2 is protected and a point after a write inside it is committed"
+wait_point $V2-disk $((n + 2)) && wait_point $V3-disk $((n + 2))
+ok $? "$V2 and $V3 are protected in one group and a point after a write inside $V2 is committed"
 kill -9 "$PRIMARY_PID"
 "$LIBVIRT_SH" stop "$D1" > /dev/null
 STARTED="$D2"
-at_b failover $V2 --json > "$TEST_DIR/failover.json"
-ok $? "ferry failover $V2 completes with the primary site gone"
-jq -e '.status == "completed" and .vms[0].point > 0 and (.vms[0].rto_seconds > 0) and (.vms[0].rpo_seconds >= 0)' "$TEST_DIR/failover.json" > /dev/null
-ok $? "  and reports point, RTO and RPO ($(jq -c '.vms[0]' "$TEST_DIR/failover.json"))"
-running_on "$U2" $V2
-ok $? "$V2 runs on libvirtd 2"
+# As if $V3 had joined the group moments before the loss: its replica holds only its newest
+# point, which $V2's never got. No instant is common to both.
+b_points() { rbd -c "$B" snap ls "rbd/$1" | awk '$2 ~ /^ferry-[0-9]+$/ { print substr($2, 7) }' | sort -n; }
+n3=$(b_points $V3-disk | tail -1)
+for p in $(b_points $V3-disk | head -n -1); do rbd -c "$B" snap rm "rbd/$V3-disk@ferry-$p" > /dev/null 2>&1; done
+for p in $(b_points $V2-disk); do
+	[ "$p" -ge "$n3" ] && rbd -c "$B" snap rm "rbd/$V2-disk@ferry-$p" > /dev/null 2>&1
+done
+n2=$(b_points $V2-disk | tail -1)
+at_b failover --group "gw$$" --json > "$TEST_DIR/failover.json"
+ok $? "ferry failover --group completes with the primary site gone"
+jq -e '.status == "completed" and ([.vms[] | select(.point > 0 and .rto_seconds > 0 and .rpo_seconds >= 0)] | length == 2)' "$TEST_DIR/failover.json" > /dev/null
+ok $? "  and reports point, RTO and RPO of both ($(jq -c '.vms[0]' "$TEST_DIR/failover.json"))"
+is "$(jq -r '[.vms[] | "\(.name)=\(.point)/\(.shares_group_point)"] | join(" ")' "$TEST_DIR/failover.json")" \
+	"$V2=$n2/false $V3=$n3/true" "  each VM from a point all its disks hold, in recovery order, the one apart from the group marked"
+jq -r '.steps[] | select(.name == "choose the point") | .detail' "$TEST_DIR/failover.json" | grep -q "no point is common to all: $V2 at $n2"
+ok $? "  and the run says which VM is not at the group's instant ($(jq -r '.steps[] | select(.name == "choose the point") | .detail' "$TEST_DIR/failover.json"))"
+running_on "$U2" $V2 && running_on "$U2" $V3
+ok $? "$V2 and $V3 run on libvirtd 2"
 jq -r '.steps[] | select(.name | startswith("fence")) | .detail' "$TEST_DIR/failover.json" | grep -q "unreachable"
 ok $? "the run records that the primary could not be fenced"
 is "$(bytes_at "$B" rbd/$V2-disk 2097152)" 6b6b6b6b "the write made inside $V2 is on the disk it runs from"
