@@ -77,6 +77,19 @@ cutover_step_begin(struct cutover_run *run, const char *format, ...)
 	va_start(args, format);
 	vsnprintf(name, sizeof(name), format, args);
 	va_end(args);
+#ifdef FERRY_FAULT_INJECTION
+	{
+		/* Test hook: FERRY_FAULT_EXIT_AT_STEP=PREFIX ends the daemon as kill -9 would, just
+		 * before a step whose name starts with PREFIX begins. */
+		const char *prefix = getenv("FERRY_FAULT_EXIT_AT_STEP");
+
+		if (prefix && prefix[0] && strncmp(name, prefix, strlen(prefix)) == 0) {
+			log_warn("run %" PRId64 ": FERRY_FAULT_EXIT_AT_STEP: exiting before '%s'",
+				 run->id, name);
+			_exit(137);
+		}
+	}
+#endif
 	if (catalog_run_step_begin(run->site->catalog, run->id, name, &seq) < 0)
 		log_warn("run %" PRId64 ": cannot record step '%s': %s", run->id, name,
 			 ferry_error_message());
@@ -1797,9 +1810,10 @@ out:
 /* record (a VM that now runs here from its replicas) as the other site's replica of it: its
  * disks' sources are the images here, their replicas the images it came from there. */
 static json_t *
-cutover_record_reversed(const struct cutover_site *site, json_t *record, const char *site_name,
+cutover_record_reversed(const struct cutover_run *run, json_t *record, const char *site_name,
 			const char *xml)
 {
+	const struct cutover_site *site = run->site;
 	json_t *reversed = json_deep_copy(record), *disks = json_array(), *disk;
 	size_t i;
 
@@ -1831,6 +1845,9 @@ cutover_record_reversed(const struct cutover_site *site, json_t *record, const c
 	json_object_set_new(reversed, "xml", json_string(xml));
 	json_object_del(reversed, "migrated");
 	json_object_del(reversed, "test");
+	/* What a resumed reprotect recognises as done, and the point it started from. */
+	json_object_set_new(reversed, "reprotected_by", json_integer(run->id));
+	json_object_set(reversed, "reprotect_point", json_object_get(record, "promoted_point"));
 	json_object_del(reversed, "promoted_point");
 	return reversed;
 }
@@ -1998,9 +2015,8 @@ cutover_reprotect_not_running(json_t *record)
 /* After the other site took its images back as replicas, the VM's definition there goes:
  * starting it would write into a replica. */
 static void
-cutover_reprotect_undefine(struct cutover_run *run, json_t *record)
+cutover_reprotect_undefine(struct cutover_run *run, const char *name, const char *uri)
 {
-	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
 	int seq = cutover_step_begin(run, "undefine %s at %s", name, uri);
@@ -2047,7 +2063,7 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 		if (rc < 0)
 			return rc;
 		json_array_append_new(primaries,
-				      cutover_record_reversed(run->site, record, site_name, xml));
+				      cutover_record_reversed(run, record, site_name, xml));
 		free(xml);
 		json_array_foreach(json_object_get(record, "disks"), j, disk)
 		{
@@ -2087,6 +2103,31 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 	return 0;
 }
 
+/* Whether every VM of vms is a primary here by this very run: it was resumed after storing
+ * its records. */
+static bool
+cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
+{
+	json_t *record;
+	size_t i;
+
+	json_array_foreach(vms, i, record)
+	{
+		if (json_integer_value(json_object_get(record, "reprotected_by")) != run->id)
+			return false;
+	}
+	return json_array_size(vms) > 0;
+}
+
+static void
+cutover_reprotect_report(struct cutover_run *run, json_t *record, const char *point_key)
+{
+	json_array_append_new(
+		run->vms, json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"),
+				    "point", json_integer_value(json_object_get(record, point_key)),
+				    "final_delta_bytes", (json_int_t)0));
+}
+
 static int
 cutover_reprotect(struct cutover_run *run, json_t *request)
 {
@@ -2101,6 +2142,21 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 	seq = cutover_step_begin(run, "find the VMs of group %s running here", group_name);
 	rc = group_name[0] ? cutover_vms_of(run->site->catalog, request, &vms)
 			   : ferry_error_set(FERRY_ERR_INVALID, "name the 'group' to reprotect");
+	if (rc == 0 && cutover_reprotect_done_here(run, vms)) {
+		/* Resumed after its records were stored here: only the undefines are left. */
+		cutover_step_end(run, seq, 0,
+				 "%zu VM(s), protected here by this run already; what is left is "
+				 "their undefine at the other site",
+				 json_array_size(vms));
+		json_array_foreach(vms, i, record)
+		{
+			cutover_reprotect_undefine(run, cutover_text(record, "name"),
+						   cutover_text(record, "dest_uri"));
+			cutover_reprotect_report(run, record, "reprotect_point");
+		}
+		repl_scheduler_request(run->site->scheduler, group_name);
+		goto out;
+	}
 	if (rc == 0)
 		rc = cutover_reprotect_check(run, vms);
 	snprintf(site_name, sizeof(site_name), "%s", cutover_text(request, "site"));
@@ -2181,12 +2237,9 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 		goto out;
 	json_array_foreach(vms, i, record)
 	{
-		cutover_reprotect_undefine(run, record);
-		json_array_append_new(
-			run->vms,
-			json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"), "point",
-				  json_integer_value(json_object_get(record, "promoted_point")),
-				  "final_delta_bytes", (json_int_t)0));
+		cutover_reprotect_undefine(run, cutover_text(record, "name"),
+					   cutover_text(record, "uri"));
+		cutover_reprotect_report(run, record, "promoted_point");
 	}
 	repl_scheduler_request(run->site->scheduler, group_name);
 out:

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 37
+plan 38
 cutover_setup 7 8
 RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
@@ -113,8 +113,30 @@ ok $? "  cold, after the live attempt timed out ($(jq -c '.vms[0]' "$TEST_DIR/ho
 running_on "$U1" $V1
 ok $? "$V1 runs at A again"
 is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last write made at B"
-at_a reprotect "$G" --json > "$TEST_DIR/back.json"
-ok $? "ferry reprotect $G at A completes ($(jq -r .reason "$TEST_DIR/back.json"))"
+# The reprotect at A is cut short, as by kill -9 of ferryd, once it has protected the disks and
+# stored its records, before the undefine at B; resumed, it finishes.
+stop_daemon "$PRIMARY_PID"
+DAEMON_PORT=$PRIMARY_PORT
+FERRY_FAULT_EXIT_AT_STEP=undefine start_daemon primary --ceph-conf "$A" --vm-refresh 2 ||
+	{ echo "Bail out! primary ferryd did not restart"; exit 1; }
+PRIMARY_PID=$DAEMON_PID
+at_a reprotect "$G" --json > "$TEST_DIR/back-cut.json" 2>&1
+wait "$PRIMARY_PID" 2>/dev/null
+run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT id FROM runs WHERE kind = 'reprotect' ORDER BY id DESC LIMIT 1")
+DAEMON_PORT=$PRIMARY_PORT
+start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not restart"; exit 1; }
+PRIMARY_PID=$DAEMON_PID
+at_a run show "$run" --json > "$TEST_DIR/back-cut.json"
+jq -e '.status == "interrupted" and (.steps[-1].name | startswith("protect the disks here")) and .steps[-1].result == "ok"' "$TEST_DIR/back-cut.json" > /dev/null
+ok $? "a reprotect cut short after storing its records shows as interrupted there ($(jq -r '.status + ", last step: " + .steps[-1].name' "$TEST_DIR/back-cut.json"))"
+at_a run resume "$run" > /dev/null
+for _ in $(seq 1 300); do
+	[ "$(at_a run show "$run" --json | jq -r .status)" != running ] && break
+	sleep 0.2
+done
+at_a run show "$run" --json > "$TEST_DIR/back.json"
+jq -e '.status == "completed" and (.steps | map(.detail) | any(contains("protected here by this run already"))) and (.steps | map(.name) | any(startswith("undefine")))' "$TEST_DIR/back.json" > /dev/null
+ok $? "ferry run resume finishes it: the undefine at B is all that is left ($(jq -r .reason "$TEST_DIR/back.json"))"
 "$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x55 4194304 4096' > /dev/null
 for _ in $(seq 1 300); do
 	[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" = 55555555 ] && break
