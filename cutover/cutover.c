@@ -703,9 +703,15 @@ cutover_holds(const int64_t *points, size_t count, int64_t point)
  * was lost may share none with the rest (its first point had landed, theirs not yet): then the
  * point most VMs share is theirs, and a VM without it comes up from its own newest point, all
  * its disks at one instant still, and the run says so; refusing would leave it down. */
+struct cutover_vm_choice {
+	int64_t point;	    /* the point the VM comes up from */
+	int64_t point_time; /* for its RPO */
+	bool shares;	    /* at the point the group shares */
+};
+
 static int
-cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted, int64_t *vm_point,
-		      int64_t *vm_time, bool *vm_shares)
+cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted,
+		      struct cutover_vm_choice *choices)
 {
 	size_t vm_count = json_array_size(vms), best_count = 0, apart = 0, i;
 	int64_t(*sets)[CUTOVER_POINTS_MAX] = calloc(vm_count + 1, sizeof(*sets));
@@ -721,7 +727,8 @@ cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted, int6
 	}
 	json_array_foreach(vms, i, record)
 	{
-		rc = cutover_vm_points(run, record, sets[i], &set_counts[i], &vm_time[i]);
+		rc = cutover_vm_points(run, record, sets[i], &set_counts[i],
+				       &choices[i].point_time);
 		if (rc < 0)
 			goto out;
 	}
@@ -756,19 +763,19 @@ cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted, int6
 		goto out;
 	json_array_foreach(vms, i, record)
 	{
-		vm_shares[i] = cutover_holds(sets[i], set_counts[i], best);
-		vm_point[i] = best;
-		if (vm_shares[i])
+		choices[i].shares = cutover_holds(sets[i], set_counts[i], best);
+		choices[i].point = best;
+		if (choices[i].shares)
 			continue;
-		vm_point[i] = 0;
+		choices[i].point = 0;
 		for (size_t k = 0; k < set_counts[i]; k++)
-			if (sets[i][k] > vm_point[i])
-				vm_point[i] = sets[i][k];
+			if (sets[i][k] > choices[i].point)
+				choices[i].point = sets[i][k];
 		apart++;
 		snprintf(apart_names + strlen(apart_names),
 			 sizeof(apart_names) - strlen(apart_names), "%s%s at %lld",
 			 apart > 1 ? ", " : "", cutover_text(record, "name"),
-			 (long long)vm_point[i]);
+			 (long long)choices[i].point);
 	}
 	if (apart > 0)
 		log_warn("run %" PRId64
@@ -923,8 +930,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 {
 	bool test = strcmp(run->kind, "failover-test") == 0;
 	bool fence = strcmp(run->kind, "failover") == 0;
-	int64_t *vm_point = NULL, *vm_time = NULL;
-	bool *vm_shares = NULL;
+	struct cutover_vm_choice *choices = NULL;
 	json_t *vms = NULL, *record, *disk;
 	size_t i, j;
 	int rc, seq;
@@ -942,13 +948,10 @@ cutover_activate(struct cutover_run *run, json_t *request)
 	}
 	if (fence)
 		json_array_foreach(vms, i, record) cutover_fence(run, record);
-	vm_point = calloc(json_array_size(vms) + 1, sizeof(*vm_point));
-	vm_time = calloc(json_array_size(vms) + 1, sizeof(*vm_time));
-	vm_shares = calloc(json_array_size(vms) + 1, sizeof(*vm_shares));
-	rc = vm_point && vm_time && vm_shares
-		     ? cutover_choose_points(run, vms,
+	choices = calloc(json_array_size(vms) + 1, sizeof(*choices));
+	rc = choices ? cutover_choose_points(run, vms,
 					     json_integer_value(json_object_get(request, "point")),
-					     vm_point, vm_time, vm_shares)
+					     choices)
 		     : FERRY_ERR_NO_MEMORY;
 	if (rc < 0)
 		goto out;
@@ -956,7 +959,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 	{
 		const char *name = cutover_text(record, "name");
 		json_t *images = json_object(), *clones = json_array();
-		int64_t point = vm_point[i], point_time = vm_time[i];
+		int64_t point = choices[i].point, point_time = choices[i].point_time;
 		char snapshot[32];
 
 		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
@@ -1011,7 +1014,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 				  (double)(util_now_ms() - run->started_ms) / 1000.0, "rpo_seconds",
 				  (json_int_t)(point_time ? time(NULL) - point_time : 0),
 				  "final_delta_bytes", (json_int_t)0, "shares_group_point",
-				  vm_shares[i]));
+				  choices[i].shares));
 		if (json_integer_value(json_object_get(record, "delay")) > 0) {
 			seq = cutover_step_begin(
 				run, "wait %lld s before the next VM",
@@ -1021,9 +1024,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		}
 	}
 out:
-	free(vm_point);
-	free(vm_time);
-	free(vm_shares);
+	free(choices);
 	json_decref(vms);
 	return rc;
 }
@@ -2119,13 +2120,27 @@ cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
 	return json_array_size(vms) > 0;
 }
 
+/* The last steps: each VM's definition goes at the other site, and the group's first point
+ * from here is asked for. vms are the records as the run found them: the VMs' replica records
+ * (the other site is their uri), or, resumed, the primary records it stored (dest_uri). */
 static void
-cutover_reprotect_report(struct cutover_run *run, json_t *record, const char *point_key)
+cutover_reprotect_finish(struct cutover_run *run, json_t *vms, const char *group_name, bool resumed)
 {
-	json_array_append_new(
-		run->vms, json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"),
-				    "point", json_integer_value(json_object_get(record, point_key)),
-				    "final_delta_bytes", (json_int_t)0));
+	json_t *record;
+	size_t i;
+
+	json_array_foreach(vms, i, record)
+	{
+		cutover_reprotect_undefine(run, cutover_text(record, "name"),
+					   cutover_text(record, resumed ? "dest_uri" : "uri"));
+		json_array_append_new(
+			run->vms,
+			json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"), "point",
+				  json_integer_value(json_object_get(
+					  record, resumed ? "reprotect_point" : "promoted_point")),
+				  "final_delta_bytes", (json_int_t)0));
+	}
+	repl_scheduler_request(run->site->scheduler, group_name);
 }
 
 static int
@@ -2148,13 +2163,7 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 				 "%zu VM(s), protected here by this run already; what is left is "
 				 "their undefine at the other site",
 				 json_array_size(vms));
-		json_array_foreach(vms, i, record)
-		{
-			cutover_reprotect_undefine(run, cutover_text(record, "name"),
-						   cutover_text(record, "dest_uri"));
-			cutover_reprotect_report(run, record, "reprotect_point");
-		}
-		repl_scheduler_request(run->site->scheduler, group_name);
+		cutover_reprotect_finish(run, vms, group_name, true);
 		goto out;
 	}
 	if (rc == 0)
@@ -2233,15 +2242,8 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 	}
 	cutover_step_end(run, seq, rc, "group %s, every %lld s", group_name,
 			 (long long)group.interval_s);
-	if (rc < 0)
-		goto out;
-	json_array_foreach(vms, i, record)
-	{
-		cutover_reprotect_undefine(run, cutover_text(record, "name"),
-					   cutover_text(record, "uri"));
-		cutover_reprotect_report(run, record, "promoted_point");
-	}
-	repl_scheduler_request(run->site->scheduler, group_name);
+	if (rc == 0)
+		cutover_reprotect_finish(run, vms, group_name, false);
 out:
 	json_decref(reply);
 	json_decref(prepare);

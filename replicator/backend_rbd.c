@@ -613,33 +613,51 @@ rbd_volume_snapshot_create(struct repl_volume *volume, const char *name)
 	return rc < 0 ? rbd_error(rc, "cannot snapshot", volume->location) : 0;
 }
 
+/* The image's user snapshots, listed; caller frees with rbd_snapshots_free(). */
 static int
-rbd_volume_snapshot_list(struct repl_volume *volume, int (*each)(const char *name, void *context),
-			 void *context)
+rbd_snapshots_of(struct rbd_volume *image, const char *location, rbd_snap_info_t **out, int *count)
 {
-	struct rbd_volume *rbd = volume->backend_data;
 	rbd_snap_info_t *snapshots = NULL;
-	int count = 64, rc;
+	int found = 64, rc;
 
 	for (;;) {
 		free(snapshots);
-		snapshots = calloc((size_t)count, sizeof(*snapshots));
+		snapshots = calloc((size_t)found, sizeof(*snapshots));
 		if (snapshots == NULL)
 			return FERRY_ERR_NO_MEMORY;
-		rc = rbd_snap_list(rbd->image, snapshots, &count);
+		rc = rbd_snap_list(image->image, snapshots, &found);
 		if (rc != -ERANGE)
 			break;
 	}
 	if (rc < 0) {
 		free(snapshots);
-		return rbd_error(rc, "cannot list the snapshots of", volume->location);
+		return rbd_error(rc, "cannot list the snapshots of", location);
 	}
-	count = rc;
-	rc = 0;
+	*out = snapshots;
+	*count = rc;
+	return 0;
+}
+
+static void
+rbd_snapshots_free(rbd_snap_info_t *snapshots)
+{
+	if (snapshots) {
+		rbd_snap_list_end(snapshots);
+		free(snapshots);
+	}
+}
+
+static int
+rbd_volume_snapshot_list(struct repl_volume *volume, int (*each)(const char *name, void *context),
+			 void *context)
+{
+	rbd_snap_info_t *snapshots = NULL;
+	int count = 0, rc;
+
+	rc = rbd_snapshots_of(volume->backend_data, volume->location, &snapshots, &count);
 	for (int i = 0; i < count && rc == 0; i++)
 		rc = each(snapshots[i].name, context);
-	rbd_snap_list_end(snapshots);
-	free(snapshots);
+	rbd_snapshots_free(snapshots);
 	return rc;
 }
 
@@ -1105,40 +1123,6 @@ repl_rbd_pool_of(const char *location, char *pool, size_t size)
 		return ferry_error_set(FERRY_ERR_INVALID, "'%s' is not rbd:POOL/IMAGE", location);
 	snprintf(pool, size, "%.*s", (int)(slash - path), path);
 	return 0;
-}
-
-/* The image's user snapshots, listed; caller frees with rbd_snapshots_free(). */
-static int
-rbd_snapshots_of(struct rbd_volume *image, const char *location, rbd_snap_info_t **out, int *count)
-{
-	rbd_snap_info_t *snapshots = NULL;
-	int found = 64, rc;
-
-	for (;;) {
-		free(snapshots);
-		snapshots = calloc((size_t)found, sizeof(*snapshots));
-		if (snapshots == NULL)
-			return FERRY_ERR_NO_MEMORY;
-		rc = rbd_snap_list(image->image, snapshots, &found);
-		if (rc != -ERANGE)
-			break;
-	}
-	if (rc < 0) {
-		free(snapshots);
-		return rbd_error(rc, "cannot list the snapshots of", location);
-	}
-	*out = snapshots;
-	*count = rc;
-	return 0;
-}
-
-static void
-rbd_snapshots_free(rbd_snap_info_t *snapshots)
-{
-	if (snapshots) {
-		rbd_snap_list_end(snapshots);
-		free(snapshots);
-	}
 }
 
 /* Opens the image at location (in pool) and lists its snapshots, for the point functions

@@ -711,6 +711,7 @@ web_volume_prune(struct web_route_context *route)
 	struct repl_retention retention = {0};
 	json_t *body, *keep_from, *also, *point;
 	int code = 0, removed = 0;
+	bool also_valid;
 	size_t i;
 
 	body = web_parse_json_body(route, &code);
@@ -718,25 +719,21 @@ web_volume_prune(struct web_route_context *route)
 		return web_reply_last_error(route->connection, code);
 	keep_from = json_object_get(body, "keep_from");
 	also = json_object_get(body, "also_keep"); /* optional: older points still needed */
-	if (!json_is_integer(keep_from) || json_integer_value(keep_from) < 1)
+	retention.keep_from = json_integer_value(keep_from);
+	also_valid = also == NULL || json_is_array(also);
+	json_array_foreach(also, i, point)
+	{
+		if (json_is_integer(point) && json_integer_value(point) >= 1)
+			repl_retention_also(&retention, json_integer_value(point));
+		else
+			also_valid = false;
+	}
+	if (!json_is_integer(keep_from) || retention.keep_from < 1)
 		code = ferry_error_set(FERRY_ERR_INVALID, "'keep_from' must be a point number");
-	else if (also != NULL && !json_is_array(also))
+	else if (!also_valid)
 		code = ferry_error_set(FERRY_ERR_INVALID,
 				       "'also_keep' must be an array of point numbers");
-	if (code == 0) {
-		retention.keep_from = json_integer_value(keep_from);
-		json_array_foreach(also, i, point)
-		{
-			if (!json_is_integer(point) || json_integer_value(point) < 1) {
-				code = ferry_error_set(FERRY_ERR_INVALID,
-						       "'also_keep' must be an array of point "
-						       "numbers");
-				break;
-			}
-			repl_retention_also(&retention, json_integer_value(point));
-		}
-	}
-	if (code == 0)
+	else
 		code = repl_receiver_prune(route->server->options.receiver, route->parts[2],
 					   &retention, &removed);
 	json_decref(body);

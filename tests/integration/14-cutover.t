@@ -145,10 +145,7 @@ is "$(jq -r .status "$TEST_DIR/interrupted.json")" interrupted "after kill -9 an
 jq -r '.steps[-1] | .result + " " + .name' "$TEST_DIR/interrupted.json" | grep -q "^interrupted wait"
 ok $? "  with the step where it stopped ($(jq -r '.steps[-1] | .result + ": " + .name' "$TEST_DIR/interrupted.json"))"
 at_b run resume "$run" > /dev/null
-for _ in $(seq 1 300); do
-	[ "$(at_b run show "$run" --json | jq -r .status)" != running ] && break
-	sleep 0.2
-done
+wait_run_ended at_b "$run"
 is "$(at_b run show "$run" --json | jq -r .status)" completed "ferry run resume finishes it"
 at_b failover --cleanup > /dev/null
 v2 list --all --name | grep -qx $V2

@@ -13,6 +13,21 @@ cutover_skip_unless_ready
 
 plan 38
 cutover_setup 7 8
+# restart_primary: site A's ferryd again on its port (environment for it may precede the call)
+restart_primary() {
+	DAEMON_PORT=$PRIMARY_PORT
+	start_daemon primary --ceph-conf "$A" --vm-refresh 2 ||
+		{ echo "Bail out! primary ferryd did not restart"; exit 1; }
+	PRIMARY_PID=$DAEMON_PID
+}
+# wait_replica_bytes OFFSET HEX: until B's replica of $V1 holds HEX at OFFSET at its newest point
+wait_replica_bytes() {
+	for _ in $(seq 1 300); do
+		[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" "$1")" = "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
 RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
 at_a group create "$G" --interval 2 --keep 20 > /dev/null
@@ -116,32 +131,21 @@ is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last
 # The reprotect at A is cut short, as by kill -9 of ferryd, once it has protected the disks and
 # stored its records, before the undefine at B; resumed, it finishes.
 stop_daemon "$PRIMARY_PID"
-DAEMON_PORT=$PRIMARY_PORT
-FERRY_FAULT_EXIT_AT_STEP=undefine start_daemon primary --ceph-conf "$A" --vm-refresh 2 ||
-	{ echo "Bail out! primary ferryd did not restart"; exit 1; }
-PRIMARY_PID=$DAEMON_PID
+FERRY_FAULT_EXIT_AT_STEP=undefine restart_primary
 at_a reprotect "$G" --json > "$TEST_DIR/back-cut.json" 2>&1
 wait "$PRIMARY_PID" 2>/dev/null
 run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT id FROM runs WHERE kind = 'reprotect' ORDER BY id DESC LIMIT 1")
-DAEMON_PORT=$PRIMARY_PORT
-start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not restart"; exit 1; }
-PRIMARY_PID=$DAEMON_PID
+restart_primary
 at_a run show "$run" --json > "$TEST_DIR/back-cut.json"
 jq -e '.status == "interrupted" and (.steps[-1].name | startswith("protect the disks here")) and .steps[-1].result == "ok"' "$TEST_DIR/back-cut.json" > /dev/null
 ok $? "a reprotect cut short after storing its records shows as interrupted there ($(jq -r '.status + ", last step: " + .steps[-1].name' "$TEST_DIR/back-cut.json"))"
 at_a run resume "$run" > /dev/null
-for _ in $(seq 1 300); do
-	[ "$(at_a run show "$run" --json | jq -r .status)" != running ] && break
-	sleep 0.2
-done
+wait_run_ended at_a "$run"
 at_a run show "$run" --json > "$TEST_DIR/back.json"
 jq -e '.status == "completed" and (.steps | map(.detail) | any(contains("protected here by this run already"))) and (.steps | map(.name) | any(startswith("undefine")))' "$TEST_DIR/back.json" > /dev/null
 ok $? "ferry run resume finishes it: the undefine at B is all that is left ($(jq -r .reason "$TEST_DIR/back.json"))"
 "$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x55 4194304 4096' > /dev/null
-for _ in $(seq 1 300); do
-	[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" = 55555555 ] && break
-	sleep 0.5
-done
+wait_replica_bytes 4194304 55555555
 is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" 55555555 "a write at A reaches B's replica again (point $(point_of $V1-disk))"
 # A planned cold migration cut short by kill -9 of ferryd while it waits for the guest to shut
 # down (the guest ignores the request), then rolled back: the VM runs at A again and its
@@ -156,9 +160,7 @@ for _ in $(seq 1 300); do
 done
 kill -9 "$PRIMARY_PID"; wait "$PRIMARY_PID" 2>/dev/null; wait "$cli" 2>/dev/null
 v1 destroy $V1 > /dev/null # as if the guest had shut down meanwhile
-DAEMON_PORT=$PRIMARY_PORT
-start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not restart"; exit 1; }
-PRIMARY_PID=$DAEMON_PID
+restart_primary
 is "$(at_a run show "$run" --json | jq -r .status)" interrupted "a cold migration cut short by kill -9 of ferryd shows as interrupted"
 at_a run rollback "$run" --json > "$TEST_DIR/rollback.json"
 ok $? "ferry run rollback $run completes ($(jq -r .reason "$TEST_DIR/rollback.json"))"
@@ -168,10 +170,7 @@ ok $? "$V1 runs at A again"
 v2 list --all --name | grep -qx $V1
 is $? 1 "  and nothing of it is defined at B"
 "$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x66 5242880 4096' > /dev/null
-for _ in $(seq 1 300); do
-	[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 5242880)" = 66666666 ] && break
-	sleep 0.5
-done
+wait_replica_bytes 5242880 66666666
 is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 5242880)" 66666666 "  and its replication goes on"
 at_a run rollback "$(jq -r .run "$TEST_DIR/back.json")" > /dev/null 2> "$TEST_DIR/rollback.err"
 is $? 1 "rolling back a completed run is refused"

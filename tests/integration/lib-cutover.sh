@@ -5,6 +5,7 @@
 #   cutover_setup INDEX1 INDEX2        libvirtd INDEX1 and INDEX2 (distinct per test file, so that
 #                                      their migration ports never meet), the daemons and helpers:
 # at_a/at_b (the CLI at each site), v1/v2 (virsh at each libvirtd), point_of/wait_point IMAGE N,
+# wait_run_ended SITE RUN,
 # bytes_at CONF POOL/IMAGE OFFSET, make_vm NAME (an RBD disk on A holding the guest, defined and
 # started on libvirtd 1), running_on URI NAME; and A, B, U1, U2, D1, D2, V1, V2, PRIMARY_PID,
 # PRIMARY_URL, REPLICA_PID, REPLICA_URL.
@@ -58,6 +59,14 @@ point_of() { # point_of IMAGE: the last committed point of rbd:rbd/IMAGE at the 
 wait_point() { # wait_point IMAGE N
 	for _ in $(seq 1 600); do
 		[ "$(point_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# wait_run_ended SITE RUN: until run RUN at SITE (at_a or at_b) is no longer running
+wait_run_ended() {
+	for _ in $(seq 1 300); do
+		[ "$("$1" run show "$2" --json | jq -r .status)" != running ] && return 0
 		sleep 0.2
 	done
 	return 1
