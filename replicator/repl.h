@@ -92,7 +92,8 @@ int repl_rbd_group_snapshot_create(const char *pool, const char *group, const ch
  * *newest_time is when the newest was taken (Unix seconds). */
 int repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count,
 		    int64_t *newest_time);
-/* Brings the image back to snapshot (a failover onto a point). */
+/* Brings the image back to snapshot (a failover onto a point) and takes that snapshot again
+ * with the same bytes, so that a diff from it lists only what is written afterwards. */
 int repl_rbd_rollback(const char *location, const char *snapshot);
 /* Clones snapshot of the image into clone_name in the same pool (a test failover), and
  * removes such a clone again. */

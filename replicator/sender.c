@@ -122,6 +122,22 @@ copy_fault_corrupt(uint64_t index, int attempt)
 
 	return value && attempt == 0 && strtoull(value, NULL, 10) == index;
 }
+
+/* Test hook: FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS=N ends the process as kill -9 would once N
+ * segments of a delta are durable at the receiver, before its commit: the replica then holds
+ * part of a point that must never be exposed (a primary that died mid-delta). */
+static void
+copy_fault_exit_after(const struct copy_run *run, uint64_t segments_sent)
+{
+	const char *value = getenv("FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS");
+
+	if (value && run->delta && segments_sent == strtoull(value, NULL, 10)) {
+		log_warn("%s: FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS: exiting after %" PRIu64
+			 " segment(s) of a delta",
+			 run->options->name, segments_sent);
+		_exit(137);
+	}
+}
 #endif
 
 struct copy_worker {
@@ -289,6 +305,9 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 	run->segments_sent++;
 	if (resend)
 		run->bytes_resent += body_length;
+#ifdef FERRY_FAULT_INJECTION
+	copy_fault_exit_after(run, run->segments_sent);
+#endif
 	pthread_mutex_unlock(&run->lock);
 	return 0;
 }

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 38
+plan 43
 cutover_setup 7 8
 # restart_primary: site A's ferryd again on its port (environment for it may precede the call)
 restart_primary() {
@@ -45,11 +45,34 @@ is $? 1 "reprotect at the site the VM never left fails"
 jq -e '.status == "refused" and (.reason | contains("does not run here from its replicas"))' "$TEST_DIR/wrong-site.json" > /dev/null
 ok $? "  refused with the reason ($(jq -r .reason "$TEST_DIR/wrong-site.json" | head -c 120))"
 
+# The disaster: site A's ferryd dies in the middle of a delta (as kill -9 would), after its
+# segment is durable at B and before the commit. B's replica now holds part of a point that must
+# never be exposed, so the failover has to roll it back, to a point whose own delta wrote at
+# 6 MiB: a rollback marks what it restores as changed, and the reprotect below must not carry it.
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x77 6291456 4096' > /dev/null
+wait_replica_bytes 6291456 77777777
+ok $? "a write at A (0x77 at 6 MiB) reaches B's replica at point $(point_of $V1-disk)"
+stop_daemon "$PRIMARY_PID"
+FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS=1 restart_primary
+"$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x78 12582912 4096' > /dev/null
+wait_for "$PRIMARY_PID" 120
+is $? 137 "A's ferryd dies once the delta with a write at 12 MiB is durable at B, before its commit"
+newest_at_b() { rbd_b snap ls "rbd/$V1-disk" | awk '$2 ~ /^ferry-[0-9]+$/ { sub("ferry-", "", $2); if ($2 > n) n = $2 } END { print n + 0 }'; }
+last=$(newest_at_b)
+landed=$(bytes_at "$B" "rbd/$V1-disk" 12582912)
+at_last=$(bytes_at "$B" "rbd/$V1-disk@ferry-$last" 6291456)$(bytes_at "$B" "rbd/$V1-disk@ferry-$last" 12582912)
+[ "$at_last" = 7777777744444444 ] && [ "$landed" = 78787878 ]
+ok $? "  B's replica holds part of the next point uncommitted ($landed; at its newest point $last: $at_last)"
+
 at_b failover $V1 --json > "$TEST_DIR/failover.json"
 ok $? "ferry failover $V1 at B completes"
 P=$(jq -r '.vms[0].point' "$TEST_DIR/failover.json")
+is "$P" "$last" "  onto the last committed point"
 running_on "$U2" $V1
 ok $? "$V1 runs at B from point $P"
+is "$(bytes_at "$B" "rbd/$V1-disk" 6291456)$(bytes_at "$B" "rbd/$V1-disk" 12582912)" 7777777744444444 \
+	"  on a disk rolled back to it: the half-landed delta is gone"
+restart_primary
 "$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x22 2097152 4096' > /dev/null
 ok $? "a write inside the guest at B (0x22 at 2 MiB)"
 
@@ -104,8 +127,9 @@ for _ in $(seq 1 600); do
 done
 [ -n "$first" ]
 ok $? "B replicates $V1's disk to A from point $P on ($(echo "$first" | jq -c '{last_point, bytes_changed, bytes_sent}'))"
-[ -n "$first" ] && [ "$(echo "$first" | jq .bytes_changed)" -le 4194304 ]
-ok $? "  reading only the one 4 MiB segment changed since the shared point, not the data written before it"
+[ -n "$first" ] && [ "$(echo "$first" | jq .bytes_changed)" -gt 0 ] &&
+	[ "$(echo "$first" | jq .bytes_changed)" -le 4194304 ]
+ok $? "  reading only the one 4 MiB segment written since the failover, not what its rollback restored"
 N=$(echo "$first" | jq .last_point)
 sha_b=$(/usr/bin/python3 "$RBD_TOOL" sha "$B" "rbd/$V1-disk" "ferry-$N")
 sha_a=$(/usr/bin/python3 "$RBD_TOOL" sha "$A" "rbd/$V1-disk" "ferry-$N")
@@ -113,8 +137,10 @@ sha_a=$(/usr/bin/python3 "$RBD_TOOL" sha "$A" "rbd/$V1-disk" "ferry-$N")
 ok $? "A's replica at point $N equals B's disk at point $N, byte for byte"
 rbd_a export --no-progress "rbd/$V1-disk@ferry-$N" "$TEST_DIR/at-a.img" > /dev/null 2>&1
 [ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=512 count=1 status=none | xxd -p -l 4)" = 22222222 ] &&
-	[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=1280 count=1 status=none | xxd -p -l 4)" = 00000000 ]
-ok $? "  with the write made at B and without the one A never replicated"
+	[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=1280 count=1 status=none | xxd -p -l 4)" = 00000000 ] &&
+	[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=1536 count=1 status=none | xxd -p -l 4)" = 77777777 ] &&
+	[ "$(dd if="$TEST_DIR/at-a.img" bs=4096 skip=3072 count=1 status=none | xxd -p -l 4)" = 44444444 ]
+ok $? "  with the writes made at B and committed before the failover (6 MiB), without those A never replicated (5 MiB) or never committed (12 MiB)"
 
 # Home again: a cold migration from B to A, then a reprotect at A.
 "$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x33 3145728 4096' > /dev/null
