@@ -1,5 +1,5 @@
 #!/bin/bash
-# Proves the Ceph test bed: two memstore clusters run side by side with their own data and keys,
+# Proves the Ceph test bed: two (memstore) clusters run side by side with their own data and keys,
 # a wrong key is refused, and a bluestore cluster keeps its images across stop, start and restart.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-ceph.sh"
@@ -23,12 +23,12 @@ running_threads() {
 conf_value() { sed -n "s/^$2 = //p" "$1" | head -n 1; }	# conf_value CONF KEY
 
 # --- two memstore clusters side by side ---
-ceph_cluster A
+ceph_cluster MEMA memstore
 ok $? "cluster A starts"
-ceph_cluster B
+ceph_cluster MEMB memstore
 ok $? "cluster B starts"
-if [ -z "${CEPH_CONF_A:-}" ] || [ -z "${CEPH_CONF_B:-}" ]; then echo "Bail out! no Ceph cluster"; exit 1; fi
-A=$CEPH_CONF_A B=$CEPH_CONF_B
+if [ -z "${CEPH_CONF_MEMA:-}" ] || [ -z "${CEPH_CONF_MEMB:-}" ]; then echo "Bail out! no Ceph cluster"; exit 1; fi
+A=$CEPH_CONF_MEMA B=$CEPH_CONF_MEMB
 [ "$(conf_value "$A" fsid)" != "$(conf_value "$B" fsid)" ]
 ok $? "A and B have different fsids"
 port_a=$(conf_value "$A" 'mon host' | sed 's/.*:\([0-9]*\)\]/\1/')
@@ -113,7 +113,7 @@ ok $? "restart of a memstore cluster is refused"
 diag "$err"
 is "$(rbdc "$A" ls rbd | grep "^$P" | tr '\n' ' ')" "${P}disk " "A still answers after all that"
 
-# A and B may outlive this test (shared by the suite): leave nothing in them.
+# Leave nothing in them.
 for img in disk pattern empty; do
 	rbdc "$A" rm --no-progress "rbd/${P}$img" > /dev/null 2>&1
 	rbdc "$B" rm --no-progress "rbd/${P}$img" > /dev/null 2>&1

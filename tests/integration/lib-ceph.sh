@@ -28,11 +28,11 @@ ceph_free_port() {
 	return 1
 }
 
-# ceph_cluster NAME [memstore|bluestore]: reuses the running cluster whose ceph.conf
+# ceph_cluster NAME [memstore|bluestore]: (default $FERRY_CEPH_STORE, else bluestore) reuses the running cluster whose ceph.conf
 # FERRY_TEST_CEPH_<NAME>_CONF names (when it runs and uses that store), else starts one under
 # $TEST_DIR/ceph-NAME on a free port and stops it at exit. Sets CEPH_CONF_<NAME> and CEPH_DIR_<NAME>.
 ceph_cluster() {
-	local name=$1 store=${2:-memstore} var conf dir port out rc=1 lock
+	local name=$1 store=${2:-${FERRY_CEPH_STORE:-bluestore}} var conf dir port out rc=1 lock
 	var="FERRY_TEST_CEPH_${name}_CONF"
 	conf=${!var:-}
 	if [ -n "$conf" ]; then
