@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RECEIVER_OPEN_VOLUMES 64
 /* Changed extents of a segment closer than this are written as one piece, the verified base
@@ -627,6 +628,23 @@ receiver_extents_join(struct segment_extent *extents, size_t count)
 	return joined;
 }
 
+#ifdef FERRY_FAULT_INJECTION
+/* Test hook: FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS=N ends the process as kill -9 would once
+ * this process has made N segments durable: a replica that dies with a transfer half landed. */
+static void
+receiver_fault_exit_after(void)
+{
+	static unsigned long long durable;
+	const char *value = getenv("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS");
+
+	if (value && __atomic_add_fetch(&durable, 1, __ATOMIC_SEQ_CST) == strtoull(value, NULL, 10)) {
+		log_warn("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS: exiting after %s durable segment(s)",
+			 value);
+		_exit(137);
+	}
+}
+#endif
+
 int
 repl_receiver_put_segment(struct repl_receiver *receiver,
 			  const struct repl_segment_request *request)
@@ -740,6 +758,10 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	if (rc == 0)
 		rc = catalog_transfer_mark_durable(receiver->catalog, transfer.id, request->index,
 						   &sum);
+#ifdef FERRY_FAULT_INJECTION
+	if (rc == 0)
+		receiver_fault_exit_after();
+#endif
 	if (rc == FERRY_ERR_NO_SPACE)
 		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
 					    "writing");

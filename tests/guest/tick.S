@@ -8,6 +8,10 @@
  * 0040:006c (18.2 Hz, kept by the BIOS's timer interrupt): the loop waits with hlt between ticks,
  * so an idle guest costs little CPU under TCG and dirties almost no memory (migrations converge).
  * N is kept as ten ASCII digits and incremented in place, which avoids a 32-bit division.
+ *
+ * At boot it fills 16 MiB above 1 MiB with a non-zero pattern, once: QEMU sends a zero page as a
+ * few bytes, so an all-zero guest moves in well under a second even at 1 MiB/s, and a test of a
+ * live migration that cannot finish in time would depend on timing. 16 MiB at 1 MiB/s cannot.
  */
 	.code16
 	.text
@@ -22,6 +26,28 @@ start:
 	ljmp	$0, $main		/* %cs:%ip = 0:7c..., whatever the BIOS jumped with */
 
 main:
+	/* A20 on (fast gate), then "unreal mode": %es keeps a 4 GiB limit once back in real mode,
+	 * so that 32-bit addresses reach above 1 MiB. Interrupts are still off. */
+	inb	$0x92, %al
+	orb	$0x02, %al
+	andb	$0xfe, %al
+	outb	%al, $0x92
+	lgdt	gdt_pointer
+	movl	%cr0, %eax
+	orb	$1, %al
+	movl	%eax, %cr0
+	movw	$8, %bx
+	movw	%bx, %es
+	andb	$0xfe, %al
+	movl	%eax, %cr0
+	xorw	%bx, %bx
+	movw	%bx, %es
+	movl	$0x100000, %edi
+	movl	$0x400000, %ecx		/* 16 MiB in 4-byte words */
+	movl	$0x5a5aa5a5, %eax
+	cld
+	addr32	rep stosl
+
 	/* COM1: 115200 baud (divisor 1), 8N1, FIFOs on. QEMU ignores the speed, real UARTs do not. */
 	movw	$0x3fb, %dx
 	movb	$0x80, %al		/* DLAB on */
@@ -93,6 +119,11 @@ puts:
 	jmp	puts
 2:	ret
 
+gdt:	.quad	0
+	.quad	0x00cf92000000ffff	/* data: base 0, limit 4 GiB, writable */
+gdt_pointer:
+	.word	15
+	.long	gdt
 msg:	.asciz	"tick "
 crlf:	.asciz	"\r\n"
 digits:	.ascii	"000000000"

@@ -90,7 +90,7 @@ ok $([ "$bytes_sent" -le $(((64 - skipped) * BODY_MAX)) ] && [ "$bytes_sent" -lt
 # ---- b) kill -9 of the receiver mid copy
 diag "b) ferryd killed with SIGKILL mid copy"
 copy_bg "$TEST_DIR/random.img" vol-b "$TEST_DIR/b.out" --bwlimit 8M
-sleep 1.5
+wait_durable vol-b 1
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd is killed"
 kill9 "$DAEMON_PID"
@@ -122,7 +122,7 @@ ok $([ "$skipped" -gt 0 ] && [ "$skipped" = "$durable" ]; echo $?) \
 # ---- c) SIGTERM of the receiver mid copy
 diag "c) ferryd stopped with SIGTERM mid copy"
 copy_bg "$TEST_DIR/random.img" vol-c "$TEST_DIR/c.out" --bwlimit 8M
-sleep 1.5
+wait_durable vol-c 1
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd gets SIGTERM"
 kill -TERM "$DAEMON_PID"
@@ -150,7 +150,7 @@ ok $([ "$skipped" -gt 0 ] && [ "$skipped" = "$durable" ]; echo $?) \
 # ---- d) a frozen receiver: SIGSTOP for a few seconds, then SIGCONT
 diag "d) ferryd frozen with SIGSTOP for 3 s mid copy"
 copy_bg "$TEST_DIR/random.img" vol-d "$TEST_DIR/d.out" --bwlimit 8M
-sleep 1
+wait_durable vol-d 1
 before=$(volume_durable vol-d)
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd is frozen ($before segments durable)"

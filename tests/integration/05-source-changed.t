@@ -31,7 +31,7 @@ head -c $((TOTAL * SEG)) /dev/urandom > "$TEST_DIR/source.img"
 
 # ---- a partial copy: kill -9 mid-way
 copy_bg "$TEST_DIR/source.img" part "$TEST_DIR/partial.out" --bwlimit 8M
-sleep 1.5
+wait_durable part 1
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the first copy is still running when killed"
 kill -9 "$COPY_PID" 2>/dev/null

@@ -74,7 +74,7 @@ head -c $((32 * 1048576)) /dev/urandom > "$TEST_DIR/random.img"
 rbd_a import --no-progress "$TEST_DIR/random.img" "rbd/${NAME_PREFIX}-big" >/dev/null
 rbd_a snap create "rbd/${NAME_PREFIX}-big@p1" >/dev/null
 copy_bg "rbd:rbd/${NAME_PREFIX}-big@p1" "${NAME_PREFIX}-big" "$TEST_DIR/big1.out" --bwlimit 4M
-sleep 3
+wait_durable "${NAME_PREFIX}-big" 1
 kill -9 "$COPY_PID" 2>/dev/null
 wait "$COPY_PID" 2>/dev/null
 durable=$(volume_field "${NAME_PREFIX}-big" segments_durable)

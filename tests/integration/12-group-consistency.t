@@ -70,7 +70,10 @@ ok $? "the first point of both is committed"
 start=$(field "$GA" last_point)
 /usr/bin/python3 "$RBD_TOOL" write-ordered "$A" rbd "$GA" "$GB" 25 > "$TEST_DIR/writer.out" 2>&1 &
 writer=$!
-sleep 3
+for _ in $(seq 1 300); do
+	grep -q started "$TEST_DIR/writer.out" 2>/dev/null && break
+	sleep 0.1
+done
 # The check has teeth: two plain snapshots taken one after the other are not one instant.
 # snap_apart IMAGE: a plain snapshot, tried again while a group snapshot holds the image (EBUSY)
 snap_apart() {
@@ -86,7 +89,7 @@ is $? 1 "the check finds per-image snapshots taken one after the other inconsist
 wait_point "$GA" $((start + 4)) && wait_point "$GB" $((start + 4))
 ok $? "points go on under the ordered writes (A at $(field "$GA" last_point), B at $(field "$GB" last_point))"
 wait "$writer"
-ok $? "the ordered writer wrote $(cat "$TEST_DIR/writer.out") records to each image"
+ok $? "the ordered writer wrote $(tail -n 1 "$TEST_DIR/writer.out") records to each image"
 end=$(( $(field "$GA" last_point) + 2 ))
 wait_point "$GA" "$end" && wait_point "$GB" "$end"
 ok $? "points after the writes stopped are committed too (point $end)"

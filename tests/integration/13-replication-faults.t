@@ -83,18 +83,16 @@ bad=""
 for n in $(replica_points); do verify_point "$n" || bad="$bad $n"; done
 is "$bad" "" "every committed point kept at the replica verifies ($(echo $(replica_points)))"
 
-# kill -9 of the replica's ferryd in the middle of a delta.
+# The replica's ferryd dies as kill -9 would in the middle of a delta: restarted with a fault
+# hook, it exits once 3 segments of the delta are durable.
+stop_daemon "$REPLICA_PID"
+DAEMON_PORT=$REPLICA_PORT
+FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS=3 start_daemon replica --ceph-conf "$C" ||
+	{ echo "Bail out! replica ferryd did not restart"; exit 1; }
+REPLICA_PID=$DAEMON_PID
 rbd_a bench --io-type write --io-size 4M --io-pattern rand --io-total 96M "rbd/$IMG" >/dev/null 2>&1
-killed=0
-for _ in $(seq 1 600); do
-	if curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
-		"$REPLICA_URL/v1/transfers" | jq -e '[.transfers[] | select(.state == "active" and .segments_durable > 0)] | length > 0' >/dev/null 2>&1; then
-		kill -9 "$REPLICA_PID"; killed=1; break
-	fi
-	sleep 0.05
-done
-is "$killed" 1 "the replica's ferryd was killed with -9 while a delta was landing"
-wait "$REPLICA_PID" 2>/dev/null
+wait_for "$REPLICA_PID" 120
+is $? 137 "the replica's ferryd died (as by kill -9) with 3 segments of a delta landed"
 before=$(field last_point)
 wait_state error 60
 ok $? "ferry status shows the error while the replica is down ($(field reason | head -c 160))"

@@ -129,6 +129,18 @@ volume_field() {
 			print "none"' "$1" "$2"
 }
 
+# wait_durable NAME COUNT [SECONDS]: until the receiver holds at least COUNT durable segments of
+# NAME's current transfer (default 60 s): a copy is cut at a known state, not after a guessed sleep.
+wait_durable() {
+	local durable
+	for _ in $(seq 1 $((${3:-60} * 5))); do
+		durable=$(volume_field "$1" segments_durable)
+		[ "$durable" != none ] && [ "$durable" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # json_field JSON KEY: a top-level scalar of a one-line JSON object (numbers, strings, bools).
 json_field() {
 	printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" | head -n 1

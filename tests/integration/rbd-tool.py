@@ -11,7 +11,8 @@
 #       (10^6 bytes) for SECONDS, 64 in flight; prints the rate reached
 #   rbd-tool.py write-ordered CONF POOL IMG_A IMG_B SECONDS
 #       for i = 1, 2, ...: write record i into slot i % SLOTS of IMG_A, then (once acknowledged)
-#       into the same slot of IMG_B; prints the number of records written
+#       into the same slot of IMG_B; prints "started" once the first record is in both, then
+#       the number of records written
 #   rbd-tool.py check-ordered CONF POOL IMG_A IMG_B SNAPSHOT
 #       exit 0 when the two images at SNAPSHOT form one instant of write-ordered: no record of B
 #       without the same record in A, and A at most one record ahead; prints the newest records
@@ -124,6 +125,8 @@ def main():
                 offset = (sequence % SLOTS) * BLOCK
                 a.write(record(sequence), offset)
                 b.write(record(sequence), offset)
+                if sequence == 1:
+                    print("started", flush=True)
             a.close()
             b.close()
             ioctx.close()
