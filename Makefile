@@ -79,6 +79,7 @@ deps:
 
 check:
 	sh tests/install-deps.sh
+	$(MAKE) lint
 	$(MAKE) BUILD=build/check unit-binaries
 	$(MAKE) BUILD=build/check check-unit-run check-integration-run
 

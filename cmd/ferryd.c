@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "cutover/cutover.h"
 #include "replicator/repl.h"
 #include "web/web.h"
 
@@ -29,7 +30,7 @@ usage(FILE *out)
 		"              [--tls-cert FILE --tls-key FILE] [--ceph-conf FILE] [--ceph-id "
 		"NAME]\n"
 		"              [--replica-pool POOL] [--vm-refresh SECONDS] [--config FILE]\n"
-		"              [--verbose]\n"
+		"              [--libvirt NAME=URI]... [--guest-file-dir DIR]... [--verbose]\n"
 		"\n"
 		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
 		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
@@ -39,9 +40,15 @@ usage(FILE *out)
 		"With --ceph-conf, volumes can also be kept as RBD images in the replica pool\n"
 		"(default rbd). --vm-refresh: how often the definitions of the VMs that run here\n"
 		"are read again from libvirt (default 30 s); a changed one is registered again.\n"
+		"--libvirt: a libvirt connection this site may open (repeatable); requests name\n"
+		"one of them or give its exact URI, and no other connection is ever opened.\n"
+		"--guest-file-dir: a folder where guests' character devices may write files\n"
+		"(serial logs); a definition naming any other host file is refused.\n"
 		"--config reads the same settings from an INI file; flags win:\n"
 		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, vm-refresh\n"
-		"  [ceph]   conf, id, replica-pool\n");
+		"  [ceph]   conf, id, replica-pool\n"
+		"  [libvirt] NAME = URI, one line per connection\n"
+		"  [guests] file-dir = DIR, one line per folder\n");
 }
 
 /* Every setting of ferryd; NULL until a flag or the configuration file gives it. */
@@ -56,6 +63,12 @@ struct ferryd_settings {
 	char *replica_pool;
 	char *vm_refresh;
 	char *config_path;
+	/* Lists: --libvirt NAME=URI and --guest-file-dir from flags, then from the file. */
+	char *libvirt[2][64];
+	int libvirt_count[2];
+	char *guest_dirs[2][8];
+	int guest_dir_count[2];
+	int from_file; /* 0 while flags are read, 1 for the configuration file */
 };
 
 static const struct {
@@ -85,10 +98,32 @@ ferryd_setting_offer(char **field, const char *value)
 }
 
 static int
+ferryd_list_add(char **list, int *count, int max, const char *value)
+{
+	if (*count == max)
+		return ferry_error_set(FERRY_ERR_INVALID, "more than %d entries of one list", max);
+	list[*count] = strdup(value);
+	if (list[*count] == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	(*count)++;
+	return 0;
+}
+
+static int
 ferryd_config_each(const char *section, const char *key, const char *value, void *context)
 {
 	struct ferryd_settings *settings = context;
 
+	if (strcmp(section, "libvirt") == 0) {
+		char entry[CUTOVER_LIBVIRT_NAME_MAX + CUTOVER_LIBVIRT_URI_MAX + 2];
+
+		snprintf(entry, sizeof(entry), "%s=%s", key, value);
+		return ferryd_list_add(settings->libvirt[1], &settings->libvirt_count[1], 64,
+				       entry);
+	}
+	if (strcmp(section, "guests") == 0 && strcmp(key, "file-dir") == 0)
+		return ferryd_list_add(settings->guest_dirs[1], &settings->guest_dir_count[1], 8,
+				       value);
 	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
 		if (strcmp(ferryd_keys[i].section, section) == 0 &&
 		    strcmp(ferryd_keys[i].key, key) == 0)
@@ -104,6 +139,44 @@ ferryd_settings_free(struct ferryd_settings *settings)
 	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
 		free(*(char **)((char *)settings + ferryd_keys[i].offset));
 	free(settings->config_path);
+	for (int from = 0; from < 2; from++) {
+		for (int i = 0; i < settings->libvirt_count[from]; i++)
+			free(settings->libvirt[from][i]);
+		for (int i = 0; i < settings->guest_dir_count[from]; i++)
+			free(settings->guest_dirs[from][i]);
+	}
+}
+
+/* The libvirt connections and guest file folders, flags first: a name the flags give is not
+ * taken from the file again. Returns 0 or 2 with a message. */
+static int
+ferryd_allow(const struct ferryd_settings *settings)
+{
+	for (int from = 0; from < 2; from++) {
+		for (int i = 0; i < settings->libvirt_count[from]; i++) {
+			char *entry = settings->libvirt[from][i], *equals = strchr(entry, '=');
+			bool flagged = false;
+
+			if (equals == NULL) {
+				fprintf(stderr, "ferryd: --libvirt takes NAME=URI, not '%s'\n",
+					entry);
+				return 2;
+			}
+			*equals = '\0';
+			for (int j = 0; from == 1 && j < settings->libvirt_count[0]; j++)
+				flagged = flagged || strcmp(settings->libvirt[0][j], entry) == 0;
+			if (!flagged && cutover_virt_allow(entry, equals + 1) < 0) {
+				fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+				return 2;
+			}
+		}
+		for (int i = 0; i < settings->guest_dir_count[from]; i++)
+			if (cutover_domain_allow_file_dir(settings->guest_dirs[from][i]) < 0) {
+				fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+				return 2;
+			}
+	}
+	return 0;
 }
 
 /* Flags first, then the configuration file for whatever they left unset. Returns 0, 1 after
@@ -122,6 +195,8 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"replica-pool", required_argument, NULL, 'p'},
 		{"vm-refresh", required_argument, NULL, 'R'},
 		{"config", required_argument, NULL, 'f'},
+		{"libvirt", required_argument, NULL, 'L'},
+		{"guest-file-dir", required_argument, NULL, 'G'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -142,6 +217,16 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		case 'R': field = &settings->vm_refresh; break;
 		case 'f': field = &settings->config_path; break;
 		case 'v': log_set_level(LOG_LEVEL_DEBUG); continue;
+		case 'L':
+			if (ferryd_list_add(settings->libvirt[0], &settings->libvirt_count[0], 64,
+					    optarg) < 0)
+				goto list_full;
+			continue;
+		case 'G':
+			if (ferryd_list_add(settings->guest_dirs[0], &settings->guest_dir_count[0],
+					    8, optarg) < 0)
+				goto list_full;
+			continue;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
@@ -180,7 +265,10 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 	}
 	if (settings->ceph_conf && !settings->replica_pool)
 		settings->replica_pool = strdup("rbd");
-	return 0;
+	return ferryd_allow(settings);
+list_full:
+	fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+	return 2;
 }
 
 int
@@ -200,6 +288,8 @@ main(int argc, char **argv)
 	sigset_t signals;
 	int received = 0, status;
 
+	/* Catalog, keys, received volumes: nothing ferryd writes is for other users. */
+	umask(077);
 	status = ferryd_settings_parse(argc, argv, &settings);
 	if (status != 0) {
 		ferryd_settings_free(&settings);

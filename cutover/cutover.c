@@ -201,6 +201,7 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 	const char *name = cutover_text(request, "name"), *uri = cutover_text(request, "uri");
 	const char *group_name = cutover_text(request, "group");
 	char site_name[VOLUME_NAME_MAX + 1] = "", *xml = NULL;
+	char source_uri[CUTOVER_LIBVIRT_URI_MAX + 1], dest_uri[CUTOVER_LIBVIRT_URI_MAX + 1];
 	struct api_client *client = NULL;
 	struct catalog_group group;
 	virConnectPtr connection = NULL;
@@ -213,6 +214,15 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 	if (!name[0] || !uri[0] || !cutover_text(request, "dest_uri")[0] || !group_name[0])
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "give the domain's name, --uri, --dest-uri and --group");
+	/* Both are opened from this site (the destination by a live migration): each must be a
+	 * connection configured here. The record keeps the URIs. */
+	rc = cutover_virt_resolve(uri, source_uri, sizeof(source_uri));
+	if (rc == 0)
+		rc = cutover_virt_resolve(cutover_text(request, "dest_uri"), dest_uri,
+					  sizeof(dest_uri));
+	if (rc < 0)
+		return rc;
+	uri = source_uri;
 	rc = catalog_group_get(site->catalog, group_name, &group);
 	if (rc < 0)
 		return rc;
@@ -230,6 +240,8 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 		rc = cutover_virt_domain(connection, uri, name, &domain);
 	if (rc == 0)
 		rc = cutover_virt_domain_xml(domain, name, &xml);
+	if (rc == 0)
+		rc = cutover_domain_check(xml);
 	if (rc == 0)
 		rc = cutover_xml_disks(xml, &disks);
 	if (rc < 0)
@@ -272,9 +284,8 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 	network_map = json_object_get(request, "network_map");
 	network_map = json_is_object(network_map) ? json_incref(network_map) : json_object();
 	record = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:O, s:s}", "name", name,
-			   "uri", uri, "dest_uri", cutover_text(request, "dest_uri"), "group",
-			   group_name, "site", site_name, "order",
-			   json_integer_value(json_object_get(request, "order")), "delay",
+			   "uri", uri, "dest_uri", dest_uri, "group", group_name, "site", site_name,
+			   "order", json_integer_value(json_object_get(request, "order")), "delay",
 			   json_integer_value(json_object_get(request, "delay")), "network_map",
 			   network_map, "disks", disks, "xml", xml);
 	if (record == NULL) {
@@ -308,11 +319,25 @@ int
 cutover_vm_receive(const struct cutover_site *site, json_t *record)
 {
 	const char *name = cutover_text(record, "name");
+	char dest_uri[CUTOVER_LIBVIRT_URI_MAX + 1];
+	int rc;
 
 	if (!util_volume_name_valid(name) || !json_is_string(json_object_get(record, "xml")) ||
 	    !json_is_array(json_object_get(record, "disks")) || !cutover_text(record, "group")[0])
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "a VM record needs a valid name, its xml, disks and group");
+	/* This site opens dest_uri at a failover, and defines the XML: both must be allowed here,
+	 * before anything is stored. */
+	rc = cutover_virt_resolve(cutover_text(record, "dest_uri"), dest_uri, sizeof(dest_uri));
+	if (rc == 0)
+		rc = cutover_domain_check(cutover_text(record, "xml"));
+	if (rc < 0) {
+		char cause[600];
+
+		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
+		return ferry_error_set(rc, "VM %s: %s", name, cause);
+	}
+	json_object_set_new(record, "dest_uri", json_string(dest_uri));
 	{
 		/* A VM that a failover or migration brought up here runs from these images now:
 		 * the old primary's view of it must not replace what reprotect will need. */
@@ -817,6 +842,12 @@ cutover_remap_here(const struct cutover_site *site, json_t *record, json_t *imag
 				.isolate = isolate,
 			},
 			out);
+	/* What this site's libvirt is given to define must pass the allow-list, whoever sent
+	 * it: a record stored before the check existed too. */
+	if (rc == 0 && (rc = cutover_domain_check(*out)) < 0) {
+		free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "catalog/catalog.h"
@@ -25,6 +26,22 @@ struct cutover_site {
 	const char *ceph_conf;		  /* this site's ceph.conf (NULL: no Ceph) */
 	const char *replica_pool;	  /* where this site keeps replicas */
 };
+
+/* The libvirt connections a daemon may open, from its configuration ([libvirt] NAME = URI,
+ * --libvirt NAME=URI); call at start, before any thread. A request names one of them or gives
+ * its exact URI; cutover_virt_resolve() turns either into the URI, or refuses
+ * (FERRY_ERR_INVALID, listing the names). The ext transport is refused even here. */
+#define CUTOVER_LIBVIRT_NAME_MAX 64
+#define CUTOVER_LIBVIRT_URI_MAX	 512
+int cutover_virt_allow(const char *name, const char *uri);
+void cutover_virt_allow_reset(void);
+int cutover_virt_resolve(const char *given, char *uri, size_t size);
+/* The allow-list for a domain definition from a peer or the API (cutover/domain_check.c): 0,
+ * or FERRY_ERR_INVALID naming the element that failed. Character devices may write files only
+ * in the folders given to cutover_domain_allow_file_dir() at start. */
+int cutover_domain_check(const char *xml);
+int cutover_domain_allow_file_dir(const char *directory);
+void cutover_domain_allow_reset(void);
 
 /* Process-wide set-up of libvirt (error handler, event loop); call once before anything else. */
 int cutover_init(void);

@@ -2,6 +2,7 @@
  * thread (never printed) and turned into ferry errors; the XML is edited with libxml2, so that
  * every element libvirt wrote is kept as it was. */
 #include "cutover/virt.h"
+#include "cutover/cutover.h"
 #include "common/error.h"
 #include "common/util.h"
 
@@ -22,9 +23,106 @@ cutover_virt_message(void)
 	return error && error->message ? error->message : "unknown error";
 }
 
+/* The libvirt connections this daemon may open, from its own configuration only: a URI that
+ * comes with a request (qemu+ext:///...?command=PROG runs PROG; tcp and ssh reach any host) is
+ * never opened unless it is one of these. Filled once at start, before any thread; read only
+ * afterwards. */
+#define CUTOVER_LIBVIRT_MAX 64
+static struct {
+	char name[CUTOVER_LIBVIRT_NAME_MAX + 1];
+	char uri[CUTOVER_LIBVIRT_URI_MAX + 1];
+} cutover_libvirt[CUTOVER_LIBVIRT_MAX];
+static int cutover_libvirt_count;
+
 int
-cutover_virt_open(const char *uri, virConnectPtr *out)
+cutover_virt_allow(const char *name, const char *uri)
 {
+	size_t name_length = strlen(name), uri_length = strlen(uri);
+	const char *scheme_end = strstr(uri, "://");
+
+	if (name_length == 0 || name_length > CUTOVER_LIBVIRT_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		    name_length)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "libvirt connection name '%.80s' must be 1 to %d letters, "
+				       "digits, '.', '_' or '-'",
+				       name, CUTOVER_LIBVIRT_NAME_MAX);
+	if (uri_length == 0 || uri_length > CUTOVER_LIBVIRT_URI_MAX || scheme_end == NULL ||
+	    strpbrk(uri, " \t\r\n") != NULL)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "libvirt connection %s: '%.120s' is not a libvirt URI "
+				       "(DRIVER[+TRANSPORT]://[HOST]/PATH, at most %d characters)",
+				       name, uri, CUTOVER_LIBVIRT_URI_MAX);
+	/* The ext transport runs a program named in the URI: never, even from the configuration. */
+	if (memchr(uri, '+', (size_t)(scheme_end - uri)) &&
+	    strncasecmp(strchr(uri, '+'), "+ext:", 5) == 0)
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"libvirt connection %s: the ext transport runs a program; use "
+			"unix, tls or ssh",
+			name);
+	for (int i = 0; i < cutover_libvirt_count; i++)
+		if (strcmp(cutover_libvirt[i].name, name) == 0)
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "libvirt connection %s is configured twice", name);
+	if (cutover_libvirt_count == CUTOVER_LIBVIRT_MAX)
+		return ferry_error_set(FERRY_ERR_INVALID, "more than %d libvirt connections",
+				       CUTOVER_LIBVIRT_MAX);
+	snprintf(cutover_libvirt[cutover_libvirt_count].name, sizeof(cutover_libvirt[0].name), "%s",
+		 name);
+	snprintf(cutover_libvirt[cutover_libvirt_count].uri, sizeof(cutover_libvirt[0].uri), "%s",
+		 uri);
+	cutover_libvirt_count++;
+	return 0;
+}
+
+void
+cutover_virt_allow_reset(void)
+{
+	cutover_libvirt_count = 0;
+}
+
+int
+cutover_virt_resolve(const char *given, char *uri, size_t size)
+{
+	char names[1024] = "";
+	size_t used = 0;
+
+	for (int i = 0; i < cutover_libvirt_count; i++) {
+		if (strcmp(cutover_libvirt[i].name, given) == 0 ||
+		    strcmp(cutover_libvirt[i].uri, given) == 0) {
+			snprintf(uri, size, "%s", cutover_libvirt[i].uri);
+			return 0;
+		}
+		if (used < sizeof(names))
+			used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+						 i ? ", " : "", cutover_libvirt[i].name);
+	}
+	if (cutover_libvirt_count == 0)
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"libvirt connection '%.120s' is not configured at this site, "
+			"which has none: list the ones it may use in the [libvirt] "
+			"section of ferryd's configuration (NAME = URI) or with "
+			"--libvirt NAME=URI",
+			given);
+	return ferry_error_set(
+		FERRY_ERR_INVALID,
+		"libvirt connection '%.120s' is not configured at this site; give one "
+		"of its names (%s) or their URIs, or add it to ferryd's [libvirt] "
+		"section",
+		given, names);
+}
+
+int
+cutover_virt_open(const char *given, virConnectPtr *out)
+{
+	char uri[CUTOVER_LIBVIRT_URI_MAX + 1];
+	int rc = cutover_virt_resolve(given, uri, sizeof(uri));
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
 	*out = virConnectOpen(uri);
 	if (*out == NULL)
 		return ferry_error_set(FERRY_ERR_NETWORK,

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Opens a configured libvirt connection, named or by its URI; anything else is refused
+ * (FERRY_ERR_INVALID naming the configured ones) and never reaches libvirt. */
 int cutover_virt_open(const char *uri, virConnectPtr *out);
 void cutover_virt_close(virConnectPtr connection);
 /* The libvirt error of the last failed call on this thread, or "unknown error". */

@@ -27,6 +27,8 @@
  * object come as some 190 extents and land as a few writes. */
 #define RECEIVER_EXTENT_GAP (64u << 10)
 
+#define RECEIVER_SEGMENT_STRIPES 64
+
 struct repl_receiver {
 	struct catalog *catalog;
 	char volumes_dir[PATH_MAX];
@@ -36,6 +38,10 @@ struct repl_receiver {
 	 * exclusive lock passed around) for every segment. Entries are added under open_lock
 	 * while `lock` is held shared, and removed only while `lock` is held exclusively. */
 	pthread_mutex_t open_lock;
+	/* Two PUTs of one segment (two senders of one name) must not interleave their write,
+	 * flush and record: the recorded checksum has to describe the bytes on disk. A segment
+	 * holds its stripe from the first byte written until it is recorded. */
+	pthread_mutex_t segment_locks[RECEIVER_SEGMENT_STRIPES];
 	struct {
 		char location[1024];
 		struct repl_volume *volume;
@@ -129,6 +135,8 @@ repl_receiver_new(struct catalog *catalog, const char *state_dir, const char *re
 		return NULL;
 	}
 	pthread_rwlock_init(&receiver->lock, NULL);
+	for (int i = 0; i < RECEIVER_SEGMENT_STRIPES; i++)
+		pthread_mutex_init(&receiver->segment_locks[i], NULL);
 	pthread_mutex_init(&receiver->open_lock, NULL);
 	return receiver;
 }
@@ -142,6 +150,8 @@ repl_receiver_free(struct repl_receiver *receiver)
 		repl_volume_close(receiver->open[i].volume);
 	pthread_mutex_destroy(&receiver->open_lock);
 	pthread_rwlock_destroy(&receiver->lock);
+	for (int i = 0; i < RECEIVER_SEGMENT_STRIPES; i++)
+		pthread_mutex_destroy(&receiver->segment_locks[i]);
 	free(receiver);
 }
 
@@ -637,8 +647,10 @@ receiver_fault_exit_after(void)
 	static unsigned long long durable;
 	const char *value = getenv("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS");
 
-	if (value && __atomic_add_fetch(&durable, 1, __ATOMIC_SEQ_CST) == strtoull(value, NULL, 10)) {
-		log_warn("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS: exiting after %s durable segment(s)",
+	if (value &&
+	    __atomic_add_fetch(&durable, 1, __ATOMIC_SEQ_CST) == strtoull(value, NULL, 10)) {
+		log_warn("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS: exiting after %s durable "
+			 "segment(s)",
 			 value);
 		_exit(137);
 	}
@@ -657,6 +669,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	struct checksum sum;
 	const char *plain = NULL;
 	uint64_t offset, expected;
+	pthread_mutex_t *segment_lock = NULL;
 	int rc;
 
 	pthread_rwlock_rdlock(&receiver->lock);
@@ -742,6 +755,9 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		rc = receiver_volume_get(receiver, transfer.location, &volume, &volume_owned);
 	if (rc < 0)
 		goto out;
+	segment_lock = &receiver->segment_locks[((uint64_t)transfer.id * 131 + request->index) %
+						RECEIVER_SEGMENT_STRIPES];
+	pthread_mutex_lock(segment_lock);
 	if (request->encoding == SEGMENT_ENCODING_ZERO) {
 		rc = repl_volume_write_zeroes(volume, offset, expected);
 	} else if (request->encoding == SEGMENT_ENCODING_EXTENTS) {
@@ -766,6 +782,8 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
 					    "writing");
 out:
+	if (segment_lock)
+		pthread_mutex_unlock(segment_lock);
 	pthread_rwlock_unlock(&receiver->lock);
 	if (volume_owned)
 		repl_volume_close(volume);

@@ -8,6 +8,7 @@
 #include "web/web.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1256,12 +1259,38 @@ web_request_done(void *context, struct MHD_Connection *connection, void **connec
 static void
 web_mhd_log(void *context, const char *format, va_list args)
 {
+	/* A flood of refused connections must not become a flood of log lines: a few per second,
+	 * then one line with the count of those left out. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t second;
+	static unsigned logged, suppressed;
 	char message[512];
+	int64_t now = util_now_ms() / 1000;
+	unsigned left_out = 0;
+	bool print;
 
 	(void)context;
 	vsnprintf(message, sizeof(message), format, args);
 	message[strcspn(message, "\n")] = '\0';
-	log_warn("http: %s", message);
+	for (char *c = message; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		left_out = suppressed;
+		second = now;
+		logged = suppressed = 0;
+	}
+	print = logged < 5;
+	if (print)
+		logged++;
+	else
+		suppressed++;
+	pthread_mutex_unlock(&lock);
+	if (left_out)
+		log_warn("http: %u similar message(s) left out in the second before", left_out);
+	if (print)
+		log_warn("http: %s", message);
 }
 
 /* Leaves percent escapes in the path as they are: no ferry name needs escaping, so an escaped
@@ -1308,6 +1337,17 @@ web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *len
 	return 0;
 }
 
+/* No one locks the daemon out: one client address may hold a few connections (a sender's jobs
+ * and the CLI), far below the total; a connection that says nothing for a while (a handshake
+ * or headers never finished, an idle keep-alive) is closed. */
+#define WEB_CONNECTIONS_MAX	    (unsigned int)256
+#define WEB_CONNECTIONS_PER_ADDRESS (unsigned int)24
+#define WEB_IDLE_TIMEOUT_S	    (unsigned int)15
+/* TLS 1.2 and 1.3 only, forward-secret key exchange, no SHA-1 or CBC-era leftovers. */
+#define WEB_TLS_PRIORITIES                                                                         \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-SHA1:-AES-128-CBC:-AES-256-CBC:"      \
+	"-CAMELLIA-128-CBC:-CAMELLIA-256-CBC:%SERVER_PRECEDENCE"
+
 struct web_server *
 web_server_start(const struct web_server_options *options)
 {
@@ -1331,9 +1371,11 @@ web_server_start(const struct web_server_options *options)
 		NULL, MHD_OPTION_UNESCAPE_CALLBACK, web_keep_escaped, NULL, MHD_OPTION_SOCK_ADDR,
 		&address, MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem,
 		MHD_OPTION_HTTPS_MEM_KEY, options->key_pem, MHD_OPTION_NOTIFY_COMPLETED,
-		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS_MAX,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_CONNECTIONS_PER_ADDRESS,
+		MHD_OPTION_CONNECTION_TIMEOUT, WEB_IDLE_TIMEOUT_S, MHD_OPTION_HTTPS_PRIORITIES,
+		WEB_TLS_PRIORITIES, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,
 				"cannot listen on %s (is the address in use or not local?)",

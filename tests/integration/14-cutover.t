@@ -138,7 +138,7 @@ done
 kill -9 "$REPLICA_PID"; wait "$REPLICA_PID" 2>/dev/null
 sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 0) WHERE name = '$V2'"
 DAEMON_PORT=${REPLICA_URL##*:}
-start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
+start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
 REPLICA_PID=$DAEMON_PID
 at_b run show "$run" --json > "$TEST_DIR/interrupted.json"
 is "$(jq -r .status "$TEST_DIR/interrupted.json")" interrupted "after kill -9 and a restart, the run shows as interrupted"

@@ -19,7 +19,7 @@ ok $? "$V1 runs at A, protected, its first point committed"
 # A VM that is not running cannot move live: refused, nothing changed.
 rbd_a create --size 16M "rbd/$V2-disk" && sed "s/$V1/$V2/g; /<uuid>/d" "$TEST_DIR/$V1.xml" > "$TEST_DIR/$V2.xml" &&
 	v1 define "$TEST_DIR/$V2.xml" > /dev/null
-at_a vm protect $V2 --uri "$U1" --dest-uri "$U2" --group "gl$$" > /dev/null
+at_a vm protect $V2 --uri one --dest-uri two --group "gl$$" > /dev/null
 at_a migrate $V2 --live --json > "$TEST_DIR/refused.json"
 is $? 1 "a live migration of a VM that is shut off fails"
 is "$(jq -r .status "$TEST_DIR/refused.json")" refused "  and is refused by its checks ($(jq -r .reason "$TEST_DIR/refused.json" | head -c 150))"

@@ -16,7 +16,7 @@ cutover_setup 7 8
 # restart_primary: site A's ferryd again on its port (environment for it may precede the call)
 restart_primary() {
 	DAEMON_PORT=$PRIMARY_PORT
-	start_daemon primary --ceph-conf "$A" --vm-refresh 2 ||
+	start_daemon primary --ceph-conf "$A" --vm-refresh 2 "${SITE_FLAGS[@]}" ||
 		{ echo "Bail out! primary ferryd did not restart"; exit 1; }
 	PRIMARY_PID=$DAEMON_PID
 }

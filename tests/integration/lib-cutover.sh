@@ -8,7 +8,7 @@
 # wait_run_ended SITE RUN,
 # bytes_at CONF POOL/IMAGE OFFSET, make_vm NAME (an RBD disk on A holding the guest, defined and
 # started on libvirtd 1), running_on URI NAME; and A, B, U1, U2, D1, D2, V1, V2, PRIMARY_PID,
-# PRIMARY_URL, REPLICA_PID, REPLICA_URL.
+# PRIMARY_URL, REPLICA_PID, REPLICA_URL, SITE_FLAGS (ferryd's --libvirt and --guest-file-dir).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
 GUEST="$ROOT/tests/guest"
@@ -45,10 +45,13 @@ STARTED="$D1 $D2"
 v1() { timeout 120 virsh -q -c "$U1" "$@"; }
 v2() { timeout 120 virsh -q -c "$U2" "$@"; }
 
-start_daemon replica --ceph-conf "$B" --vm-refresh 2 || { echo "Bail out! replica ferryd did not start"; exit 1; }
+# The libvirt connections both daemons may open (nothing else is), and where the guests' serial
+# logs may be written.
+SITE_FLAGS=(--libvirt "one=$U1" --libvirt "two=$U2" --guest-file-dir "$TEST_DIR")
+start_daemon replica --ceph-conf "$B" --vm-refresh 2 "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
 DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
-start_daemon primary --ceph-conf "$A" --vm-refresh 2 || { echo "Bail out! primary ferryd did not start"; exit 1; }
+start_daemon primary --ceph-conf "$A" --vm-refresh 2 "${SITE_FLAGS[@]}" || { echo "Bail out! primary ferryd did not start"; exit 1; }
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
