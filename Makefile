@@ -61,7 +61,7 @@ $(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/libferry.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/libferry.a
+$(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/cmd/ferry_access.o $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

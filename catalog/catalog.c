@@ -133,6 +133,31 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" volume TEXT PRIMARY KEY,"
 	" run_id INTEGER NOT NULL,"
 	" time_ms INTEGER NOT NULL);",
+	/* 6: API tokens with roles (stored hashed), the audit log, and which peer token owns a
+	 * received volume or VM record (catalog/access.c) */
+	"CREATE TABLE tokens ("
+	" name TEXT PRIMARY KEY,"
+	" role TEXT NOT NULL,"
+	" hash TEXT NOT NULL UNIQUE,"
+	" created_ms INTEGER NOT NULL,"
+	" last_used_ms INTEGER NOT NULL DEFAULT 0,"
+	" expires_ms INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE audit ("
+	" id INTEGER PRIMARY KEY,"
+	" time_ms INTEGER NOT NULL,"
+	" token TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" client TEXT NOT NULL,"
+	" method TEXT NOT NULL,"
+	" path TEXT NOT NULL,"
+	" object TEXT NOT NULL,"
+	" status INTEGER NOT NULL);"
+	"CREATE INDEX audit_time ON audit (time_ms);"
+	"CREATE TABLE owners ("
+	" kind TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" token TEXT NOT NULL,"
+	" PRIMARY KEY (kind, name));",
 };
 
 static const char *const range_kind_names[] = {"durable", "attempted", "member"};
@@ -366,12 +391,23 @@ catalog_schema_version(struct catalog *catalog)
 	return version;
 }
 
-static void
+void
 catalog_copy_text(char *out, size_t size, sqlite3_stmt *stmt, int column)
 {
 	const unsigned char *text = sqlite3_column_text(stmt, column);
+	size_t length;
 
 	snprintf(out, size, "%s", text ? (const char *)text : "");
+	/* Cut on a character boundary: half a UTF-8 sequence would make every listing that holds
+	 * this row unencodable as JSON. */
+	length = strlen(out);
+	if (text && length + 1 == size && strlen((const char *)text) > length) {
+		while (length > 0 && ((unsigned char)out[length - 1] & 0xc0) == 0x80)
+			length--;
+		if (length > 0 && ((unsigned char)out[length - 1] & 0xc0) == 0xc0)
+			length--;
+		out[length] = '\0';
+	}
 }
 
 /* ---- volumes ---- */
@@ -1065,7 +1101,7 @@ out:
 /* ---- continuous replication ---- */
 
 /* Runs one write statement with text and integer parameters bound by bind(). */
-static int
+int
 catalog_write_one(struct catalog *catalog, const char *sql, const char *what,
 		  void (*bind)(sqlite3_stmt *stmt, const void *row), const void *row,
 		  bool must_change)
@@ -1092,7 +1128,7 @@ out:
 }
 
 /* Runs a query with one text parameter (NULL: none) and hands each row to each(). */
-static int
+int
 catalog_read_rows(struct catalog *catalog, const char *sql, const char *key, const char *what,
 		  int (*each)(sqlite3_stmt *stmt, void *context), void *context, int *rows)
 {

@@ -14,13 +14,14 @@
 #define FERRY_CATALOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/checksum.h"
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 5
+#define CATALOG_SCHEMA_VERSION 6
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 
@@ -262,5 +263,61 @@ struct catalog_event {
 int catalog_event_list(struct catalog *catalog, int limit,
 		       int (*each)(const struct catalog_event *event, void *context),
 		       void *context);
+
+/* ---- API tokens, owners and the audit log (catalog/access.c) ---- */
+
+/* A token is stored as the hex SHA-256 of its secret, never the secret. expires_ms 0: never. */
+struct catalog_token {
+	char name[65];
+	char role[16];
+	char hash[65];
+	int64_t created_ms;
+	int64_t last_used_ms;
+	int64_t expires_ms;
+};
+/* FERRY_ERR_CONFLICT when the name is taken. */
+int catalog_token_add(struct catalog *catalog, const struct catalog_token *token);
+/* FERRY_ERR_NOT_FOUND when no token has that hash. */
+int catalog_token_find(struct catalog *catalog, const char *hash, struct catalog_token *out);
+int catalog_token_list(struct catalog *catalog,
+		       int (*each)(const struct catalog_token *token, void *context),
+		       void *context);
+/* FERRY_ERR_NOT_FOUND when there is no such token. */
+int catalog_token_revoke(struct catalog *catalog, const char *name);
+int catalog_token_touch(struct catalog *catalog, const char *name, int64_t now_ms);
+
+/* Which peer token pushed an object (kind "volume" or "vm"): "" when none did, so that a peer
+ * may change only what it pushed. */
+int catalog_owner_get(struct catalog *catalog, const char *kind, const char *name, char *token,
+		      size_t size);
+int catalog_owner_set(struct catalog *catalog, const char *kind, const char *name,
+		      const char *token);
+
+struct catalog_audit_entry {
+	int64_t id;
+	int64_t time_ms;
+	char token[65];
+	char role[16];
+	char client[64];
+	char method[16];
+	char path[512];
+	char object[256];
+	int status;
+};
+int catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry *entry);
+/* Oldest first, from since_ms on, at most limit entries (the newest ones). */
+int catalog_audit_list(struct catalog *catalog, int64_t since_ms, int limit,
+		       int (*each)(const struct catalog_audit_entry *entry, void *context),
+		       void *context);
+
+/* ---- for the files of catalog/ only: statement helpers of catalog.c ---- */
+struct sqlite3_stmt;
+int catalog_write_one(struct catalog *catalog, const char *sql, const char *what,
+		      void (*bind)(struct sqlite3_stmt *stmt, const void *row), const void *row,
+		      bool must_change);
+int catalog_read_rows(struct catalog *catalog, const char *sql, const char *key, const char *what,
+		      int (*each)(struct sqlite3_stmt *stmt, void *context), void *context,
+		      int *rows);
+void catalog_copy_text(char *out, size_t size, struct sqlite3_stmt *stmt, int column);
 
 #endif

@@ -1,5 +1,6 @@
 /* ferry: the operator's CLI. Each command parses its options and hands over to the replicator
  * (copy, verify) or to ferryd's /v1 API (status). Exit status: 0 done, 1 failed, 2 bad usage. */
+#include "cmd/cli.h"
 #include "catalog/catalog.h"
 #include "common/api_client.h"
 #include "common/error.h"
@@ -16,45 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct cli_options {
-	const char *url;
-	const char *token_file;
-	const char *cacert;
-	bool insecure;
-	bool json;
-	uint64_t segment_size;
-	int jobs;
-	int zstd_level;
-	bool restart;
-	bool progress;
-	uint64_t bandwidth_limit;
-	const char *ceph_conf;
-	const char *ceph_id;
-	const char *target_kind;
-	const char *from_snapshot;
-	const char *site_url;
-	const char *peer_token_file;
-	const char *peer_cacert;
-	const char *group;
-	const char *site;
-	int64_t interval;
-	int64_t keep;
-	char *token;
-	/* cutover */
-	const char *uri;
-	const char *dest_uri;
-	int64_t order;
-	int64_t delay;
-	json_t *network_map;
-	bool live, cold, test, cleanup, force, dry_run;
-	int64_t point;
-	int64_t shutdown_timeout;
-	int64_t max_time;
-	int64_t bandwidth;
-	int64_t max_lag;
-	const char *on_timeout;
-};
 
 static void
 usage(FILE *out)
@@ -74,7 +36,7 @@ usage(FILE *out)
 		"                        re-read both sides and compare their digests\n"
 		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
 		"                        list a daemon's volumes, transfers and groups, or one\n"
-		"  site add NAME --url URL --peer-token-file F [--peer-cacert F]\n"
+		"  site add NAME --url URL --peer-token-file F [--peer-cacert F] [--replace]\n"
 		"                        the replica site this daemon pushes to\n"
 		"  group create NAME --interval SECONDS [--keep K]\n"
 		"                        a protection group: a point every SECONDS, K kept\n"
@@ -106,6 +68,15 @@ usage(FILE *out)
 		"                        (the site the VMs moved to) reverse the direction: the\n"
 		"                        other site's images go back to the last shared point and\n"
 		"                        become replicas; only what changed since then is shipped\n"
+		"  token create NAME --role viewer|operator|admin|peer [--expires DAYS] [--json]\n"
+		"  token list [--json]; token revoke NAME\n"
+		"                        API tokens of a daemon (as admin); the secret is shown\n"
+		"                        once, at create; a peer token is what the other site's\n"
+		"                        ferry site add --peer-token-file holds\n"
+		"  audit [--since TIME] [--json]\n"
+		"                        who changed what at a daemon (TIME: "
+		"2026-12-01T10:00:00Z,\n"
+		"                        ms since 1970, or 30m, 12h, 7d ago)\n"
 		"  runs [--json]; run show ID [--json]; run resume ID\n"
 		"  run rollback ID [--json]\n"
 		"                        an interrupted or failed migration that never ran the VM\n"
@@ -119,7 +90,7 @@ usage(FILE *out)
 		"$FERRY_STATE_DIR, else /var/lib/ferry as root, else ~/.local/state/ferry.\n");
 }
 
-static int
+int
 cli_fail(const struct cli_options *options, const char *command)
 {
 	const char *message = ferry_error_message();
@@ -131,7 +102,7 @@ cli_fail(const struct cli_options *options, const char *command)
 
 /* Parses the options shared by every command; returns the index of the first operand,
  * or -1 after printing why. */
-static int
+int
 cli_parse(int argc, char **argv, struct cli_options *options)
 {
 	static const struct option long_options[] = {
@@ -175,6 +146,10 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"bandwidth", required_argument, NULL, 1014},
 		{"on-timeout", required_argument, NULL, 1015},
 		{"max-lag", required_argument, NULL, 1016},
+		{"role", required_argument, NULL, 1017},
+		{"expires", required_argument, NULL, 1018},
+		{"since", required_argument, NULL, 1019},
+		{"replace", no_argument, NULL, 1020},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -243,6 +218,22 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 					   : &options->max_lag) = value;
 			break;
 		}
+		case 1017: options->role = optarg; break;
+		case 1018: {
+			int64_t days;
+
+			if (util_parse_int64(optarg, 1, 3650, &days) < 0) {
+				fprintf(stderr,
+					"ferry: --expires %s: give a number of days, 1 to "
+					"3650\n",
+					optarg);
+				return -1;
+			}
+			options->expires_days = days;
+			break;
+		}
+		case 1019: options->since = optarg; break;
+		case 1020: options->replace = true; break;
 		case 1015:
 			if (strcmp(optarg, "abort") != 0 && strcmp(optarg, "cold") != 0) {
 				fprintf(stderr,
@@ -442,7 +433,7 @@ out:
 	return status;
 }
 
-static struct api_client *
+struct api_client *
 cli_client(const struct cli_options *options)
 {
 	return api_client_new(&(struct api_client_options){
@@ -619,7 +610,7 @@ out:
 }
 
 /* Sends one JSON request to the daemon and prints its answer (JSON with --json). */
-static int
+int
 cli_request(const struct cli_options *options, const char *command, const char *path,
 	    json_t *request, const char *done)
 {
@@ -656,7 +647,7 @@ cli_site(int argc, char **argv)
 		return 2;
 	if (argc - first != 2 || strcmp(argv[first], "add") != 0 || !options.site_url) {
 		fprintf(stderr, "usage: ferry site add NAME --url https://HOST:PORT "
-				"--peer-token-file F [--peer-cacert F]\n");
+				"--peer-token-file F [--peer-cacert F] [--replace]\n");
 		goto out;
 	}
 	status = 1;
@@ -668,9 +659,9 @@ cli_site(int argc, char **argv)
 	}
 	snprintf(done, sizeof(done), "site %s: %s", argv[first + 1], options.site_url);
 	status = cli_request(&options, "site add", "/v1/sites",
-			     json_pack("{s:s, s:s, s:s, s:s}", "name", argv[first + 1], "url",
+			     json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[first + 1], "url",
 				       options.site_url, "token", peer_token, "cacert_pem",
-				       cacert ? cacert : ""),
+				       cacert ? cacert : "", "replace", options.replace),
 			     done);
 out:
 	free(peer_token);
@@ -1074,6 +1065,10 @@ main(int argc, char **argv)
 		status = cli_reprotect(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "runs") == 0)
 		status = cli_runs(argc - 1, argv + 1, false);
+	else if (strcmp(argv[1], "token") == 0)
+		status = cli_token(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "audit") == 0)
+		status = cli_audit(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "run") == 0)
 		status = cli_runs(argc - 1, argv + 1, true);
 	else if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {

@@ -197,6 +197,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"config", required_argument, NULL, 'f'},
 		{"libvirt", required_argument, NULL, 'L'},
 		{"guest-file-dir", required_argument, NULL, 'G'},
+		{"print-routes", no_argument, NULL, 'P'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -228,6 +229,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 				goto list_full;
 			continue;
 		case 'h': usage(stdout); return 1;
+		case 'P': web_routes_print(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
 		free(*field);

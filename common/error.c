@@ -63,6 +63,7 @@ static const struct {
 	{FERRY_ERR_NO_MEMORY, "no_memory"},
 	{FERRY_ERR_REMOTE, "remote"},
 	{FERRY_ERR_METHOD, "method_not_allowed"},
+	{FERRY_ERR_FORBIDDEN, "forbidden"},
 };
 
 const char *

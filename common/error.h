@@ -19,8 +19,9 @@ enum ferry_error {
 	FERRY_ERR_NETWORK = -10,     /* the peer could not be reached or the link broke */
 	FERRY_ERR_TLS = -11,	     /* certificate not trusted or TLS set-up failed */
 	FERRY_ERR_NO_MEMORY = -12,
-	FERRY_ERR_REMOTE = -13, /* the peer answered with an error; the message is its message */
-	FERRY_ERR_METHOD = -14, /* a known path asked with a method it does not take */
+	FERRY_ERR_REMOTE = -13,	   /* the peer answered with an error; the message is its message */
+	FERRY_ERR_METHOD = -14,	   /* a known path asked with a method it does not take */
+	FERRY_ERR_FORBIDDEN = -15, /* a valid token whose role or ownership does not allow it */
 };
 
 /* Records a printf-style message for the calling thread and returns code, so that

@@ -273,3 +273,24 @@ util_parse_size(const char *text, uint64_t *out)
 	*out = value * multiplier;
 	return 0;
 }
+
+int
+util_parse_int64(const char *text, int64_t minimum, int64_t maximum, int64_t *out)
+{
+	const char *digits = text;
+	char *end = NULL;
+	long long value;
+
+	if (text == NULL)
+		return FERRY_ERR_INVALID;
+	if (*digits == '-' && minimum < 0)
+		digits++;
+	if (*digits < '0' || *digits > '9' || (digits[0] == '0' && digits[1] != '\0'))
+		return FERRY_ERR_INVALID;
+	errno = 0;
+	value = strtoll(text, &end, 10);
+	if (errno || *end || value < minimum || value > maximum)
+		return FERRY_ERR_INVALID;
+	*out = value;
+	return 0;
+}

@@ -35,5 +35,9 @@ int util_fsync_dir(const char *path);
 void util_format_bytes(double bytes, char *buf, size_t size);
 /* Parses "4194304", "4M", "4MiB", "64k": returns 0 or FERRY_ERR_INVALID. */
 int util_parse_size(const char *text, uint64_t *out);
+/* The one strict parser of decimal integers from outside: digits only (a leading '-' where
+ * minimum < 0), no leading zeros, no spaces or trailing bytes, within [minimum, maximum];
+ * FERRY_ERR_INVALID otherwise (not reported: the caller names the field). */
+int util_parse_int64(const char *text, int64_t minimum, int64_t maximum, int64_t *out);
 
 #endif

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -25,22 +26,10 @@
 #include <sys/socket.h>
 
 #define WEB_JSON_BODY_MAX (64u << 10)
-#define WEB_PATH_PARTS	  6
 
-struct web_server {
-	struct MHD_Daemon *daemon;
-	struct web_server_options options;
-	char token[TOKEN_MAX + 1];
-};
-
-struct web_request {
-	bool answered; /* an early error was queued: swallow the body */
-	size_t ceiling;
-	char *body;
-	size_t length;
-	size_t capacity;
-	bool too_large;
-};
+/* The status of the reply queued last on this thread (one thread per connection), for the
+ * audit log. */
+static _Thread_local unsigned int web_reply_status;
 
 static const struct {
 	int code;
@@ -49,6 +38,7 @@ static const struct {
 	{FERRY_ERR_INVALID, MHD_HTTP_BAD_REQUEST},
 	{FERRY_ERR_METHOD, MHD_HTTP_METHOD_NOT_ALLOWED},
 	{FERRY_ERR_UNAUTHORIZED, MHD_HTTP_UNAUTHORIZED},
+	{FERRY_ERR_FORBIDDEN, MHD_HTTP_FORBIDDEN},
 	{FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND},
 	{FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT},
 	{FERRY_ERR_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE},
@@ -59,7 +49,7 @@ static const struct {
 	{FERRY_ERR_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR},
 };
 
-static enum MHD_Result
+enum MHD_Result
 web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *document)
 {
 	char *text = json_dumps(document, JSON_COMPACT);
@@ -78,16 +68,19 @@ web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *d
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"ferryd\"");
+	web_reply_status = status;
 	result = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
 	return result;
 }
 
-static enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code,
-				       const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
+unsigned int
+web_last_status(void)
+{
+	return web_reply_status;
+}
 
-static enum MHD_Result
+enum MHD_Result
 web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
 {
 	unsigned int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -112,7 +105,7 @@ web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 }
 
 /* Replies with the error recorded on this thread by the layer that detected it. */
-static enum MHD_Result
+enum MHD_Result
 web_reply_last_error(struct MHD_Connection *connection, int code)
 {
 	return web_reply_error(connection, code, "%s",
@@ -146,15 +139,6 @@ web_transfer_json(const struct catalog_transfer *transfer)
 
 /* ---- handlers ---- */
 
-struct web_route_context {
-	struct web_server *server;
-	struct MHD_Connection *connection;
-	const char *method;
-	const char *parts[WEB_PATH_PARTS];
-	int part_count;
-	struct web_request *request;
-};
-
 static enum MHD_Result
 web_health(struct web_route_context *route)
 {
@@ -163,7 +147,7 @@ web_health(struct web_route_context *route)
 					catalog_schema_version(route->server->options.catalog)));
 }
 
-static json_t *
+json_t *
 web_parse_json_body(struct web_route_context *route, int *code)
 {
 	json_error_t error;
@@ -244,7 +228,21 @@ web_transfer_begin(struct web_route_context *route)
 	}
 	begin.size = (uint64_t)json_integer_value(size);
 	begin.segment_size = segment_size ? (uint64_t)json_integer_value(segment_size) : 0;
-	code = repl_receiver_begin(route->server->options.receiver, &begin, &transfer);
+	/* A restart throws away what the volume holds, a complete replica too: an admin's call. */
+	if (begin.restart && route->request->identity.role != WEB_ROLE_ADMIN)
+		code = ferry_error_set(FERRY_ERR_FORBIDDEN,
+				       "restarting volume %s discards what it holds: only an admin "
+				       "token may (token %s is %s)",
+				       begin.volume, route->request->identity.name,
+				       web_role_name(route->request->identity.role));
+	if (code == 0)
+		code = repl_receiver_begin(route->server->options.receiver, &begin, &transfer);
+	if (code == 0)
+		code = web_peer_owns(route, "volume", begin.volume, true);
+	if (code == 0 && begin.restart)
+		catalog_event_add(route->server->options.catalog, "warn", begin.volume,
+				  "transfer restarted from scratch by token %s",
+				  route->request->identity.name);
 	json_decref(body);
 	range_set_free(&members);
 	if (code < 0)
@@ -549,6 +547,54 @@ web_secret_write(struct web_server *server, const char *name, const char *conten
 	return util_write_file_atomic(path, content, strlen(content), 0600);
 }
 
+/* An https URL without userinfo, spaces, backslashes or control bytes. */
+static bool
+web_url_plain(const char *url)
+{
+	for (const char *c = url; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '\\' || *c == '@')
+			return false;
+	return true;
+}
+
+/* FERRY_ERR_INVALID naming the first key of body that is not in allowed (NULL-terminated). */
+static int
+web_unknown_keys(json_t *body, const char *const *allowed)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(body, key, value)
+	{
+		bool known = false;
+
+		(void)value;
+		for (int i = 0; allowed[i] && !known; i++)
+			known = strcmp(key, allowed[i]) == 0;
+		if (!known)
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "unknown key '%.64s' in the request", key);
+	}
+	return 0;
+}
+
+static int
+web_pem_certificate_valid(const char *pem)
+{
+	gnutls_x509_crt_t certificates[16];
+	unsigned int count = 16;
+	gnutls_datum_t data = {(unsigned char *)pem, (unsigned int)strlen(pem)};
+	int rc = gnutls_x509_crt_list_import(certificates, &count, &data, GNUTLS_X509_FMT_PEM, 0);
+
+	if (rc < 0 || count == 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "'cacert_pem' is not a PEM certificate: %s",
+				       rc < 0 ? gnutls_strerror(rc) : "none in it");
+	for (unsigned int i = 0; i < count; i++)
+		gnutls_x509_crt_deinit(certificates[i]);
+	return 0;
+}
+
 static enum MHD_Result
 web_site_add(struct web_route_context *route)
 {
@@ -566,14 +612,34 @@ web_site_add(struct web_route_context *route)
 	url = json_string_value(json_object_get(body, "url"));
 	token = json_string_value(json_object_get(body, "token"));
 	cacert = json_string_value(json_object_get(body, "cacert_pem"));
-	if (!util_volume_name_valid(name) || url == NULL || strncmp(url, "https://", 8) != 0 ||
-	    token == NULL || token[0] == '\0' || strlen(url) >= sizeof(site.url)) {
-		json_decref(body);
-		return web_reply_error(
-			route->connection, FERRY_ERR_INVALID,
+	code = web_unknown_keys(
+		body, (const char *[]){"name", "url", "token", "cacert_pem", "replace", NULL});
+	if (code == 0 &&
+	    (!util_volume_name_valid(name) || url == NULL || strncmp(url, "https://", 8) != 0 ||
+	     token == NULL || !web_token_syntax(token) || strlen(url) >= sizeof(site.url)))
+		code = ferry_error_set(
+			FERRY_ERR_INVALID,
 			"a site needs a 'name' (A-Z a-z 0-9 . _ -), an https:// 'url' "
-			"and the peer's 'token'");
+			"and the peer's 'token' (one line of letters, digits and "
+			"-._~+/=)");
+	/* No user:password@ (it would be shown wherever the URL is), no space or control byte. */
+	if (code == 0 && !web_url_plain(url))
+		code = ferry_error_set(FERRY_ERR_INVALID,
+				       "'url' must be https://HOST:PORT without user:password@, "
+				       "spaces or control bytes");
+	if (code == 0 && cacert && cacert[0] && web_pem_certificate_valid(cacert) < 0)
+		code = FERRY_ERR_INVALID;
+	if (code == 0 && !json_is_true(json_object_get(body, "replace")) &&
+	    catalog_site_get(route->server->options.catalog, name, &site) == 0)
+		code = ferry_error_set(FERRY_ERR_CONFLICT,
+				       "site %s exists already (%s): replication goes there; give "
+				       "--replace to point it elsewhere",
+				       name, site.url);
+	if (code < 0) {
+		json_decref(body);
+		return web_reply_last_error(route->connection, code);
 	}
+	memset(&site, 0, sizeof(site));
 	snprintf(site.name, sizeof(site.name), "%s", name);
 	snprintf(site.url, sizeof(site.url), "%s", url);
 	snprintf(file, sizeof(file), "site-%s.token", name);
@@ -612,13 +678,19 @@ web_group_create(struct web_route_context *route)
 	name = json_string_value(json_object_get(body, "name"));
 	interval = json_object_get(body, "interval");
 	keep = json_object_get(body, "keep");
-	if (!util_volume_name_valid(name) || !json_is_integer(interval) ||
-	    json_integer_value(interval) < 1 ||
-	    (keep && (!json_is_integer(keep) || json_integer_value(keep) < 1))) {
+	code = web_unknown_keys(body, (const char *[]){"name", "interval", "keep", NULL});
+	if (code == 0 &&
+	    (!util_volume_name_valid(name) || !json_is_integer(interval) ||
+	     json_integer_value(interval) < 1 || json_integer_value(interval) > 86400 ||
+	     (keep && (!json_is_integer(keep) || json_integer_value(keep) < 1 ||
+		       json_integer_value(keep) > 1000))))
+		code = ferry_error_set(
+			FERRY_ERR_INVALID,
+			"a group needs a 'name', an 'interval' of 1 to 86400 seconds "
+			"and, optionally, 'keep' of 1 to 1000 points");
+	if (code < 0) {
 		json_decref(body);
-		return web_reply_error(route->connection, FERRY_ERR_INVALID,
-				       "a group needs a 'name', an 'interval' of 1 second or more "
-				       "and, optionally, 'keep' of 1 or more points");
+		return web_reply_last_error(route->connection, code);
 	}
 	memset(&group, 0, sizeof(group));
 	snprintf(group.name, sizeof(group.name), "%s", name);
@@ -826,7 +898,8 @@ web_cutover_unavailable(struct web_route_context *route)
 typedef int (*web_cutover_function)(const struct cutover_site *site, json_t *body, json_t **reply);
 
 static enum MHD_Result
-web_cutover_call(struct web_route_context *route, web_cutover_function call)
+web_cutover_call_owned(struct web_route_context *route, web_cutover_function call, bool vm_record,
+		       bool claim)
 {
 	json_t *body, *reply = NULL;
 	int code = 0;
@@ -836,13 +909,29 @@ web_cutover_call(struct web_route_context *route, web_cutover_function call)
 	body = web_parse_json_body(route, &code);
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
-	code = call(route->server->options.cutover, body, &reply);
+	/* A peer may only touch the VM records it sent. */
+	if (vm_record && !util_volume_name_valid(json_string_value(json_object_get(body, "name"))))
+		code = ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
+	else if (vm_record)
+		code = web_peer_owns(route, "vm", json_string_value(json_object_get(body, "name")),
+				     false);
+	if (code == 0)
+		code = call(route->server->options.cutover, body, &reply);
+	if (code == 0 && vm_record && claim)
+		code = web_peer_owns(route, "vm", json_string_value(json_object_get(body, "name")),
+				     true);
 	json_decref(body);
 	if (code < 0) {
 		json_decref(reply);
 		return web_reply_last_error(route->connection, code);
 	}
 	return web_reply_json(route->connection, MHD_HTTP_OK, reply ? reply : json_object());
+}
+
+static enum MHD_Result
+web_cutover_call(struct web_route_context *route, web_cutover_function call)
+{
+	return web_cutover_call_owned(route, call, false, false);
 }
 
 static int
@@ -887,13 +976,13 @@ web_vm_protect(struct web_route_context *route)
 static enum MHD_Result
 web_vm_receive(struct web_route_context *route)
 {
-	return web_cutover_call(route, web_vm_receive_call);
+	return web_cutover_call_owned(route, web_vm_receive_call, true, true);
 }
 
 static enum MHD_Result
 web_vm_remap(struct web_route_context *route)
 {
-	return web_cutover_call(route, cutover_vm_remap);
+	return web_cutover_call_owned(route, cutover_vm_remap, true, false);
 }
 
 static enum MHD_Result
@@ -905,7 +994,7 @@ web_reprotect_prepare(struct web_route_context *route)
 static enum MHD_Result
 web_vm_promote(struct web_route_context *route)
 {
-	return web_cutover_call(route, web_vm_promote_call);
+	return web_cutover_call_owned(route, web_vm_promote_call, true, false);
 }
 
 static int
@@ -951,10 +1040,24 @@ web_run_start(struct web_route_context *route)
 	if (body == NULL)
 		return web_reply_last_error(route->connection, code);
 	code = json_is_string(json_object_get(body, "kind"))
-		       ? cutover_run_start(route->server->options.cutover,
-					   json_string_value(json_object_get(body, "kind")), body,
-					   &id)
+		       ? 0
 		       : ferry_error_set(FERRY_ERR_INVALID, "give the run's 'kind'");
+	/* The route asks for operator (planned migrations, test failovers); these take over or
+	 * give away a site's disks, and ask for admin. */
+	if (code == 0 && route->request->identity.role != WEB_ROLE_ADMIN) {
+		const char *kind = json_string_value(json_object_get(body, "kind"));
+
+		if (strcmp(kind, "failover") == 0 || strcmp(kind, "reprotect") == 0 ||
+		    strcmp(kind, "activate") == 0)
+			code = ferry_error_set(FERRY_ERR_FORBIDDEN,
+					       "a %s run needs the admin role (token %s is %s)",
+					       kind, route->request->identity.name,
+					       web_role_name(route->request->identity.role));
+	}
+	if (code == 0)
+		code = cutover_run_start(route->server->options.cutover,
+					 json_string_value(json_object_get(body, "kind")), body,
+					 &id);
 	json_decref(body);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);
@@ -1049,40 +1152,68 @@ web_run_rollback(struct web_route_context *route)
 			      json_pack("{s:I}", "run", (json_int_t)rollback_id));
 }
 
-/* One row per route: method, path pattern ("*" is one variable part), handler. */
+/* One row per route: method, path pattern ("*" is one variable part), handler, whether the body
+ * is a segment, and the role it needs (WEB_ACCESS_PEER routes are the site-to-site ones; a peer
+ * reaches only the volumes (parts[2]) and VM records it pushed). A test walks this table
+ * (ferryd --print-routes). */
 static const struct web_route {
 	const char *method;
 	const char *pattern[WEB_PATH_PARTS];
 	int parts;
 	enum MHD_Result (*handler)(struct web_route_context *route);
 	bool segment_body;
+	enum web_access access;
 } web_routes[] = {
-	{"GET", {"v1", "health"}, 2, web_health, false},
-	{"GET", {"v1", "volumes"}, 2, web_volume_list, false},
-	{"GET", {"v1", "volumes", "*"}, 3, web_volume_show, false},
-	{"POST", {"v1", "volumes", "*", "transfer"}, 4, web_transfer_begin, false},
-	{"PUT", {"v1", "volumes", "*", "segments", "*"}, 5, web_segment_put, true},
-	{"POST", {"v1", "volumes", "*", "commit"}, 4, web_transfer_commit, false},
-	{"POST", {"v1", "volumes", "*", "verify"}, 4, web_volume_verify, false},
-	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false},
-	{"GET", {"v1", "events"}, 2, web_event_list, false},
-	{"POST", {"v1", "sites"}, 2, web_site_add, false},
-	{"POST", {"v1", "groups"}, 2, web_group_create, false},
-	{"POST", {"v1", "protections"}, 2, web_protect, false},
-	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false},
-	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false},
-	{"GET", {"v1", "vms"}, 2, web_vm_list, false},
-	{"POST", {"v1", "vms"}, 2, web_vm_protect, false},
-	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false},
-	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false},
-	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false},
-	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false},
-	{"GET", {"v1", "runs"}, 2, web_run_list, false},
-	{"POST", {"v1", "runs"}, 2, web_run_start, false},
-	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false},
-	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false},
-	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false},
+	{"GET", {"v1", "health"}, 2, web_health, false, WEB_ACCESS_VIEWER_OR_PEER},
+	{"GET", {"v1", "volumes"}, 2, web_volume_list, false, WEB_ACCESS_VIEWER},
+	{"GET", {"v1", "volumes", "*"}, 3, web_volume_show, false, WEB_ACCESS_VIEWER_OR_PEER},
+	{"POST", {"v1", "volumes", "*", "transfer"}, 4, web_transfer_begin, false, WEB_ACCESS_PEER},
+	{"PUT", {"v1", "volumes", "*", "segments", "*"}, 5, web_segment_put, true, WEB_ACCESS_PEER},
+	{"POST", {"v1", "volumes", "*", "commit"}, 4, web_transfer_commit, false, WEB_ACCESS_PEER},
+	{"POST",
+	 {"v1", "volumes", "*", "verify"},
+	 4,
+	 web_volume_verify,
+	 false,
+	 WEB_ACCESS_VIEWER_OR_PEER},
+	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false, WEB_ACCESS_VIEWER},
+	{"GET", {"v1", "events"}, 2, web_event_list, false, WEB_ACCESS_VIEWER},
+	{"POST", {"v1", "sites"}, 2, web_site_add, false, WEB_ACCESS_ADMIN},
+	{"POST", {"v1", "groups"}, 2, web_group_create, false, WEB_ACCESS_ADMIN},
+	{"POST", {"v1", "protections"}, 2, web_protect, false, WEB_ACCESS_OPERATOR},
+	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false, WEB_ACCESS_OPERATOR},
+	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false, WEB_ACCESS_PEER},
+	{"GET", {"v1", "vms"}, 2, web_vm_list, false, WEB_ACCESS_VIEWER},
+	{"POST", {"v1", "vms"}, 2, web_vm_protect, false, WEB_ACCESS_OPERATOR},
+	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER},
+	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER},
+	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER},
+	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false, WEB_ACCESS_PEER},
+	{"GET", {"v1", "runs"}, 2, web_run_list, false, WEB_ACCESS_VIEWER},
+	/* operator; a failover, reprotect or activation asks for admin (web_run_start) */
+	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR},
+	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER},
+	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false, WEB_ACCESS_OPERATOR},
+	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false, WEB_ACCESS_ADMIN},
+	{"POST", {"v1", "tokens"}, 2, web_token_create, false, WEB_ACCESS_ADMIN},
+	{"GET", {"v1", "tokens"}, 2, web_token_list, false, WEB_ACCESS_ADMIN},
+	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN},
+	{"GET", {"v1", "audit"}, 2, web_audit_list, false, WEB_ACCESS_ADMIN},
 };
+
+static const char *const web_access_names[] = {"viewer", "operator", "admin", "peer",
+					       "viewer-or-peer"};
+
+void
+web_routes_print(FILE *out)
+{
+	for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
+		fprintf(out, "%s ", web_routes[i].method);
+		for (int part = 0; part < web_routes[i].parts; part++)
+			fprintf(out, "/%s", web_routes[i].pattern[part]);
+		fprintf(out, " %s\n", web_access_names[web_routes[i].access]);
+	}
+}
 
 /* Splits url into parts (in place in buffer); false when it has too many or empty parts. */
 static bool
@@ -1129,15 +1260,42 @@ web_find_route(const char **parts, int count, const char *method, bool *path_kno
 	return NULL;
 }
 
-static bool
-web_authorized(struct web_server *server, struct MHD_Connection *connection)
+static void
+web_client_address(struct MHD_Connection *connection, char *out, size_t size)
 {
-	const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_AUTHORIZATION);
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *address = info ? info->client_addr : NULL;
 
-	if (header == NULL || strncmp(header, "Bearer ", 7) != 0)
-		return false;
-	return util_secret_equal(server->token, header + 7);
+	snprintf(out, size, "?");
+	if (address && address->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)address)->sin_addr, out,
+			  (socklen_t)size);
+	else if (address && address->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr, out,
+			  (socklen_t)size);
+}
+
+/* True (with the reason recorded) when the caller's role may not use the route, or a peer
+ * asks for a volume it did not push. */
+static bool
+web_route_refused(struct web_route_context *route, const struct web_route *found)
+{
+	const struct web_identity *identity = &route->request->identity;
+
+	if (!web_permitted(identity, found->access)) {
+		ferry_error_set(FERRY_ERR_FORBIDDEN,
+				"%s /%s/%s... needs the role %s; token %s has the role %s (an "
+				"admin creates tokens: ferry token create NAME --role ROLE)",
+				found->method, found->pattern[0], found->pattern[1],
+				web_access_names[found->access], identity->name,
+				web_role_name(identity->role));
+		return true;
+	}
+	if (identity->role == WEB_ROLE_PEER && found->parts >= 3 &&
+	    strcmp(found->pattern[1], "volumes") == 0 && strcmp(found->pattern[2], "*") == 0)
+		return web_peer_owns(route, "volume", route->parts[2], false) < 0;
+	return false;
 }
 
 static enum MHD_Result
@@ -1161,13 +1319,27 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		if (request == NULL)
 			return MHD_NO;
 		*connection_context = request;
-		if (!web_authorized(server, connection)) {
+		route.request = request;
+		web_client_address(connection, request->client, sizeof(request->client));
+		/* Who, then whether this role may use this route, before any body is read. */
+		if (web_identify(server, connection, &request->identity) < 0) {
+			enum MHD_Result result =
+				web_reply_last_error(connection, FERRY_ERR_UNAUTHORIZED);
+
 			request->answered = true;
-			return web_reply_error(
-				connection, FERRY_ERR_UNAUTHORIZED,
-				"missing or wrong bearer token; send the token from "
-				"this daemon's --token-file as 'Authorization: Bearer "
-				"TOKEN'");
+			web_audit_record(&route, web_last_status());
+			return result;
+		}
+		if (web_split_path(url, path, sizeof(path), route.parts, &route.part_count)) {
+			found = web_find_route(route.parts, route.part_count, method, &path_known);
+			if (found && web_route_refused(&route, found)) {
+				enum MHD_Result result =
+					web_reply_last_error(connection, FERRY_ERR_FORBIDDEN);
+
+				request->answered = true;
+				web_audit_record(&route, web_last_status());
+				return result;
+			}
 		}
 		request->ceiling = WEB_JSON_BODY_MAX;
 		if (strcmp(method, "PUT") == 0 && strstr(url, "/segments/"))
@@ -1237,7 +1409,15 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 						  : "no such path: %s %.200s",
 				       method, url);
 	ferry_error_clear();
-	return found->handler(&route);
+	{
+		enum MHD_Result result = found->handler(&route);
+
+		/* Every mutating request is recorded; a segment's is covered by its transfer's
+		 * begin and commit. */
+		if (strcmp(method, "GET") != 0 && !found->segment_body)
+			web_audit_record(&route, web_last_status());
+		return result;
+	}
 }
 
 static void

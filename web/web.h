@@ -7,6 +7,7 @@
 #define FERRY_WEB_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "catalog/catalog.h"
 #include "cutover/cutover.h"
@@ -32,10 +33,90 @@ void web_server_stop(struct web_server *server);
 /* The TCP port it listens on (useful with --listen HOST:0). */
 int web_server_port(struct web_server *server);
 
+/* Prints every route as "METHOD PATH ROLE", one a line, "*" standing for a variable part
+ * (ferryd --print-routes). */
+void web_routes_print(FILE *out);
 /* Loads the TLS pair from certificate_path/key_path, or, when both are NULL, from
  * state_dir/tls/, creating a self-signed pair there on first start. Logs the certificate's
  * SHA-256 fingerprint. Caller frees both PEM strings. */
 int web_tls_load(const char *state_dir, const char *certificate_path, const char *key_path,
 		 char **certificate_pem, char **key_pem);
+
+/* ---- for the files of web/ only ---- */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#define WEB_PATH_PARTS 6
+
+/* Roles of API tokens, from the least to the most: a peer is apart, it may use only the
+ * site-to-site routes, on the objects it pushed. */
+enum web_role { WEB_ROLE_NONE, WEB_ROLE_VIEWER, WEB_ROLE_OPERATOR, WEB_ROLE_ADMIN, WEB_ROLE_PEER };
+/* What a route asks for (its column in the route table). */
+enum web_access {
+	WEB_ACCESS_VIEWER,	   /* any role but peer */
+	WEB_ACCESS_OPERATOR,	   /* operator or admin */
+	WEB_ACCESS_ADMIN,	   /* admin */
+	WEB_ACCESS_PEER,	   /* admin, or the peer that owns the object */
+	WEB_ACCESS_VIEWER_OR_PEER, /* any role but peer, or the peer that owns the object */
+};
+
+struct web_identity {
+	char name[65]; /* the token's name; "bootstrap" for --token-file */
+	enum web_role role;
+};
+
+struct web_server {
+	struct MHD_Daemon *daemon;
+	struct web_server_options options;
+	char token[TOKEN_MAX + 1];
+};
+
+struct web_request {
+	bool answered; /* an early error was queued: swallow the body */
+	size_t ceiling;
+	char *body;
+	size_t length;
+	size_t capacity;
+	bool too_large;
+	struct web_identity identity;
+	char client[64];
+};
+
+struct web_route_context {
+	struct web_server *server;
+	struct MHD_Connection *connection;
+	const char *method;
+	const char *parts[WEB_PATH_PARTS];
+	int part_count;
+	struct web_request *request;
+};
+
+enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int status,
+			       json_t *document);
+enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, const char *format,
+				...) __attribute__((format(printf, 3, 4)));
+enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
+json_t *web_parse_json_body(struct web_route_context *route, int *code);
+
+/* web/access.c: tokens, roles, owners and the audit log. */
+const char *web_role_name(enum web_role role);
+/* Who sent the request: the bootstrap token (admin) or a stored token that has not expired;
+ * FERRY_ERR_UNAUTHORIZED (with the reason) otherwise. */
+int web_identify(struct web_server *server, struct MHD_Connection *connection,
+		 struct web_identity *out);
+/* One token of the RFC 6750 alphabet, 1 to TOKEN_MAX bytes. */
+bool web_token_syntax(const char *token);
+bool web_permitted(const struct web_identity *identity, enum web_access access);
+/* For a peer: FERRY_ERR_FORBIDDEN unless the object (kind "volume" or "vm") is unowned or its
+ * own; with claim, an unowned one becomes its own. Other roles pass. */
+int web_peer_owns(struct web_route_context *route, const char *kind, const char *name, bool claim);
+/* Records a request in the audit log (refusals at most a few a second). */
+void web_audit_record(struct web_route_context *route, unsigned int status);
+enum MHD_Result web_token_create(struct web_route_context *route);
+enum MHD_Result web_token_list(struct web_route_context *route);
+enum MHD_Result web_token_revoke(struct web_route_context *route);
+enum MHD_Result web_audit_list(struct web_route_context *route);
+unsigned int web_last_status(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests for what a site lets libvirt open and define: the configured libvirt connections
  * (a name or its exact URI, nothing else, never the ext transport) and the allow-list for domain
  * XML from a peer or the API, one refused element per case. Real daemons are exercised by
- * tests/integration/17-hostile-domains.t. */
+ * tests/integration/17-hostile-requests.t. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

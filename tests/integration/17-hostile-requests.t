@@ -1,9 +1,11 @@
 #!/bin/bash
-# Nothing runs, connects or starts on an API caller's say-so: ferryd opens only the libvirt
-# connections of its own configuration (--libvirt NAME=URI), and a domain definition from a peer
-# or the API passes an allow-list before it is stored. Each hostile request is a data file in
-# hostile/ (request, expected status and message, expected effect); the first is the exploit of
-# qemu+ext:///system?command=PROG, which ran PROG as ferryd's user before the allow-list.
+# Hostile requests against a real ferryd, one data file each in hostile/ (request, expected status
+# and message, expected effect). Nothing runs, connects or starts on an API caller's say-so:
+# ferryd opens only the libvirt connections of its own configuration (--libvirt NAME=URI), and a
+# domain definition from a peer or the API passes an allow-list before it is stored; the
+# protect-qemu-ext case is the exploit of qemu+ext:///system?command=PROG, which ran PROG as
+# ferryd's user before. Sites and groups take only well-formed values, and an existing site is
+# never redirected without --replace.
 . "$(dirname "$0")/lib.sh"
 
 CASES=("$(dirname "$0")"/hostile/*.json)
@@ -46,9 +48,14 @@ for file in "${CASES[@]}"; do
 		jq -e --arg n "$vm" '[.. | objects | select(.name? == $n)] | length > 0' > /dev/null; then
 		effect_ok=1
 	fi
+	site=$(jq -r '.effect.site_url[0] // empty' <<< "$case_json")
+	if [ -n "$site" ] && [ "$(sqlite3 "$TEST_DIR/site/catalog.db" "SELECT url FROM sites WHERE name = '$site'")" != \
+		"$(jq -r '.effect.site_url[1]' <<< "$case_json")" ]; then
+		effect_ok=1
+	fi
 	marker=$(jq -r '.effect.file_absent // empty' <<< "$case_json")
 	[ -n "$marker" ] && [ -e "$marker" ] && effect_ok=1
-	ok $effect_ok "  and nothing happened (${vm:+no VM record $vm}${marker:+the marker script never ran})"
+	ok $effect_ok "  and nothing happened (${vm:+no VM record $vm}${marker:+the marker script never ran}${site:+site $site as it was})"
 done
 
 # The control: a plain guest from the peer is stored and listed, so the checks above can see one.
