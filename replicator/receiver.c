@@ -28,6 +28,9 @@
 #define RECEIVER_EXTENT_GAP (64u << 10)
 
 #define RECEIVER_SEGMENT_STRIPES 64
+/* The largest volumes: a file up to ext4's 16 TiB, an RBD image up to 1 PiB. */
+#define RECEIVER_FILE_SIZE_MAX (16ull << 40)
+#define RECEIVER_RBD_SIZE_MAX  (1ull << 50)
 
 struct repl_receiver {
 	struct catalog *catalog;
@@ -411,6 +414,22 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 	if (request->source_identity == NULL || request->source_identity[0] == '\0' ||
 	    strlen(request->source_identity) >= sizeof(current.source_identity))
 		return ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
+	/* Checked whole before anything is created or truncated: a size no file system or
+	 * checksum store can hold is a bad request, not a half-made volume. */
+	{
+		bool rbd = request->kind && strcmp(request->kind, "rbd") == 0;
+		uint64_t limit = rbd ? RECEIVER_RBD_SIZE_MAX : RECEIVER_FILE_SIZE_MAX;
+		uint64_t segment = request->segment_size ? request->segment_size : SEGMENT_SIZE_MAX;
+
+		if (request->size > limit ||
+		    request->size / segment + 1 > CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES)
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "volume %s: %llu bytes in segments of %llu is more "
+					       "than a %s volume here may hold (%llu bytes)",
+					       request->volume, (unsigned long long)request->size,
+					       (unsigned long long)segment, rbd ? "RBD" : "file",
+					       (unsigned long long)limit);
+	}
 	if (request->kind == NULL || strcmp(request->kind, "file") == 0) {
 		snprintf(path, sizeof(path), "%s/%s", receiver->volumes_dir, request->volume);
 	} else if (strcmp(request->kind, "rbd") == 0) {
