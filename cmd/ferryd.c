@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -30,7 +31,9 @@ usage(FILE *out)
 		"              [--tls-cert FILE --tls-key FILE] [--ceph-conf FILE] [--ceph-id "
 		"NAME]\n"
 		"              [--replica-pool POOL] [--vm-refresh SECONDS] [--config FILE]\n"
-		"              [--libvirt NAME=URI]... [--guest-file-dir DIR]... [--verbose]\n"
+		"              [--libvirt NAME=URI]... [--guest-file-dir DIR]... [--tls-san "
+		"NAME]...\n"
+		"              [--print-routes] [--verbose]\n"
 		"\n"
 		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
 		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
@@ -42,10 +45,12 @@ usage(FILE *out)
 		"are read again from libvirt (default 30 s); a changed one is registered again.\n"
 		"--libvirt: a libvirt connection this site may open (repeatable); requests name\n"
 		"one of them or give its exact URI, and no other connection is ever opened.\n"
+		"--tls-san: a DNS name or IP address the self-signed certificate also names\n"
+		"(repeatable; it always names localhost, the host and its full name).\n"
 		"--guest-file-dir: a folder where guests' character devices may write files\n"
 		"(serial logs); a definition naming any other host file is refused.\n"
 		"--config reads the same settings from an INI file; flags win:\n"
-		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, vm-refresh\n"
+		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, tls-san, vm-refresh\n"
 		"  [ceph]   conf, id, replica-pool\n"
 		"  [libvirt] NAME = URI, one line per connection\n"
 		"  [guests] file-dir = DIR, one line per folder\n");
@@ -68,6 +73,8 @@ struct ferryd_settings {
 	int libvirt_count[2];
 	char *guest_dirs[2][8];
 	int guest_dir_count[2];
+	char *tls_sans[17]; /* NULL-ended, flags and file together */
+	int tls_san_count;
 	int from_file; /* 0 while flags are read, 1 for the configuration file */
 };
 
@@ -121,6 +128,8 @@ ferryd_config_each(const char *section, const char *key, const char *value, void
 		return ferryd_list_add(settings->libvirt[1], &settings->libvirt_count[1], 64,
 				       entry);
 	}
+	if (strcmp(section, "ferryd") == 0 && strcmp(key, "tls-san") == 0)
+		return ferryd_list_add(settings->tls_sans, &settings->tls_san_count, 16, value);
 	if (strcmp(section, "guests") == 0 && strcmp(key, "file-dir") == 0)
 		return ferryd_list_add(settings->guest_dirs[1], &settings->guest_dir_count[1], 8,
 				       value);
@@ -145,6 +154,8 @@ ferryd_settings_free(struct ferryd_settings *settings)
 		for (int i = 0; i < settings->guest_dir_count[from]; i++)
 			free(settings->guest_dirs[from][i]);
 	}
+	for (int i = 0; i < settings->tls_san_count; i++)
+		free(settings->tls_sans[i]);
 }
 
 /* The libvirt connections and guest file folders, flags first: a name the flags give is not
@@ -198,6 +209,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"libvirt", required_argument, NULL, 'L'},
 		{"guest-file-dir", required_argument, NULL, 'G'},
 		{"print-routes", no_argument, NULL, 'P'},
+		{"tls-san", required_argument, NULL, 'N'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -230,6 +242,11 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 			continue;
 		case 'h': usage(stdout); return 1;
 		case 'P': web_routes_print(stdout); return 1;
+		case 'N':
+			if (ferryd_list_add(settings->tls_sans, &settings->tls_san_count, 16,
+					    optarg) < 0)
+				goto list_full;
+			continue;
 		default: usage(stderr); return 2;
 		}
 		free(*field);
@@ -292,6 +309,10 @@ main(int argc, char **argv)
 
 	/* Catalog, keys, received volumes: nothing ferryd writes is for other users. */
 	umask(077);
+	/* Segment buffers (megabytes, one request long) are always mapped and unmapped: glibc's
+	 * moving threshold would keep them in per-thread arenas, and a hundred idle connections
+	 * would hold hundreds of megabytes. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	status = ferryd_settings_parse(argc, argv, &settings);
 	if (status != 0) {
 		ferryd_settings_free(&settings);
@@ -347,8 +368,8 @@ main(int argc, char **argv)
 	cutover.receiver = receiver;
 	cutover.ceph_conf = settings.ceph_conf;
 	cutover.replica_pool = settings.replica_pool;
-	if (web_tls_load(state_dir, settings.certificate_path, settings.key_path, &certificate_pem,
-			 &key_pem) < 0)
+	if (web_tls_load(state_dir, settings.certificate_path, settings.key_path,
+			 (const char *const *)settings.tls_sans, &certificate_pem, &key_pem) < 0)
 		goto out;
 	server = web_server_start(&(struct web_server_options){
 		.listen = settings.listen,

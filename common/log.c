@@ -1,4 +1,5 @@
-/* stderr logger: one line per message, written with a single write so threads do not interleave. */
+/* stderr logger: one line per message, written with a single write so threads do not interleave;
+ * control bytes (a newline or escape sequence quoted from a request) are shown as '?'. */
 #include "common/log.h"
 
 #include <stdarg.h>
@@ -37,6 +38,11 @@ log_message(enum log_level level, const char *format, ...)
 	va_end(args);
 	if (used > (int)sizeof(line) - 2)
 		used = (int)sizeof(line) - 2;
+	/* A message may quote what a client sent: no byte of it may start a line of its own or
+	 * drive a terminal. */
+	for (int i = 0; i < used; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[used++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)used) < 0)
 		return;

@@ -51,8 +51,8 @@ struct repl_receiver {
 	} open[RECEIVER_OPEN_VOLUMES];
 };
 
-/* Per-thread decoding scratch: a connection's thread reuses its codec and plain buffer for every
- * segment it receives instead of allocating (and faulting in) megabytes per request. */
+/* Per-thread decoding scratch: a connection's thread keeps its codec across segments; the plain
+ * and packed buffers live for one request only (sized by that transfer's segment). */
 struct receiver_scratch {
 	struct segment_codec *codec;
 	char *plain;
@@ -803,6 +803,15 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 out:
 	if (segment_lock)
 		pthread_mutex_unlock(segment_lock);
+	/* The segment-sized buffers go back at once: a kept-alive connection must not hold
+	 * megabytes between requests (a hundred idle ones would hold hundreds). */
+	if (scratch) {
+		free(scratch->plain);
+		free(scratch->packed);
+		scratch->plain = NULL;
+		scratch->packed = NULL;
+		scratch->capacity = scratch->packed_capacity = 0;
+	}
 	pthread_rwlock_unlock(&receiver->lock);
 	if (volume_owned)
 		repl_volume_close(volume);

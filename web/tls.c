@@ -7,6 +7,7 @@
 #include "common/util.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -25,14 +26,43 @@ tls_gnutls_error(int gnutls_rc, const char *what)
 	return ferry_error_set(FERRY_ERR_TLS, "%s: %s", what, gnutls_strerror(gnutls_rc));
 }
 
+static int tls_add_san(gnutls_x509_crt_t certificate, const char *name);
+
 static int
-tls_create_self_signed(const char *certificate_path, const char *key_path)
+tls_add_sans(gnutls_x509_crt_t certificate, const char *const *sans)
+{
+	int g = 0;
+
+	for (int i = 0; sans && sans[i] && g >= 0; i++)
+		g = tls_add_san(certificate, sans[i]);
+	return g;
+}
+
+/* Adds one --tls-san name: an IP address when it parses as one, else a DNS name. */
+static int
+tls_add_san(gnutls_x509_crt_t certificate, const char *name)
+{
+	unsigned char address[16];
+
+	if (inet_pton(AF_INET, name, address) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_IPADDRESS,
+							    address, 4, GNUTLS_FSAN_APPEND);
+	if (inet_pton(AF_INET6, name, address) == 1)
+		return gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_IPADDRESS,
+							    address, 16, GNUTLS_FSAN_APPEND);
+	return gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_DNSNAME, name,
+						    (unsigned)strlen(name), GNUTLS_FSAN_APPEND);
+}
+
+static int
+tls_create_self_signed(const char *certificate_path, const char *key_path, const char *const *sans)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t certificate = NULL;
 	gnutls_datum_t key_pem = {NULL, 0}, certificate_pem = {NULL, 0};
 	unsigned char serial[16], localhost_v4[4], localhost_v6[16];
-	char hostname[256] = "localhost";
+	char hostname[256] = "localhost", fqdn[256] = "";
+	struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *found = NULL;
 	time_t now = time(NULL);
 	int rc, g;
 
@@ -44,6 +74,12 @@ tls_create_self_signed(const char *certificate_path, const char *key_path)
 		goto out;
 	}
 	gethostname(hostname, sizeof(hostname) - 1);
+	/* The host's full name too, as clients of another datacenter will call it. */
+	if (getaddrinfo(hostname, NULL, &hints, &found) == 0 && found && found->ai_canonname &&
+	    strcmp(found->ai_canonname, hostname) != 0)
+		snprintf(fqdn, sizeof(fqdn), "%s", found->ai_canonname);
+	if (found)
+		freeaddrinfo(found);
 	gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
 	serial[0] &= 0x7f; /* a positive serial number */
 	inet_pton(AF_INET, "127.0.0.1", localhost_v4);
@@ -52,7 +88,8 @@ tls_create_self_signed(const char *certificate_path, const char *key_path)
 	    (g = gnutls_x509_crt_set_version(certificate, 3)) < 0 ||
 	    (g = gnutls_x509_crt_set_serial(certificate, serial, sizeof(serial))) < 0 ||
 	    (g = gnutls_x509_crt_set_activation_time(certificate, now - 3600)) < 0 ||
-	    (g = gnutls_x509_crt_set_expiration_time(certificate, now + 10L * 365 * 86400)) < 0 ||
+	    /* Two years at most; it is renewed by removing it (a new one at the next start). */
+	    (g = gnutls_x509_crt_set_expiration_time(certificate, now + 730L * 86400)) < 0 ||
 	    (g = gnutls_x509_crt_set_dn_by_oid(certificate, GNUTLS_OID_X520_COMMON_NAME, 0,
 					       "ferryd", 6)) < 0 ||
 	    (g = gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_DNSNAME, "localhost",
@@ -64,7 +101,15 @@ tls_create_self_signed(const char *certificate_path, const char *key_path)
 						      localhost_v4, 4, GNUTLS_FSAN_APPEND)) < 0 ||
 	    (g = gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_IPADDRESS,
 						      localhost_v6, 16, GNUTLS_FSAN_APPEND)) < 0 ||
-	    (g = gnutls_x509_crt_set_basic_constraints(certificate, 1, -1)) < 0 ||
+	    (fqdn[0] && (g = gnutls_x509_crt_set_subject_alt_name(certificate, GNUTLS_SAN_DNSNAME,
+								  fqdn, (unsigned)strlen(fqdn),
+								  GNUTLS_FSAN_APPEND)) < 0) ||
+	    /* A server's certificate, not a CA: its key can vouch for nothing else. */
+	    (g = gnutls_x509_crt_set_basic_constraints(certificate, 0, -1)) < 0 ||
+	    (g = gnutls_x509_crt_set_key_usage(certificate, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+	    (g = gnutls_x509_crt_set_key_purpose_oid(certificate, GNUTLS_KP_TLS_WWW_SERVER, 0)) <
+		    0 ||
+	    (g = tls_add_sans(certificate, sans)) < 0 ||
 	    (g = gnutls_x509_crt_set_key(certificate, key)) < 0 ||
 	    (g = gnutls_x509_crt_sign2(certificate, certificate, key, GNUTLS_DIG_SHA256, 0)) < 0) {
 		rc = tls_gnutls_error(g, "making the self-signed certificate");
@@ -119,7 +164,7 @@ out:
 
 int
 web_tls_load(const char *state_dir, const char *certificate_path, const char *key_path,
-	     char **certificate_pem, char **key_pem)
+	     const char *const *sans, char **certificate_pem, char **key_pem)
 {
 	char default_certificate[4096], default_key[4096], folder[4096];
 	struct stat info;
@@ -140,7 +185,7 @@ web_tls_load(const char *state_dir, const char *certificate_path, const char *ke
 		if (rc < 0)
 			return rc;
 		if (stat(certificate_path, &info) < 0 || stat(key_path, &info) < 0) {
-			rc = tls_create_self_signed(certificate_path, key_path);
+			rc = tls_create_self_signed(certificate_path, key_path, sans);
 			if (rc < 0)
 				return rc;
 		}

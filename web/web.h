@@ -37,10 +37,11 @@ int web_server_port(struct web_server *server);
  * (ferryd --print-routes). */
 void web_routes_print(FILE *out);
 /* Loads the TLS pair from certificate_path/key_path, or, when both are NULL, from
- * state_dir/tls/, creating a self-signed pair there on first start. Logs the certificate's
- * SHA-256 fingerprint. Caller frees both PEM strings. */
+ * state_dir/tls/, creating a self-signed pair there on first start (a server certificate, not a
+ * CA, for two years, naming localhost, the host and its FQDN, and each of sans, NULL-ended). Logs
+ * the certificate's SHA-256 fingerprint. Caller frees both PEM strings. */
 int web_tls_load(const char *state_dir, const char *certificate_path, const char *key_path,
-		 char **certificate_pem, char **key_pem);
+		 const char *const *sans, char **certificate_pem, char **key_pem);
 
 /* ---- for the files of web/ only ---- */
 #include <jansson.h>

@@ -1,0 +1,48 @@
+#!/bin/bash
+# What ferryd leaves on disk is for no one else, and the certificate it makes for itself is a
+# server's: in a state folder created 0755 beforehand, the catalog, its WAL and SHM, the keys,
+# peer secrets and received volumes are neither group- nor world-readable; the self-signed
+# certificate is not a CA, lasts at most two years, names localhost and each --tls-san, and
+# clients trust it as given (--cacert cert.pem). And a request cannot write lines of its own into
+# the log.
+. "$(dirname "$0")/lib.sh"
+
+plan 10
+STATE="$TEST_DIR/open-folder"
+mkdir -m 0755 "$STATE"
+[ -f "$TEST_DIR/token" ] || openssl rand -hex 24 > "$TEST_DIR/token"
+"$FERRYD" --state-dir "$STATE" --listen 127.0.0.1:0 --token-file "$TEST_DIR/token" \
+	--tls-san ferry.example.org --tls-san 10.1.2.3 2>> "$TEST_DIR/open.log" &
+DAEMON_PID=$! DAEMON_PIDS="$DAEMON_PIDS $!"
+for _ in $(seq 1 100); do [ -s "$STATE/ferryd.url" ] && break; sleep 0.1; done
+URL=$(cat "$STATE/ferryd.url")
+[ -n "$URL" ]
+ok $? "ferryd starts in a folder that was created 0755 ($URL)"
+CERT="$STATE/tls/cert.pem"
+openssl x509 -in "$CERT" -noout -text > "$TEST_DIR/cert.txt"
+grep -q "CA:FALSE" "$TEST_DIR/cert.txt"
+ok $? "its self-signed certificate is not a CA ($(grep -A1 'Basic Constraints' "$TEST_DIR/cert.txt" | tail -n 1 | tr -s ' '))"
+start=$(date -d "$(openssl x509 -in "$CERT" -noout -startdate | cut -d= -f2)" +%s)
+end=$(date -d "$(openssl x509 -in "$CERT" -noout -enddate | cut -d= -f2)" +%s)
+[ $(( (end - start) / 86400 )) -le 731 ]
+ok $? "  and lasts $(( (end - start) / 86400 )) days (two years at most)"
+grep -q "DNS:ferry.example.org" "$TEST_DIR/cert.txt" && grep -q "IP Address:10.1.2.3" "$TEST_DIR/cert.txt" &&
+	grep -q "DNS:localhost" "$TEST_DIR/cert.txt"
+ok $? "  and names localhost and each --tls-san ($(grep -A1 'Subject Alternative Name' "$TEST_DIR/cert.txt" | tail -n 1 | tr -s ' '))"
+head -c 100000 /dev/urandom > "$TEST_DIR/small.img"
+"$FERRY" copy --to "$URL" --token-file "$TEST_DIR/token" --cacert "$CERT" --json "$TEST_DIR/small.img" small > /dev/null
+ok $? "ferry copy trusts it through --cacert cert.pem"
+"$FERRY" site add dr --url https://127.0.0.1:1 --peer-token-file "$TEST_DIR/token" --peer-cacert "$CERT" \
+	--daemon "$URL" --token-file "$TEST_DIR/token" --cacert "$CERT" > /dev/null
+ok $? "a site with its secrets is added"
+open=$(find "$STATE" -mindepth 1 \( -type f -o -type d \) -perm /077 -printf '%m %P\n')
+is "$open" "" "nothing under the folder is readable by group or others"
+ls "$STATE"/catalog.db-wal "$STATE"/volumes/small "$STATE"/tls/key.pem > /dev/null
+ok $? "  among them the catalog's WAL, a received volume and the key"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CERT" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
+	-H 'Content-Type: application/json' --data '{"name": "n", "role": "x\ninjected-line \u001b[31m"}' "$URL/v1/tokens")
+is "$code" 400 "a token request with a newline and an escape in its role is refused"
+grep -q "^injected-line" "$TEST_DIR/open.log" || grep -q $'\e' "$TEST_DIR/open.log"
+is $? 1 "  and its refusal in the log is one line, without the escape byte"
+stop_daemon "$DAEMON_PID"
+exit $test_failed
