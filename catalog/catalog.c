@@ -158,6 +158,22 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" name TEXT NOT NULL,"
 	" token TEXT NOT NULL,"
 	" PRIMARY KEY (kind, name));",
+	/* 7: checksums in chunks of 4096 segments (64 KiB), made when a segment of theirs is
+	 * first durable: the store grows with the data received, not with the declared size
+	 * (one blob per transfer was written in full, up to 512 MiB, at its begin). Chunks of
+	 * the old blobs that hold no checksum are not kept. */
+	"CREATE TABLE transfer_sums ("
+	" transfer_id INTEGER NOT NULL,"
+	" chunk INTEGER NOT NULL,"
+	" sums BLOB NOT NULL,"
+	" PRIMARY KEY (transfer_id, chunk));"
+	"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 8191)"
+	" INSERT INTO transfer_sums (transfer_id, chunk, sums)"
+	" SELECT transfer_id, i, part || zeroblob(65536 - length(part)) FROM"
+	" (SELECT c.transfer_id, n.i, substr(c.sums, n.i * 65536 + 1, 65536) AS part"
+	" FROM transfer_checksums c JOIN n ON n.i * 65536 < length(c.sums))"
+	" WHERE part != zeroblob(length(part));"
+	"DROP TABLE transfer_checksums;",
 };
 
 static const char *const range_kind_names[] = {"durable", "attempted", "member"};
@@ -644,16 +660,6 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 		goto out;
 	}
 	transfer->id = sqlite3_last_insert_rowid(catalog->db);
-	sqlite3_finalize(stmt);
-	rc = catalog_prepare(catalog,
-			     "INSERT INTO transfer_checksums (transfer_id, sums) VALUES (?1, ?2)",
-			     &stmt);
-	if (rc < 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, transfer->id);
-	sqlite3_bind_zeroblob64(stmt, 2, transfer->segments_total * CHECKSUM_BYTES);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "checksum blob");
 out:
 	sqlite3_finalize(stmt);
 	return catalog_write_end(catalog, owned, rc);
@@ -749,6 +755,15 @@ catalog_transfer_set_state(struct catalog *catalog, int64_t id, enum catalog_tra
 			rc = ferry_error_set(FERRY_ERR_CONFLICT,
 					     "transfer %lld was abandoned and stays so",
 					     (long long)id);
+	} else if (state == CATALOG_TRANSFER_ABANDONED) {
+		/* Nothing will read an abandoned transfer's checksums or ranges again. */
+		char sql[200];
+
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM transfer_sums WHERE transfer_id = %lld;"
+			 "DELETE FROM segment_ranges WHERE transfer_id = %lld;",
+			 (long long)id, (long long)id);
+		rc = catalog_exec(catalog, sql);
 	}
 out:
 	sqlite3_finalize(stmt);
@@ -854,30 +869,96 @@ out:
 	return rc;
 }
 
+/* Called with the lock held (inside a write or a read). */
+static int
+catalog_transfer_segments_total(struct catalog *catalog, int64_t id, int64_t *total)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = catalog_prepare(catalog, "SELECT segments_total FROM transfers WHERE id = ?1",
+				 &stmt),
+	    step;
+
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, id);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*total = sqlite3_column_int64(stmt, 0);
+	else if (step == SQLITE_DONE)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no transfer %lld", (long long)id);
+	else
+		rc = catalog_sqlite_error(catalog, step, "transfer size");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* The rowid of a transfer's checksum chunk, made (all unset) first when create is set. */
+static int
+catalog_sums_chunk(struct catalog *catalog, int64_t id, uint64_t chunk, bool create, int64_t *row)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = 0, step;
+
+	if (create) {
+		rc = catalog_prepare(catalog,
+				     "INSERT INTO transfer_sums (transfer_id, chunk, sums)"
+				     " VALUES (?1, ?2, zeroblob(?3)) ON CONFLICT DO NOTHING",
+				     &stmt);
+		if (rc < 0)
+			return rc;
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)chunk);
+		sqlite3_bind_int(stmt, 3, CATALOG_SUMS_CHUNK * CHECKSUM_BYTES);
+		step = sqlite3_step(stmt);
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+		if (step != SQLITE_DONE)
+			return catalog_sqlite_error(catalog, step, "checksum chunk");
+	}
+	rc = catalog_prepare(
+		catalog, "SELECT rowid FROM transfer_sums WHERE transfer_id = ?1 AND chunk = ?2",
+		&stmt);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, (int64_t)chunk);
+	step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*row = sqlite3_column_int64(stmt, 0);
+	else
+		rc = catalog_sqlite_error(catalog, step, "checksum chunk");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 int
 catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t index,
 			      const struct checksum *sum)
 {
 	sqlite3_blob *blob = NULL;
+	int64_t total = 0, chunk_row = 0;
 	bool owned;
 	int rc, sqlite_rc;
 
 	rc = catalog_write_begin(catalog, &owned);
 	if (rc < 0)
 		return rc;
-	sqlite_rc =
-		sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 1, &blob);
+	rc = catalog_transfer_segments_total(catalog, id, &total);
+	if (rc == 0 && index >= (uint64_t)total)
+		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu is beyond transfer %lld",
+				     (unsigned long long)index, (long long)id);
+	if (rc == 0)
+		rc = catalog_sums_chunk(catalog, id, index / CATALOG_SUMS_CHUNK, true, &chunk_row);
+	if (rc < 0)
+		goto out;
+	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_sums", "sums", chunk_row, 1,
+				      &blob);
 	if (sqlite_rc != SQLITE_OK) {
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
 		goto out;
 	}
-	if (index >= (uint64_t)sqlite3_blob_bytes(blob) / CHECKSUM_BYTES) {
-		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu is beyond transfer %lld",
-				     (unsigned long long)index, (long long)id);
-		goto out;
-	}
-	sqlite_rc =
-		sqlite3_blob_write(blob, sum->bytes, CHECKSUM_BYTES, (int)(index * CHECKSUM_BYTES));
+	sqlite_rc = sqlite3_blob_write(blob, sum->bytes, CHECKSUM_BYTES,
+				       (int)(index % CATALOG_SUMS_CHUNK * CHECKSUM_BYTES));
 	if (sqlite_rc != SQLITE_OK) {
 		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum write");
 		goto out;
@@ -973,26 +1054,39 @@ int
 catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *sums,
 				uint64_t segments_total)
 {
-	sqlite3_blob *blob = NULL;
-	int rc = 0, sqlite_rc;
+	sqlite3_stmt *stmt = NULL;
+	int64_t total = 0;
+	int rc, step;
 
 	pthread_mutex_lock(&catalog->lock);
-	sqlite_rc =
-		sqlite3_blob_open(catalog->db, "main", "transfer_checksums", "sums", id, 0, &blob);
-	if (sqlite_rc != SQLITE_OK) {
-		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum blob open");
+	rc = catalog_transfer_segments_total(catalog, id, &total);
+	if (rc == 0 && (uint64_t)total != segments_total)
+		rc = ferry_error_set(FERRY_ERR_INTERNAL,
+				     "transfer %lld has %lld segments, not %llu", (long long)id,
+				     (long long)total, (unsigned long long)segments_total);
+	if (rc == 0)
+		rc = catalog_prepare(catalog,
+				     "SELECT chunk, sums FROM transfer_sums WHERE transfer_id = ?1",
+				     &stmt);
+	if (rc < 0)
 		goto out;
+	/* A chunk never made holds no durable segment: its checksums stay unset (zero). */
+	memset(sums, 0, segments_total * CHECKSUM_BYTES);
+	sqlite3_bind_int64(stmt, 1, id);
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint64_t first = (uint64_t)sqlite3_column_int64(stmt, 0) * CATALOG_SUMS_CHUNK;
+		uint64_t bytes = (uint64_t)sqlite3_column_bytes(stmt, 1);
+
+		if (first >= segments_total)
+			continue;
+		if (bytes > (segments_total - first) * CHECKSUM_BYTES)
+			bytes = (segments_total - first) * CHECKSUM_BYTES;
+		memcpy(sums + first * CHECKSUM_BYTES, sqlite3_column_blob(stmt, 1), bytes);
 	}
-	if ((uint64_t)sqlite3_blob_bytes(blob) != segments_total * CHECKSUM_BYTES) {
-		rc = ferry_error_set(FERRY_ERR_INTERNAL, "transfer %lld: checksum blob size",
-				     (long long)id);
-		goto out;
-	}
-	sqlite_rc = sqlite3_blob_read(blob, sums, (int)(segments_total * CHECKSUM_BYTES), 0);
-	if (sqlite_rc != SQLITE_OK)
-		rc = catalog_sqlite_error(catalog, sqlite_rc, "checksum read");
+	if (step != SQLITE_DONE)
+		rc = catalog_sqlite_error(catalog, step, "checksum read");
 out:
-	sqlite3_blob_close(blob);
+	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&catalog->lock);
 	return rc;
 }

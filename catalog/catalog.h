@@ -3,9 +3,10 @@
  *
  * It records volumes, transfers with their segment progress, and an event log. Progress is kept
  * as ranges of segment indexes (kind "durable": acknowledged by the receiver and on its stable
- * storage; kind "attempted": put on the wire by a sender), plus one blob per transfer holding the
- * 16-byte checksum of every segment, written in place. A 16 TiB volume with 4 MiB segments is a
- * handful of range rows and one 64 MiB blob, never millions of rows.
+ * storage; kind "attempted": put on the wire by a sender), plus the 16-byte checksum of every
+ * durable segment, in rows of CATALOG_SUMS_CHUNK made as segments land and deleted with their
+ * transfer when it is abandoned. A 16 TiB volume with 4 MiB segments is a handful of range
+ * rows and 1024 checksum rows of 64 KiB, never millions of rows.
  *
  * Threads: one struct catalog may be shared; every call takes its lock. Writers run in
  * BEGIN IMMEDIATE; calls made between catalog_transaction_begin() and _commit() join that
@@ -21,7 +22,9 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 6
+#define CATALOG_SCHEMA_VERSION 7
+/* Segments whose checksums share one row of the checksum store (64 KiB). */
+#define CATALOG_SUMS_CHUNK 4096
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 

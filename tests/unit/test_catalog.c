@@ -201,7 +201,7 @@ test_open_creates_schema(void **state)
 	assert_int_equal(
 		sqlite3_prepare_v2(db,
 				   "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-				   " AND name IN ('volumes', 'transfers', 'transfer_checksums',"
+				   " AND name IN ('volumes', 'transfers', 'transfer_sums',"
 				   " 'segment_ranges', 'events')",
 				   -1, &stmt, NULL),
 		SQLITE_OK);
@@ -898,6 +898,45 @@ test_checksums_per_transfer(void **state)
 	assert_memory_equal(sums[1].bytes, sum.bytes, CHECKSUM_BYTES);
 }
 
+static int64_t
+count_rows(const char *path, const char *sql)
+{
+	sqlite3 *db = open_raw(path);
+	sqlite3_stmt *stmt;
+	int64_t count;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	count = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return count;
+}
+
+static void
+test_checksum_store_grows_with_data_not_declared_size(void **state)
+{
+	/* The largest transfer there is (2^25 segments, 128 TiB) writes no checksum at its begin,
+	 * one 64 KiB chunk once a segment lands, and none once it is abandoned. */
+	struct fixture *fixture = *state;
+	struct checksum sum;
+	int64_t id = create_transfer(fixture->catalog, "huge", "peer",
+				     CATALOG_CHECKSUMS_MAX_BYTES / CHECKSUM_BYTES);
+
+	assert_int_equal(count_rows(fixture->path, "SELECT count(*) FROM transfer_sums"), 0);
+	make_checksum(3, &sum);
+	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 5000000, &sum), 0);
+	assert_int_equal(catalog_transfer_mark_durable(fixture->catalog, id, 5000001, &sum), 0);
+	assert_int_equal(count_rows(fixture->path, "SELECT count(*) FROM transfer_sums"), 1);
+	assert_int_equal(count_rows(fixture->path, "SELECT max(length(sums)) FROM transfer_sums"),
+			 CATALOG_SUMS_CHUNK * CHECKSUM_BYTES);
+	assert_int_equal(
+		catalog_transfer_set_state(fixture->catalog, id, CATALOG_TRANSFER_ABANDONED, NULL),
+		0);
+	assert_int_equal(count_rows(fixture->path, "SELECT count(*) FROM transfer_sums"), 0);
+	assert_int_equal(count_rows(fixture->path, "SELECT count(*) FROM segment_ranges"), 0);
+}
+
 static void
 test_mark_durable_beyond_end_refused(void **state)
 {
@@ -1201,6 +1240,9 @@ main(void)
 						setup_catalog, teardown),
 		cmocka_unit_test_setup_teardown(test_checksums_at_their_offsets, setup_catalog,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_checksum_store_grows_with_data_not_declared_size, setup_catalog,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_checksums_per_transfer, setup_catalog,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mark_durable_beyond_end_refused, setup_catalog,
