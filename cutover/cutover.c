@@ -1210,7 +1210,8 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, i
 	}
 }
 
-/* Starts a run at the replica site and waits for its end. */
+/* Starts the activation of a VM at the replica site (the peer route, so that a peer token
+ * suffices) and waits for its end. */
 static int
 cutover_remote_run(struct cutover_run *run, const char *site_name, json_t *request, json_t **result)
 {
@@ -1222,7 +1223,7 @@ cutover_remote_run(struct cutover_run *run, const char *site_name, json_t *reque
 	*result = NULL;
 	rc = cutover_site_client(run->site->catalog, site_name, &client);
 	if (rc == 0)
-		rc = api_client_json(client, "POST", "/v1/runs", request, &reply);
+		rc = api_client_json(client, "POST", "/v1/vms/activate", request, &reply);
 	if (rc < 0)
 		goto out;
 	snprintf(path, sizeof(path), "/v1/runs/%lld",

@@ -241,15 +241,17 @@ web_token_create(struct web_route_context *route)
 	name = json_string_value(json_object_get(body, "name"));
 	role_name = json_string_value(json_object_get(body, "role"));
 	expires = json_object_get(body, "expires_days");
-	if (!util_volume_name_valid(name) || strlen(name) > 64 || strcmp(name, "bootstrap") == 0)
+	code = web_unknown_keys(body, (const char *[]){"name", "role", "expires_days", NULL});
+	if (code == 0 &&
+	    (!util_volume_name_valid(name) || strlen(name) > 64 || strcmp(name, "bootstrap") == 0))
 		code = ferry_error_set(FERRY_ERR_INVALID,
 				       "'name' must be 1 to 64 letters, digits, '.', '_' or '-' "
 				       "(and not 'bootstrap')");
-	else if (web_role_parse(role_name, &role) < 0)
+	if (code == 0 && web_role_parse(role_name, &role) < 0)
 		code = FERRY_ERR_INVALID;
-	else if (expires && !json_is_null(expires) &&
-		 (!json_is_integer(expires) || json_integer_value(expires) < 1 ||
-		  json_integer_value(expires) > 3650))
+	if (code == 0 && expires && !json_is_null(expires) &&
+	    (!json_is_integer(expires) || json_integer_value(expires) < 1 ||
+	     json_integer_value(expires) > 3650))
 		code = ferry_error_set(FERRY_ERR_INVALID,
 				       "'expires_days' must be a whole number of days, 1 to 3650");
 	if (code < 0) {

@@ -269,13 +269,12 @@ web_transfer_begin(struct web_route_context *route)
 static int
 web_parse_unsigned(const char *text, uint64_t *out)
 {
-	char *end = NULL;
+	int64_t value;
+	int rc = util_parse_int64(text, 0, INT64_MAX, &value);
 
-	if (text == NULL || text[0] < '0' || text[0] > '9')
-		return FERRY_ERR_INVALID;
-	errno = 0;
-	*out = strtoull(text, &end, 10);
-	return errno || *end ? FERRY_ERR_INVALID : 0;
+	if (rc == 0)
+		*out = (uint64_t)value;
+	return rc;
 }
 
 static enum MHD_Result
@@ -284,7 +283,7 @@ web_segment_put(struct web_route_context *route)
 	struct MHD_Connection *connection = route->connection;
 	struct repl_segment_request segment = {0};
 	const char *transfer_text, *length_text, *encoding_text, *checksum_text;
-	uint64_t index, transfer_id;
+	uint64_t index = 0, transfer_id = 0;
 	int code;
 
 	transfer_text =
@@ -558,7 +557,7 @@ web_url_plain(const char *url)
 }
 
 /* FERRY_ERR_INVALID naming the first key of body that is not in allowed (NULL-terminated). */
-static int
+int
 web_unknown_keys(json_t *body, const char *const *allowed)
 {
 	const char *key;
@@ -1096,10 +1095,9 @@ web_run_list(struct web_route_context *route)
 static int64_t
 web_run_id(struct web_route_context *route)
 {
-	char *end;
-	long long id = strtoll(route->parts[2], &end, 10);
+	int64_t id = 0;
 
-	return *end == '\0' && id > 0 ? id : 0;
+	return util_parse_int64(route->parts[2], 1, INT64_MAX, &id) == 0 ? id : 0;
 }
 
 static enum MHD_Result
@@ -1117,7 +1115,54 @@ web_run_show(struct web_route_context *route)
 	}
 	run = json_incref(json_array_get(list.runs, 0));
 	json_decref(list.runs);
+	/* A peer follows only the activations it asked for, of the VMs it pushed. */
+	if (route->request->identity.role == WEB_ROLE_PEER) {
+		const char *kind = json_string_value(json_object_get(run, "kind"));
+
+		code = kind && strcmp(kind, "activate") == 0
+			       ? web_peer_owns(route, "vm",
+					       json_string_value(json_object_get(run, "target")),
+					       false)
+			       : ferry_error_set(FERRY_ERR_FORBIDDEN,
+						 "a peer may follow only the activations it asked "
+						 "for");
+		if (code < 0) {
+			json_decref(run);
+			return web_reply_last_error(route->connection, code);
+		}
+	}
 	return web_reply_json(route->connection, MHD_HTTP_OK, run);
+}
+
+/* The replica's side of a planned cold migration: the primary asks it to bring up a VM it
+ * pushed (a run of kind activate), and follows the run through GET /v1/runs/ID. */
+static enum MHD_Result
+web_vm_activate(struct web_route_context *route)
+{
+	json_t *body;
+	const char *name;
+	int64_t id = 0;
+	int code = 0;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	body = web_parse_json_body(route, &code);
+	if (body == NULL)
+		return web_reply_last_error(route->connection, code);
+	name = json_string_value(json_object_get(body, "vm"));
+	if (!util_volume_name_valid(name))
+		code = ferry_error_set(FERRY_ERR_INVALID, "name the VM to activate ('vm')");
+	if (code == 0)
+		code = web_peer_owns(route, "vm", name, false);
+	if (code == 0) {
+		json_object_set_new(body, "kind", json_string("activate"));
+		code = cutover_run_start(route->server->options.cutover, "activate", body, &id);
+	}
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I}", "run", (json_int_t)id));
 }
 
 static enum MHD_Result
@@ -1189,10 +1234,12 @@ static const struct web_route {
 	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER},
 	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER},
 	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false, WEB_ACCESS_PEER},
+	{"POST", {"v1", "vms", "activate"}, 3, web_vm_activate, false, WEB_ACCESS_PEER},
 	{"GET", {"v1", "runs"}, 2, web_run_list, false, WEB_ACCESS_VIEWER},
 	/* operator; a failover, reprotect or activation asks for admin (web_run_start) */
 	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR},
-	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER},
+	/* a peer: only the activations it asked for (web_run_show) */
+	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER_OR_PEER},
 	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false, WEB_ACCESS_OPERATOR},
 	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false, WEB_ACCESS_ADMIN},
 	{"POST", {"v1", "tokens"}, 2, web_token_create, false, WEB_ACCESS_ADMIN},

@@ -99,6 +99,8 @@ enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, con
 				...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
 json_t *web_parse_json_body(struct web_route_context *route, int *code);
+/* FERRY_ERR_INVALID naming the first key of body not in allowed (NULL-ended), else 0. */
+int web_unknown_keys(json_t *body, const char *const *allowed);
 
 /* web/access.c: tokens, roles, owners and the audit log. */
 const char *web_role_name(enum web_role role);

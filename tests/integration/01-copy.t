@@ -132,7 +132,8 @@ is "$(sha "$STATE/volumes/odd")" "$(sha "$TEST_DIR/odd.img")" "odd-sized copy ha
 
 # --- the catalogs ---
 is "$(sqlite3 "$STATE/catalog.db" 'PRAGMA journal_mode;')" wal "daemon catalog is in WAL mode"
-is "$(sqlite3 "$STATE/catalog.db" 'PRAGMA user_version;')" 5 "daemon catalog user_version is 5"
+schema=$(sed -n 's/^#define CATALOG_SCHEMA_VERSION \([0-9]*\)$/\1/p' "$(dirname "$0")/../../catalog/catalog.h")
+is "$(sqlite3 "$STATE/catalog.db" 'PRAGMA user_version;')" "$schema" "daemon catalog user_version is the schema's, $schema"
 is "$(sqlite3 "$STATE/catalog.db" "SELECT state FROM transfers WHERE role='receive' AND volume='disk';")" \
 	complete "daemon catalog has a complete receive transfer for disk"
 is "$(sqlite3 "$FERRY_STATE_DIR/catalog.db" 'PRAGMA journal_mode;')" wal "CLI catalog is in WAL mode"

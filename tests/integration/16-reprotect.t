@@ -91,7 +91,7 @@ done
 sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep "could not be registered again" | grep -q "runs at this site"
 ok $? "the old primary's changed definition of $V1 is refused by B"
 is "$(sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -r .promoted_point)" "$P" "  which keeps its own record of the VM it runs"
-at_b site add home --url "$PRIMARY_URL" --peer-token-file "$TEST_DIR/token" \
+at_b site add home --url "$PRIMARY_URL" --peer-token-file "$TEST_DIR/peer-at-a" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
 at_b reprotect "$G" --json > "$TEST_DIR/both.json"
 is $? 1 "reprotect while $V1 runs at A too fails"
@@ -99,7 +99,7 @@ jq -e '.status == "refused" and (.reason | contains("runs at"))' "$TEST_DIR/both
 ok $? "  refused: only one copy may write ($(jq -r .reason "$TEST_DIR/both.json" | head -c 120))"
 v1 destroy $V1 > /dev/null
 
-at_b site add nowhere --url https://127.0.0.1:1 --peer-token-file "$TEST_DIR/token" \
+at_b site add nowhere --url https://127.0.0.1:1 --peer-token-file "$TEST_DIR/peer-at-a" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
 at_b reprotect "$G" --site nowhere --json > "$TEST_DIR/nowhere.json"
 is $? 1 "reprotect towards a site that does not answer fails"

@@ -32,9 +32,13 @@ for file in "${CASES[@]}"; do
 	case_name=$(basename "$file" .json)
 	case_json=$(sed "s#MARKER_SCRIPT#$MARKER_SCRIPT#g; s#MARKER_FILE#$MARKER_FILE#g; s#STATE_DIR#$TEST_DIR/site#g" "$file")
 	method=$(jq -r .method <<< "$case_json") route=$(jq -r .route <<< "$case_json")
+	headers=()
+	while IFS= read -r header; do
+		[ -n "$header" ] && headers+=(-H "$header")
+	done < <(jq -r '.headers // {} | to_entries[] | "\(.key): \(.value)"' <<< "$case_json")
 	rm -f "$BODY"
 	code=$(curl -s -o "$BODY" -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $TOKEN" \
-		-H 'Content-Type: application/json' -X "$method" \
+		-H 'Content-Type: application/json' "${headers[@]}" -X "$method" \
 		--data "$(jq -c .body <<< "$case_json")" "$DAEMON_URL$route")
 	is "$code" "$(jq -r .status <<< "$case_json")" "$case_name: $method $route answers $code"
 	message=$(jq -r '.error.message // empty' < "$BODY" 2>/dev/null)

@@ -8,7 +8,8 @@
 # wait_run_ended SITE RUN,
 # bytes_at CONF POOL/IMAGE OFFSET, make_vm NAME (an RBD disk on A holding the guest, defined and
 # started on libvirtd 1), running_on URI NAME; and A, B, U1, U2, D1, D2, V1, V2, PRIMARY_PID,
-# PRIMARY_URL, REPLICA_PID, REPLICA_URL, SITE_FLAGS (ferryd's --libvirt and --guest-file-dir).
+# PRIMARY_URL, REPLICA_PID, REPLICA_URL, SITE_FLAGS (ferryd's --libvirt and --guest-file-dir),
+# and the peer tokens $TEST_DIR/peer-at-b (A's, issued by B) and peer-at-a (B's, issued by A).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
 GUEST="$ROOT/tests/guest"
@@ -102,6 +103,12 @@ running_on() { [ "$(timeout 60 virsh -q -c "$1" domstate "$2" 2>/dev/null)" = ru
 
 V1=t$$-vm1 V2=t$$-vm2
 "$GUEST/build.sh" "$TEST_DIR/guest.img" 16 > /dev/null 2>&1
-at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
+# Each site pushes to the other with a peer token that site issued, as in production: it may
+# use only the site-to-site routes, on what it pushed (peer-at-b: A's token at B, and back).
+at_b token create site-a --role peer --json | jq -r .token > "$TEST_DIR/peer-at-b" &&
+	at_a token create site-b --role peer --json | jq -r .token > "$TEST_DIR/peer-at-a" &&
+	chmod 600 "$TEST_DIR/peer-at-b" "$TEST_DIR/peer-at-a" ||
+	{ echo "Bail out! peer tokens could not be created"; exit 1; }
+at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/peer-at-b" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
 }
