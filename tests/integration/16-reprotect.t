@@ -151,6 +151,7 @@ at_b migrate $V1 --live --bandwidth 1 --max-time 1 --on-timeout cold --force --s
 ok $? "ferry migrate $V1 --live --on-timeout cold from B completes ($(jq -r .reason "$TEST_DIR/home.json"))"
 jq -e '(.steps | map(.detail) | any(contains("moving it cold instead"))) and .vms[0].downtime_ms > 0' "$TEST_DIR/home.json" > /dev/null
 ok $? "  cold, after the live attempt timed out ($(jq -c '.vms[0]' "$TEST_DIR/home.json"))"
+jq -r '.steps[] | "  \(.name): \(.ended_ms - .started_ms) ms"' "$TEST_DIR/home.json" | while read -r line; do diag "$line"; done
 running_on "$U1" $V1
 ok $? "$V1 runs at A again"
 is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last write made at B"
