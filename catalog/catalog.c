@@ -424,6 +424,9 @@ catalog_copy_text(char *out, size_t size, sqlite3_stmt *stmt, int column)
 			length--;
 		out[length] = '\0';
 	}
+	/* Whatever a row holds (written before this check, or by hand), one bad row must not
+	 * make a whole listing unencodable. */
+	util_utf8_sanitize(out);
 }
 
 /* ---- volumes ---- */
@@ -1137,6 +1140,8 @@ catalog_event_add(struct catalog *catalog, const char *level, const char *object
 	va_start(args, format);
 	vsnprintf(message, sizeof(message), format, args);
 	va_end(args);
+	/* A message quotes what callers sent: stored as valid text, or no listing could show it. */
+	util_utf8_sanitize(message);
 	rc = catalog_write_begin(catalog, &owned);
 	if (rc < 0)
 		return rc;

@@ -294,3 +294,31 @@ util_parse_int64(const char *text, int64_t minimum, int64_t maximum, int64_t *ou
 	*out = value;
 	return 0;
 }
+
+void
+util_utf8_sanitize(char *text)
+{
+	unsigned char *c = (unsigned char *)text;
+
+	while (*c) {
+		size_t length = *c < 0x80	      ? 1
+				: (*c & 0xe0) == 0xc0 ? 2
+				: (*c & 0xf0) == 0xe0 ? 3
+				: (*c & 0xf8) == 0xf0 ? 4
+						      : 0;
+		bool valid = length > 0 && !(*c >= 0x80 && *c < 0xc2) && *c < 0xf5;
+
+		for (size_t i = 1; valid && i < length; i++)
+			valid = (c[i] & 0xc0) == 0x80;
+		/* no surrogates (ED A0..BF) and no overlong three- or four-byte forms */
+		if (valid && length == 3)
+			valid = !(c[0] == 0xe0 && c[1] < 0xa0) && !(c[0] == 0xed && c[1] >= 0xa0);
+		if (valid && length == 4)
+			valid = !(c[0] == 0xf0 && c[1] < 0x90) && !(c[0] == 0xf4 && c[1] >= 0x90);
+		if (!valid) {
+			*c++ = '?';
+			continue;
+		}
+		c += length;
+	}
+}

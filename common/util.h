@@ -39,5 +39,8 @@ int util_parse_size(const char *text, uint64_t *out);
  * minimum < 0), no leading zeros, no spaces or trailing bytes, within [minimum, maximum];
  * FERRY_ERR_INVALID otherwise (not reported: the caller names the field). */
 int util_parse_int64(const char *text, int64_t minimum, int64_t maximum, int64_t *out);
+/* Replaces, in place, every byte of text that is not part of a well-formed UTF-8 sequence with
+ * '?': what is stored or listed is always valid text. */
+void util_utf8_sanitize(char *text);
 
 #endif

@@ -551,7 +551,8 @@ static bool
 web_url_plain(const char *url)
 {
 	for (const char *c = url; *c; c++)
-		if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '\\' || *c == '@')
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '\\' ||
+		    *c == '@')
 			return false;
 	return true;
 }
@@ -623,9 +624,11 @@ web_site_add(struct web_route_context *route)
 			"-._~+/=)");
 	/* No user:password@ (it would be shown wherever the URL is), no space or control byte. */
 	if (code == 0 && !web_url_plain(url))
-		code = ferry_error_set(FERRY_ERR_INVALID,
-				       "'url' must be https://HOST:PORT without user:password@, "
-				       "spaces or control bytes");
+		code = ferry_error_set(
+			FERRY_ERR_INVALID,
+			"'url' must be https://HOST:PORT in ASCII (a name in another "
+			"script as punycode), without user:password@, spaces or "
+			"control bytes");
 	if (code == 0 && cacert && cacert[0] && web_pem_certificate_valid(cacert) < 0)
 		code = FERRY_ERR_INVALID;
 	if (code == 0 && !json_is_true(json_object_get(body, "replace")) &&

@@ -3,11 +3,11 @@
 # server's: in a state folder created 0755 beforehand, the catalog, its WAL and SHM, the keys,
 # peer secrets and received volumes are neither group- nor world-readable; the self-signed
 # certificate is not a CA, lasts at most two years, names localhost and each --tls-san, and
-# clients trust it as given (--cacert cert.pem). And a request cannot write lines of its own into
-# the log.
+# clients trust it as given (--cacert cert.pem). A request cannot write lines of its own into
+# the log, and one row of broken text cannot break a listing.
 . "$(dirname "$0")/lib.sh"
 
-plan 10
+plan 11
 STATE="$TEST_DIR/open-folder"
 mkdir -m 0755 "$STATE"
 [ -f "$TEST_DIR/token" ] || openssl rand -hex 24 > "$TEST_DIR/token"
@@ -44,5 +44,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CERT" -H "Authorization
 is "$code" 400 "a token request with a newline and an escape in its role is refused"
 grep -q "^injected-line" "$TEST_DIR/open.log" || grep -q $'\e' "$TEST_DIR/open.log"
 is $? 1 "  and its refusal in the log is one line, without the escape byte"
+# A row holding bytes that are not UTF-8 (written by an older version, or by hand) must not
+# make the whole event listing fail.
+sqlite3 "$STATE/catalog.db" "INSERT INTO events (time_ms, level, object, message) VALUES (1, 'info', 'x', CAST(X'6261642dFF2dC3' AS TEXT))"
+code=$(curl -s -o "$TEST_DIR/events.json" -w '%{http_code}' --cacert "$CERT" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" "$URL/v1/events")
+[ "$code" = 200 ] && jq -e '[.events[] | select(.message == "bad-?-?")] | length == 1' "$TEST_DIR/events.json" > /dev/null
+ok $? "GET /v1/events answers $code with a row of broken UTF-8 shown as '?'"
 stop_daemon "$DAEMON_PID"
 exit $test_failed

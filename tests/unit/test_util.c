@@ -466,10 +466,40 @@ test_clocks(void **state)
 	assert_true(after >= before);
 }
 
+static void
+test_utf8_sanitize_keeps_text_and_replaces_broken_bytes(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"plain ascii", "plain ascii"},
+		{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		 "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+		{"cut \xc3", "cut ?"},	 /* a sequence cut short */
+		{"\xff\xfe", "??"},	 /* never valid */
+		{"\xc0\xaf", "??"},	 /* overlong '/' */
+		{"\xed\xa0\x80", "???"}, /* a surrogate */
+		{"\xe2\x82", "??"},	 /* three bytes announced, two given */
+		{"a\x80"
+		 "b",
+		 "a?b"}, /* a lone continuation byte */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "%s", cases[i].in);
+		util_utf8_sanitize(text);
+		assert_string_equal(text, cases[i].out);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_sanitize_keeps_text_and_replaces_broken_bytes),
 		cmocka_unit_test(test_volume_name_accepts),
 		cmocka_unit_test(test_volume_name_refuses),
 		cmocka_unit_test(test_secret_equal),
