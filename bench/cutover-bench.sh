@@ -5,7 +5,7 @@
 #
 #   bash bench/cutover-bench.sh        (from the top of the tree, as root)
 #
-# Two throw-away memstore clusters (sites A and B), two libvirtd with QEMU/TCG
+# Two throw-away Ceph clusters (sites A and B, bluestore), two libvirtd with QEMU/TCG
 # (tests/libvirt-daemon.sh), a primary and a replica ferryd (the helpers of tests/integration/).
 # Guests are the 128 MiB tick guest of tests/guest/ on RBD disks of A.
 #   virsh    `virsh migrate --live --p2p --persistent --undefinesource` of a guest whose disk
@@ -39,7 +39,7 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-echo "# cutover bench: 128 MiB TCG guests on RBD, two memstore clusters, two libvirtd, $COUNT VMs for the failover"
+echo "# cutover bench: 128 MiB TCG guests on RBD, two Ceph clusters, two libvirtd, $COUNT VMs for the failover"
 ceph_cluster A > /dev/null || fail "cluster A did not start"
 ceph_cluster B > /dev/null || fail "cluster B did not start"
 A=$CEPH_CONF_A B=$CEPH_CONF_B
@@ -47,10 +47,12 @@ U1=$("$LIBVIRT_SH" start "$D1" 5 2>/dev/null) || fail "libvirtd 1 did not start"
 STARTED="$D1"
 U2=$("$LIBVIRT_SH" start "$D2" 6 "$D1" 2>/dev/null) || fail "libvirtd 2 did not start"
 STARTED="$D1 $D2"
-start_daemon replica --ceph-conf "$B" || fail "replica ferryd did not start"
+# The libvirt connections each ferryd may open (nothing else is), and where serial logs may go.
+SITE_FLAGS=(--libvirt "one=$U1" --libvirt "two=$U2" --guest-file-dir "$TEST_DIR")
+start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || fail "replica ferryd did not start"
 REPLICA_URL=$DAEMON_URL
 DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
-start_daemon primary --ceph-conf "$A" || fail "primary ferryd did not start"
+start_daemon primary --ceph-conf "$A" "${SITE_FLAGS[@]}" || fail "primary ferryd did not start"
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
