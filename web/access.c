@@ -241,7 +241,6 @@ web_token_create(struct web_route_context *route)
 	name = json_string_value(json_object_get(body, "name"));
 	role_name = json_string_value(json_object_get(body, "role"));
 	expires = json_object_get(body, "expires_days");
-	code = web_unknown_keys(body, (const char *[]){"name", "role", "expires_days", NULL});
 	if (code == 0 &&
 	    (!util_volume_name_valid(name) || strlen(name) > 64 || strcmp(name, "bootstrap") == 0))
 		code = ferry_error_set(FERRY_ERR_INVALID,

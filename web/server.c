@@ -161,6 +161,10 @@ web_parse_json_body(struct web_route_context *route, int *code)
 					body ? "wrong type" : error.text);
 		return NULL;
 	}
+	if (route->keys && (*code = web_unknown_keys(body, route->keys)) < 0) {
+		json_decref(body);
+		return NULL;
+	}
 	return body;
 }
 
@@ -612,8 +616,6 @@ web_site_add(struct web_route_context *route)
 	url = json_string_value(json_object_get(body, "url"));
 	token = json_string_value(json_object_get(body, "token"));
 	cacert = json_string_value(json_object_get(body, "cacert_pem"));
-	code = web_unknown_keys(
-		body, (const char *[]){"name", "url", "token", "cacert_pem", "replace", NULL});
 	if (code == 0 &&
 	    (!util_volume_name_valid(name) || url == NULL || strncmp(url, "https://", 8) != 0 ||
 	     token == NULL || !web_token_syntax(token) || strlen(url) >= sizeof(site.url)))
@@ -680,7 +682,6 @@ web_group_create(struct web_route_context *route)
 	name = json_string_value(json_object_get(body, "name"));
 	interval = json_object_get(body, "interval");
 	keep = json_object_get(body, "keep");
-	code = web_unknown_keys(body, (const char *[]){"name", "interval", "keep", NULL});
 	if (code == 0 &&
 	    (!util_volume_name_valid(name) || !json_is_integer(interval) ||
 	     json_integer_value(interval) < 1 || json_integer_value(interval) > 86400 ||
@@ -1200,6 +1201,25 @@ web_run_rollback(struct web_route_context *route)
 			      json_pack("{s:I}", "run", (json_int_t)rollback_id));
 }
 
+/* The keys each JSON body may hold: a misspelt or unknown one is a 400 naming it, never
+ * silently ignored (routes whose bodies are whole records of the other site are not listed). */
+static const char *const web_keys_transfer[] = {"size",	    "segment_size",  "source_identity",
+						"kind",	    "restart",	     "snapshot",
+						"segments", "base_identity", NULL};
+static const char *const web_keys_commit[] = {"transfer_id", "digest", NULL};
+static const char *const web_keys_verify[] = {"segment_size", NULL};
+static const char *const web_keys_prune[] = {"keep_from", "also_keep", NULL};
+static const char *const web_keys_site[] = {"name", "url", "token", "cacert_pem", "replace", NULL};
+static const char *const web_keys_group[] = {"name", "interval", "keep", NULL};
+static const char *const web_keys_protect[] = {"source", "group", "site", "replica", NULL};
+static const char *const web_keys_unprotect[] = {"source", NULL};
+static const char *const web_keys_vm[] = {"name",  "uri",   "dest_uri",	   "group", "site",
+					  "order", "delay", "network_map", NULL};
+static const char *const web_keys_remap[] = {"name", "xml", "persistent_xml", NULL};
+static const char *const web_keys_promote[] = {"name", "run", "point", NULL};
+static const char *const web_keys_activate[] = {"kind", "vm", "point", NULL};
+static const char *const web_keys_token[] = {"name", "role", "expires_days", NULL};
+
 /* One row per route: method, path pattern ("*" is one variable part), handler, whether the body
  * is a segment, and the role it needs (WEB_ACCESS_PEER routes are the site-to-site ones; a peer
  * reaches only the volumes (parts[2]) and VM records it pushed). A test walks this table
@@ -1211,44 +1231,114 @@ static const struct web_route {
 	enum MHD_Result (*handler)(struct web_route_context *route);
 	bool segment_body;
 	enum web_access access;
+	const char *const *keys; /* the JSON keys the body may hold (NULL: not checked here) */
 } web_routes[] = {
-	{"GET", {"v1", "health"}, 2, web_health, false, WEB_ACCESS_VIEWER_OR_PEER},
-	{"GET", {"v1", "volumes"}, 2, web_volume_list, false, WEB_ACCESS_VIEWER},
-	{"GET", {"v1", "volumes", "*"}, 3, web_volume_show, false, WEB_ACCESS_VIEWER_OR_PEER},
-	{"POST", {"v1", "volumes", "*", "transfer"}, 4, web_transfer_begin, false, WEB_ACCESS_PEER},
-	{"PUT", {"v1", "volumes", "*", "segments", "*"}, 5, web_segment_put, true, WEB_ACCESS_PEER},
-	{"POST", {"v1", "volumes", "*", "commit"}, 4, web_transfer_commit, false, WEB_ACCESS_PEER},
+	/* clang-format off: one route a line */
+	{"GET", {"v1", "health"}, 2, web_health, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
+	{"GET", {"v1", "volumes"}, 2, web_volume_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"GET", {"v1", "volumes", "*"}, 3, web_volume_show, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
+	{"POST",
+	 {"v1", "volumes", "*", "transfer"},
+	 4,
+	 web_transfer_begin,
+	 false,
+	 WEB_ACCESS_PEER,
+	 web_keys_transfer},
+	{"PUT",
+	 {"v1", "volumes", "*", "segments", "*"},
+	 5,
+	 web_segment_put,
+	 true,
+	 WEB_ACCESS_PEER,
+	 NULL},
+	{"POST",
+	 {"v1", "volumes", "*", "commit"},
+	 4,
+	 web_transfer_commit,
+	 false,
+	 WEB_ACCESS_PEER,
+	 web_keys_commit},
 	{"POST",
 	 {"v1", "volumes", "*", "verify"},
 	 4,
 	 web_volume_verify,
 	 false,
-	 WEB_ACCESS_VIEWER_OR_PEER},
-	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false, WEB_ACCESS_VIEWER},
-	{"GET", {"v1", "events"}, 2, web_event_list, false, WEB_ACCESS_VIEWER},
-	{"POST", {"v1", "sites"}, 2, web_site_add, false, WEB_ACCESS_ADMIN},
-	{"POST", {"v1", "groups"}, 2, web_group_create, false, WEB_ACCESS_ADMIN},
-	{"POST", {"v1", "protections"}, 2, web_protect, false, WEB_ACCESS_OPERATOR},
-	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false, WEB_ACCESS_OPERATOR},
-	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false, WEB_ACCESS_PEER},
-	{"GET", {"v1", "vms"}, 2, web_vm_list, false, WEB_ACCESS_VIEWER},
-	{"POST", {"v1", "vms"}, 2, web_vm_protect, false, WEB_ACCESS_OPERATOR},
-	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER},
-	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER},
-	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER},
-	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false, WEB_ACCESS_PEER},
-	{"POST", {"v1", "vms", "activate"}, 3, web_vm_activate, false, WEB_ACCESS_PEER},
-	{"GET", {"v1", "runs"}, 2, web_run_list, false, WEB_ACCESS_VIEWER},
+	 WEB_ACCESS_VIEWER_OR_PEER,
+	 web_keys_verify},
+	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"GET", {"v1", "events"}, 2, web_event_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"POST", {"v1", "sites"}, 2, web_site_add, false, WEB_ACCESS_ADMIN, web_keys_site},
+	{"POST", {"v1", "groups"}, 2, web_group_create, false, WEB_ACCESS_ADMIN, web_keys_group},
+	{"POST",
+	 {"v1", "protections"},
+	 2,
+	 web_protect,
+	 false,
+	 WEB_ACCESS_OPERATOR,
+	 web_keys_protect},
+	{"POST",
+	 {"v1", "protections", "remove"},
+	 3,
+	 web_unprotect,
+	 false,
+	 WEB_ACCESS_OPERATOR,
+	 web_keys_unprotect},
+	{"POST",
+	 {"v1", "volumes", "*", "prune"},
+	 4,
+	 web_volume_prune,
+	 false,
+	 WEB_ACCESS_PEER,
+	 web_keys_prune},
+	{"GET", {"v1", "vms"}, 2, web_vm_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"POST", {"v1", "vms"}, 2, web_vm_protect, false, WEB_ACCESS_OPERATOR, web_keys_vm},
+	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER, NULL},
+	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER, web_keys_remap},
+	{"POST",
+	 {"v1", "reprotect", "prepare"},
+	 3,
+	 web_reprotect_prepare,
+	 false,
+	 WEB_ACCESS_PEER,
+	 NULL},
+	{"POST",
+	 {"v1", "vms", "promote"},
+	 3,
+	 web_vm_promote,
+	 false,
+	 WEB_ACCESS_PEER,
+	 web_keys_promote},
+	{"POST",
+	 {"v1", "vms", "activate"},
+	 3,
+	 web_vm_activate,
+	 false,
+	 WEB_ACCESS_PEER,
+	 web_keys_activate},
+	{"GET", {"v1", "runs"}, 2, web_run_list, false, WEB_ACCESS_VIEWER, NULL},
 	/* operator; a failover, reprotect or activation asks for admin (web_run_start) */
-	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR},
+	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR, NULL},
 	/* a peer: only the activations it asked for (web_run_show) */
-	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER_OR_PEER},
-	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false, WEB_ACCESS_OPERATOR},
-	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false, WEB_ACCESS_ADMIN},
-	{"POST", {"v1", "tokens"}, 2, web_token_create, false, WEB_ACCESS_ADMIN},
-	{"GET", {"v1", "tokens"}, 2, web_token_list, false, WEB_ACCESS_ADMIN},
-	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN},
-	{"GET", {"v1", "audit"}, 2, web_audit_list, false, WEB_ACCESS_ADMIN},
+	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
+	{"POST",
+	 {"v1", "runs", "*", "resume"},
+	 4,
+	 web_run_resume,
+	 false,
+	 WEB_ACCESS_OPERATOR,
+	 NULL},
+	{"POST",
+	 {"v1", "runs", "*", "rollback"},
+	 4,
+	 web_run_rollback,
+	 false,
+	 WEB_ACCESS_ADMIN,
+	 NULL},
+	{"POST", {"v1", "tokens"}, 2, web_token_create, false, WEB_ACCESS_ADMIN, web_keys_token},
+	{"GET", {"v1", "tokens"}, 2, web_token_list, false, WEB_ACCESS_ADMIN, NULL},
+	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN, NULL},
+	{"GET", {"v1", "audit"}, 2, web_audit_list, false, WEB_ACCESS_ADMIN, NULL},
+	/* clang-format on */
 };
 
 static const char *const web_access_names[] = {"viewer", "operator", "admin", "peer",
@@ -1355,7 +1445,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 {
 	struct web_server *server = context;
 	struct web_request *request = *connection_context;
-	struct web_route_context route = {server, connection, method, {0}, 0, request};
+	struct web_route_context route = {server, connection, method, {0}, 0, request, NULL};
 	const struct web_route *found;
 	char path[1024];
 	bool path_known;
@@ -1459,6 +1549,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 						  : "no such path: %s %.200s",
 				       method, url);
 	ferry_error_clear();
+	route.keys = found->keys;
 	{
 		enum MHD_Result result = found->handler(&route);
 

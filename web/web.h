@@ -91,6 +91,7 @@ struct web_route_context {
 	const char *parts[WEB_PATH_PARTS];
 	int part_count;
 	struct web_request *request;
+	const char *const *keys; /* the route's allowed JSON keys, checked by the body parser */
 };
 
 enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int status,
