@@ -123,4 +123,25 @@ enum MHD_Result web_token_revoke(struct web_route_context *route);
 enum MHD_Result web_audit_list(struct web_route_context *route);
 unsigned int web_last_status(void);
 
+/* web/replication_routes.c: sites, groups, protections, pruning. */
+enum MHD_Result web_site_add(struct web_route_context *route);
+enum MHD_Result web_group_create(struct web_route_context *route);
+enum MHD_Result web_protect(struct web_route_context *route);
+enum MHD_Result web_unprotect(struct web_route_context *route);
+enum MHD_Result web_volume_prune(struct web_route_context *route);
+
+/* web/cutover_routes.c: the handlers of /v1/vms, /v1/runs and /v1/reprotect. */
+enum MHD_Result web_vm_protect(struct web_route_context *route);
+enum MHD_Result web_vm_receive(struct web_route_context *route);
+enum MHD_Result web_vm_remap(struct web_route_context *route);
+enum MHD_Result web_vm_promote(struct web_route_context *route);
+enum MHD_Result web_vm_activate(struct web_route_context *route);
+enum MHD_Result web_vm_list(struct web_route_context *route);
+enum MHD_Result web_reprotect_prepare(struct web_route_context *route);
+enum MHD_Result web_run_start(struct web_route_context *route);
+enum MHD_Result web_run_list(struct web_route_context *route);
+enum MHD_Result web_run_show(struct web_route_context *route);
+enum MHD_Result web_run_resume(struct web_route_context *route);
+enum MHD_Result web_run_rollback(struct web_route_context *route);
+
 #endif
