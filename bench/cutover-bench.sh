@@ -51,7 +51,7 @@ STARTED="$D1 $D2"
 SITE_FLAGS=(--libvirt "one=$U1" --libvirt "two=$U2" --guest-file-dir "$TEST_DIR")
 start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || fail "replica ferryd did not start"
 REPLICA_URL=$DAEMON_URL
-DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
+DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" "${SITE_FLAGS[@]}" || fail "primary ferryd did not start"
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")

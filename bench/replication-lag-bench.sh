@@ -36,7 +36,7 @@ ceph_cluster B > /dev/null || fail "cluster B did not start"
 rbd -c "$CEPH_CONF_A" create --size "${IMAGE_MIB}M" rbd/lag || fail "rbd create"
 start_daemon replica --ceph-conf "$CEPH_CONF_B" || fail "replica ferryd did not start"
 REPLICA_URL=$DAEMON_URL
-DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
+DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$CEPH_CONF_A" || fail "primary ferryd did not start"
 CLI=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
 "$FERRY" site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \

@@ -16,7 +16,7 @@ GA=t$$-ga GB=t$$-gb GROUP=g$$
 
 start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_URL=$DAEMON_URL
-DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
+DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
 PRIMARY_PID=$DAEMON_PID
 CLI=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")

@@ -15,7 +15,7 @@ rbd_a() { timeout 120 rbd -c "$A" "$@"; }
 rbd_c() { timeout 120 rbd -c "$C" "$@"; }
 IMG=t$$-load GROUP=f$$
 
-REPLICA_PORT=$(( (RANDOM % 20000) + 30000 ))
+REPLICA_PORT=$(free_port)
 DAEMON_PORT=$REPLICA_PORT
 start_daemon replica --ceph-conf "$C" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL

@@ -51,7 +51,7 @@ v2() { timeout 120 virsh -q -c "$U2" "$@"; }
 SITE_FLAGS=(--libvirt "one=$U1" --libvirt "two=$U2" --guest-file-dir "$TEST_DIR")
 start_daemon replica --ceph-conf "$B" --vm-refresh 2 "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_PID=$DAEMON_PID REPLICA_URL=$DAEMON_URL
-DAEMON_PORT=$(( (RANDOM % 20000) + 30000 ))
+DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" --vm-refresh 2 "${SITE_FLAGS[@]}" || { echo "Bail out! primary ferryd did not start"; exit 1; }
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")

@@ -74,6 +74,18 @@ start_daemon() {
 	DAEMON_URL=$(cat "$state/ferryd.url")
 }
 
+# free_port: a TCP port for a ferryd that must come back on the same port after a restart:
+# below the kernel's ephemeral range (32768 and up), so that no outgoing connection ever holds
+# it, and not listened on now. A random one in the ephemeral range once collided.
+free_port() {
+	local port
+	for _ in $(seq 1 100); do
+		port=$(( (RANDOM % 12000) + 20000 ))
+		ss -Htln "sport = :$port" 2>/dev/null | grep -q . || { echo "$port"; return 0; }
+	done
+	return 1
+}
+
 # stop_daemon PID: SIGTERM and wait; returns ferryd's exit status.
 stop_daemon() {
 	kill -TERM "$1" 2>/dev/null
