@@ -160,21 +160,24 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" PRIMARY KEY (kind, name));",
 	/* 7: checksums in chunks of 4096 segments (64 KiB), made when a segment of theirs is
 	 * first durable: the store grows with the data received, not with the declared size
-	 * (one blob per transfer was written in full, up to 512 MiB, at its begin). Chunks of
-	 * the old blobs that hold no checksum are not kept. */
+	 * (one blob per transfer was written in full, up to 512 MiB, at its begin). A chunk's
+	 * rowid is transfer id * 8192 + chunk (CATALOG_SUMS_CHUNKS_MAX), so it is never looked
+	 * up. Chunks of the old blobs that hold no checksum are not kept. */
 	"CREATE TABLE transfer_sums ("
-	" transfer_id INTEGER NOT NULL,"
-	" chunk INTEGER NOT NULL,"
-	" sums BLOB NOT NULL,"
-	" PRIMARY KEY (transfer_id, chunk));"
+	" id INTEGER PRIMARY KEY,"
+	" sums BLOB NOT NULL);"
 	"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 8191)"
-	" INSERT INTO transfer_sums (transfer_id, chunk, sums)"
-	" SELECT transfer_id, i, part || zeroblob(65536 - length(part)) FROM"
+	" INSERT INTO transfer_sums (id, sums)"
+	" SELECT transfer_id * 8192 + i, part || zeroblob(65536 - length(part)) FROM"
 	" (SELECT c.transfer_id, n.i, substr(c.sums, n.i * 65536 + 1, 65536) AS part"
 	" FROM transfer_checksums c JOIN n ON n.i * 65536 < length(c.sums))"
 	" WHERE part != zeroblob(length(part));"
 	"DROP TABLE transfer_checksums;",
 };
+
+_Static_assert(CATALOG_SUMS_CHUNKS_MAX *CATALOG_SUMS_CHUNK *CHECKSUM_BYTES ==
+		       CATALOG_CHECKSUMS_MAX_BYTES,
+	       "the largest transfer fills exactly CATALOG_SUMS_CHUNKS_MAX chunks");
 
 static const char *const range_kind_names[] = {"durable", "attempted", "member"};
 static const char *const role_names[] = {"send", "receive"};
@@ -763,9 +766,11 @@ catalog_transfer_set_state(struct catalog *catalog, int64_t id, enum catalog_tra
 		char sql[200];
 
 		snprintf(sql, sizeof(sql),
-			 "DELETE FROM transfer_sums WHERE transfer_id = %lld;"
+			 "DELETE FROM transfer_sums WHERE id BETWEEN %lld AND %lld;"
 			 "DELETE FROM segment_ranges WHERE transfer_id = %lld;",
-			 (long long)id, (long long)id);
+			 (long long)(id * CATALOG_SUMS_CHUNKS_MAX),
+			 (long long)(id * CATALOG_SUMS_CHUNKS_MAX + CATALOG_SUMS_CHUNKS_MAX - 1),
+			 (long long)id);
 		rc = catalog_exec(catalog, sql);
 	}
 out:
@@ -895,43 +900,24 @@ catalog_transfer_segments_total(struct catalog *catalog, int64_t id, int64_t *to
 	return rc;
 }
 
-/* The rowid of a transfer's checksum chunk, made (all unset) first when create is set. */
+/* Makes a transfer's checksum chunk (all unset) unless it exists; its rowid is derived. */
 static int
-catalog_sums_chunk(struct catalog *catalog, int64_t id, uint64_t chunk, bool create, int64_t *row)
+catalog_sums_chunk_make(struct catalog *catalog, int64_t row)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = 0, step;
+	int rc = catalog_prepare(catalog,
+				 "INSERT INTO transfer_sums (id, sums) VALUES (?1, zeroblob(?2))"
+				 " ON CONFLICT DO NOTHING",
+				 &stmt),
+	    step;
 
-	if (create) {
-		rc = catalog_prepare(catalog,
-				     "INSERT INTO transfer_sums (transfer_id, chunk, sums)"
-				     " VALUES (?1, ?2, zeroblob(?3)) ON CONFLICT DO NOTHING",
-				     &stmt);
-		if (rc < 0)
-			return rc;
-		sqlite3_bind_int64(stmt, 1, id);
-		sqlite3_bind_int64(stmt, 2, (int64_t)chunk);
-		sqlite3_bind_int(stmt, 3, CATALOG_SUMS_CHUNK * CHECKSUM_BYTES);
-		step = sqlite3_step(stmt);
-		sqlite3_finalize(stmt);
-		stmt = NULL;
-		if (step != SQLITE_DONE)
-			return catalog_sqlite_error(catalog, step, "checksum chunk");
-	}
-	rc = catalog_prepare(
-		catalog, "SELECT rowid FROM transfer_sums WHERE transfer_id = ?1 AND chunk = ?2",
-		&stmt);
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, (int64_t)chunk);
+	sqlite3_bind_int64(stmt, 1, row);
+	sqlite3_bind_int(stmt, 2, CATALOG_SUMS_CHUNK * CHECKSUM_BYTES);
 	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW)
-		*row = sqlite3_column_int64(stmt, 0);
-	else
-		rc = catalog_sqlite_error(catalog, step, "checksum chunk");
 	sqlite3_finalize(stmt);
-	return rc;
+	return step == SQLITE_DONE ? 0 : catalog_sqlite_error(catalog, step, "checksum chunk");
 }
 
 int
@@ -939,7 +925,8 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 			      const struct checksum *sum)
 {
 	sqlite3_blob *blob = NULL;
-	int64_t total = 0, chunk_row = 0;
+	int64_t total = 0;
+	int64_t chunk_row = id * CATALOG_SUMS_CHUNKS_MAX + (int64_t)(index / CATALOG_SUMS_CHUNK);
 	bool owned;
 	int rc, sqlite_rc;
 
@@ -951,7 +938,7 @@ catalog_transfer_mark_durable(struct catalog *catalog, int64_t id, uint64_t inde
 		rc = ferry_error_set(FERRY_ERR_INVALID, "segment %llu is beyond transfer %lld",
 				     (unsigned long long)index, (long long)id);
 	if (rc == 0)
-		rc = catalog_sums_chunk(catalog, id, index / CATALOG_SUMS_CHUNK, true, &chunk_row);
+		rc = catalog_sums_chunk_make(catalog, chunk_row);
 	if (rc < 0)
 		goto out;
 	sqlite_rc = sqlite3_blob_open(catalog->db, "main", "transfer_sums", "sums", chunk_row, 1,
@@ -1069,7 +1056,8 @@ catalog_transfer_read_checksums(struct catalog *catalog, int64_t id, uint8_t *su
 				     (long long)total, (unsigned long long)segments_total);
 	if (rc == 0)
 		rc = catalog_prepare(catalog,
-				     "SELECT chunk, sums FROM transfer_sums WHERE transfer_id = ?1",
+				     "SELECT id - ?1 * 8192, sums FROM transfer_sums"
+				     " WHERE id BETWEEN ?1 * 8192 AND ?1 * 8192 + 8191",
 				     &stmt);
 	if (rc < 0)
 		goto out;

@@ -23,8 +23,10 @@
 #include "common/util.h"
 
 #define CATALOG_SCHEMA_VERSION 7
-/* Segments whose checksums share one row of the checksum store (64 KiB). */
-#define CATALOG_SUMS_CHUNK 4096
+/* Segments whose checksums share one row of the checksum store (64 KiB), and how many such
+ * rows a transfer may have (the SQL of catalog.c spells 8192 out). */
+#define CATALOG_SUMS_CHUNK	4096
+#define CATALOG_SUMS_CHUNKS_MAX 8192
 /* Largest checksum blob (16 bytes per segment) a transfer may need. */
 #define CATALOG_CHECKSUMS_MAX_BYTES (512u << 20)
 

@@ -68,14 +68,14 @@ struct ferryd_settings {
 	char *replica_pool;
 	char *vm_refresh;
 	char *config_path;
-	/* Lists: --libvirt NAME=URI and --guest-file-dir from flags, then from the file. */
+	/* Lists. --libvirt NAME=URI from flags [0], then from the file [1] (a name the flags give
+	 * is not taken from the file); folders and SANs of both together, the SANs NULL-ended. */
 	char *libvirt[2][64];
 	int libvirt_count[2];
-	char *guest_dirs[2][8];
-	int guest_dir_count[2];
-	char *tls_sans[17]; /* NULL-ended, flags and file together */
+	char *guest_dirs[8];
+	int guest_dir_count;
+	char *tls_sans[17];
 	int tls_san_count;
-	int from_file; /* 0 while flags are read, 1 for the configuration file */
 };
 
 static const struct {
@@ -131,8 +131,7 @@ ferryd_config_each(const char *section, const char *key, const char *value, void
 	if (strcmp(section, "ferryd") == 0 && strcmp(key, "tls-san") == 0)
 		return ferryd_list_add(settings->tls_sans, &settings->tls_san_count, 16, value);
 	if (strcmp(section, "guests") == 0 && strcmp(key, "file-dir") == 0)
-		return ferryd_list_add(settings->guest_dirs[1], &settings->guest_dir_count[1], 8,
-				       value);
+		return ferryd_list_add(settings->guest_dirs, &settings->guest_dir_count, 8, value);
 	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
 		if (strcmp(ferryd_keys[i].section, section) == 0 &&
 		    strcmp(ferryd_keys[i].key, key) == 0)
@@ -148,12 +147,11 @@ ferryd_settings_free(struct ferryd_settings *settings)
 	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
 		free(*(char **)((char *)settings + ferryd_keys[i].offset));
 	free(settings->config_path);
-	for (int from = 0; from < 2; from++) {
+	for (int from = 0; from < 2; from++)
 		for (int i = 0; i < settings->libvirt_count[from]; i++)
 			free(settings->libvirt[from][i]);
-		for (int i = 0; i < settings->guest_dir_count[from]; i++)
-			free(settings->guest_dirs[from][i]);
-	}
+	for (int i = 0; i < settings->guest_dir_count; i++)
+		free(settings->guest_dirs[i]);
 	for (int i = 0; i < settings->tls_san_count; i++)
 		free(settings->tls_sans[i]);
 }
@@ -181,12 +179,12 @@ ferryd_allow(const struct ferryd_settings *settings)
 				return 2;
 			}
 		}
-		for (int i = 0; i < settings->guest_dir_count[from]; i++)
-			if (cutover_domain_allow_file_dir(settings->guest_dirs[from][i]) < 0) {
-				fprintf(stderr, "ferryd: %s\n", ferry_error_message());
-				return 2;
-			}
 	}
+	for (int i = 0; i < settings->guest_dir_count; i++)
+		if (cutover_domain_allow_file_dir(settings->guest_dirs[i]) < 0) {
+			fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+			return 2;
+		}
 	return 0;
 }
 
@@ -236,8 +234,8 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 				goto list_full;
 			continue;
 		case 'G':
-			if (ferryd_list_add(settings->guest_dirs[0], &settings->guest_dir_count[0],
-					    8, optarg) < 0)
+			if (ferryd_list_add(settings->guest_dirs, &settings->guest_dir_count, 8,
+					    optarg) < 0)
 				goto list_full;
 			continue;
 		case 'h': usage(stdout); return 1;

@@ -147,11 +147,25 @@ web_vm_list(struct web_route_context *route)
 	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:o}", "vms", vms));
 }
 
+/* Starts a run of kind described by body (taken) unless code already refused it: 202 {run}. */
+static enum MHD_Result
+web_run_launch(struct web_route_context *route, json_t *body, const char *kind, int code)
+{
+	int64_t id = 0;
+
+	if (code == 0)
+		code = cutover_run_start(route->server->options.cutover, kind, body, &id);
+	json_decref(body);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I}", "run", (json_int_t)id));
+}
+
 enum MHD_Result
 web_run_start(struct web_route_context *route)
 {
 	json_t *body;
-	int64_t id = 0;
 	int code = 0;
 
 	if (route->server->options.cutover == NULL)
@@ -174,15 +188,7 @@ web_run_start(struct web_route_context *route)
 					       kind, route->request->identity.name,
 					       web_role_name(route->request->identity.role));
 	}
-	if (code == 0)
-		code = cutover_run_start(route->server->options.cutover,
-					 json_string_value(json_object_get(body, "kind")), body,
-					 &id);
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
-			      json_pack("{s:I}", "run", (json_int_t)id));
+	return web_run_launch(route, body, json_string_value(json_object_get(body, "kind")), code);
 }
 
 struct web_run_context {
@@ -262,7 +268,6 @@ web_vm_activate(struct web_route_context *route)
 {
 	json_t *body;
 	const char *name;
-	int64_t id = 0;
 	int code = 0;
 
 	if (route->server->options.cutover == NULL)
@@ -275,15 +280,9 @@ web_vm_activate(struct web_route_context *route)
 		code = ferry_error_set(FERRY_ERR_INVALID, "name the VM to activate ('vm')");
 	if (code == 0)
 		code = web_peer_owns(route, "vm", name, false);
-	if (code == 0) {
+	if (code == 0)
 		json_object_set_new(body, "kind", json_string("activate"));
-		code = cutover_run_start(route->server->options.cutover, "activate", body, &id);
-	}
-	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
-			      json_pack("{s:I}", "run", (json_int_t)id));
+	return web_run_launch(route, body, "activate", code);
 }
 
 enum MHD_Result
