@@ -61,6 +61,44 @@ web_token_syntax(const char *token)
 			     "=") == length;
 }
 
+/* MHD 0.9 ends a header value at its first NUL and says nothing: "Bearer T\0junk" reads as
+ * "Bearer T". Its values lie in the request's read buffer, where a line's CR and LF both become
+ * NUL, so the next header starts one byte (bare LF) or two (CRLF) after the value's end.
+ * Anything between is what followed a NUL inside the line. Newer MHD reports the length. */
+struct web_header_walk {
+	const char *value;
+	const char *next_key;
+	bool seen;
+};
+
+static enum MHD_Result
+web_header_next(void *closure, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct web_header_walk *walk = closure;
+
+	(void)kind;
+	if (walk->seen) {
+		walk->next_key = key;
+		return MHD_NO;
+	}
+	walk->seen = value == walk->value;
+	return MHD_YES;
+}
+
+static bool
+web_header_cut_at_nul(struct MHD_Connection *connection, const char *value)
+{
+	struct web_header_walk walk = {.value = value};
+	const char *after = value + strlen(value) + 1;
+
+	if (strncmp(MHD_get_version(), "0.9.", 4) != 0)
+		return false;
+	MHD_get_connection_values(connection, MHD_HEADER_KIND, web_header_next, &walk);
+	if (walk.next_key == NULL)
+		return *after != '\0';
+	return walk.next_key != after && walk.next_key != after + 1;
+}
+
 int
 web_identify(struct web_server *server, struct MHD_Connection *connection, struct web_identity *out)
 {
@@ -88,7 +126,8 @@ web_identify(struct web_server *server, struct MHD_Connection *connection, struc
 	token = header + 7;
 	while (*token == ' ')
 		token++;
-	if (header_length != strlen(header) || !web_token_syntax(token))
+	if (header_length != strlen(header) || web_header_cut_at_nul(connection, header) ||
+	    !web_token_syntax(token))
 		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
 				       "wrong bearer token: it holds a byte outside the token "
 				       "alphabet");

@@ -805,6 +805,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		if (request == NULL)
 			return MHD_NO;
 		*connection_context = request;
+		web_deadline_request_begun(server->deadline, connection);
 		route.request = request;
 		web_client_address(connection, request->client, sizeof(request->client));
 		/* Who, then whether this role may use this route, before any body is read. */
@@ -911,11 +912,11 @@ static void
 web_request_done(void *context, struct MHD_Connection *connection, void **connection_context,
 		 enum MHD_RequestTerminationCode code)
 {
+	struct web_server *server = context;
 	struct web_request *request = *connection_context;
 
-	(void)context;
-	(void)connection;
 	(void)code;
+	web_deadline_request_ended(server->deadline, connection);
 	if (request == NULL)
 		return;
 	free(request->body);
@@ -1007,9 +1008,6 @@ web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *len
 /* No one locks the daemon out: one client address may hold a few connections (a sender's jobs
  * and the CLI), far below the total; a connection that says nothing for a while (a handshake
  * or headers never finished, an idle keep-alive) is closed. */
-#define WEB_CONNECTIONS_MAX	    (unsigned int)256
-#define WEB_CONNECTIONS_PER_ADDRESS (unsigned int)24
-#define WEB_IDLE_TIMEOUT_S	    (unsigned int)15
 /* TLS 1.2 and 1.3 only, forward-secret key exchange, no SHA-1 or CBC-era leftovers. */
 #define WEB_TLS_PRIORITIES                                                                         \
 	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-SHA1:-AES-128-CBC:-AES-256-CBC:"      \
@@ -1033,20 +1031,29 @@ web_server_start(const struct web_server_options *options)
 	snprintf(server->token, sizeof(server->token), "%s", options->token);
 	if (address.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	server->deadline = web_deadline_start();
+	if (server->deadline == NULL) {
+		ferry_error_set(FERRY_ERR_NO_MEMORY, "cannot start the header deadline's thread");
+		free(server);
+		return NULL;
+	}
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, web_access, server, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log,
 		NULL, MHD_OPTION_UNESCAPE_CALLBACK, web_keep_escaped, NULL, MHD_OPTION_SOCK_ADDR,
 		&address, MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem,
 		MHD_OPTION_HTTPS_MEM_KEY, options->key_pem, MHD_OPTION_NOTIFY_COMPLETED,
-		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS_MAX,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_CONNECTIONS_PER_ADDRESS,
-		MHD_OPTION_CONNECTION_TIMEOUT, WEB_IDLE_TIMEOUT_S, MHD_OPTION_HTTPS_PRIORITIES,
+		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)WEB_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)WEB_CONNECTIONS_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)WEB_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, web_deadline_notify,
+		server->deadline, MHD_OPTION_HTTPS_PRIORITIES,
 		WEB_TLS_PRIORITIES, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,
 				"cannot listen on %s (is the address in use or not local?)",
 				options->listen);
+		web_deadline_stop(server->deadline);
 		free(server);
 		return NULL;
 	}
@@ -1059,6 +1066,7 @@ web_server_stop(struct web_server *server)
 	if (server == NULL)
 		return;
 	MHD_stop_daemon(server->daemon);
+	web_deadline_stop(server->deadline);
 	free(server);
 }
 

@@ -67,8 +67,24 @@ struct web_identity {
 	enum web_role role;
 };
 
+/* Connections: all, and from one client address; idle seconds before ferryd closes one; and the
+ * seconds a connection has for its handshake and each request's headers (web/deadline.c). */
+#define WEB_CONNECTIONS_MAX	    256
+#define WEB_CONNECTIONS_PER_ADDRESS 24
+#define WEB_IDLE_TIMEOUT_S	    15
+#define WEB_HEADER_DEADLINE_S	    10
+
+struct web_deadline;
+struct web_deadline *web_deadline_start(void);
+void web_deadline_stop(struct web_deadline *deadline);
+void web_deadline_notify(void *context, struct MHD_Connection *connection, void **socket_context,
+			 enum MHD_ConnectionNotificationCode code);
+void web_deadline_request_begun(struct web_deadline *deadline, struct MHD_Connection *connection);
+void web_deadline_request_ended(struct web_deadline *deadline, struct MHD_Connection *connection);
+
 struct web_server {
 	struct MHD_Daemon *daemon;
+	struct web_deadline *deadline;
 	struct web_server_options options;
 	char token[TOKEN_MAX + 1];
 };

@@ -2,10 +2,11 @@
 # No one locks the daemon out, and only modern TLS gets in: TLS 1.0 and 1.1 are refused while
 # 1.2 and 1.3 work; 200 idle TCP connections and 50 connections sending their headers a byte a
 # second, all from 127.0.0.1, leave a client at 127.0.0.2 served at once; an idle connection is
-# closed by ferryd; the refusals do not flood the log.
+# closed by ferryd; the refusals do not flood the log. A connection that trickles its headers a
+# byte a second is cut at the header deadline, and a bearer token with a NUL inside is refused.
 . "$(dirname "$0")/lib.sh"
 
-plan 10
+plan 15
 
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }
 PORT=${DAEMON_URL##*:}
@@ -48,5 +49,29 @@ lines=$(( $(grep -c 'http:' "$TEST_DIR/site.log") - lines_before ))
 ok $? "  the refusals wrote $lines log lines, not one each"
 kill -0 "$DAEMON_PID" && [ "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$DAEMON_URL/v1/volumes")" = 200 ]
 ok $? "ferryd serves 127.0.0.1 again once the siege is over"
+
+# Slowloris: a byte a second never trips an idle timeout; the header deadline (10 s) cuts it.
+/usr/bin/python3 "$(dirname "$0")/hold-connections.py" 127.0.0.1 "$PORT" 0 3 40 > "$TEST_DIR/slow.out" 2>&1
+is "$(sed -n 's/.*closed-by-server \([0-9]*\)/\1/p' "$TEST_DIR/slow.out")" 3 \
+	"3 connections sending headers a byte a second are all closed by ferryd ($(tail -n 1 "$TEST_DIR/slow.out"))"
+grep -q "took over 10 s for a handshake and headers" "$TEST_DIR/site.log"
+ok $? "  and the log says why"
+
+# raw_status BYTES-AFTER-TOKEN: the status line of a request whose Authorization header is the
+# token followed by those bytes (a Python bytes literal), sent on a raw TLS connection.
+raw_status() {
+	/usr/bin/python3 - "$PORT" "$(cat "$TEST_DIR/token")" "$1" <<'PY'
+import ast, socket, ssl, sys
+context = ssl.create_default_context()
+context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+tls = context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+tls.sendall(b"GET /v1/volumes HTTP/1.1\r\nAuthorization: Bearer " + sys.argv[2].encode() +
+            ast.literal_eval(sys.argv[3]) + b"\r\nHost: x\r\n\r\n")
+print(tls.recv(100).split(b" ")[1].decode())
+PY
+}
+is "$(raw_status "b''")" 200 "the token sent raw is accepted (the control)"
+is "$(raw_status "b'\\x00junk'")" 401 "the token followed by a NUL and junk is refused"
+is "$(raw_status "b'\\x00'")" 401 "the token followed by a NUL alone is refused"
 stop_daemon "$DAEMON_PID"
 exit $test_failed
