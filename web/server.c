@@ -1046,9 +1046,8 @@ web_server_start(const struct web_server_options *options)
 		(unsigned int)WEB_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int)WEB_CONNECTIONS_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)WEB_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, web_deadline_notify,
-		server->deadline, MHD_OPTION_HTTPS_PRIORITIES,
-		WEB_TLS_PRIORITIES, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_END);
+		server->deadline, MHD_OPTION_HTTPS_PRIORITIES, WEB_TLS_PRIORITIES,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,
 				"cannot listen on %s (is the address in use or not local?)",
