@@ -315,6 +315,35 @@ out:
 	return rc;
 }
 
+static const char *const cutover_record_portable_keys[] = {
+	"name",	 "uri",		"dest_uri", "group", "site", "order",
+	"delay", "network_map", "disks",    "xml",   NULL};
+
+static bool
+cutover_record_key_portable(const char *key)
+{
+	for (int i = 0; cutover_record_portable_keys[i]; i++)
+		if (strcmp(key, cutover_record_portable_keys[i]) == 0)
+			return true;
+	return false;
+}
+
+static int
+cutover_record_keys_check(json_t *record)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(record, key, value)
+	{
+		(void)value;
+		if (!cutover_record_key_portable(key))
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "unknown key '%.64s' in the VM record", key);
+	}
+	return 0;
+}
+
 int
 cutover_vm_receive(const struct cutover_site *site, json_t *record)
 {
@@ -326,6 +355,11 @@ cutover_vm_receive(const struct cutover_site *site, json_t *record)
 	    !json_is_array(json_object_get(record, "disks")) || !cutover_text(record, "group")[0])
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "a VM record needs a valid name, its xml, disks and group");
+	/* A record from a peer holds only what a primary sends: the keys this site keeps about
+	 * its own runs (promoted_point, migrated, ...) are never taken from the other side. */
+	rc = cutover_record_keys_check(record);
+	if (rc < 0)
+		return ferry_error_set(rc, "VM %s: %s", name, ferry_error_message());
 	/* This site opens dest_uri at a failover, and defines the XML: both must be allowed here,
 	 * before anything is stored. */
 	rc = cutover_virt_resolve(cutover_text(record, "dest_uri"), dest_uri, sizeof(dest_uri));
@@ -2128,9 +2162,14 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 	/* The other site keeps each VM's record as its replica: what it would bring up. */
 	json_array_foreach(primaries, i, record)
 	{
-		json_t *copy = json_deep_copy(record);
+		json_t *copy = json_object();
+		const char *key;
+		json_t *value;
 
-		json_object_del(copy, "site");
+		/* Only what a primary sends; the other site has no say in this site's runs. */
+		json_object_foreach(record, key, value) if (cutover_record_key_portable(key) &&
+							    strcmp(key, "site") != 0)
+			json_object_set(copy, key, value);
 		json_array_append_new(json_object_get(prepare, "records"), copy);
 	}
 	return 0;

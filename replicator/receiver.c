@@ -414,6 +414,19 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 	if (request->source_identity == NULL || request->source_identity[0] == '\0' ||
 	    strlen(request->source_identity) >= sizeof(current.source_identity))
 		return ferry_error_set(FERRY_ERR_INVALID, "source identity missing or too long");
+	/* The snapshot is taken under this name at completion: a name, never cut to fit. */
+	if (request->snapshot && (!util_volume_name_valid(request->snapshot) ||
+				  strlen(request->snapshot) >= sizeof(current.snapshot)))
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"volume %s: 'snapshot' must be a name of at most %zu letters, "
+			"digits, '.', '_' or '-'",
+			request->volume, sizeof(current.snapshot) - 1);
+	if (request->kind && strcmp(request->kind, "file") != 0 &&
+	    strcmp(request->kind, "rbd") != 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "volume %s: 'kind' must be file or rbd, not '%.32s'",
+				       request->volume, request->kind);
 	/* Checked whole before anything is created or truncated: a size no file system or
 	 * checksum store can hold is a bad request, not a half-made volume. */
 	{

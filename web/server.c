@@ -637,6 +637,14 @@ static const char *const web_keys_remap[] = {"name", "xml", "persistent_xml", NU
 static const char *const web_keys_promote[] = {"name", "run", "point", NULL};
 static const char *const web_keys_activate[] = {"kind", "vm", "point", NULL};
 static const char *const web_keys_token[] = {"name", "role", "expires_days", NULL};
+static const char *const web_keys_vm_record[] = {"name",  "uri",   "dest_uri", "group",
+						 "site",  "order", "delay",    "network_map",
+						 "disks", "xml",   NULL};
+static const char *const web_keys_reprotect[] = {"group", "disks", "records", NULL};
+static const char *const web_keys_run[] = {
+	"kind",	 "vm",	     "group",	"site",	     "point",	   "shutdown_timeout",
+	"force", "max_time", "dry_run", "bandwidth", "on_timeout", "max_lag",
+	NULL};
 
 /* One row per route: method, path pattern ("*" is one variable part), handler, whether the body
  * is a segment, and the role it needs (WEB_ACCESS_PEER routes are the site-to-site ones; a peer
@@ -668,14 +676,14 @@ static const struct web_route {
 	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false, WEB_ACCESS_PEER, web_keys_prune},
 	{"GET", {"v1", "vms"}, 2, web_vm_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "vms"}, 2, web_vm_protect, false, WEB_ACCESS_OPERATOR, web_keys_vm},
-	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER, NULL},
+	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER, web_keys_vm_record},
 	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER, web_keys_remap},
-	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER, NULL},
+	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER, web_keys_reprotect},
 	{"POST", {"v1", "vms", "promote"}, 3, web_vm_promote, false, WEB_ACCESS_PEER, web_keys_promote},
 	{"POST", {"v1", "vms", "activate"}, 3, web_vm_activate, false, WEB_ACCESS_PEER, web_keys_activate},
 	{"GET", {"v1", "runs"}, 2, web_run_list, false, WEB_ACCESS_VIEWER, NULL},
 	/* operator; a failover, reprotect or activation asks for admin (web_run_start) */
-	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR, NULL},
+	{"POST", {"v1", "runs"}, 2, web_run_start, false, WEB_ACCESS_OPERATOR, web_keys_run},
 	/* a peer: only the activations it asked for (web_run_show) */
 	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
 	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false, WEB_ACCESS_OPERATOR, NULL},
