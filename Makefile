@@ -3,10 +3,13 @@
 # every test against those binaries.
 
 CC ?= cc
-PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih libvirt libxml-2.0
+PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih libvirt libxml-2.0 \
+	libsystemd
+# The version lives in one place, the Debian changelog's first line; both programs print it.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wno-format-truncation
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARNINGS) -pthread -DFERRY_VERSION='"$(VERSION)"' \
 	$(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
 # librbd and librados ship no pkg-config file.
 LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lrbd -lrados -lpthread
@@ -56,7 +59,7 @@ $(BUILD)/libferry.a: $(LIBRARY_OBJECTS)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/libferry.a
+$(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/cmd/ferryd_check.o $(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
