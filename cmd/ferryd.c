@@ -1,5 +1,6 @@
 /* ferryd: the per-site appliance daemon. Parses options, opens the site's catalog, loads TLS,
  * serves /v1 in the foreground until SIGTERM or SIGINT, then stops cleanly. */
+#include "cmd/ferryd.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
 #include "common/error.h"
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 static void
@@ -33,7 +35,7 @@ usage(FILE *out)
 		"              [--replica-pool POOL] [--vm-refresh SECONDS] [--config FILE]\n"
 		"              [--libvirt NAME=URI]... [--guest-file-dir DIR]... [--tls-san "
 		"NAME]...\n"
-		"              [--print-routes] [--verbose]\n"
+		"              [--print-routes] [--verbose] [--check-config] [--version]\n"
 		"\n"
 		"Runs one ferry site in the foreground, logging to stderr; SIGTERM stops it.\n"
 		"DIR/catalog.db is the site's catalog, DIR/volumes/NAME each received file "
@@ -49,34 +51,18 @@ usage(FILE *out)
 		"(repeatable; it always names localhost, the host and its full name).\n"
 		"--guest-file-dir: a folder where guests' character devices may write files\n"
 		"(serial logs); a definition naming any other host file is refused.\n"
+		"--check-config checks every file, the TLS pair, the listen address, the state\n"
+		"folder and the Ceph settings, prints each problem and exits 0, or 2 if any.\n"
+		"SIGHUP re-reads the configuration: the libvirt connections, guest folders and\n"
+		"log-level change at once; the other settings at the next start.\n"
 		"--config reads the same settings from an INI file; flags win:\n"
-		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, tls-san, vm-refresh\n"
+		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, tls-san, "
+		"vm-refresh,\n"
+		"           log-level (debug, info, warn, error; --verbose is debug)\n"
 		"  [ceph]   conf, id, replica-pool\n"
 		"  [libvirt] NAME = URI, one line per connection\n"
 		"  [guests] file-dir = DIR, one line per folder\n");
 }
-
-/* Every setting of ferryd; NULL until a flag or the configuration file gives it. */
-struct ferryd_settings {
-	char *state_dir;
-	char *listen;
-	char *token_file;
-	char *certificate_path;
-	char *key_path;
-	char *ceph_conf;
-	char *ceph_id;
-	char *replica_pool;
-	char *vm_refresh;
-	char *config_path;
-	/* Lists. --libvirt NAME=URI from flags [0], then from the file [1] (a name the flags give
-	 * is not taken from the file); folders and SANs of both together, the SANs NULL-ended. */
-	char *libvirt[2][64];
-	int libvirt_count[2];
-	char *guest_dirs[8];
-	int guest_dir_count;
-	char *tls_sans[17];
-	int tls_san_count;
-};
 
 static const struct {
 	const char *section;
@@ -89,6 +75,7 @@ static const struct {
 	{"ferryd", "tls-cert", offsetof(struct ferryd_settings, certificate_path)},
 	{"ferryd", "tls-key", offsetof(struct ferryd_settings, key_path)},
 	{"ferryd", "vm-refresh", offsetof(struct ferryd_settings, vm_refresh)},
+	{"ferryd", "log-level", offsetof(struct ferryd_settings, log_level)},
 	{"ceph", "conf", offsetof(struct ferryd_settings, ceph_conf)},
 	{"ceph", "id", offsetof(struct ferryd_settings, ceph_id)},
 	{"ceph", "replica-pool", offsetof(struct ferryd_settings, replica_pool)},
@@ -157,35 +144,59 @@ ferryd_settings_free(struct ferryd_settings *settings)
 }
 
 /* The libvirt connections and guest file folders, flags first: a name the flags give is not
- * taken from the file again. Returns 0 or 2 with a message. */
+ * taken from the file again. Both lists are replaced whole (at start, and at a reload), or not
+ * at all. Returns 0, or 2 with a message. */
 static int
 ferryd_allow(const struct ferryd_settings *settings)
 {
+	char *names[128], *uris[128], copies[128][CUTOVER_LIBVIRT_NAME_MAX + 1];
+	int count = 0;
+
 	for (int from = 0; from < 2; from++) {
 		for (int i = 0; i < settings->libvirt_count[from]; i++) {
 			char *entry = settings->libvirt[from][i], *equals = strchr(entry, '=');
 			bool flagged = false;
 
-			if (equals == NULL) {
-				fprintf(stderr, "ferryd: --libvirt takes NAME=URI, not '%s'\n",
-					entry);
+			if (equals == NULL || equals == entry ||
+			    (size_t)(equals - entry) > CUTOVER_LIBVIRT_NAME_MAX) {
+				ferry_error_set(FERRY_ERR_INVALID,
+						"--libvirt takes NAME=URI, not '%.200s'", entry);
 				return 2;
 			}
-			*equals = '\0';
+			snprintf(copies[count], sizeof(copies[0]), "%.*s", (int)(equals - entry),
+				 entry);
 			for (int j = 0; from == 1 && j < settings->libvirt_count[0]; j++)
-				flagged = flagged || strcmp(settings->libvirt[0][j], entry) == 0;
-			if (!flagged && cutover_virt_allow(entry, equals + 1) < 0) {
-				fprintf(stderr, "ferryd: %s\n", ferry_error_message());
-				return 2;
-			}
+				flagged = flagged ||
+					  (strncmp(settings->libvirt[0][j], copies[count],
+						   strlen(copies[count])) == 0 &&
+					   settings->libvirt[0][j][strlen(copies[count])] == '=');
+			if (flagged)
+				continue;
+			names[count] = copies[count];
+			uris[count] = equals + 1;
+			count++;
 		}
 	}
-	for (int i = 0; i < settings->guest_dir_count; i++)
-		if (cutover_domain_allow_file_dir(settings->guest_dirs[i]) < 0) {
-			fprintf(stderr, "ferryd: %s\n", ferry_error_message());
-			return 2;
-		}
+	if (cutover_virt_allow_replace(names, uris, count) < 0 ||
+	    cutover_domain_allow_replace((char *const *)settings->guest_dirs,
+					 settings->guest_dir_count) < 0)
+		return 2;
 	return 0;
+}
+
+static int
+ferryd_log_level(const char *name)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+
+	for (int level = 0; level < 4; level++)
+		if (name && strcmp(name, names[level]) == 0) {
+			log_set_level((enum log_level)level);
+			return 0;
+		}
+	return ferry_error_set(FERRY_ERR_INVALID,
+			       "log-level must be debug, info, warn or error, not '%.40s'",
+			       name ? name : "");
 }
 
 /* Flags first, then the configuration file for whatever they left unset. Returns 0, 1 after
@@ -209,12 +220,15 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"print-routes", no_argument, NULL, 'P'},
 		{"tls-san", required_argument, NULL, 'N'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"check-config", no_argument, NULL, 'X'},
+		{"version", no_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	char **field;
 	int option;
 
+	optind = 0; /* parsed again at each reload */
 	while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
 		switch (option) {
 		case 's': field = &settings->state_dir; break;
@@ -227,7 +241,12 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		case 'p': field = &settings->replica_pool; break;
 		case 'R': field = &settings->vm_refresh; break;
 		case 'f': field = &settings->config_path; break;
-		case 'v': log_set_level(LOG_LEVEL_DEBUG); continue;
+		case 'v':
+			free(settings->log_level);
+			settings->log_level = strdup("debug");
+			continue;
+		case 'X': settings->check_config = true; continue;
+		case 'W': printf("ferryd %s\n", FERRY_VERSION); return 1;
 		case 'L':
 			if (ferryd_list_add(settings->libvirt[0], &settings->libvirt_count[0], 64,
 					    optarg) < 0)
@@ -280,12 +299,75 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 			"ferryd: --vm-refresh takes a whole number of seconds, 1 or more\n");
 		return 2;
 	}
+	if (settings->log_level && ferryd_log_level(settings->log_level) < 0) {
+		fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+		return 2;
+	}
 	if (settings->ceph_conf && !settings->replica_pool)
 		settings->replica_pool = strdup("rbd");
-	return ferryd_allow(settings);
+	return 0;
 list_full:
 	fprintf(stderr, "ferryd: %s\n", ferry_error_message());
 	return 2;
+}
+
+static int
+ferryd_count_protection(const struct catalog_protection *protection, void *context)
+{
+	(void)protection;
+	(*(long long *)context)++;
+	return 0;
+}
+
+/* What systemd shows in `systemctl status`: where ferryd listens and what it protects. */
+static void
+ferryd_notify_status(struct catalog *catalog, const char *url)
+{
+	long long protected_volumes = 0;
+
+	catalog_protection_list(catalog, ferryd_count_protection, &protected_volumes);
+	sd_notifyf(0, "STATUS=listening on %s, %lld protected volume(s)", url, protected_volumes);
+}
+
+/* SIGHUP: the configuration is read again. The allow-lists and the log level change now; a
+ * setting that needs a restart is named, and the one in force stays. A file with an error
+ * changes nothing. */
+static void
+ferryd_reload(int argc, char **argv, const struct ferryd_settings *running)
+{
+	struct ferryd_settings fresh = {0};
+	int changed = 0;
+
+	log_info("SIGHUP: reading the configuration again%s%s",
+		 running->config_path ? " from " : "",
+		 running->config_path ? running->config_path : "");
+	if (ferryd_settings_parse(argc, argv, &fresh) != 0 || ferryd_allow(&fresh) != 0) {
+		log_error("reload refused, the settings in force stay: %s",
+			  ferry_error_message()[0] ? ferry_error_message()
+						   : "the configuration does not parse");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++) {
+		const char *before =
+			*(char *const *)((const char *)running + ferryd_keys[i].offset);
+		const char *after = *(char *const *)((const char *)&fresh + ferryd_keys[i].offset);
+
+		if (strcmp(ferryd_keys[i].key, "log-level") == 0)
+			continue;
+		if ((before == NULL) != (after == NULL) ||
+		    (before && after && strcmp(before, after) != 0)) {
+			log_warn("[%s] %s changed: it takes effect when ferryd is restarted",
+				 ferryd_keys[i].section, ferryd_keys[i].key);
+			changed++;
+		}
+	}
+	if (fresh.log_level == NULL)
+		log_set_level(LOG_LEVEL_INFO);
+	log_info("configuration reloaded: %d libvirt connection(s), %d guest file folder(s)%s",
+		 fresh.libvirt_count[0] + fresh.libvirt_count[1], fresh.guest_dir_count,
+		 changed ? "; restart ferryd for the rest" : "");
+out:
+	ferryd_settings_free(&fresh);
 }
 
 int
@@ -294,7 +376,7 @@ main(int argc, char **argv)
 	struct ferryd_settings settings = {0};
 	const char *state_dir;
 	char *token = NULL, *certificate_pem = NULL, *key_pem = NULL;
-	char catalog_path[4096], url_path[4096], url[512], state_dir_absolute[PATH_MAX];
+	char catalog_path[4096], url_path[4096] = "", url[512], state_dir_absolute[PATH_MAX];
 	struct catalog *catalog = NULL;
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
@@ -303,7 +385,7 @@ main(int argc, char **argv)
 	struct cutover_site cutover = {0};
 	struct stat token_info;
 	sigset_t signals;
-	int received = 0, status;
+	int received = 0, status, listen_fd = -1;
 
 	/* Catalog, keys, received volumes: nothing ferryd writes is for other users. */
 	umask(077);
@@ -312,21 +394,38 @@ main(int argc, char **argv)
 	 * would hold hundreds of megabytes. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	status = ferryd_settings_parse(argc, argv, &settings);
+	if (status == 0 && settings.check_config) {
+		int allowed = ferryd_allow(&settings);
+
+		if (allowed != 0)
+			fprintf(stderr, "ferryd: problem: %s\n", ferry_error_message());
+		status = ferryd_check_config(&settings) ? 2 : allowed;
+		ferryd_settings_free(&settings);
+		return status;
+	}
+	if (status == 0 && ferryd_allow(&settings) != 0) {
+		fprintf(stderr, "ferryd: %s\n", ferry_error_message());
+		status = 2;
+	}
 	if (status != 0) {
 		ferryd_settings_free(&settings);
 		return status == 1 ? 0 : 2;
 	}
 	status = 1;
+	/* The address first: a busy or mistyped one is the only error, with nothing made yet. */
+	if (web_listen(settings.listen, &listen_fd) < 0)
+		goto out;
 	state_dir = settings.state_dir;
 	/* Before any thread: the scheduler's sender speaks to replica sites through libcurl. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	/* Block the stop signals before any thread starts, so that only sigwait() sees them. */
+	/* Block the stop and reload signals before any thread starts, so that only sigwait()
+	 * sees them. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
 	if (util_read_token_file(settings.token_file, &token) < 0 ||
 	    util_mkdir_p(state_dir, 0700) < 0)
 		goto out;
@@ -371,6 +470,7 @@ main(int argc, char **argv)
 		goto out;
 	server = web_server_start(&(struct web_server_options){
 		.listen = settings.listen,
+		.listen_fd = listen_fd,
 		.certificate_pem = certificate_pem,
 		.key_pem = key_pem,
 		.token = token,
@@ -381,6 +481,7 @@ main(int argc, char **argv)
 	});
 	if (server == NULL)
 		goto out;
+	listen_fd = -1; /* the server's now */
 	{
 		const char *colon = strrchr(settings.listen, ':');
 
@@ -389,8 +490,10 @@ main(int argc, char **argv)
 	}
 	/* DIR/ferryd.url says where this daemon listens, and that it is ready. */
 	snprintf(url_path, sizeof(url_path), "%s/ferryd.url", state_dir);
-	if (util_write_file_atomic(url_path, url, strlen(url), 0644) < 0)
+	if (util_write_file_atomic(url_path, url, strlen(url), 0644) < 0) {
+		url_path[0] = '\0';
 		goto out;
+	}
 	url[strcspn(url, "\n")] = '\0';
 	catalog_event_add(catalog, "info", "ferryd", "started, listening on %s", url);
 	log_info("ferryd listening on %s, state in %s", url, state_dir);
@@ -402,8 +505,20 @@ main(int argc, char **argv)
 					    settings.vm_refresh ? atoi(settings.vm_refresh) : 30);
 	if (refresher == NULL)
 		goto out;
-	while (sigwait(&signals, &received) != 0)
-		;
+	sd_notify(0, "READY=1");
+	ferryd_notify_status(catalog, url);
+	for (;;) {
+		if (sigwait(&signals, &received) != 0)
+			continue;
+		if (received != SIGHUP)
+			break;
+		/* Logs go to stderr (the journal's stream under systemd): nothing to reopen. */
+		sd_notify(0, "RELOADING=1");
+		ferryd_reload(argc, argv, &settings);
+		sd_notify(0, "READY=1");
+		ferryd_notify_status(catalog, url);
+	}
+	sd_notify(0, "STOPPING=1");
 	log_info("ferryd stopping (%s)", strsignal(received));
 	status = 0;
 out:
@@ -422,8 +537,10 @@ out:
 			 cutover_runs_active());
 		_exit(status);
 	}
-	if (server)
+	if (url_path[0])
 		unlink(url_path);
+	if (listen_fd >= 0)
+		close(listen_fd);
 	if (catalog && status == 0)
 		catalog_event_add(catalog, "info", "ferryd", "stopped");
 	repl_receiver_free(receiver);

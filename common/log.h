@@ -5,7 +5,11 @@
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
+#include <stdbool.h>
+
 void log_set_level(enum log_level level);
+/* Whether stderr is systemd's journal (JOURNAL_STREAM names it). */
+bool log_journal(void);
 void log_message(enum log_level level, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -35,6 +35,10 @@ struct cutover_site {
 #define CUTOVER_LIBVIRT_URI_MAX	 512
 int cutover_virt_allow(const char *name, const char *uri);
 void cutover_virt_allow_reset(void);
+/* Replaces the whole list (a reload): all or nothing, the old list stays on an error. */
+int cutover_virt_allow_replace(char *const *names, char *const *uris, int count);
+/* "NAME = URI" lines of the list into out; returns how many. */
+int cutover_virt_allowed_list(char *out, size_t size);
 int cutover_virt_resolve(const char *given, char *uri, size_t size);
 /* The allow-list for a domain definition from a peer or the API (cutover/domain_check.c): 0,
  * or FERRY_ERR_INVALID naming the element that failed. Character devices may write files only
@@ -42,6 +46,7 @@ int cutover_virt_resolve(const char *given, char *uri, size_t size);
 int cutover_domain_check(const char *xml);
 int cutover_domain_allow_file_dir(const char *directory);
 void cutover_domain_allow_reset(void);
+int cutover_domain_allow_replace(char *const *directories, int count);
 
 /* Process-wide set-up of libvirt (error handler, event loop); call once before anything else. */
 int cutover_init(void);

@@ -9,16 +9,18 @@
 #include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Where character devices may write host files (the operator's choice); read only after
- * start-up, like the libvirt connections. */
+ * start-up and replaced whole at a reload, like the libvirt connections. */
 #define CUTOVER_FILE_DIRS_MAX 8
 static char cutover_file_dirs[CUTOVER_FILE_DIRS_MAX][512];
 static int cutover_file_dir_count;
+static pthread_rwlock_t cutover_file_dir_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-int
-cutover_domain_allow_file_dir(const char *directory)
+static int
+cutover_domain_allow_file_dir_locked(const char *directory)
 {
 	size_t length = strlen(directory);
 
@@ -39,22 +41,58 @@ cutover_domain_allow_file_dir(const char *directory)
 	return 0;
 }
 
+int
+cutover_domain_allow_file_dir(const char *directory)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&cutover_file_dir_lock);
+	rc = cutover_domain_allow_file_dir_locked(directory);
+	pthread_rwlock_unlock(&cutover_file_dir_lock);
+	return rc;
+}
+
 void
 cutover_domain_allow_reset(void)
 {
+	pthread_rwlock_wrlock(&cutover_file_dir_lock);
 	cutover_file_dir_count = 0;
+	pthread_rwlock_unlock(&cutover_file_dir_lock);
+}
+
+int
+cutover_domain_allow_replace(char *const *directories, int count)
+{
+	static char kept[CUTOVER_FILE_DIRS_MAX][512];
+	int kept_count, rc = 0;
+
+	pthread_rwlock_wrlock(&cutover_file_dir_lock);
+	memcpy(kept, cutover_file_dirs, sizeof(kept));
+	kept_count = cutover_file_dir_count;
+	cutover_file_dir_count = 0;
+	for (int i = 0; i < count && rc == 0; i++)
+		rc = cutover_domain_allow_file_dir_locked(directories[i]);
+	if (rc < 0) {
+		memcpy(cutover_file_dirs, kept, sizeof(kept));
+		cutover_file_dir_count = kept_count;
+	}
+	pthread_rwlock_unlock(&cutover_file_dir_lock);
+	return rc;
 }
 
 static bool
 cutover_file_allowed(const char *path)
 {
+	bool allowed = false;
+
 	if (path == NULL || path[0] != '/' || strstr(path, "/.."))
 		return false;
-	for (int i = 0; i < cutover_file_dir_count; i++)
-		if (strncmp(path, cutover_file_dirs[i], strlen(cutover_file_dirs[i])) == 0 &&
-		    strchr(path + strlen(cutover_file_dirs[i]), '/') == NULL)
-			return true;
-	return false;
+	pthread_rwlock_rdlock(&cutover_file_dir_lock);
+	for (int i = 0; i < cutover_file_dir_count && !allowed; i++)
+		allowed = strncmp(path, cutover_file_dirs[i], strlen(cutover_file_dirs[i])) == 0 &&
+			  strchr(path + strlen(cutover_file_dirs[i]), '/') == NULL;
+	pthread_rwlock_unlock(&cutover_file_dir_lock);
+	return allowed;
 }
 
 static const char *

@@ -12,6 +12,7 @@
 #include <libxml/xpath.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,17 +26,18 @@ cutover_virt_message(void)
 
 /* The libvirt connections this daemon may open, from its own configuration only: a URI that
  * comes with a request (qemu+ext:///...?command=PROG runs PROG; tcp and ssh reach any host) is
- * never opened unless it is one of these. Filled once at start, before any thread; read only
- * afterwards. */
+ * never opened unless it is one of these. Filled at start and replaced whole at a reload
+ * (SIGHUP), under a lock that every lookup takes. */
 #define CUTOVER_LIBVIRT_MAX 64
 static struct {
 	char name[CUTOVER_LIBVIRT_NAME_MAX + 1];
 	char uri[CUTOVER_LIBVIRT_URI_MAX + 1];
 } cutover_libvirt[CUTOVER_LIBVIRT_MAX];
 static int cutover_libvirt_count;
+static pthread_rwlock_t cutover_libvirt_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-int
-cutover_virt_allow(const char *name, const char *uri)
+static int
+cutover_virt_allow_locked(const char *name, const char *uri)
 {
 	size_t name_length = strlen(name), uri_length = strlen(uri);
 	const char *scheme_end = strstr(uri, "://");
@@ -76,10 +78,59 @@ cutover_virt_allow(const char *name, const char *uri)
 	return 0;
 }
 
+int
+cutover_virt_allow(const char *name, const char *uri)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&cutover_libvirt_lock);
+	rc = cutover_virt_allow_locked(name, uri);
+	pthread_rwlock_unlock(&cutover_libvirt_lock);
+	return rc;
+}
+
 void
 cutover_virt_allow_reset(void)
 {
+	pthread_rwlock_wrlock(&cutover_libvirt_lock);
 	cutover_libvirt_count = 0;
+	pthread_rwlock_unlock(&cutover_libvirt_lock);
+}
+
+int
+cutover_virt_allow_replace(char *const *names, char *const *uris, int count)
+{
+	static __typeof__(cutover_libvirt) kept;
+	int kept_count, rc = 0;
+
+	pthread_rwlock_wrlock(&cutover_libvirt_lock);
+	memcpy(kept, cutover_libvirt, sizeof(kept));
+	kept_count = cutover_libvirt_count;
+	cutover_libvirt_count = 0;
+	for (int i = 0; i < count && rc == 0; i++)
+		rc = cutover_virt_allow_locked(names[i], uris[i]);
+	if (rc < 0) {
+		memcpy(cutover_libvirt, kept, sizeof(kept));
+		cutover_libvirt_count = kept_count;
+	}
+	pthread_rwlock_unlock(&cutover_libvirt_lock);
+	return rc;
+}
+
+int
+cutover_virt_allowed_list(char *out, size_t size)
+{
+	size_t used = 0;
+	int count;
+
+	out[0] = '\0';
+	pthread_rwlock_rdlock(&cutover_libvirt_lock);
+	for (int i = 0; i < cutover_libvirt_count && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s = %s", i ? "\n" : "",
+					 cutover_libvirt[i].name, cutover_libvirt[i].uri);
+	count = cutover_libvirt_count;
+	pthread_rwlock_unlock(&cutover_libvirt_lock);
+	return count;
 }
 
 int
@@ -87,18 +138,23 @@ cutover_virt_resolve(const char *given, char *uri, size_t size)
 {
 	char names[1024] = "";
 	size_t used = 0;
+	int count;
 
+	pthread_rwlock_rdlock(&cutover_libvirt_lock);
+	count = cutover_libvirt_count;
 	for (int i = 0; i < cutover_libvirt_count; i++) {
 		if (strcmp(cutover_libvirt[i].name, given) == 0 ||
 		    strcmp(cutover_libvirt[i].uri, given) == 0) {
 			snprintf(uri, size, "%s", cutover_libvirt[i].uri);
+			pthread_rwlock_unlock(&cutover_libvirt_lock);
 			return 0;
 		}
 		if (used < sizeof(names))
 			used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
 						 i ? ", " : "", cutover_libvirt[i].name);
 	}
-	if (cutover_libvirt_count == 0)
+	pthread_rwlock_unlock(&cutover_libvirt_lock);
+	if (count == 0)
 		return ferry_error_set(
 			FERRY_ERR_INVALID,
 			"libvirt connection '%.120s' is not configured at this site, "

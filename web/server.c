@@ -79,6 +79,8 @@ web_last_status(void)
 	return web_reply_status;
 }
 
+static void web_client_address(struct MHD_Connection *connection, char *out, size_t size);
+
 enum MHD_Result
 web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
 {
@@ -94,10 +96,15 @@ web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 			status = web_status_table[i].status;
 	/* Every refusal is logged: an operator reading ferryd's log must see what it turned away.
 	 */
-	if (status >= 500)
-		log_error("%s", message);
-	else
-		log_warn("refused (HTTP %u): %s", status, message);
+	{
+		char client[64];
+
+		web_client_address(connection, client, sizeof(client));
+		if (status >= 500)
+			log_error("%s (request from %s)", message, client);
+		else
+			log_warn("refused %s (HTTP %u): %s", client, status, message);
+	}
 	return web_reply_json(connection, status,
 			      json_pack("{s:{s:s, s:s}}", "error", "code", ferry_error_name(code),
 					"message", message));
@@ -980,39 +987,6 @@ web_keep_escaped(void *context, struct MHD_Connection *connection, char *text)
 	return strlen(text);
 }
 
-static int
-web_resolve(const char *listen, struct sockaddr_storage *address, socklen_t *length)
-{
-	struct addrinfo hints = {0}, *found = NULL;
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	size_t host_length;
-	int rc;
-
-	if (colon == NULL || colon == listen || colon[1] == '\0')
-		return ferry_error_set(FERRY_ERR_INVALID, "--listen '%s' is not HOST:PORT", listen);
-	host_length = (size_t)(colon - listen);
-	if (listen[0] == '[' && colon[-1] == ']') {
-		listen++;
-		host_length -= 2;
-	}
-	if (host_length >= sizeof(host))
-		return ferry_error_set(FERRY_ERR_INVALID, "--listen host too long");
-	memcpy(host, listen, host_length);
-	host[host_length] = '\0';
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	rc = getaddrinfo(host, colon + 1, &hints, &found);
-	if (rc != 0)
-		return ferry_error_set(FERRY_ERR_INVALID, "--listen %s: %s", listen,
-				       gai_strerror(rc));
-	memcpy(address, found->ai_addr, found->ai_addrlen);
-	*length = found->ai_addrlen;
-	freeaddrinfo(found);
-	return 0;
-}
-
 /* No one locks the daemon out: one client address may hold a few connections (a sender's jobs
  * and the CLI), far below the total; a connection that says nothing for a while (a handshake
  * or headers never finished, an idle keep-alive) is closed. */
@@ -1025,20 +999,18 @@ struct web_server *
 web_server_start(const struct web_server_options *options)
 {
 	struct web_server *server = NULL;
-	struct sockaddr_storage address;
-	socklen_t address_length;
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_POLL;
 
-	if (web_resolve(options->listen, &address, &address_length) < 0)
+	if (options->listen_fd < 0) {
+		ferry_error_set(FERRY_ERR_INVALID, "no listening socket (web_listen first)");
 		return NULL;
+	}
 	server = calloc(1, sizeof(*server));
 	if (server == NULL)
 		return NULL;
 	server->options = *options;
 	snprintf(server->token, sizeof(server->token), "%s", options->token);
-	if (address.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	server->deadline = web_deadline_start();
 	if (server->deadline == NULL) {
 		ferry_error_set(FERRY_ERR_NO_MEMORY, "cannot start the header deadline's thread");
@@ -1047,10 +1019,10 @@ web_server_start(const struct web_server_options *options)
 	}
 	server->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, web_access, server, MHD_OPTION_EXTERNAL_LOGGER, web_mhd_log,
-		NULL, MHD_OPTION_UNESCAPE_CALLBACK, web_keep_escaped, NULL, MHD_OPTION_SOCK_ADDR,
-		&address, MHD_OPTION_HTTPS_MEM_CERT, options->certificate_pem,
-		MHD_OPTION_HTTPS_MEM_KEY, options->key_pem, MHD_OPTION_NOTIFY_COMPLETED,
-		web_request_done, server, MHD_OPTION_CONNECTION_LIMIT,
+		NULL, MHD_OPTION_UNESCAPE_CALLBACK, web_keep_escaped, NULL,
+		MHD_OPTION_LISTEN_SOCKET, options->listen_fd, MHD_OPTION_HTTPS_MEM_CERT,
+		options->certificate_pem, MHD_OPTION_HTTPS_MEM_KEY, options->key_pem,
+		MHD_OPTION_NOTIFY_COMPLETED, web_request_done, server, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)WEB_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned int)WEB_CONNECTIONS_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)WEB_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, web_deadline_notify,
@@ -1058,7 +1030,8 @@ web_server_start(const struct web_server_options *options)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (server->daemon == NULL) {
 		ferry_error_set(FERRY_ERR_IO,
-				"cannot listen on %s (is the address in use or not local?)",
+				"cannot serve on %s: the HTTPS server did not start (is the TLS "
+				"pair valid?)",
 				options->listen);
 		web_deadline_stop(server->deadline);
 		free(server);
@@ -1080,8 +1053,5 @@ web_server_stop(struct web_server *server)
 int
 web_server_port(struct web_server *server)
 {
-	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-
-	return info ? (int)info->port : -1;
+	return web_listen_port(server->options.listen_fd);
 }

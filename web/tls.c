@@ -207,3 +207,39 @@ web_tls_load(const char *state_dir, const char *certificate_path, const char *ke
 	}
 	return rc;
 }
+
+int
+web_tls_pair_check(const char *certificate_path, const char *key_path)
+{
+	gnutls_certificate_credentials_t credentials = NULL;
+	char *certificate_pem = NULL, *key_pem = NULL;
+	gnutls_datum_t certificate, key;
+	int g, rc;
+
+	rc = util_read_file(certificate_path, PEM_MAX, &certificate_pem, NULL);
+	if (rc < 0) {
+		rc = ferry_error_set(rc, "TLS certificate: %s", ferry_error_message());
+		goto out;
+	}
+	rc = util_read_file(key_path, PEM_MAX, &key_pem, NULL);
+	if (rc < 0) {
+		rc = ferry_error_set(rc, "TLS key: %s", ferry_error_message());
+		goto out;
+	}
+	certificate = (gnutls_datum_t){(unsigned char *)certificate_pem,
+				       (unsigned)strlen(certificate_pem)};
+	key = (gnutls_datum_t){(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
+	if ((g = gnutls_certificate_allocate_credentials(&credentials)) < 0 ||
+	    (g = gnutls_certificate_set_x509_key_mem(credentials, &certificate, &key,
+						     GNUTLS_X509_FMT_PEM)) < 0)
+		rc = ferry_error_set(FERRY_ERR_TLS,
+				     "TLS pair %s and %s: %s (give the key of this certificate, "
+				     "both in PEM)",
+				     certificate_path, key_path, gnutls_strerror(g));
+out:
+	if (credentials)
+		gnutls_certificate_free_credentials(credentials);
+	free(certificate_pem);
+	free(key_pem);
+	return rc;
+}

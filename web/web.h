@@ -16,7 +16,8 @@
 struct web_server;
 
 struct web_server_options {
-	const char *listen; /* HOST:PORT */
+	const char *listen; /* HOST:PORT, for messages */
+	int listen_fd;	    /* from web_listen(); the server takes it */
 	const char *certificate_pem;
 	const char *key_pem;
 	const char *token;
@@ -26,6 +27,13 @@ struct web_server_options {
 	const struct cutover_site *cutover; /* NULL: no cutover API */
 };
 
+/* Binds and listens on HOST:PORT (IPv6 as [ADDRESS]:PORT), before anything else is made, so that
+ * a bad or busy address is the first error. */
+int web_listen(const char *listen, int *fd_out);
+/* The port a listening socket is bound to, or -1. */
+int web_listen_port(int fd);
+/* Whether certificate_path and key_path are a PEM certificate and its private key. */
+int web_tls_pair_check(const char *certificate_path, const char *key_path);
 /* Starts serving on background threads. Returns NULL with a message on failure. */
 struct web_server *web_server_start(const struct web_server_options *options);
 /* Stops accepting, waits for requests in progress, frees the server. NULL is allowed. */

@@ -1,0 +1,36 @@
+/* ferryd's settings, shared by the daemon (cmd/ferryd.c) and its configuration check
+ * (cmd/ferryd_check.c). */
+#ifndef FERRY_CMD_FERRYD_H
+#define FERRY_CMD_FERRYD_H
+
+#include <stdbool.h>
+
+/* Every setting of ferryd; NULL until a flag or the configuration file gives it. */
+struct ferryd_settings {
+	char *state_dir;
+	char *listen;
+	char *token_file;
+	char *certificate_path;
+	char *key_path;
+	char *ceph_conf;
+	char *ceph_id;
+	char *replica_pool;
+	char *vm_refresh;
+	char *config_path;
+	char *log_level;
+	bool check_config;
+	/* Lists. --libvirt NAME=URI from flags [0], then from the file [1] (a name the flags give
+	 * is not taken from the file); folders and SANs of both together, the SANs NULL-ended. */
+	char *libvirt[2][64];
+	int libvirt_count[2];
+	char *guest_dirs[8];
+	int guest_dir_count;
+	char *tls_sans[17];
+	int tls_san_count;
+};
+
+/* ferryd --check-config: checks everything the daemon would use, prints each problem on a line
+ * of stderr and a summary on stdout. Returns 0 when there is none, else 2. */
+int ferryd_check_config(const struct ferryd_settings *settings);
+
+#endif
