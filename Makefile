@@ -64,7 +64,8 @@ $(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/cmd/ferryd_check.o $(BUILD)/
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/cmd/ferry_access.o $(BUILD)/libferry.a
+$(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/cmd/ferry_access.o $(BUILD)/cmd/ferry_config.o \
+		$(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/api_client.h"
 
@@ -52,6 +53,7 @@ struct cli_options {
 	int64_t expires_days;
 	const char *since;
 	bool replace;
+	const char *config_path; /* --config */
 };
 
 /* The index of the first operand, or -1 after printing why. Reads the token file. */
@@ -62,6 +64,16 @@ int cli_fail(const struct cli_options *options, const char *command);
 /* POSTs request (taken) to path and prints the answer: JSON with --json, else done. */
 int cli_request(const struct cli_options *options, const char *command, const char *path,
 		json_t *request, const char *done);
+
+/* Prints the usage of command alone (ferry help CMD, CMD --help); 0, or 2 when unknown. */
+int cli_command_usage(FILE *out, const char *command);
+
+/* cmd/ferry_config.c: fills what the flags left unset from the environment, then from the
+ * configuration file (--config, $FERRY_CONFIG, ~/.config/ferry/ferry.conf,
+ * /etc/ferry/ferry.conf), then from defaults (Ceph: /etc/ceph/ceph.conf, admin). */
+int cli_config_load(struct cli_options *options);
+/* ferry config [--json] */
+int cli_config(int argc, char **argv);
 
 /* cmd/ferry_access.c */
 int cli_token(int argc, char **argv);

@@ -18,76 +18,128 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Each command's usage, in the order `ferry --help` shows them; `ferry help CMD`, `ferry CMD
+ * --help` and `-h` print the entries of that command alone. */
+static const struct {
+	const char *command;
+	const char *text;
+} cli_usages[] = {
+	{"copy",
+	 "  copy [--to URL] [--segment-size BYTES] [--jobs N] [--zstd-level N] [--restart]\n"
+	 "       [--bwlimit RATE] [--target file|rbd] [--from-snap SNAPSHOT] [--json]\n"
+	 "       SOURCE NAME\n"
+	 "                        copy a file, block device or RBD image to a ferryd as\n"
+	 "                        volume NAME, resuming whatever an earlier run left;\n"
+	 "                        --target: keep it there as a file or an RBD image\n"
+	 "                        (default: the same kind as SOURCE); --from-snap: ship\n"
+	 "                        only what changed since that snapshot of SOURCE\n"},
+	{"verify", "  verify [--to URL] [--json] SOURCE NAME\n"
+		   "                        re-read both sides and compare their digests\n"},
+	{"status",
+	 "  status [--json] [NAME]\n"
+	 "                        list a daemon's volumes, transfers and groups, or one\n"},
+	{"site", "  site add NAME --url URL --peer-token-file F [--peer-cacert F] [--replace]\n"
+		 "                        the replica site this daemon pushes to\n"},
+	{"group", "  group create NAME --interval SECONDS [--keep K]\n"
+		  "                        a protection group: a point every SECONDS, K kept\n"},
+	{"protect", "  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
+		    "                        replicate an image continuously\n"},
+	{"unprotect", "  unprotect rbd:POOL/IMAGE\n"
+		      "                        stop replicating it\n"},
+	{"vm", "  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
+	       "       [--network-map SRC=DST ...] [--site SITE]\n"
+	       "                        protect a VM's RBD disks and keep its XML at both sites\n"},
+	{"migrate",
+	 "  migrate DOMAIN --live|--cold [--max-lag S] ...: refused when a disk's replica\n"
+	 "                        has no point, fails, or lags more than S (default: three\n"
+	 "                        intervals of its group and a minute)\n"
+	 "  migrate DOMAIN --live [--max-time S] [--bandwidth RATE]\n"
+	 "       [--on-timeout abort|cold [--shutdown-timeout S] [--force]] [--json]\n"
+	 "                        (primary site) catch up, move the memory (auto-converge;\n"
+	 "                        after S, default 600, aborted with the VM left running,\n"
+	 "                        or then moved cold), ship the final delta while paused,\n"
+	 "                        resume at the replica site\n"
+	 "  migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json]\n"
+	 "                        (primary site) shut down, ship the final delta, start the\n"
+	 "                        VM at the replica site\n"
+	 "  migrate DOMAIN --live|--cold --dry-run [--json]\n"
+	 "                        check and predict, change nothing\n"},
+	{"failover",
+	 "  failover DOMAIN|--group G [--point N] [--test] [--json]\n"
+	 "  failover --cleanup [DOMAIN|--group G]\n"
+	 "                        (replica site) bring VMs up from a committed point; --test\n"
+	 "                        on clones with links down, while replication goes on\n"},
+	{"reprotect",
+	 "  reprotect GROUP [--site SITE] [--json]\n"
+	 "                        (the site the VMs moved to) reverse the direction: the\n"
+	 "                        other site's images go back to the last shared point and\n"
+	 "                        become replicas; only what changed since then is shipped\n"},
+	{"token",
+	 "  token create NAME --role viewer|operator|admin|peer [--expires DAYS] [--json]\n"
+	 "  token list [--json]; token revoke NAME\n"
+	 "                        API tokens of a daemon (as admin); the secret is shown\n"
+	 "                        once, at create; a peer token is what the other site's\n"
+	 "                        ferry site add --peer-token-file holds\n"},
+	{"audit",
+	 "  audit [--since TIME] [--json]\n"
+	 "                        who changed what at a daemon (TIME: 2026-12-01T10:00:00Z,\n"
+	 "                        ms since 1970, or 30m, 12h, 7d ago)\n"},
+	{"runs", "  runs [--json]\n"
+		 "                        cutover runs and their state\n"},
+	{"run",
+	 "  run show ID [--json]; run resume ID\n"
+	 "  run rollback ID [--json]\n"
+	 "                        a run and its steps; resume an interrupted one; roll back\n"
+	 "                        an interrupted or failed migration that never ran the VM\n"
+	 "                        at the destination: start it again at the source (a test\n"
+	 "                        failover: clean it up)\n"},
+	{"config",
+	 "  config [--json]\n"
+	 "                        the settings in force (daemon, token file, CA, Ceph) and\n"
+	 "                        where each came from\n"},
+	{"help", "  help [COMMAND]        this text, or one command's\n"},
+};
+
+static const char cli_usage_options[] =
+	"\n"
+	"Options for every command, before or after it:\n"
+	"  --daemon URL (or --to URL)   the ferryd, https://HOST:PORT\n"
+	"  --token-file FILE            its bearer token\n"
+	"  --cacert FILE | --insecure   the CA that signed its certificate, or no check\n"
+	"  --config FILE                the client configuration to read\n"
+	"  --json                       one JSON object on stdout\n"
+	"  -h, --help                   this command's usage; --version: ferry's version\n"
+	"Each comes from the flag, else the environment (FERRY_DAEMON, FERRY_TOKEN_FILE,\n"
+	"FERRY_CACERT, CEPH_CONF), else the configuration: $FERRY_CONFIG, else\n"
+	"~/.config/ferry/ferry.conf, else /etc/ferry/ferry.conf (INI: daemon, token-file,\n"
+	"cacert, ceph-conf, ceph-id); `ferry config` shows what is in force.\n"
+	"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
+	"(default /etc/ceph/ceph.conf) and --ceph-id NAME (default admin).\n"
+	"RATE is bytes per second with an optional suffix K, M or G (powers of 1024):\n"
+	"100M is 100 MiB/s (a bare --bandwidth number is MiB/s, as it always was).\n"
+	"ferry keeps its records in $FERRY_STATE_DIR, else /var/lib/ferry as root, else\n"
+	"~/.local/state/ferry.\n"
+	"Exit status: 0 done, 1 failed, 2 bad usage.\n";
+
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: ferry COMMAND [OPTIONS]\n"
-		"\n"
-		"  copy --to URL --token-file F [--cacert F | --insecure] [--segment-size BYTES]\n"
-		"       [--jobs N] [--zstd-level N] [--restart] [--bwlimit BYTES/s] [--json]\n"
-		"       [--target file|rbd] [--from-snap SNAPSHOT] SOURCE NAME\n"
-		"                        copy a file, block device or RBD image to a ferryd as\n"
-		"                        volume NAME, resuming whatever an earlier run left;\n"
-		"                        --target: keep it there as a file or an RBD image\n"
-		"                        (default: the same kind as SOURCE); --from-snap: ship\n"
-		"                        only what changed since that snapshot of SOURCE\n"
-		"  verify --to URL --token-file F [--cacert F | --insecure] [--json] SOURCE NAME\n"
-		"                        re-read both sides and compare their digests\n"
-		"  status --daemon URL --token-file F [--cacert F | --insecure] [--json] [NAME]\n"
-		"                        list a daemon's volumes, transfers and groups, or one\n"
-		"  site add NAME --url URL --peer-token-file F [--peer-cacert F] [--replace]\n"
-		"                        the replica site this daemon pushes to\n"
-		"  group create NAME --interval SECONDS [--keep K]\n"
-		"                        a protection group: a point every SECONDS, K kept\n"
-		"  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
-		"  unprotect rbd:POOL/IMAGE\n"
-		"                        replicate an image continuously, or stop\n"
-		"  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
-		"       [--network-map SRC=DST ...] [--site SITE]\n"
-		"                        protect a VM's RBD disks and keep its XML at both sites\n"
-		"  migrate DOMAIN --live|--cold [--max-lag S] ...: refused when a disk's replica\n"
-		"                        has no point, fails, or lags more than S (default: three\n"
-		"                        intervals of its group and a minute)\n"
-		"  migrate DOMAIN --live [--max-time S] [--bandwidth MIB_PER_S]\n"
-		"       [--on-timeout abort|cold [--shutdown-timeout S] [--force]] [--json]\n"
-		"                        (primary site) catch up, move the memory (auto-converge;\n"
-		"                        after S, default 600, aborted with the VM left running,\n"
-		"                        or then moved cold), ship the final delta while paused,\n"
-		"                        resume at the replica site\n"
-		"  migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json]\n"
-		"                        (primary site) shut down, ship the final delta, start "
-		"the\n"
-		"                        VM at the replica site\n"
-		"  failover DOMAIN|--group G [--point N] [--test] [--json]\n"
-		"  failover --cleanup [DOMAIN|--group G]\n"
-		"                        (replica site) bring VMs up from a committed point; "
-		"--test\n"
-		"                        on clones with links down, while replication goes on\n"
-		"  reprotect GROUP [--site SITE] [--json]\n"
-		"                        (the site the VMs moved to) reverse the direction: the\n"
-		"                        other site's images go back to the last shared point and\n"
-		"                        become replicas; only what changed since then is shipped\n"
-		"  token create NAME --role viewer|operator|admin|peer [--expires DAYS] [--json]\n"
-		"  token list [--json]; token revoke NAME\n"
-		"                        API tokens of a daemon (as admin); the secret is shown\n"
-		"                        once, at create; a peer token is what the other site's\n"
-		"                        ferry site add --peer-token-file holds\n"
-		"  audit [--since TIME] [--json]\n"
-		"                        who changed what at a daemon (TIME: "
-		"2026-12-01T10:00:00Z,\n"
-		"                        ms since 1970, or 30m, 12h, 7d ago)\n"
-		"  runs [--json]; run show ID [--json]; run resume ID\n"
-		"  run rollback ID [--json]\n"
-		"                        an interrupted or failed migration that never ran the VM\n"
-		"                        at the destination: start it again at the source (a test\n"
-		"                        failover: clean it up)\n"
-		"                        cutover runs and their steps\n"
-		"\n"
-		"SOURCE is a path, file:PATH, or rbd:POOL/IMAGE[@SNAPSHOT] with --ceph-conf FILE\n"
-		"(also from CEPH_CONF) and --ceph-id NAME (default admin).\n"
-		"URL is https://HOST:PORT (also from FERRY_DAEMON). ferry keeps its records in\n"
-		"$FERRY_STATE_DIR, else /var/lib/ferry as root, else ~/.local/state/ferry.\n");
+	fprintf(out, "usage: ferry [OPTIONS] COMMAND [OPTIONS]\n\n");
+	for (size_t i = 0; i < sizeof(cli_usages) / sizeof(cli_usages[0]); i++)
+		fputs(cli_usages[i].text, out);
+	fputs(cli_usage_options, out);
+}
+
+int
+cli_command_usage(FILE *out, const char *command)
+{
+	for (size_t i = 0; i < sizeof(cli_usages) / sizeof(cli_usages[0]); i++)
+		if (strcmp(cli_usages[i].command, command) == 0) {
+			fprintf(out, "usage:\n%s%s", cli_usages[i].text, cli_usage_options);
+			return 0;
+		}
+	fprintf(stderr, "ferry: unknown command '%s' (ferry --help lists them)\n", command);
+	return 2;
 }
 
 int
@@ -150,13 +202,13 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"expires", required_argument, NULL, 1018},
 		{"since", required_argument, NULL, 1019},
 		{"replace", no_argument, NULL, 1020},
+		{"config", required_argument, NULL, 1021},
+		{"version", no_argument, NULL, 1022},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int option;
 
-	options->url = getenv("FERRY_DAEMON");
-	options->ceph_conf = getenv("CEPH_CONF");
 	options->jobs = 4;
 	options->zstd_level = 1;
 	options->progress = isatty(STDERR_FILENO);
@@ -204,6 +256,23 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 1016: {
 			long long value = strtoll(optarg, &end, 10);
 
+			/* --bandwidth: a rate with a suffix, as --bwlimit takes; bare, MiB/s. */
+			if (option == 1014 && *end && value >= 0) {
+				uint64_t bytes = 0;
+
+				if (util_parse_size(optarg, &bytes) < 0 || bytes < 1024 * 1024) {
+					fprintf(stderr,
+						"ferry: --bandwidth %s: give a rate of 1M (1 "
+						"MiB/s) "
+						"or more, e.g. 100M; libvirt moves memory in "
+						"MiB/s\n",
+						optarg);
+					return -1;
+				}
+				options->bandwidth = (int64_t)(bytes / (1024 * 1024));
+				break;
+			}
+
 			if (*end || value < 0) {
 				fprintf(stderr, "ferry: %s: give a whole number of 0 or more\n",
 					optarg);
@@ -234,6 +303,8 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		}
 		case 1019: options->since = optarg; break;
 		case 1020: options->replace = true; break;
+		case 1021: options->config_path = optarg; break;
+		case 1022: printf("ferry %s\n", FERRY_VERSION); exit(0);
 		case 1015:
 			if (strcmp(optarg, "abort") != 0 && strcmp(optarg, "cold") != 0) {
 				fprintf(stderr,
@@ -310,16 +381,21 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 				return -1;
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'h': exit(cli_command_usage(stdout, argv[0]));
 		default: return -1;
 		}
+	}
+	if (cli_config_load(options) < 0) {
+		fprintf(stderr, "ferry: %s\n", ferry_error_message());
+		return -1;
 	}
 	if (options->ceph_conf)
 		repl_ceph_configure(options->ceph_conf, options->ceph_id);
 	if (options->url == NULL) {
 		fprintf(stderr,
-			"ferry: no daemon given: pass --to/--daemon https://HOST:PORT or set "
-			"FERRY_DAEMON\n");
+			"ferry: no daemon given: pass --daemon https://HOST:PORT, set "
+			"FERRY_DAEMON, or write 'daemon = URL' in ferry.conf (ferry config shows "
+			"what is in force)\n");
 		return -1;
 	}
 	if (util_read_token_file(options->token_file, &options->token) < 0) {
@@ -1030,55 +1106,134 @@ out:
 	return status;
 }
 
+static int
+cli_dispatch(int argc, char **argv)
+{
+	int status;
+
+	if (strcmp(argv[0], "copy") == 0)
+		status = cli_copy(argc, argv);
+	else if (strcmp(argv[0], "status") == 0)
+		status = cli_status(argc, argv);
+	else if (strcmp(argv[0], "verify") == 0)
+		status = cli_verify(argc, argv);
+	else if (strcmp(argv[0], "site") == 0)
+		status = cli_site(argc, argv);
+	else if (strcmp(argv[0], "group") == 0)
+		status = cli_group(argc, argv);
+	else if (strcmp(argv[0], "protect") == 0)
+		status = cli_protect(argc, argv, true);
+	else if (strcmp(argv[0], "unprotect") == 0)
+		status = cli_protect(argc, argv, false);
+	else if (strcmp(argv[0], "vm") == 0)
+		status = cli_vm(argc, argv);
+	else if (strcmp(argv[0], "migrate") == 0)
+		status = cli_migrate(argc, argv);
+	else if (strcmp(argv[0], "failover") == 0)
+		status = cli_failover(argc, argv);
+	else if (strcmp(argv[0], "reprotect") == 0)
+		status = cli_reprotect(argc, argv);
+	else if (strcmp(argv[0], "runs") == 0)
+		status = cli_runs(argc, argv, false);
+	else if (strcmp(argv[0], "token") == 0)
+		status = cli_token(argc, argv);
+	else if (strcmp(argv[0], "audit") == 0)
+		status = cli_audit(argc, argv);
+	else if (strcmp(argv[0], "run") == 0)
+		status = cli_runs(argc, argv, true);
+	else if (strcmp(argv[0], "config") == 0)
+		status = cli_config(argc, argv);
+	else if (strcmp(argv[0], "help") == 0)
+		status = argc > 1 && argv[1][0] != '-' ? cli_command_usage(stdout, argv[1])
+						       : (usage(stdout), 0);
+	else {
+		fprintf(stderr, "ferry: unknown command '%s'\n", argv[0]);
+		usage(stderr);
+		status = 2;
+	}
+	return status;
+}
+
+/* Options every command takes, and whether each takes a value: these may come before the
+ * command too (ferry --daemon URL status, as virsh -c and git -C). */
+static const struct {
+	const char *name;
+	bool value;
+} cli_global_options[] = {
+	{"daemon", true}, {"to", true},		  {"token-file", true}, {"cacert", true},
+	{"config", true}, {"ceph-conf", true},	  {"ceph-id", true},	{"insecure", false},
+	{"json", false},  {"no-progress", false},
+};
+
+/* The arguments with the command first and the global options given before it moved after it,
+ * where its parser reads them; NULL after printing why. *count_out: how many. */
+static char **
+cli_command_first(int argc, char **argv, int *count_out)
+{
+	int at = 1, count = 0;
+	char **out;
+
+	while (at < argc && argv[at][0] == '-') {
+		const char *name = argv[at] + (strncmp(argv[at], "--", 2) == 0 ? 2 : 1);
+		size_t length = strcspn(name, "=");
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(cli_global_options) / sizeof(cli_global_options[0]);
+		     i++)
+			if (strlen(cli_global_options[i].name) == length &&
+			    strncmp(cli_global_options[i].name, name, length) == 0) {
+				known = true;
+				at += cli_global_options[i].value && name[length] != '=' ? 2 : 1;
+				break;
+			}
+		if (!known) {
+			fprintf(stderr,
+				"ferry: %s is not an option for every command: put it after the "
+				"command (ferry COMMAND --help)\n",
+				argv[at]);
+			return NULL;
+		}
+	}
+	if (at > argc || at == argc) {
+		fprintf(stderr, "ferry: no command given (ferry --help lists them)\n");
+		return NULL;
+	}
+	out = calloc((size_t)argc + 1, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	for (int i = at; i < argc; i++)
+		out[count++] = argv[i];
+	for (int i = 1; i < at; i++)
+		out[count++] = argv[i];
+	*count_out = count;
+	return out;
+}
+
 int
 main(int argc, char **argv)
 {
-	int status;
+	char **arguments;
+	int count = 0, status;
 
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ferry %s\n", FERRY_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	arguments = cli_command_first(argc, argv, &count);
+	if (arguments == NULL)
+		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (strcmp(argv[1], "copy") == 0)
-		status = cli_copy(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "status") == 0)
-		status = cli_status(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "verify") == 0)
-		status = cli_verify(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "site") == 0)
-		status = cli_site(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "group") == 0)
-		status = cli_group(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "protect") == 0)
-		status = cli_protect(argc - 1, argv + 1, true);
-	else if (strcmp(argv[1], "unprotect") == 0)
-		status = cli_protect(argc - 1, argv + 1, false);
-	else if (strcmp(argv[1], "vm") == 0)
-		status = cli_vm(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "migrate") == 0)
-		status = cli_migrate(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "failover") == 0)
-		status = cli_failover(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "reprotect") == 0)
-		status = cli_reprotect(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "runs") == 0)
-		status = cli_runs(argc - 1, argv + 1, false);
-	else if (strcmp(argv[1], "token") == 0)
-		status = cli_token(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "audit") == 0)
-		status = cli_audit(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "run") == 0)
-		status = cli_runs(argc - 1, argv + 1, true);
-	else if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		status = 0;
-	} else {
-		fprintf(stderr, "ferry: unknown command '%s'\n", argv[1]);
-		usage(stderr);
-		status = 2;
-	}
+	status = cli_dispatch(count, arguments);
+	free(arguments);
 	repl_ceph_shutdown();
 	curl_global_cleanup();
 	return status;

@@ -4,6 +4,8 @@
 #include "common/error.h"
 
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,52 @@ api_client_collect(char *data, size_t size, size_t count, void *context)
 	return length;
 }
 
+/* The SHA-256 fingerprint of the certificate the daemon presents, read with verification off
+ * (nothing is sent but a handshake and a HEAD), so that a trust error can name what to trust. */
+static void
+api_client_peer_fingerprint(const struct api_client *client, char *text, size_t size)
+{
+	struct curl_certinfo *chain = NULL;
+	CURL *probe = curl_easy_init();
+
+	text[0] = '\0';
+	if (probe == NULL)
+		return;
+	curl_easy_setopt(probe, CURLOPT_URL, client->url);
+	curl_easy_setopt(probe, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(probe, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(probe, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(probe, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(probe, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(probe, CURLOPT_CERTINFO, 1L);
+	if (curl_easy_perform(probe) == CURLE_OK &&
+	    curl_easy_getinfo(probe, CURLINFO_CERTINFO, &chain) == CURLE_OK && chain &&
+	    chain->num_of_certs > 0) {
+		for (struct curl_slist *field = chain->certinfo[0]; field; field = field->next) {
+			gnutls_x509_crt_t certificate = NULL;
+			unsigned char digest[32];
+			size_t digest_size = sizeof(digest);
+			gnutls_datum_t pem;
+
+			if (strncmp(field->data, "Cert:", 5) != 0)
+				continue;
+			pem = (gnutls_datum_t){(unsigned char *)field->data + 5,
+					       (unsigned)strlen(field->data + 5)};
+			if (gnutls_x509_crt_init(&certificate) == 0 &&
+			    gnutls_x509_crt_import(certificate, &pem, GNUTLS_X509_FMT_PEM) == 0 &&
+			    gnutls_x509_crt_get_fingerprint(certificate, GNUTLS_DIG_SHA256, digest,
+							    &digest_size) == 0)
+				for (size_t i = 0; i < digest_size && 3 * i + 3 < size; i++)
+					snprintf(text + 3 * i, 4, "%02X%s", digest[i],
+						 i + 1 < digest_size ? ":" : "");
+			gnutls_x509_crt_deinit(certificate);
+			break;
+		}
+	}
+	curl_easy_cleanup(probe);
+}
+
 static int
 api_client_transport_error(struct api_client *client, CURLcode code, const char *detail)
 {
@@ -112,13 +160,24 @@ api_client_transport_error(struct api_client *client, CURLcode code, const char 
 
 	/* curl reports a reset or broken pipe during the handshake as an SSL connect error too:
 	 * that is a network failure (retried, resumable), not a trust problem. */
-	if (certificate)
+	if (certificate) {
+		char fingerprint[32 * 3 + 1], cause[512];
+
+		snprintf(cause, sizeof(cause), "%s", text);
+		api_client_peer_fingerprint(client, fingerprint, sizeof(fingerprint));
 		return ferry_error_set(
 			FERRY_ERR_TLS,
-			"TLS with %s failed: %s; give the daemon's certificate (or its "
-			"CA) with --cacert FILE%s",
-			client->url, text,
-			client->insecure ? "" : ", or --insecure to skip verification");
+			"TLS with %s failed: %s. %s%s%sgive the daemon's certificate "
+			"(STATE/tls/cert.pem at a self-signed ferryd) or its CA with --cacert "
+			"FILE%s",
+			client->url, cause,
+			fingerprint[0] ? "It presents a certificate with SHA-256 fingerprint " : "",
+			fingerprint,
+			fingerprint[0] ? "; if ferryd logged that one at its start, " : "",
+			client->insecure ? ""
+					 : " (--insecure skips the check: a last resort, it trusts "
+					   "anyone on the path)");
+	}
 	return ferry_error_set(FERRY_ERR_NETWORK,
 			       "cannot reach %s: %s; check that ferryd runs there and the "
 			       "network between, then re-run to resume",
