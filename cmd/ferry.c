@@ -484,6 +484,8 @@ cli_copy(int argc, char **argv)
 				  (json_int_t)result.segment_size, "retries",
 				  (json_int_t)result.retries, "seconds", result.seconds, "digest",
 				  result.digest, "transfer_id", (json_int_t)result.transfer_id);
+		json_object_set_new(document, "duration_ms",
+				    json_integer((json_int_t)(result.seconds * 1000)));
 		if (options.from_snapshot)
 			json_object_set_new(document, "segments_delta",
 					    json_integer((json_int_t)result.segments_delta));

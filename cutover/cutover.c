@@ -1074,10 +1074,12 @@ cutover_activate(struct cutover_run *run, json_t *request)
 			goto out;
 		json_array_append_new(
 			run->vms,
-			json_pack("{s:s, s:I, s:f, s:I, s:I, s:b}", "name", name, "point",
+			json_pack("{s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:b}", "name", name, "point",
 				  (json_int_t)point, "rto_seconds",
-				  (double)(util_now_ms() - run->started_ms) / 1000.0, "rpo_seconds",
-				  (json_int_t)(point_time ? time(NULL) - point_time : 0),
+				  (double)(util_now_ms() - run->started_ms) / 1000.0, "rto_ms",
+				  (json_int_t)(util_now_ms() - run->started_ms), "rpo_seconds",
+				  (json_int_t)(point_time ? time(NULL) - point_time : 0), "rpo_ms",
+				  (json_int_t)(point_time ? util_now_ms() - point_time * 1000 : 0),
 				  "final_delta_bytes", (json_int_t)0, "shares_group_point",
 				  choices[i].shares));
 		if (json_integer_value(json_object_get(record, "delay")) > 0) {
@@ -1656,17 +1658,17 @@ cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, co
 	cold_ms = 1000 * (double)json_integer_value(json_object_get(record, "shutdown_s")) + 30000 +
 		  1000 * link.cycle_seconds + 1000;
 	strategy = memory_s >= 0 ? "live" : "cold";
-	json_array_append_new(run->vms,
-			      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I}",
-					"name", name, "strategy", strategy, "predicted_total_ms",
-					(json_int_t)(live_ms >= 0 ? live_ms : cold_ms),
-					"predicted_frozen_ms",
-					(json_int_t)(live_ms >= 0 ? frozen_ms : cold_ms),
-					"predicted_cold_downtime_ms", (json_int_t)cold_ms,
-					"memory_bytes", (json_int_t)memory,
-					"dirty_bytes_per_second", dirty, "link_bytes_per_second",
-					rate, "lag_seconds", (json_int_t)(link.lag_ms / 1000),
-					"final_delta_bytes", (json_int_t)link.bytes_changed));
+	json_array_append_new(
+		run->vms,
+		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}", "name", name,
+			  "strategy", strategy, "predicted_total_ms",
+			  (json_int_t)(live_ms >= 0 ? live_ms : cold_ms), "predicted_frozen_ms",
+			  (json_int_t)(live_ms >= 0 ? frozen_ms : cold_ms),
+			  "predicted_cold_downtime_ms", (json_int_t)cold_ms, "memory_bytes",
+			  (json_int_t)memory, "dirty_bytes_per_second", dirty,
+			  "link_bytes_per_second", rate, "lag_seconds",
+			  (json_int_t)(link.lag_ms / 1000), "lag_ms", (json_int_t)link.lag_ms,
+			  "final_delta_bytes", (json_int_t)link.bytes_changed));
 	return cutover_step_end(run, seq, 0,
 				"%s fits: memory %.0f MiB, dirty %.1f MB/s, link %.1f MB/s, lag "
 				"%lld s",

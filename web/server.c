@@ -470,6 +470,11 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 			  "state", state, "reason", protection->reason);
 	if (entry == NULL)
 		return FERRY_ERR_NO_MEMORY;
+	/* Times in milliseconds, as everywhere else; the fields above stay for old readers. */
+	json_object_set_new(entry, "last_point_time_ms", json_integer(protection->last_point_ms));
+	json_object_set_new(entry, "lag_ms", json_integer(lag < 0 ? 0 : (json_int_t)(lag * 1000)));
+	json_object_set_new(entry, "duration_ms",
+			    json_integer((json_int_t)(protection->last_seconds * 1000)));
 	json_array_append_new(status->volumes, entry);
 	group_json = json_object_get(status->groups, protection->group);
 	if (group_json) {
@@ -484,8 +489,11 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 		if (volumes == 0 || protection->last_point < point)
 			json_object_set_new(group_json, "last_point",
 					    json_integer(protection->last_point));
-		if (lag > json_real_value(json_object_get(group_json, "lag_seconds")))
+		if (lag > json_real_value(json_object_get(group_json, "lag_seconds"))) {
 			json_object_set_new(group_json, "lag_seconds", json_real(lag));
+			json_object_set_new(group_json, "lag_ms",
+					    json_integer((json_int_t)(lag * 1000)));
+		}
 		if (strcmp(state, "error") == 0)
 			json_object_set_new(group_json, "reason", json_string(protection->reason));
 	}
@@ -498,11 +506,11 @@ web_group_entry(const struct catalog_group *group, void *context)
 	struct web_status_context *status = context;
 
 	return json_object_set_new(status->groups, group->name,
-				   json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f}", "name",
+				   json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f, s:I}", "name",
 					     group->name, "interval", (json_int_t)group->interval_s,
 					     "keep", (json_int_t)group->keep, "volumes", 0, "state",
 					     "syncing", "last_point", (json_int_t)0, "lag_seconds",
-					     0.0))
+					     0.0, "lag_ms", (json_int_t)0))
 		       ? FERRY_ERR_NO_MEMORY
 		       : 0;
 }
