@@ -173,6 +173,13 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" FROM transfer_checksums c JOIN n ON n.i * 65536 < length(c.sums))"
 	" WHERE part != zeroblob(length(part));"
 	"DROP TABLE transfer_checksums;",
+	/* 8: the operator's surface: a group's RPO target (0: two intervals and a minute) and
+	 * when it was paused (0: running); counters of each protection for its metrics. */
+	"ALTER TABLE groups ADD COLUMN rpo_s INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE groups ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE protections ADD COLUMN points_committed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE protections ADD COLUMN bytes_shipped INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE protections ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(CATALOG_SUMS_CHUNKS_MAX *CATALOG_SUMS_CHUNK *CHECKSUM_BYTES ==
@@ -1285,7 +1292,8 @@ catalog_site_row(sqlite3_stmt *stmt, void *context)
 static int
 catalog_site_copy(const struct catalog_site *site, void *context)
 {
-	*(struct catalog_site *)context = *site;
+	if (context)
+		*(struct catalog_site *)context = *site;
 	return 0;
 }
 
@@ -1325,15 +1333,79 @@ catalog_group_bind(sqlite3_stmt *stmt, const void *row)
 	sqlite3_bind_text(stmt, 1, group->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, group->interval_s);
 	sqlite3_bind_int64(stmt, 3, group->keep);
+	sqlite3_bind_int64(stmt, 4, group->rpo_s);
+	sqlite3_bind_int64(stmt, 5, group->paused_ms);
 }
 
 int
 catalog_group_put(struct catalog *catalog, const struct catalog_group *group)
 {
 	return catalog_write_one(catalog,
-				 "INSERT INTO groups (name, interval_s, keep) VALUES (?1, ?2, ?3)"
-				 " ON CONFLICT (name) DO UPDATE SET interval_s = ?2, keep = ?3",
+				 "INSERT INTO groups (name, interval_s, keep, rpo_s, paused_ms)"
+				 " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
+				 " interval_s = ?2, keep = ?3, rpo_s = ?4, paused_ms = ?5",
 				 "group put", catalog_group_bind, group, false);
+}
+
+int
+catalog_group_create(struct catalog *catalog, const struct catalog_group *group)
+{
+	int rc = catalog_write_one(catalog,
+				   "INSERT INTO groups (name, interval_s, keep, rpo_s, paused_ms)"
+				   " VALUES (?1, ?2, ?3, ?4, ?5)",
+				   "group create", catalog_group_bind, group, false);
+
+	if (rc == FERRY_ERR_CONFLICT)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "group %s exists already; change it with ferry group set %s "
+				     "[--interval S] [--keep K] [--rpo S]",
+				     group->name, group->name);
+	return rc;
+}
+
+static void
+catalog_name_bind(sqlite3_stmt *stmt, const void *row)
+{
+	sqlite3_bind_text(stmt, 1, row, -1, SQLITE_STATIC);
+}
+
+int
+catalog_group_remove(struct catalog *catalog, const char *name)
+{
+	int rc = catalog_write_one(catalog,
+				   "DELETE FROM groups WHERE name = ?1 AND NOT EXISTS (SELECT 1"
+				   " FROM protections WHERE group_name = ?1) AND NOT EXISTS"
+				   " (SELECT 1 FROM vms WHERE group_name = ?1)",
+				   "group delete", catalog_name_bind, name, true);
+
+	if (rc == FERRY_ERR_NOT_FOUND && catalog_group_get(catalog, name, NULL) == 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "group %s still has protected images or VMs: ferry unprotect "
+				     "each image (ferry status lists them) and ferry vm unprotect "
+				     "its VMs first",
+				     name);
+	else if (rc == FERRY_ERR_NOT_FOUND)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no protection group named '%s'", name);
+	return rc;
+}
+
+int
+catalog_site_remove(struct catalog *catalog, const char *name)
+{
+	int rc = catalog_write_one(catalog,
+				   "DELETE FROM sites WHERE name = ?1 AND NOT EXISTS (SELECT 1"
+				   " FROM protections WHERE site = ?1)",
+				   "site remove", catalog_name_bind, name, true);
+
+	if (rc == FERRY_ERR_NOT_FOUND && catalog_site_get(catalog, name, NULL) == 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "site %s still receives protected images: ferry unprotect "
+				     "each image that replicates there first (ferry status lists "
+				     "them)",
+				     name);
+	else if (rc == FERRY_ERR_NOT_FOUND)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no replica site named '%s'", name);
+	return rc;
 }
 
 struct catalog_group_reader {
@@ -1350,13 +1422,16 @@ catalog_group_row(sqlite3_stmt *stmt, void *context)
 	catalog_copy_text(group.name, sizeof(group.name), stmt, 0);
 	group.interval_s = sqlite3_column_int64(stmt, 1);
 	group.keep = sqlite3_column_int64(stmt, 2);
+	group.rpo_s = sqlite3_column_int64(stmt, 3);
+	group.paused_ms = sqlite3_column_int64(stmt, 4);
 	return reader->each(&group, reader->context);
 }
 
 static int
 catalog_group_copy(const struct catalog_group *group, void *context)
 {
-	*(struct catalog_group *)context = *group;
+	if (context)
+		*(struct catalog_group *)context = *group;
 	return 0;
 }
 
@@ -1366,7 +1441,9 @@ catalog_group_get(struct catalog *catalog, const char *name, struct catalog_grou
 	struct catalog_group_reader reader = {catalog_group_copy, out};
 	int rows, rc;
 
-	rc = catalog_read_rows(catalog, "SELECT name, interval_s, keep FROM groups WHERE name = ?1",
+	rc = catalog_read_rows(catalog,
+			       "SELECT name, interval_s, keep, rpo_s, paused_ms FROM groups"
+			       " WHERE name = ?1",
 			       name, "group get", catalog_group_row, &reader, &rows);
 	if (rc == 0 && rows == 0)
 		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
@@ -1383,13 +1460,16 @@ catalog_group_list(struct catalog *catalog,
 	struct catalog_group_reader reader = {each, context};
 	int rows;
 
-	return catalog_read_rows(catalog, "SELECT name, interval_s, keep FROM groups ORDER BY name",
+	return catalog_read_rows(catalog,
+				 "SELECT name, interval_s, keep, rpo_s, paused_ms FROM groups"
+				 " ORDER BY name",
 				 NULL, "group list", catalog_group_row, &reader, &rows);
 }
 
 #define PROTECTION_COLUMNS                                                                         \
 	"source, group_name, site, replica, last_point, last_point_ms, pending_point,"             \
-	" pending_point_ms, last_bytes_changed, last_bytes_sent, last_seconds, state, reason"
+	" pending_point_ms, last_bytes_changed, last_bytes_sent, last_seconds, state, reason,"     \
+	" points_committed, bytes_shipped, errors"
 
 static void
 catalog_protection_bind(sqlite3_stmt *stmt, const void *row)
@@ -1410,6 +1490,9 @@ catalog_protection_bind(sqlite3_stmt *stmt, const void *row)
 	sqlite3_bind_text(stmt, 12, protection->state[0] ? protection->state : "syncing", -1,
 			  SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 13, protection->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 14, protection->points_committed);
+	sqlite3_bind_int64(stmt, 15, protection->bytes_shipped);
+	sqlite3_bind_int64(stmt, 16, protection->errors);
 }
 
 int
@@ -1418,7 +1501,7 @@ catalog_protection_add(struct catalog *catalog, const struct catalog_protection 
 	int rc =
 		catalog_write_one(catalog,
 				  "INSERT INTO protections (" PROTECTION_COLUMNS ") VALUES (?1, ?2,"
-				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+				  " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 				  "protect", catalog_protection_bind, protection, false);
 
 	if (rc == FERRY_ERR_CONFLICT)
@@ -1436,8 +1519,9 @@ catalog_protection_update(struct catalog *catalog, const struct catalog_protecti
 		catalog,
 		"UPDATE protections SET last_point = ?5, last_point_ms = ?6,"
 		" pending_point = ?7, pending_point_ms = ?8, last_bytes_changed = ?9,"
-		" last_bytes_sent = ?10, last_seconds = ?11, state = ?12, reason = ?13"
-		" WHERE source = ?1",
+		" last_bytes_sent = ?10, last_seconds = ?11, state = ?12, reason = ?13,"
+		" points_committed = MAX(points_committed, ?14), bytes_shipped = MAX(bytes_shipped,"
+		" ?15), errors = MAX(errors, ?16) WHERE source = ?1",
 		"protection update", catalog_protection_bind, protection, true);
 }
 
@@ -1483,7 +1567,40 @@ catalog_protection_row(sqlite3_stmt *stmt, void *context)
 	protection.last_seconds = sqlite3_column_double(stmt, 10);
 	catalog_copy_text(protection.state, sizeof(protection.state), stmt, 11);
 	catalog_copy_text(protection.reason, sizeof(protection.reason), stmt, 12);
+	protection.points_committed = sqlite3_column_int64(stmt, 13);
+	protection.bytes_shipped = sqlite3_column_int64(stmt, 14);
+	protection.errors = sqlite3_column_int64(stmt, 15);
 	return reader->each(&protection, reader->context);
+}
+
+struct catalog_run_count_reader {
+	int (*each)(const char *kind, const char *status, int64_t count, void *context);
+	void *context;
+};
+
+static int
+catalog_run_count_row(sqlite3_stmt *stmt, void *context)
+{
+	struct catalog_run_count_reader *reader = context;
+	char kind[32], status[32];
+
+	catalog_copy_text(kind, sizeof(kind), stmt, 0);
+	catalog_copy_text(status, sizeof(status), stmt, 1);
+	return reader->each(kind, status, sqlite3_column_int64(stmt, 2), reader->context);
+}
+
+int
+catalog_run_counts(struct catalog *catalog,
+		   int (*each)(const char *kind, const char *status, int64_t count, void *context),
+		   void *context)
+{
+	struct catalog_run_count_reader reader = {each, context};
+	int rows;
+
+	return catalog_read_rows(catalog,
+				 "SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status"
+				 " ORDER BY kind, status",
+				 NULL, "run counts", catalog_run_count_row, &reader, &rows);
 }
 
 static int

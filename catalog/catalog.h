@@ -22,7 +22,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 7
+#define CATALOG_SCHEMA_VERSION 8
 /* Segments whose checksums share one row of the checksum store (64 KiB), and how many such
  * rows a transfer may have (the SQL of catalog.c spells 8192 out). */
 #define CATALOG_SUMS_CHUNK	4096
@@ -150,7 +150,10 @@ struct catalog_site {
 	char cacert_path[1024]; /* "" for the system's CAs */
 };
 int catalog_site_put(struct catalog *catalog, const struct catalog_site *site);
+/* out may be NULL (does it exist?). */
 int catalog_site_get(struct catalog *catalog, const char *name, struct catalog_site *out);
+/* Removes a site no image replicates to; FERRY_ERR_CONFLICT otherwise. */
+int catalog_site_remove(struct catalog *catalog, const char *name);
 int catalog_site_list(struct catalog *catalog,
 		      int (*each)(const struct catalog_site *site, void *context), void *context);
 
@@ -159,8 +162,22 @@ struct catalog_group {
 	char name[VOLUME_NAME_MAX + 1];
 	int64_t interval_s;
 	int64_t keep;
+	int64_t rpo_s;	   /* the RPO target; 0: two intervals and a minute */
+	int64_t paused_ms; /* when the operator paused it; 0: running */
 };
+/* The group's RPO target in seconds: its own, else two intervals and a minute. */
+static inline int64_t
+catalog_group_rpo_target(const struct catalog_group *group)
+{
+	return group->rpo_s > 0 ? group->rpo_s : 2 * group->interval_s + 60;
+}
+/* Creates or changes a group. */
 int catalog_group_put(struct catalog *catalog, const struct catalog_group *group);
+/* Creates a group; FERRY_ERR_CONFLICT (naming ferry group set) when it exists. */
+int catalog_group_create(struct catalog *catalog, const struct catalog_group *group);
+/* Removes a group that nothing is protected in; FERRY_ERR_CONFLICT otherwise. */
+int catalog_group_remove(struct catalog *catalog, const char *name);
+/* out may be NULL (does it exist?). */
 int catalog_group_get(struct catalog *catalog, const char *name, struct catalog_group *out);
 int catalog_group_list(struct catalog *catalog,
 		       int (*each)(const struct catalog_group *group, void *context),
@@ -183,6 +200,10 @@ struct catalog_protection {
 	double last_seconds;
 	char state[16]; /* syncing, in-sync, lagging, error */
 	char reason[512];
+	/* Counters since the protection began (metrics). */
+	int64_t points_committed;
+	int64_t bytes_shipped;
+	int64_t errors;
 };
 /* Adds a protection; FERRY_ERR_CONFLICT when the source or the replica is protected already. */
 int catalog_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
@@ -242,6 +263,11 @@ int catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *
 int catalog_run_step_end(struct catalog *catalog, int64_t run_id, int seq, const char *result,
 			 const char *detail);
 /* Newest first (id 0: all, limit 0: no limit), or the one run id. */
+/* How many runs there are of each kind and status. */
+int catalog_run_counts(struct catalog *catalog,
+		       int (*each)(const char *kind, const char *status, int64_t count,
+				   void *context),
+		       void *context);
 int catalog_run_list(struct catalog *catalog, int64_t id, int limit,
 		     int (*each)(const struct catalog_run *run, void *context), void *context);
 int catalog_run_steps(struct catalog *catalog, int64_t run_id,

@@ -204,6 +204,14 @@ void repl_scheduler_request(struct repl_scheduler *scheduler, const char *group)
  * protections can then be changed under the scheduler's feet (a reprotect). */
 void repl_scheduler_hold(struct repl_scheduler *scheduler);
 void repl_scheduler_release(struct repl_scheduler *scheduler);
+/* How the last push to each replica site went, and the segments sent again since the start. */
+struct repl_site_contact {
+	char site[VOLUME_NAME_MAX + 1];
+	bool up; /* it answered (or refused); false: network or TLS failure */
+	int64_t tried_ms;
+};
+int repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_contact *out, int max,
+			 uint64_t *segments_resent);
 /* Protects protection->source: checks that it opens, records it, and adds the image to its
  * group's RBD group (a group's images must share a pool). FERRY_ERR_CONFLICT when the source or
  * the replica is protected already. */

@@ -45,7 +45,55 @@ struct repl_scheduler {
 		char name[VOLUME_NAME_MAX + 1];
 		int64_t next_due_ms;
 	} due[SCHEDULER_GROUPS_MAX];
+	/* Whether each replica site answered at the last try (metrics, health). */
+	struct repl_site_contact sites[SCHEDULER_GROUPS_MAX];
+	int site_count;
+	uint64_t segments_resent;
 };
+
+/* Records how the last push to a site went: a network or TLS failure says it is unreachable;
+ * any answer, even a refusal, says it is up. */
+static void
+scheduler_site_contact(struct repl_scheduler *scheduler, const char *site, int rc,
+		       const struct repl_copy_result *result)
+{
+	struct repl_site_contact *slot = NULL;
+
+	pthread_mutex_lock(&scheduler->lock);
+	scheduler->segments_resent +=
+		result->retries +
+		(result->segment_size ? result->bytes_resent / result->segment_size : 0);
+	for (int i = 0; i < scheduler->site_count && slot == NULL; i++)
+		if (strcmp(scheduler->sites[i].site, site) == 0)
+			slot = &scheduler->sites[i];
+	if (slot == NULL && scheduler->site_count < SCHEDULER_GROUPS_MAX) {
+		slot = &scheduler->sites[scheduler->site_count++];
+		snprintf(slot->site, sizeof(slot->site), "%s", site);
+	}
+	if (slot) {
+		slot->up = rc != FERRY_ERR_NETWORK && rc != FERRY_ERR_TLS;
+		slot->tried_ms = util_now_ms();
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+}
+
+int
+repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_contact *out, int max,
+		     uint64_t *segments_resent)
+{
+	int count;
+
+	if (scheduler == NULL) {
+		*segments_resent = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&scheduler->lock);
+	count = scheduler->site_count < max ? scheduler->site_count : max;
+	memcpy(out, scheduler->sites, (size_t)count * sizeof(*out));
+	*segments_resent = scheduler->segments_resent;
+	pthread_mutex_unlock(&scheduler->lock);
+	return count;
+}
 
 /* The RBD group that holds a protection group's images: ferry-GROUP in the images' pool. */
 static void
@@ -170,7 +218,7 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 {
 	struct catalog *catalog = scheduler->catalog;
 	struct catalog_site site;
-	struct repl_copy_result result;
+	struct repl_copy_result result = {0};
 	struct repl_volume *source = NULL;
 	struct repl_retention retention;
 	char source_point[600], base[32], *token = NULL;
@@ -205,6 +253,7 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 			.send_attempts = 1,
 		},
 		&result);
+	scheduler_site_contact(scheduler, protection->site, rc, &result);
 	if (rc < 0)
 		goto out;
 	/* Invariant 2: committed at the replica, so it is the last point now. */
@@ -215,6 +264,8 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	protection->last_bytes_changed = (int64_t)result.bytes_read; /* the changed segments */
 	protection->last_bytes_sent = (int64_t)result.bytes_sent;
 	protection->last_seconds = result.seconds;
+	protection->points_committed++;
+	protection->bytes_shipped += (int64_t)result.bytes_sent;
 	snprintf(protection->state, sizeof(protection->state), "in-sync");
 	protection->reason[0] = '\0';
 	rc = catalog_protection_update(catalog, protection);
@@ -285,6 +336,7 @@ scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *prot
 {
 	snprintf(protection->reason, sizeof(protection->reason), "%s", ferry_error_message());
 	snprintf(protection->state, sizeof(protection->state), "error");
+	protection->errors++;
 	log_warn("%s: %s", protection->source, protection->reason);
 	catalog_protection_update(scheduler->catalog, protection);
 	catalog_event_add(scheduler->catalog, "error", protection->source, "%s",
@@ -587,7 +639,9 @@ scheduler_pass(struct repl_scheduler *scheduler)
 
 		pthread_mutex_lock(&scheduler->lock); /* repl_scheduler_request() writes it too */
 		due = scheduler_due_slot(scheduler, group->name);
-		if (due == NULL || started < *due) {
+		/* A paused group takes no point on its schedule; one asked for (ferry group sync,
+		 * a cutover's final delta) is taken all the same. */
+		if (due == NULL || started < *due || (group->paused_ms > 0 && *due != 0)) {
 			pthread_mutex_unlock(&scheduler->lock);
 			continue;
 		}

@@ -122,47 +122,6 @@ web_site_add(struct web_route_context *route)
 					"cacert", site.cacert_path[0] != '\0'));
 }
 
-enum MHD_Result
-web_group_create(struct web_route_context *route)
-{
-	struct catalog_group group;
-	json_t *body, *interval, *keep;
-	const char *name;
-	int code = 0;
-
-	body = web_parse_json_body(route, &code);
-	if (body == NULL)
-		return web_reply_last_error(route->connection, code);
-	name = json_string_value(json_object_get(body, "name"));
-	interval = json_object_get(body, "interval");
-	keep = json_object_get(body, "keep");
-	if (code == 0 &&
-	    (!util_volume_name_valid(name) || !json_is_integer(interval) ||
-	     json_integer_value(interval) < 1 || json_integer_value(interval) > 86400 ||
-	     (keep && (!json_is_integer(keep) || json_integer_value(keep) < 1 ||
-		       json_integer_value(keep) > 1000))))
-		code = ferry_error_set(
-			FERRY_ERR_INVALID,
-			"a group needs a 'name', an 'interval' of 1 to 86400 seconds "
-			"and, optionally, 'keep' of 1 to 1000 points");
-	if (code < 0) {
-		json_decref(body);
-		return web_reply_last_error(route->connection, code);
-	}
-	memset(&group, 0, sizeof(group));
-	snprintf(group.name, sizeof(group.name), "%s", name);
-	group.interval_s = json_integer_value(interval);
-	group.keep = keep ? json_integer_value(keep) : 3;
-	json_decref(body);
-	code = catalog_group_put(route->server->options.catalog, &group);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_OK,
-			      json_pack("{s:s, s:I, s:I}", "name", group.name, "interval",
-					(json_int_t)group.interval_s, "keep",
-					(json_int_t)group.keep));
-}
-
 /* The pool part of rbd:POOL/IMAGE, in pool (size 128). */
 enum MHD_Result
 web_protect(struct web_route_context *route)

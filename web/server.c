@@ -73,6 +73,25 @@ web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *d
 	return result;
 }
 
+enum MHD_Result
+web_reply_text(struct MHD_Connection *connection, unsigned int status, const char *content_type,
+	       char *text, size_t length)
+{
+	struct MHD_Response *response;
+	enum MHD_Result result;
+
+	response = MHD_create_response_from_buffer(length, text, MHD_RESPMEM_MUST_FREE);
+	if (response == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	web_reply_status = status;
+	result = MHD_queue_response(connection, status, response);
+	MHD_destroy_response(response);
+	return result;
+}
+
 unsigned int
 web_last_status(void)
 {
@@ -420,12 +439,12 @@ struct web_status_context {
 	int64_t now_ms;
 };
 
-static const char *const web_state_order[] = {"in-sync", "syncing", "lagging", "error"};
+static const char *const web_state_order[] = {"in-sync", "syncing", "paused", "lagging", "error"};
 
 static int
 web_state_rank(const char *state)
 {
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (strcmp(web_state_order[i], state) == 0)
 			return i;
 	return 0;
@@ -443,16 +462,7 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 			     : -1;
 
 	catalog_group_get(status->catalog, protection->group, &group);
-	/* Stored states are what the last cycle found; lagging is judged now, against the
-	 * group's interval, so that a stalled scheduler shows. */
-	if (strcmp(state, "error") != 0) {
-		if (protection->last_point == 0)
-			state = "syncing";
-		else if (lag > (double)(2 * group.interval_s + 10))
-			state = "lagging";
-		else
-			state = "in-sync";
-	}
+	state = web_protection_state(protection, &group, status->now_ms);
 	entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:s,"
 			  " s:s}",
 			  "name", protection->source, "kind", "protected", "group",
@@ -486,9 +496,26 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 		if (volumes == 0 ||
 		    web_state_rank(state) > web_state_rank(json_string_value(worst)))
 			json_object_set_new(group_json, "state", json_string(state));
-		if (volumes == 0 || protection->last_point < point)
+		if (volumes == 0 || protection->last_point < point) {
 			json_object_set_new(group_json, "last_point",
 					    json_integer(protection->last_point));
+			json_object_set_new(group_json, "last_point_time_ms",
+					    json_integer(protection->last_point_ms));
+			json_object_set_new(group_json, "next_point_ms",
+					    json_integer(protection->last_point_ms
+								 ? protection->last_point_ms +
+									   group.interval_s * 1000
+								 : status->now_ms));
+		}
+		if (protection->last_seconds * 1000 >
+		    (double)json_integer_value(json_object_get(group_json, "duration_ms")))
+			json_object_set_new(
+				group_json, "duration_ms",
+				json_integer((json_int_t)(protection->last_seconds * 1000)));
+		json_object_set_new(
+			group_json, "errors",
+			json_integer(json_integer_value(json_object_get(group_json, "errors")) +
+				     protection->errors));
 		if (lag > json_real_value(json_object_get(group_json, "lag_seconds"))) {
 			json_object_set_new(group_json, "lag_seconds", json_real(lag));
 			json_object_set_new(group_json, "lag_ms",
@@ -505,12 +532,18 @@ web_group_entry(const struct catalog_group *group, void *context)
 {
 	struct web_status_context *status = context;
 
-	return json_object_set_new(status->groups, group->name,
-				   json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f, s:I}", "name",
-					     group->name, "interval", (json_int_t)group->interval_s,
-					     "keep", (json_int_t)group->keep, "volumes", 0, "state",
-					     "syncing", "last_point", (json_int_t)0, "lag_seconds",
-					     0.0, "lag_ms", (json_int_t)0))
+	return json_object_set_new(
+		       status->groups, group->name,
+		       json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f, s:I, s:I, s:b, s:I,"
+				 " s:I, s:I}",
+				 "name", group->name, "interval", (json_int_t)group->interval_s,
+				 "keep", (json_int_t)group->keep, "volumes", 0, "state",
+				 group->paused_ms ? "paused" : "syncing", "last_point",
+				 (json_int_t)0, "lag_seconds", 0.0, "lag_ms", (json_int_t)0,
+				 "rpo_target", (json_int_t)catalog_group_rpo_target(group),
+				 "paused", group->paused_ms > 0, "paused_since_ms",
+				 (json_int_t)group->paused_ms, "duration_ms", (json_int_t)0,
+				 "errors", (json_int_t)0))
 		       ? FERRY_ERR_NO_MEMORY
 		       : 0;
 }
@@ -643,7 +676,8 @@ static const char *const web_keys_commit[] = {"transfer_id", "digest", NULL};
 static const char *const web_keys_verify[] = {"segment_size", NULL};
 static const char *const web_keys_prune[] = {"keep_from", "also_keep", NULL};
 static const char *const web_keys_site[] = {"name", "url", "token", "cacert_pem", "replace", NULL};
-static const char *const web_keys_group[] = {"name", "interval", "keep", NULL};
+static const char *const web_keys_group[] = {"name", "interval", "keep", "rpo", NULL};
+static const char *const web_keys_group_set[] = {"interval", "keep", "rpo", NULL};
 static const char *const web_keys_protect[] = {"source", "group", "site", "replica", NULL};
 static const char *const web_keys_unprotect[] = {"source", NULL};
 static const char *const web_keys_vm[] = {"name",  "uri",   "dest_uri",	   "group", "site",
@@ -685,7 +719,16 @@ static const struct web_route {
 	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"GET", {"v1", "events"}, 2, web_event_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "sites"}, 2, web_site_add, false, WEB_ACCESS_ADMIN, web_keys_site},
+	{"GET", {"v1", "sites"}, 2, web_site_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"DELETE", {"v1", "sites", "*"}, 3, web_site_remove, false, WEB_ACCESS_ADMIN, NULL},
+	{"GET", {"v1", "groups"}, 2, web_group_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "groups"}, 2, web_group_create, false, WEB_ACCESS_ADMIN, web_keys_group},
+	{"POST", {"v1", "groups", "*"}, 3, web_group_set, false, WEB_ACCESS_ADMIN, web_keys_group_set},
+	{"DELETE", {"v1", "groups", "*"}, 3, web_group_delete, false, WEB_ACCESS_ADMIN, NULL},
+	{"POST", {"v1", "groups", "*", "sync"}, 4, web_group_sync, false, WEB_ACCESS_OPERATOR, NULL},
+	{"POST", {"v1", "groups", "*", "pause"}, 4, web_group_pause, false, WEB_ACCESS_OPERATOR, NULL},
+	{"POST", {"v1", "groups", "*", "resume"}, 4, web_group_resume, false, WEB_ACCESS_OPERATOR, NULL},
+	{"GET", {"metrics"}, 1, web_metrics, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "protections"}, 2, web_protect, false, WEB_ACCESS_OPERATOR, web_keys_protect},
 	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false, WEB_ACCESS_OPERATOR, web_keys_unprotect},
 	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false, WEB_ACCESS_PEER, web_keys_prune},
@@ -838,6 +881,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 
 			request->answered = true;
 			web_audit_record(&route, web_last_status());
+			web_metrics_count_request(method, NULL, 0, web_last_status());
 			return result;
 		}
 		if (web_split_path(url, path, sizeof(path), route.parts, &route.part_count)) {
@@ -848,6 +892,8 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 
 				request->answered = true;
 				web_audit_record(&route, web_last_status());
+				web_metrics_count_request(method, found->pattern, found->parts,
+							  web_last_status());
 				return result;
 			}
 		}
@@ -913,6 +959,8 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 				       url);
 	found = web_find_route(route.parts, route.part_count, method, &path_known);
 	if (found == NULL)
+		web_metrics_count_request(method, NULL, 0, path_known ? 405 : 404);
+	if (found == NULL)
 		return web_reply_error(connection,
 				       path_known ? FERRY_ERR_METHOD : FERRY_ERR_NOT_FOUND,
 				       path_known ? "method %s is not allowed on %.200s"
@@ -927,6 +975,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		 * begin and commit. */
 		if (strcmp(method, "GET") != 0 && !found->segment_body)
 			web_audit_record(&route, web_last_status());
+		web_metrics_count_request(method, found->pattern, found->parts, web_last_status());
 		return result;
 	}
 }

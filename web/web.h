@@ -123,6 +123,14 @@ enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int s
 enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 				...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
+/* Replies with text (malloc'd, taken) of that content type. */
+enum MHD_Result web_reply_text(struct MHD_Connection *connection, unsigned int status,
+			       const char *content_type, char *text, size_t length);
+/* A protection's state as the operator sees it now: paused (its group is), error (its last
+ * cycle failed), syncing (no point yet), lagging (its last point is older than the group's RPO
+ * target), else in-sync. */
+const char *web_protection_state(const struct catalog_protection *protection,
+				 const struct catalog_group *group, int64_t now_ms);
 json_t *web_parse_json_body(struct web_route_context *route, int *code);
 /* FERRY_ERR_INVALID naming the first key of body not in allowed (NULL-ended), else 0. */
 int web_unknown_keys(json_t *body, const char *const *allowed);
@@ -149,7 +157,20 @@ unsigned int web_last_status(void);
 
 /* web/replication_routes.c: sites, groups, protections, pruning. */
 enum MHD_Result web_site_add(struct web_route_context *route);
+/* web/group_routes.c */
 enum MHD_Result web_group_create(struct web_route_context *route);
+enum MHD_Result web_group_set(struct web_route_context *route);
+enum MHD_Result web_group_list(struct web_route_context *route);
+enum MHD_Result web_group_sync(struct web_route_context *route);
+enum MHD_Result web_group_pause(struct web_route_context *route);
+enum MHD_Result web_group_resume(struct web_route_context *route);
+enum MHD_Result web_group_delete(struct web_route_context *route);
+enum MHD_Result web_site_list(struct web_route_context *route);
+enum MHD_Result web_site_remove(struct web_route_context *route);
+/* web/metrics.c: GET /metrics, and the count of each route's answers. */
+enum MHD_Result web_metrics(struct web_route_context *route);
+void web_metrics_count_request(const char *method, const char *const *pattern, int parts,
+			       unsigned int status);
 enum MHD_Result web_protect(struct web_route_context *route);
 enum MHD_Result web_unprotect(struct web_route_context *route);
 enum MHD_Result web_volume_prune(struct web_route_context *route);

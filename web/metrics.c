@@ -1,0 +1,380 @@
+/* GET /metrics in Prometheus' text format: every protection's last point, lag against its
+ * group's RPO target and state (one series per state, 0 or 1), its counters, whether each
+ * replica site answers, cutover runs by kind and status, HTTP answers by route and code, and
+ * the process. Names follow Prometheus' conventions: a timestamp is *_timestamp_seconds, a
+ * duration *_seconds, a counter *_total. */
+#include "web/web.h"
+#include "common/error.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define WEB_METRICS_HTTP_SERIES 512
+
+static struct {
+	char route[160];
+	unsigned int code;
+	uint64_t count;
+} web_http_series[WEB_METRICS_HTTP_SERIES];
+static int web_http_series_count;
+static pthread_mutex_t web_http_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+web_metrics_count_request(const char *method, const char *const *pattern, int parts,
+			  unsigned int status)
+{
+	char route[160];
+	size_t used = (size_t)snprintf(route, sizeof(route), "%s ", method);
+
+	/* The pattern, not the path: one series per route, whatever names a caller sends. */
+	if (pattern == NULL)
+		snprintf(route, sizeof(route), "other");
+	for (int i = 0; pattern && i < parts && used < sizeof(route); i++)
+		used += (size_t)snprintf(route + used, sizeof(route) - used, "/%s", pattern[i]);
+	pthread_mutex_lock(&web_http_lock);
+	for (int i = 0; i < web_http_series_count; i++)
+		if (web_http_series[i].code == status &&
+		    strcmp(web_http_series[i].route, route) == 0) {
+			web_http_series[i].count++;
+			pthread_mutex_unlock(&web_http_lock);
+			return;
+		}
+	if (web_http_series_count < WEB_METRICS_HTTP_SERIES) {
+		snprintf(web_http_series[web_http_series_count].route, sizeof(route), "%s", route);
+		web_http_series[web_http_series_count].code = status;
+		web_http_series[web_http_series_count++].count = 1;
+	}
+	pthread_mutex_unlock(&web_http_lock);
+}
+
+const char *
+web_protection_state(const struct catalog_protection *protection, const struct catalog_group *group,
+		     int64_t now_ms)
+{
+	if (group->paused_ms > 0)
+		return "paused";
+	if (strcmp(protection->state, "error") == 0)
+		return "error";
+	if (protection->last_point == 0)
+		return "syncing";
+	/* Judged now, not at the last cycle, so that a stalled scheduler shows. */
+	if (now_ms - protection->last_point_ms > catalog_group_rpo_target(group) * 1000)
+		return "lagging";
+	return "in-sync";
+}
+
+/* A label value with \, " and newline escaped, as the text format asks. */
+static void
+web_metrics_label(FILE *out, const char *value)
+{
+	for (const char *c = value; *c; c++) {
+		if (*c == '\\' || *c == '"')
+			fputc('\\', out);
+		if (*c == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*c, out);
+	}
+}
+
+static void
+web_metrics_header(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct web_metrics_rows {
+	struct catalog_group *groups;
+	size_t group_count;
+	struct catalog_protection *protections;
+	size_t protection_count;
+};
+
+static int
+web_metrics_group_row(const struct catalog_group *group, void *context)
+{
+	struct web_metrics_rows *rows = context;
+	struct catalog_group *grown =
+		realloc(rows->groups, (rows->group_count + 1) * sizeof(*rows->groups));
+
+	if (grown == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rows->groups = grown;
+	rows->groups[rows->group_count++] = *group;
+	return 0;
+}
+
+static int
+web_metrics_protection_row(const struct catalog_protection *protection, void *context)
+{
+	struct web_metrics_rows *rows = context;
+	struct catalog_protection *grown = realloc(
+		rows->protections, (rows->protection_count + 1) * sizeof(*rows->protections));
+
+	if (grown == NULL)
+		return FERRY_ERR_NO_MEMORY;
+	rows->protections = grown;
+	rows->protections[rows->protection_count++] = *protection;
+	return 0;
+}
+
+static const struct catalog_group *
+web_metrics_group_of(const struct web_metrics_rows *rows, const char *name)
+{
+	static const struct catalog_group none = {.interval_s = 1};
+
+	for (size_t i = 0; i < rows->group_count; i++)
+		if (strcmp(rows->groups[i].name, name) == 0)
+			return &rows->groups[i];
+	return &none;
+}
+
+static void
+web_metrics_protection_labels(FILE *out, const struct catalog_protection *protection,
+			      const char *state)
+{
+	fputs("{group=\"", out);
+	web_metrics_label(out, protection->group);
+	fputs("\",volume=\"", out);
+	web_metrics_label(out, protection->source);
+	fputs("\",site=\"", out);
+	web_metrics_label(out, protection->site);
+	if (state)
+		fprintf(out, "\",state=\"%s", state);
+	fputs("\"}", out);
+}
+
+static void
+web_metrics_protections(FILE *out, const struct web_metrics_rows *rows, int64_t now_ms)
+{
+	static const char *const states[] = {"syncing", "in-sync", "lagging", "error", "paused"};
+	static const struct {
+		const char *name, *type, *help;
+	} series[] = {
+		{"ferry_protection_last_point_timestamp_seconds", "gauge",
+		 "Unix time of the last point committed at the replica site (0: none yet)."},
+		{"ferry_protection_lag_seconds", "gauge",
+		 "Seconds since the last committed point was taken (the data at risk)."},
+		{"ferry_protection_points_committed_total", "counter",
+		 "Points committed at the replica site."},
+		{"ferry_protection_bytes_shipped_total", "counter",
+		 "Bytes put on the wire to the replica site."},
+		{"ferry_protection_errors_total", "counter", "Replication cycles that failed."},
+	};
+
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		web_metrics_header(out, series[s].name, series[s].type, series[s].help);
+		for (size_t i = 0; i < rows->protection_count; i++) {
+			const struct catalog_protection *protection = &rows->protections[i];
+			double value =
+				s == 0	 ? (double)protection->last_point_ms / 1000.0
+				: s == 1 ? (protection->last_point_ms
+						    ? (double)(now_ms - protection->last_point_ms) /
+							      1000.0
+						    : 0)
+				: s == 2 ? (double)protection->points_committed
+				: s == 3 ? (double)protection->bytes_shipped
+					 : (double)protection->errors;
+
+			fputs(series[s].name, out);
+			web_metrics_protection_labels(out, protection, NULL);
+			fprintf(out, " %.3f\n", value);
+		}
+	}
+	web_metrics_header(out, "ferry_protection_state", "gauge",
+			   "1 for the protection's state now, 0 for the others.");
+	for (size_t i = 0; i < rows->protection_count; i++) {
+		const struct catalog_protection *protection = &rows->protections[i];
+		const char *state = web_protection_state(
+			protection, web_metrics_group_of(rows, protection->group), now_ms);
+
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			fputs("ferry_protection_state", out);
+			web_metrics_protection_labels(out, protection, states[k]);
+			fprintf(out, " %d\n", strcmp(state, states[k]) == 0);
+		}
+	}
+}
+
+static void
+web_metrics_groups(FILE *out, const struct web_metrics_rows *rows)
+{
+	web_metrics_header(out, "ferry_group_rpo_target_seconds", "gauge",
+			   "The group's recovery point objective: the most data it may lose.");
+	for (size_t i = 0; i < rows->group_count; i++) {
+		fputs("ferry_group_rpo_target_seconds{group=\"", out);
+		web_metrics_label(out, rows->groups[i].name);
+		fprintf(out, "\"} %lld\n", (long long)catalog_group_rpo_target(&rows->groups[i]));
+	}
+	web_metrics_header(out, "ferry_group_interval_seconds", "gauge",
+			   "How often the group takes a point.");
+	for (size_t i = 0; i < rows->group_count; i++) {
+		fputs("ferry_group_interval_seconds{group=\"", out);
+		web_metrics_label(out, rows->groups[i].name);
+		fprintf(out, "\"} %lld\n", (long long)rows->groups[i].interval_s);
+	}
+	web_metrics_header(out, "ferry_group_paused", "gauge",
+			   "1 while an operator has paused the group.");
+	for (size_t i = 0; i < rows->group_count; i++) {
+		fputs("ferry_group_paused{group=\"", out);
+		web_metrics_label(out, rows->groups[i].name);
+		fprintf(out, "\"} %d\n", rows->groups[i].paused_ms > 0);
+	}
+	web_metrics_header(out, "ferry_group_paused_since_timestamp_seconds", "gauge",
+			   "Unix time the group was paused (only while it is).");
+	for (size_t i = 0; i < rows->group_count; i++)
+		if (rows->groups[i].paused_ms > 0) {
+			fputs("ferry_group_paused_since_timestamp_seconds{group=\"", out);
+			web_metrics_label(out, rows->groups[i].name);
+			fprintf(out, "\"} %.3f\n", (double)rows->groups[i].paused_ms / 1000.0);
+		}
+}
+
+static int
+web_metrics_run_count(const char *kind, const char *status, int64_t count, void *context)
+{
+	FILE *out = context;
+
+	fputs("ferry_cutover_runs_total{kind=\"", out);
+	web_metrics_label(out, kind);
+	fputs("\",status=\"", out);
+	web_metrics_label(out, status);
+	fprintf(out, "\"} %lld\n", (long long)count);
+	return 0;
+}
+
+static void
+web_metrics_sites(FILE *out, struct web_route_context *route)
+{
+	struct repl_site_contact contacts[64];
+	struct repl_scheduler *scheduler =
+		route->server->options.cutover ? route->server->options.cutover->scheduler : NULL;
+	uint64_t resent = 0;
+	int count = repl_scheduler_sites(scheduler, contacts, 64, &resent);
+
+	web_metrics_header(out, "ferry_site_up", "gauge",
+			   "1 when the replica site answered at the last try (or none was made).");
+	for (int i = 0; i < count; i++) {
+		fputs("ferry_site_up{site=\"", out);
+		web_metrics_label(out, contacts[i].site);
+		fprintf(out, "\"} %d\n", contacts[i].up);
+	}
+	web_metrics_header(out, "ferry_transfer_segments_resent_total", "counter",
+			   "Segments sent again after a failure since ferryd started.");
+	fprintf(out, "ferry_transfer_segments_resent_total %llu\n", (unsigned long long)resent);
+}
+
+static void
+web_metrics_http(FILE *out)
+{
+	web_metrics_header(out, "ferry_http_requests_total", "counter",
+			   "Requests answered, by route and HTTP status.");
+	pthread_mutex_lock(&web_http_lock);
+	for (int i = 0; i < web_http_series_count; i++) {
+		fputs("ferry_http_requests_total{route=\"", out);
+		web_metrics_label(out, web_http_series[i].route);
+		fprintf(out, "\",code=\"%u\"} %llu\n", web_http_series[i].code,
+			(unsigned long long)web_http_series[i].count);
+	}
+	pthread_mutex_unlock(&web_http_lock);
+}
+
+/* The process metrics every Prometheus client library exports, from /proc. */
+static void
+web_metrics_process(FILE *out)
+{
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0, uptime_boot = 0;
+	long long rss = 0;
+	double uptime = 0;
+	struct rlimit limit;
+	char stat[2048];
+	FILE *file;
+	DIR *fds;
+	int open_fds = 0;
+
+	file = fopen("/proc/self/stat", "r");
+	if (file && fgets(stat, sizeof(stat), file)) {
+		/* Fields after the command's closing parenthesis, which may hold spaces. */
+		const char *after = strrchr(stat, ')');
+
+		if (after)
+			sscanf(after + 2,
+			       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+			       "%*d %*d %*d %llu %llu %lld",
+			       &utime, &stime, &start, &vsize, &rss);
+	}
+	if (file)
+		fclose(file);
+	file = fopen("/proc/uptime", "r");
+	if (file && fscanf(file, "%lf", &uptime) == 1)
+		uptime_boot = (unsigned long long)((double)util_now_ms() / 1000.0 - uptime);
+	if (file)
+		fclose(file);
+	fds = opendir("/proc/self/fd");
+	for (struct dirent *entry = fds ? readdir(fds) : NULL; entry; entry = readdir(fds))
+		open_fds += entry->d_name[0] != '.';
+	if (fds)
+		closedir(fds);
+	web_metrics_header(out, "process_cpu_seconds_total", "counter",
+			   "User and system CPU time spent.");
+	fprintf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
+	web_metrics_header(out, "process_start_time_seconds", "gauge",
+			   "Start time of the process since the epoch.");
+	fprintf(out, "process_start_time_seconds %.2f\n",
+		(double)uptime_boot + (double)start / (double)ticks);
+	web_metrics_header(out, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+	fprintf(out, "process_resident_memory_bytes %lld\n", rss * page);
+	web_metrics_header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
+	fprintf(out, "process_virtual_memory_bytes %llu\n", vsize);
+	web_metrics_header(out, "process_open_fds", "gauge", "Open file descriptors.");
+	fprintf(out, "process_open_fds %d\n", open_fds - 1); /* less opendir's own */
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+		web_metrics_header(out, "process_max_fds", "gauge",
+				   "The most file descriptors it may open.");
+		fprintf(out, "process_max_fds %llu\n", (unsigned long long)limit.rlim_cur);
+	}
+}
+
+enum MHD_Result
+web_metrics(struct web_route_context *route)
+{
+	struct catalog *catalog = route->server->options.catalog;
+	struct web_metrics_rows rows = {0};
+	char *text = NULL;
+	size_t length = 0;
+	FILE *out;
+	int code;
+
+	code = catalog_group_list(catalog, web_metrics_group_row, &rows);
+	if (code == 0)
+		code = catalog_protection_list(catalog, web_metrics_protection_row, &rows);
+	out = code == 0 ? open_memstream(&text, &length) : NULL;
+	if (out == NULL) {
+		free(rows.groups);
+		free(rows.protections);
+		return web_reply_last_error(route->connection,
+					    code < 0 ? code : FERRY_ERR_NO_MEMORY);
+	}
+	web_metrics_header(out, "ferry_build_info", "gauge", "ferryd's version.");
+	fprintf(out, "ferry_build_info{version=\"%s\"} 1\n", FERRY_VERSION);
+	web_metrics_protections(out, &rows, util_now_ms());
+	web_metrics_groups(out, &rows);
+	web_metrics_sites(out, route);
+	web_metrics_header(out, "ferry_cutover_runs_total", "counter",
+			   "Cutover runs by kind and how they ended (or stand).");
+	catalog_run_counts(catalog, web_metrics_run_count, out);
+	web_metrics_http(out);
+	web_metrics_process(out);
+	fclose(out);
+	free(rows.groups);
+	free(rows.protections);
+	return web_reply_text(route->connection, MHD_HTTP_OK,
+			      "text/plain; version=0.0.4; charset=utf-8", text, length);
+}
