@@ -54,6 +54,7 @@ struct cli_options {
 	const char *since;
 	bool replace;
 	const char *config_path; /* --config */
+	int64_t rpo;
 };
 
 /* The index of the first operand, or -1 after printing why. Reads the token file. */
@@ -74,6 +75,16 @@ int cli_command_usage(FILE *out, const char *command);
 int cli_config_load(struct cli_options *options);
 /* ferry config [--json] */
 int cli_config(int argc, char **argv);
+
+/* cmd/ferry_operate.c */
+/* One request (taken); its answer in *reply (caller frees). 0, or 1 after printing why. */
+int cli_call(const struct cli_options *options, const char *command, const char *method,
+	     const char *path, json_t *request, json_t **reply);
+void cli_format_age(int64_t ms, char *out, size_t size);
+int cli_site(int argc, char **argv);
+int cli_group(int argc, char **argv);
+int cli_vm_list(const struct cli_options *options);
+int cli_health(int argc, char **argv);
 
 /* cmd/ferry_access.c */
 int cli_token(int argc, char **argv);

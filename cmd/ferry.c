@@ -39,16 +39,27 @@ static const struct {
 	 "  status [--json] [NAME]\n"
 	 "                        list a daemon's volumes, transfers and groups, or one\n"},
 	{"site", "  site add NAME --url URL --peer-token-file F [--peer-cacert F] [--replace]\n"
-		 "                        the replica site this daemon pushes to\n"},
-	{"group", "  group create NAME --interval SECONDS [--keep K]\n"
-		  "                        a protection group: a point every SECONDS, K kept\n"},
+		 "                        the replica site this daemon pushes to\n"
+		 "  site list [--json]; site remove NAME\n"
+		 "                        (remove: refused while images replicate there)\n"},
+	{"group", "  group create NAME --interval SECONDS [--keep K] [--rpo SECONDS]\n"
+		  "                        a protection group: a point every SECONDS, K kept, an\n"
+		  "                        RPO target (default two intervals and a minute)\n"
+		  "  group set NAME [--interval S] [--keep K] [--rpo S]; group list [--json]\n"
+		  "  group sync NAME        take and ship a point now\n"
+		  "  group pause NAME; group resume NAME\n"
+		  "                        stop taking points on the schedule, or start again\n"
+		  "  group delete NAME      (refused while images or VMs are protected in it)\n"},
+	{"health", "  health [--json]        ok, warning or error, with the reasons; exit 0, 1\n"
+		   "                        or 2, and 3 when the daemon cannot be reached\n"},
 	{"protect", "  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
 		    "                        replicate an image continuously\n"},
 	{"unprotect", "  unprotect rbd:POOL/IMAGE\n"
 		      "                        stop replicating it\n"},
 	{"vm", "  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
 	       "       [--network-map SRC=DST ...] [--site SITE]\n"
-	       "                        protect a VM's RBD disks and keep its XML at both sites\n"},
+	       "                        protect a VM's RBD disks and keep its XML at both sites\n"
+	       "  vm list [--json]       the VMs this site knows and its role for each\n"},
 	{"migrate",
 	 "  migrate DOMAIN --live|--cold [--max-lag S] ...: refused when a disk's replica\n"
 	 "                        has no point, fails, or lags more than S (default: three\n"
@@ -203,6 +214,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"since", required_argument, NULL, 1019},
 		{"replace", no_argument, NULL, 1020},
 		{"config", required_argument, NULL, 1021},
+		{"rpo", required_argument, NULL, 1023},
 		{"version", no_argument, NULL, 1022},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -232,16 +244,22 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 'G': options->group = optarg; break;
 		case 'S': options->site = optarg; break;
 		case 'V':
-		case 'E': {
+		case 'E':
+		case 1023: {
 			long long value = strtoll(optarg, &end, 10);
 
 			if (*end || value < 1) {
 				fprintf(stderr,
 					"ferry: --%s %s: give a whole number of 1 or more\n",
-					option == 'V' ? "interval" : "keep", optarg);
+					option == 'V'	? "interval"
+					: option == 'E' ? "keep"
+							: "rpo",
+					optarg);
 				return -1;
 			}
-			*(option == 'V' ? &options->interval : &options->keep) = value;
+			*(option == 'V'	  ? &options->interval
+			  : option == 'E' ? &options->keep
+					  : &options->rpo) = value;
 			break;
 		}
 		case 'I': options->ceph_id = optarg; break;
@@ -557,6 +575,58 @@ cli_print_volume_row(json_t *volume)
 	       json_string_value(json_object_get(transfer, "digest")) ?: "");
 }
 
+/* The health word on top, as rbd mirror pool status has, then one row per group; true when
+ * the health is error. */
+static bool
+cli_print_health_and_groups(struct api_client *client, json_t *status_reply)
+{
+	json_t *health = NULL, *groups = json_object_get(status_reply, "groups"), *group, *reason;
+	const char *word = "unknown";
+	int64_t now = util_now_ms();
+	size_t i;
+	bool error;
+
+	if (api_client_json(client, "GET", "/v1/health", NULL, &health) == 0)
+		word = json_string_value(json_object_get(health, "health")) ?: "unknown";
+	printf("health: %s\n", word);
+	json_array_foreach(json_object_get(health, "reasons"), i, reason)
+		printf("  %s: %s\n", json_string_value(json_object_get(reason, "level")),
+		       json_string_value(json_object_get(reason, "reason")));
+	error = strcmp(word, "error") == 0;
+	json_decref(health);
+	if (json_array_size(groups) == 0) {
+		printf("\n");
+		return error;
+	}
+	printf("\n%-16s %7s %-8s %6s %8s %9s %8s %7s %5s\n", "GROUP", "MEMBERS", "STATE", "POINT",
+	       "AGE", "NEXT", "DURATION", "RPO", "FAILS");
+	json_array_foreach(groups, i, group)
+	{
+		const char *name = json_string_value(json_object_get(group, "name"));
+		int64_t last = json_integer_value(json_object_get(group, "last_point_time_ms"));
+		int64_t next = json_integer_value(json_object_get(group, "next_point_ms"));
+		char age[32] = "-", ahead[32] = "-", next_text[40] = "-";
+
+		if (last > 0) {
+			cli_format_age(now - last, age, sizeof(age));
+			cli_format_age(next - now, ahead, sizeof(ahead));
+			snprintf(next_text, sizeof(next_text), next > now ? "in %s" : "due", ahead);
+		}
+		if (json_is_true(json_object_get(group, "paused")))
+			snprintf(next_text, sizeof(next_text), "paused");
+		printf("%-16s %7" JSON_INTEGER_FORMAT " %-8s %6" JSON_INTEGER_FORMAT
+		       " %8s %9s %6.1f s %5" JSON_INTEGER_FORMAT " s %5" JSON_INTEGER_FORMAT "\n",
+		       name, json_integer_value(json_object_get(group, "volumes")),
+		       json_string_value(json_object_get(group, "state")),
+		       json_integer_value(json_object_get(group, "last_point")), age, next_text,
+		       (double)json_integer_value(json_object_get(group, "duration_ms")) / 1000.0,
+		       json_integer_value(json_object_get(group, "rpo_target")),
+		       json_integer_value(json_object_get(group, "errors")));
+	}
+	printf("\n");
+	return error;
+}
+
 static int
 cli_status(int argc, char **argv)
 {
@@ -590,13 +660,21 @@ cli_status(int argc, char **argv)
 		json_t *volumes = argc - first == 1
 					  ? json_pack("[O]", reply)
 					  : json_incref(json_object_get(reply, "volumes"));
+		bool unhealthy = false;
 
+		if (argc - first == 0)
+			unhealthy = cli_print_health_and_groups(client, reply);
 		printf("%-24s %-10s %7s %10s %19s %s\n", "VOLUME", "STATE", "DONE", "SIZE",
 		       "SEGMENTS", "DIGEST");
 		json_array_foreach(volumes, i, volume) cli_print_volume_row(volume);
 		if (json_array_size(volumes) == 0)
 			printf("(no volumes)\n");
 		json_decref(volumes);
+		/* A monitoring script reading the table must not take an error for success. */
+		if (unhealthy) {
+			status = 1;
+			goto out;
+		}
 	}
 	status = 0;
 out:
@@ -710,69 +788,6 @@ cli_request(const struct cli_options *options, const char *command, const char *
 	}
 	json_decref(reply);
 	return 0;
-}
-
-/* ferry site add NAME --url URL --peer-token-file F [--peer-cacert F] */
-static int
-cli_site(int argc, char **argv)
-{
-	struct cli_options options = {0};
-	char *peer_token = NULL, *cacert = NULL, done[600];
-	int first, status = 2;
-
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first != 2 || strcmp(argv[first], "add") != 0 || !options.site_url) {
-		fprintf(stderr, "usage: ferry site add NAME --url https://HOST:PORT "
-				"--peer-token-file F [--peer-cacert F] [--replace]\n");
-		goto out;
-	}
-	status = 1;
-	if (util_read_token_file(options.peer_token_file, &peer_token) < 0 ||
-	    (options.peer_cacert &&
-	     util_read_file(options.peer_cacert, 64 << 10, &cacert, NULL) < 0)) {
-		status = cli_fail(&options, "site add");
-		goto out;
-	}
-	snprintf(done, sizeof(done), "site %s: %s", argv[first + 1], options.site_url);
-	status = cli_request(&options, "site add", "/v1/sites",
-			     json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[first + 1], "url",
-				       options.site_url, "token", peer_token, "cacert_pem",
-				       cacert ? cacert : "", "replace", options.replace),
-			     done);
-out:
-	free(peer_token);
-	free(cacert);
-	free(options.token);
-	return status;
-}
-
-/* ferry group create NAME --interval SECONDS [--keep K] */
-static int
-cli_group(int argc, char **argv)
-{
-	struct cli_options options = {0};
-	char done[300];
-	int first, status = 2;
-
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first != 2 || strcmp(argv[first], "create") != 0 || !options.interval) {
-		fprintf(stderr, "usage: ferry group create NAME --interval SECONDS [--keep K]\n");
-		free(options.token);
-		return status;
-	}
-	snprintf(done, sizeof(done), "group %s: a point every %lld s, %lld kept", argv[first + 1],
-		 (long long)options.interval, (long long)(options.keep ? options.keep : 3));
-	status = cli_request(&options, "group create", "/v1/groups",
-			     json_pack("{s:s, s:I, s:I}", "name", argv[first + 1], "interval",
-				       (json_int_t)options.interval, "keep",
-				       (json_int_t)(options.keep ? options.keep : 3)),
-			     done);
-	free(options.token);
-	return status;
 }
 
 /* ferry protect --group G --site S SOURCE [REPLICA]; ferry unprotect SOURCE */
@@ -931,6 +946,10 @@ cli_vm(int argc, char **argv)
 	first = cli_parse(argc, argv, &options);
 	if (first < 0)
 		return 2;
+	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
+		status = cli_vm_list(&options);
+		goto out;
+	}
 	if (argc - first != 2 || strcmp(argv[first], "protect") != 0 || !options.uri ||
 	    !options.dest_uri || !options.group) {
 		fprintf(stderr, "usage: ferry vm protect DOMAIN --uri LIBVIRT_URI --group GROUP "
@@ -1145,6 +1164,8 @@ cli_dispatch(int argc, char **argv)
 		status = cli_runs(argc, argv, true);
 	else if (strcmp(argv[0], "config") == 0)
 		status = cli_config(argc, argv);
+	else if (strcmp(argv[0], "health") == 0)
+		status = cli_health(argc, argv);
 	else if (strcmp(argv[0], "help") == 0)
 		status = argc > 1 && argv[1][0] != '-' ? cli_command_usage(stdout, argv[1])
 						       : (usage(stdout), 0);

@@ -1,14 +1,15 @@
-/* GET /metrics in Prometheus' text format: every protection's last point, lag against its
- * group's RPO target and state (one series per state, 0 or 1), its counters, whether each
- * replica site answers, cutover runs by kind and status, HTTP answers by route and code, and
- * the process. Names follow Prometheus' conventions: a timestamp is *_timestamp_seconds, a
- * duration *_seconds, a counter *_total. */
+/* GET /v1/health, one word with its reasons, and GET /metrics in Prometheus' text format: every
+ * protection's last point, lag against its group's RPO target and state (one series per state, 0 or
+ * 1), its counters, whether each replica site answers, cutover runs by kind and status, HTTP
+ * answers by route and code, and the process. Names follow Prometheus' conventions: a timestamp is
+ * *_timestamp_seconds, a duration *_seconds, a counter *_total. */
 #include "web/web.h"
 #include "common/error.h"
 #include "common/util.h"
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,4 +378,83 @@ web_metrics(struct web_route_context *route)
 	free(rows.protections);
 	return web_reply_text(route->connection, MHD_HTTP_OK,
 			      "text/plain; version=0.0.4; charset=utf-8", text, length);
+}
+
+/* Adds a reason; the word is the worst of them. */
+static void web_health_reason(json_t *reasons, int *worst, int level, const char *format, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+web_health_reason(json_t *reasons, int *worst, int level, const char *format, ...)
+{
+	char text[1024];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(text, sizeof(text), format, args);
+	va_end(args);
+	json_array_append_new(reasons, json_pack("{s:s, s:s}", "level",
+						 level == 2 ? "error" : "warning", "reason", text));
+	if (level > *worst)
+		*worst = level;
+}
+
+enum MHD_Result
+web_health(struct web_route_context *route)
+{
+	static const char *const words[] = {"ok", "warning", "error"};
+	struct catalog *catalog = route->server->options.catalog;
+	struct web_metrics_rows rows = {0};
+	struct repl_site_contact contacts[64];
+	struct repl_scheduler *scheduler =
+		route->server->options.cutover ? route->server->options.cutover->scheduler : NULL;
+	uint64_t resent;
+	int64_t now = util_now_ms();
+	json_t *reasons = json_array();
+	int worst = 0, code, sites;
+
+	code = catalog_group_list(catalog, web_metrics_group_row, &rows);
+	if (code == 0)
+		code = catalog_protection_list(catalog, web_metrics_protection_row, &rows);
+	if (code < 0)
+		web_health_reason(reasons, &worst, 2, "the catalog cannot be read: %s",
+				  ferry_error_message());
+	for (size_t i = 0; i < rows.protection_count; i++) {
+		const struct catalog_protection *protection = &rows.protections[i];
+		const struct catalog_group *group = web_metrics_group_of(&rows, protection->group);
+		const char *state = web_protection_state(protection, group, now);
+
+		if (strcmp(state, "error") == 0)
+			web_health_reason(reasons, &worst, 2, "%s (group %s): %s",
+					  protection->source, protection->group,
+					  protection->reason);
+		else if (strcmp(state, "lagging") == 0)
+			web_health_reason(reasons, &worst, 2,
+					  "%s (group %s): its last point is %lld s old, above the "
+					  "RPO target of %lld s",
+					  protection->source, protection->group,
+					  (long long)((now - protection->last_point_ms) / 1000),
+					  (long long)catalog_group_rpo_target(group));
+	}
+	for (size_t i = 0; i < rows.group_count; i++)
+		if (rows.groups[i].paused_ms > 0)
+			web_health_reason(reasons, &worst, 1, "group %s is paused since %lld s",
+					  rows.groups[i].name,
+					  (long long)((now - rows.groups[i].paused_ms) / 1000));
+	sites = repl_scheduler_sites(scheduler, contacts, 64, &resent);
+	for (int i = 0; i < sites; i++)
+		if (!contacts[i].up)
+			web_health_reason(reasons, &worst, 2,
+					  "replica site %s could not be reached at the last try",
+					  contacts[i].site);
+	free(rows.groups);
+	free(rows.protections);
+	if (route->request->identity.role == WEB_ROLE_PEER) {
+		json_decref(reasons);
+		reasons = json_array();
+	}
+	return web_reply_json(route->connection, MHD_HTTP_OK,
+			      json_pack("{s:s, s:s, s:o, s:i, s:s}", "status", "ok", "health",
+					words[worst], "reasons", reasons, "schema_version",
+					catalog_schema_version(catalog), "version", FERRY_VERSION));
 }

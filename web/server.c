@@ -164,14 +164,6 @@ web_transfer_json(const struct catalog_transfer *transfer)
 
 /* ---- handlers ---- */
 
-static enum MHD_Result
-web_health(struct web_route_context *route)
-{
-	return web_reply_json(route->connection, MHD_HTTP_OK,
-			      json_pack("{s:s, s:i}", "status", "ok", "schema_version",
-					catalog_schema_version(route->server->options.catalog)));
-}
-
 json_t *
 web_parse_json_body(struct web_route_context *route, int *code)
 {

@@ -169,6 +169,8 @@ enum MHD_Result web_site_list(struct web_route_context *route);
 enum MHD_Result web_site_remove(struct web_route_context *route);
 /* web/metrics.c: GET /metrics, and the count of each route's answers. */
 enum MHD_Result web_metrics(struct web_route_context *route);
+/* GET /v1/health: ok, warning or error, with the reasons (a peer sees the word alone). */
+enum MHD_Result web_health(struct web_route_context *route);
 void web_metrics_count_request(const char *method, const char *const *pattern, int parts,
 			       unsigned int status);
 enum MHD_Result web_protect(struct web_route_context *route);

@@ -1,0 +1,286 @@
+/* The CLI's everyday verbs on sites, groups and VMs (list, add, set, sync now, pause, resume,
+ * delete, remove) and ferry health, the monitoring probe: one word, ok, warning or error, with
+ * its reasons, and exit status 0, 1 or 2 (3 when the daemon cannot be reached). */
+#include "cmd/cli.h"
+#include "common/error.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One request, its answer in *reply (caller frees); 0, or 1 after printing why. */
+int
+cli_call(const struct cli_options *options, const char *command, const char *method,
+	 const char *path, json_t *request, json_t **reply)
+{
+	struct api_client *client = cli_client(options);
+	int rc;
+
+	*reply = NULL;
+	rc = client ? api_client_json(client, method, path, request, reply)
+		    : ferry_error_last_code();
+	json_decref(request);
+	api_client_free(client);
+	return rc < 0 ? cli_fail(options, command) : 0;
+}
+
+static void
+cli_print_json(json_t *document)
+{
+	json_dumpf(document, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+}
+
+/* "12 s", "5 min", "3 h" ago or ahead: what an operator reads at a glance. */
+void
+cli_format_age(int64_t ms, char *out, size_t size)
+{
+	int64_t seconds = ms / 1000;
+
+	if (seconds < 0)
+		seconds = -seconds;
+	if (seconds < 120)
+		snprintf(out, size, "%" PRId64 " s", seconds);
+	else if (seconds < 7200)
+		snprintf(out, size, "%" PRId64 " min", seconds / 60);
+	else if (seconds < 172800)
+		snprintf(out, size, "%" PRId64 " h", seconds / 3600);
+	else
+		snprintf(out, size, "%" PRId64 " d", seconds / 86400);
+}
+
+/* ferry site add|list|remove */
+int
+cli_site(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	char *peer_token = NULL, *cacert = NULL, done[600], path[300];
+	json_t *reply = NULL, *site;
+	size_t i;
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
+		status = cli_call(&options, "site list", "GET", "/v1/sites", NULL, &reply);
+		if (status == 0 && options.json)
+			cli_print_json(reply);
+		else if (status == 0) {
+			printf("%-20s %-44s %s\n", "SITE", "URL", "CA");
+			json_array_foreach(json_object_get(reply, "sites"), i, site) printf(
+				"%-20s %-44s %s\n",
+				json_string_value(json_object_get(site, "name")),
+				json_string_value(json_object_get(site, "url")),
+				json_is_true(json_object_get(site, "cacert")) ? "own" : "system");
+			if (json_array_size(json_object_get(reply, "sites")) == 0)
+				printf("(no replica sites: ferry site add NAME --url URL "
+				       "--peer-token-file F)\n");
+		}
+		goto out;
+	}
+	if (argc - first == 2 && strcmp(argv[first], "remove") == 0) {
+		snprintf(path, sizeof(path), "/v1/sites/%s", argv[first + 1]);
+		status = cli_call(&options, "site remove", "DELETE", path, NULL, &reply);
+		if (status == 0)
+			options.json ? cli_print_json(reply)
+				     : (void)printf("site %s removed\n", argv[first + 1]);
+		goto out;
+	}
+	if (argc - first != 2 || strcmp(argv[first], "add") != 0 || !options.site_url) {
+		cli_command_usage(stderr, "site");
+		goto out;
+	}
+	status = 1;
+	if (util_read_token_file(options.peer_token_file, &peer_token) < 0 ||
+	    (options.peer_cacert &&
+	     util_read_file(options.peer_cacert, 64 << 10, &cacert, NULL) < 0)) {
+		status = cli_fail(&options, "site add");
+		goto out;
+	}
+	snprintf(done, sizeof(done), "site %s: %s", argv[first + 1], options.site_url);
+	status = cli_request(&options, "site add", "/v1/sites",
+			     json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[first + 1], "url",
+				       options.site_url, "token", peer_token, "cacert_pem",
+				       cacert ? cacert : "", "replace", options.replace),
+			     done);
+out:
+	json_decref(reply);
+	free(peer_token);
+	free(cacert);
+	free(options.token);
+	return status;
+}
+
+static void
+cli_print_group(json_t *group)
+{
+	printf("group %s: a point every %" JSON_INTEGER_FORMAT " s, %" JSON_INTEGER_FORMAT
+	       " kept, RPO target %" JSON_INTEGER_FORMAT " s%s\n",
+	       json_string_value(json_object_get(group, "name")),
+	       json_integer_value(json_object_get(group, "interval")),
+	       json_integer_value(json_object_get(group, "keep")),
+	       json_integer_value(json_object_get(group, "rpo_target")),
+	       json_is_true(json_object_get(group, "paused")) ? ", paused" : "");
+}
+
+/* ferry group create|set|list|sync|pause|resume|delete */
+int
+cli_group(int argc, char **argv)
+{
+	static const struct {
+		const char *verb, *method, *suffix;
+	} verbs[] = {
+		{"set", "POST", ""},	       {"delete", "DELETE", ""},
+		{"sync", "POST", "/sync"},     {"pause", "POST", "/pause"},
+		{"resume", "POST", "/resume"},
+	};
+	struct cli_options options = {0};
+	json_t *reply = NULL, *request, *group;
+	char command[64], path[300];
+	size_t i;
+	int first, status = 2;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
+		status = cli_call(&options, "group list", "GET", "/v1/groups", NULL, &reply);
+		if (status == 0 && options.json)
+			cli_print_json(reply);
+		else if (status == 0) {
+			json_array_foreach(json_object_get(reply, "groups"), i, group)
+				cli_print_group(group);
+			if (json_array_size(json_object_get(reply, "groups")) == 0)
+				printf("(no groups: ferry group create NAME --interval S)\n");
+		}
+		goto out;
+	}
+	if (argc - first != 2) {
+		cli_command_usage(stderr, "group");
+		goto out;
+	}
+	request = json_object();
+	if (options.interval)
+		json_object_set_new(request, "interval", json_integer(options.interval));
+	if (options.keep)
+		json_object_set_new(request, "keep", json_integer(options.keep));
+	if (options.rpo)
+		json_object_set_new(request, "rpo", json_integer(options.rpo));
+	snprintf(command, sizeof(command), "group %s", argv[first]);
+	if (strcmp(argv[first], "create") == 0) {
+		if (!options.interval) {
+			json_decref(request);
+			cli_command_usage(stderr, "group");
+			goto out;
+		}
+		json_object_set_new(request, "name", json_string(argv[first + 1]));
+		status = cli_call(&options, command, "POST", "/v1/groups", request, &reply);
+	} else {
+		for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+			if (strcmp(argv[first], verbs[i].verb) == 0)
+				break;
+		if (i == sizeof(verbs) / sizeof(verbs[0]) ||
+		    (i == 0 && json_object_size(request) == 0)) {
+			json_decref(request);
+			cli_command_usage(stderr, "group");
+			goto out;
+		}
+		snprintf(path, sizeof(path), "/v1/groups/%s%s", argv[first + 1], verbs[i].suffix);
+		if (strcmp(verbs[i].method, "DELETE") == 0 || i >= 2) {
+			json_decref(request);
+			request = i >= 2 ? json_object() : NULL;
+		}
+		status = cli_call(&options, command, verbs[i].method, path, request, &reply);
+	}
+	if (status != 0)
+		goto out;
+	if (options.json)
+		cli_print_json(reply);
+	else if (json_object_get(reply, "interval"))
+		cli_print_group(reply);
+	else if (json_is_true(json_object_get(reply, "requested")))
+		printf("group %s: a point is taken and shipped now (ferry status shows it)\n",
+		       argv[first + 1]);
+	else
+		printf("group %s deleted\n", argv[first + 1]);
+out:
+	json_decref(reply);
+	free(options.token);
+	return status;
+}
+
+/* ferry vm list [--json]: each VM this site knows, its role here and where it runs. */
+int
+cli_vm_list(const struct cli_options *options)
+{
+	json_t *reply = NULL, *vm;
+	size_t i;
+	int status = cli_call(options, "vm list", "GET", "/v1/vms", NULL, &reply);
+
+	if (status != 0)
+		return status;
+	if (options->json) {
+		cli_print_json(reply);
+	} else {
+		printf("%-24s %-8s %-16s %-6s %s\n", "VM", "ROLE", "GROUP", "ORDER", "DISKS");
+		json_array_foreach(json_object_get(reply, "vms"), i, vm)
+			printf("%-24s %-8s %-16s %-6" JSON_INTEGER_FORMAT " %zu\n",
+			       json_string_value(json_object_get(vm, "name")),
+			       json_string_value(json_object_get(vm, "role")),
+			       json_string_value(json_object_get(vm, "group")),
+			       json_integer_value(json_object_get(vm, "order")),
+			       json_array_size(json_object_get(vm, "disks")));
+		if (json_array_size(json_object_get(reply, "vms")) == 0)
+			printf("(no VMs: ferry vm protect DOMAIN ...)\n");
+	}
+	json_decref(reply);
+	return 0;
+}
+
+/* ferry health [--json]: 0 ok, 1 warning, 2 error, 3 the daemon cannot be reached. */
+int
+cli_health(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	struct api_client *client = NULL;
+	json_t *reply = NULL, *reason;
+	const char *word;
+	size_t i;
+	int first, status = 3;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc != first) {
+		cli_command_usage(stderr, "health");
+		free(options.token);
+		return 2;
+	}
+	client = cli_client(&options);
+	if (client == NULL || api_client_json(client, "GET", "/v1/health", NULL, &reply) < 0) {
+		if (options.json)
+			printf("{\"health\":\"unknown\",\"reasons\":[{\"level\":\"error\","
+			       "\"reason\":\"the daemon cannot be reached\"}]}\n");
+		cli_fail(&options, "health");
+		goto out;
+	}
+	word = json_string_value(json_object_get(reply, "health"));
+	status = word && strcmp(word, "ok") == 0 ? 0 : word && strcmp(word, "warning") == 0 ? 1 : 2;
+	if (options.json) {
+		cli_print_json(reply);
+	} else {
+		printf("%s\n", word ? word : "error");
+		json_array_foreach(json_object_get(reply, "reasons"), i, reason)
+			printf("  %s: %s\n", json_string_value(json_object_get(reason, "level")),
+			       json_string_value(json_object_get(reason, "reason")));
+	}
+out:
+	json_decref(reply);
+	api_client_free(client);
+	free(options.token);
+	return status;
+}
