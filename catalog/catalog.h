@@ -283,17 +283,27 @@ int catalog_promoted_remove(struct catalog *catalog, const char *volume);
 /* Event log: every operator-visible change. level is "info", "warn" or "error". */
 int catalog_event_add(struct catalog *catalog, const char *level, const char *object,
 		      const char *format, ...) __attribute__((format(printf, 4, 5)));
+/* The same with what the event is about: point (committed), state (a protection's changed),
+ * step (of a run, begun or ended), error, info. */
+int catalog_event_add_kind(struct catalog *catalog, const char *kind, const char *level,
+			   const char *object, const char *format, ...)
+	__attribute__((format(printf, 5, 6)));
 struct catalog_event {
 	int64_t id;
 	int64_t time_ms;
 	char level[8];
 	char object[256];
 	char message[1024];
+	char kind[16];
 };
 /* Newest first, at most limit events. */
 int catalog_event_list(struct catalog *catalog, int limit,
 		       int (*each)(const struct catalog_event *event, void *context),
 		       void *context);
+/* Oldest first, the events after after_id (an event stream resuming), at most limit. */
+int catalog_event_list_after(struct catalog *catalog, int64_t after_id, int limit,
+			     int (*each)(const struct catalog_event *event, void *context),
+			     void *context);
 
 /* ---- API tokens, owners and the audit log (catalog/access.c) ---- */
 

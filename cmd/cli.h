@@ -55,6 +55,7 @@ struct cli_options {
 	bool replace;
 	const char *config_path; /* --config */
 	int64_t rpo;
+	bool follow;
 };
 
 /* The index of the first operand, or -1 after printing why. Reads the token file. */
@@ -85,6 +86,7 @@ int cli_site(int argc, char **argv);
 int cli_group(int argc, char **argv);
 int cli_vm_list(const struct cli_options *options);
 int cli_health(int argc, char **argv);
+int cli_events(int argc, char **argv);
 
 /* cmd/ferry_access.c */
 int cli_token(int argc, char **argv);

@@ -50,6 +50,10 @@ static const struct {
 		  "  group pause NAME; group resume NAME\n"
 		  "                        stop taking points on the schedule, or start again\n"
 		  "  group delete NAME      (refused while images or VMs are protected in it)\n"},
+	{"events",
+	 "  events [--follow] [--json]\n"
+	 "                        what happened (points, state changes, run steps,\n"
+	 "                        errors), oldest first; --follow: and what happens next\n"},
 	{"health", "  health [--json]        ok, warning or error, with the reasons; exit 0, 1\n"
 		   "                        or 2, and 3 when the daemon cannot be reached\n"},
 	{"protect", "  protect --group NAME --site SITE rbd:POOL/IMAGE [REPLICA]\n"
@@ -215,6 +219,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		{"replace", no_argument, NULL, 1020},
 		{"config", required_argument, NULL, 1021},
 		{"rpo", required_argument, NULL, 1023},
+		{"follow", no_argument, NULL, 1024},
 		{"version", no_argument, NULL, 1022},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -322,6 +327,7 @@ cli_parse(int argc, char **argv, struct cli_options *options)
 		case 1019: options->since = optarg; break;
 		case 1020: options->replace = true; break;
 		case 1021: options->config_path = optarg; break;
+		case 1024: options->follow = true; break;
 		case 1022: printf("ferry %s\n", FERRY_VERSION); exit(0);
 		case 1015:
 			if (strcmp(optarg, "abort") != 0 && strcmp(optarg, "cold") != 0) {
@@ -1166,6 +1172,8 @@ cli_dispatch(int argc, char **argv)
 		status = cli_config(argc, argv);
 	else if (strcmp(argv[0], "health") == 0)
 		status = cli_health(argc, argv);
+	else if (strcmp(argv[0], "events") == 0)
+		status = cli_events(argc, argv);
 	else if (strcmp(argv[0], "help") == 0)
 		status = argc > 1 && argv[1][0] != '-' ? cli_command_usage(stdout, argv[1])
 						       : (usage(stdout), 0);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* One request, its answer in *reply (caller frees); 0, or 1 after printing why. */
 int
@@ -277,6 +278,121 @@ cli_health(int argc, char **argv)
 		json_array_foreach(json_object_get(reply, "reasons"), i, reason)
 			printf("  %s: %s\n", json_string_value(json_object_get(reason, "level")),
 			       json_string_value(json_object_get(reason, "reason")));
+	}
+out:
+	json_decref(reply);
+	api_client_free(client);
+	free(options.token);
+	return status;
+}
+
+static void
+cli_print_event(json_t *event, bool json)
+{
+	time_t seconds = (time_t)(json_integer_value(json_object_get(event, "time_ms")) / 1000);
+	struct tm tm;
+	char when[32];
+
+	if (json) {
+		cli_print_json(event);
+		fflush(stdout);
+		return;
+	}
+	gmtime_r(&seconds, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%s %-5s %-5s %-24s %s\n", when, json_string_value(json_object_get(event, "level")),
+	       json_string_value(json_object_get(event, "kind")),
+	       json_string_value(json_object_get(event, "object")),
+	       json_string_value(json_object_get(event, "message")));
+	fflush(stdout);
+}
+
+struct cli_event_follow {
+	char line[8192];
+	size_t used;
+	int64_t last_id;
+	bool json;
+};
+
+/* Server-Sent Events arrive in pieces: lines are put together, and each "data:" line is one
+ * event (ferryd sends one per event, with its id). */
+static int
+cli_event_chunk(const char *data, size_t length, void *context)
+{
+	struct cli_event_follow *follow = context;
+
+	for (size_t i = 0; i < length; i++) {
+		json_t *event;
+
+		if (data[i] != '\n') {
+			if (follow->used + 1 < sizeof(follow->line))
+				follow->line[follow->used++] = data[i];
+			continue;
+		}
+		follow->line[follow->used] = '\0';
+		follow->used = 0;
+		if (strncmp(follow->line, "data: ", 6) != 0)
+			continue;
+		event = json_loads(follow->line + 6, 0, NULL);
+		if (event) {
+			follow->last_id = json_integer_value(json_object_get(event, "id"));
+			cli_print_event(event, follow->json);
+		}
+		json_decref(event);
+	}
+	return 0;
+}
+
+/* ferry events [--follow] [--json]: the newest events, oldest first; --follow then prints each
+ * new one as it happens, reconnecting where it left off when the link drops. */
+int
+cli_events(int argc, char **argv)
+{
+	struct cli_options options = {0};
+	struct cli_event_follow follow = {0};
+	struct api_client *client = NULL;
+	json_t *reply = NULL, *events;
+	int first, status = 1;
+
+	first = cli_parse(argc, argv, &options);
+	if (first < 0)
+		return 2;
+	if (argc != first) {
+		cli_command_usage(stderr, "events");
+		free(options.token);
+		return 2;
+	}
+	follow.json = options.json;
+	client = cli_client(&options);
+	if (client == NULL || api_client_json(client, "GET", "/v1/events", NULL, &reply) < 0) {
+		status = cli_fail(&options, "events");
+		goto out;
+	}
+	events = json_object_get(reply, "events");
+	if (options.json && !options.follow) {
+		cli_print_json(reply);
+	} else {
+		for (size_t i = json_array_size(events); i > 0; i--)
+			cli_print_event(json_array_get(events, i - 1), options.json);
+	}
+	follow.last_id = json_integer_value(json_object_get(json_array_get(events, 0), "id"));
+	status = 0;
+	while (options.follow) {
+		char header[64];
+		const char *headers[] = {header, NULL};
+		int rc;
+
+		snprintf(header, sizeof(header), "Last-Event-ID: %lld", (long long)follow.last_id);
+		rc = api_client_stream(client, "/v1/events/stream", headers, cli_event_chunk,
+				       &follow);
+		if (rc == FERRY_ERR_UNAUTHORIZED || rc == FERRY_ERR_FORBIDDEN ||
+		    rc == FERRY_ERR_TLS) {
+			status = cli_fail(&options, "events");
+			break;
+		}
+		if (rc < 0)
+			fprintf(stderr, "ferry events: %s; reconnecting\n", ferry_error_message());
+		sleep(1);
 	}
 out:
 	json_decref(reply);

@@ -290,3 +290,66 @@ api_client_json(struct api_client *client, const char *method, const char *path,
 	free(body);
 	return rc;
 }
+
+struct api_client_streaming {
+	struct api_client *client;
+	int (*each)(const char *data, size_t length, void *context);
+	void *context;
+	struct api_reply error_body; /* a refusal's body, for its message */
+	long status;
+	bool stopped;
+};
+
+static size_t
+api_client_stream_chunk(char *data, size_t size, size_t count, void *context)
+{
+	struct api_client_streaming *stream = context;
+	size_t length = size * count;
+
+	if (stream->status == 0)
+		curl_easy_getinfo(stream->client->curl, CURLINFO_RESPONSE_CODE, &stream->status);
+	if (stream->status < 200 || stream->status > 299)
+		return api_client_collect(data, size, count, &stream->error_body);
+	if (stream->each(data, length, stream->context) != 0) {
+		stream->stopped = true;
+		return 0;
+	}
+	return length;
+}
+
+int
+api_client_stream(struct api_client *client, const char *path, const char *const *headers,
+		  int (*each)(const char *data, size_t length, void *context), void *context)
+{
+	struct api_client_streaming stream = {client, each, context, {0}, 0, false};
+	struct curl_slist *list = NULL;
+	char url[1024], detail[CURL_ERROR_SIZE] = "";
+	CURLcode code;
+	int rc = 0;
+
+	snprintf(url, sizeof(url), "%s%s", client->url, path);
+	list = curl_slist_append(list, client->authorization);
+	list = curl_slist_append(list, "Accept: text/event-stream");
+	for (size_t i = 0; headers && headers[i]; i++)
+		list = curl_slist_append(list, headers[i]);
+	curl_easy_setopt(client->curl, CURLOPT_URL, url);
+	curl_easy_setopt(client->curl, CURLOPT_CUSTOMREQUEST, "GET");
+	curl_easy_setopt(client->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(client->curl, CURLOPT_WRITEFUNCTION, api_client_stream_chunk);
+	curl_easy_setopt(client->curl, CURLOPT_WRITEDATA, &stream);
+	/* A quiet stream sends a few bytes every few seconds: not a stalled transfer. */
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 0L);
+	code = curl_easy_perform(client->curl);
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (stream.status != 0 && (stream.status < 200 || stream.status > 299))
+		rc = api_client_status_error(client, stream.status, &stream.error_body);
+	else if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && stream.stopped))
+		rc = api_client_transport_error(client, code, detail);
+	curl_slist_free_all(list);
+	free(stream.error_body.data);
+	return rc;
+}

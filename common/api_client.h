@@ -35,4 +35,9 @@ int api_client_send(struct api_client *client, const char *method, const char *p
 int api_client_json(struct api_client *client, const char *method, const char *path,
 		    json_t *body_json, json_t **reply_out);
 
+/* GETs path as a stream (Server-Sent Events): each piece of the body goes to each() as it
+ * arrives, until the server ends it or each() returns non-zero (then 0 is returned). */
+int api_client_stream(struct api_client *client, const char *path, const char *const *headers,
+		      int (*each)(const char *data, size_t length, void *context), void *context);
+
 #endif

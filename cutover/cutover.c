@@ -94,6 +94,13 @@ cutover_step_begin(struct cutover_run *run, const char *format, ...)
 		log_warn("run %" PRId64 ": cannot record step '%s': %s", run->id, name,
 			 ferry_error_message());
 	log_info("run %" PRId64 ": %s", run->id, name);
+	{
+		char object[32];
+
+		snprintf(object, sizeof(object), "run %" PRId64, run->id);
+		catalog_event_add_kind(run->site->catalog, "step", "info", object,
+				       "step %d began: %s", seq, name);
+	}
 	return seq;
 }
 
@@ -115,6 +122,14 @@ cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, .
 		va_end(args);
 	}
 	catalog_run_step_end(run->site->catalog, run->id, seq, rc < 0 ? "failed" : "ok", detail);
+	{
+		char object[32];
+
+		snprintf(object, sizeof(object), "run %" PRId64, run->id);
+		catalog_event_add_kind(run->site->catalog, "step", rc < 0 ? "error" : "info",
+				       object, "step %d %s: %s", seq, rc < 0 ? "failed" : "ended",
+				       detail);
+	}
 	if (rc < 0)
 		ferry_error_set(rc, "%s", detail); /* the step's error stays the current one */
 	return rc;

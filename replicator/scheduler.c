@@ -266,11 +266,19 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	protection->last_seconds = result.seconds;
 	protection->points_committed++;
 	protection->bytes_shipped += (int64_t)result.bytes_sent;
+	if (strcmp(protection->state, "error") == 0)
+		catalog_event_add_kind(catalog, "state", "info", protection->source,
+				       "in-sync again at point %" PRId64, protection->last_point);
 	snprintf(protection->state, sizeof(protection->state), "in-sync");
 	protection->reason[0] = '\0';
 	rc = catalog_protection_update(catalog, protection);
 	if (rc < 0)
 		goto out;
+	catalog_event_add_kind(catalog, "point", "info", protection->source,
+			       "point %" PRId64 " committed at site %s (%" PRId64
+			       " bytes sent, %.2f s)",
+			       protection->last_point, protection->site,
+			       protection->last_bytes_sent, protection->last_seconds);
 	log_info("%s: point %" PRId64 " committed at site %s (%" PRId64 " bytes sent, %.2f s)",
 		 protection->source, protection->last_point, protection->site,
 		 protection->last_bytes_sent, protection->last_seconds);

@@ -167,10 +167,10 @@ web_group_pause_set(struct web_route_context *route, bool pause)
 	}
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);
-	catalog_event_add(route->server->options.catalog, pause ? "warn" : "info", group.name,
-			  "%s by %s",
-			  pause ? "paused: no point is taken on its schedule" : "resumed",
-			  route->request->identity.name);
+	catalog_event_add_kind(route->server->options.catalog, "state", pause ? "warn" : "info",
+			       group.name, "%s by %s",
+			       pause ? "paused: no point is taken on its schedule" : "resumed",
+			       route->request->identity.name);
 	return web_reply_json(route->connection, MHD_HTTP_OK, web_group_json(&group));
 }
 

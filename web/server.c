@@ -74,6 +74,18 @@ web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *d
 }
 
 enum MHD_Result
+web_reply_response(struct MHD_Connection *connection, unsigned int status,
+		   struct MHD_Response *response)
+{
+	enum MHD_Result result;
+
+	web_reply_status = status;
+	result = MHD_queue_response(connection, status, response);
+	MHD_destroy_response(response);
+	return result;
+}
+
+enum MHD_Result
 web_reply_text(struct MHD_Connection *connection, unsigned int status, const char *content_type,
 	       char *text, size_t length)
 {
@@ -618,33 +630,6 @@ web_volume_show(struct web_route_context *route)
 	return web_reply_json(route->connection, MHD_HTTP_OK, entry);
 }
 
-static int
-web_event_entry(const struct catalog_event *event, void *context)
-{
-	json_t *array = context;
-
-	return json_array_append_new(array,
-				     json_pack("{s:I, s:I, s:s, s:s, s:s}", "id",
-					       (json_int_t)event->id, "time_ms",
-					       (json_int_t)event->time_ms, "level", event->level,
-					       "object", event->object, "message", event->message))
-		       ? FERRY_ERR_NO_MEMORY
-		       : 0;
-}
-
-static enum MHD_Result
-web_event_list(struct web_route_context *route)
-{
-	json_t *array = json_array();
-	int code = catalog_event_list(route->server->options.catalog, 200, web_event_entry, array);
-
-	if (code < 0) {
-		json_decref(array);
-		return web_reply_last_error(route->connection, code);
-	}
-	return web_reply_json(route->connection, MHD_HTTP_OK, json_pack("{s:o}", "events", array));
-}
-
 static enum MHD_Result
 web_transfer_list(struct web_route_context *route)
 {
@@ -710,6 +695,7 @@ static const struct web_route {
 	{"POST", {"v1", "volumes", "*", "verify"}, 4, web_volume_verify, false, WEB_ACCESS_VIEWER_OR_PEER, web_keys_verify},
 	{"GET", {"v1", "transfers"}, 2, web_transfer_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"GET", {"v1", "events"}, 2, web_event_list, false, WEB_ACCESS_VIEWER, NULL},
+	{"GET", {"v1", "events", "stream"}, 3, web_event_stream, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "sites"}, 2, web_site_add, false, WEB_ACCESS_ADMIN, web_keys_site},
 	{"GET", {"v1", "sites"}, 2, web_site_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"DELETE", {"v1", "sites", "*"}, 3, web_site_remove, false, WEB_ACCESS_ADMIN, NULL},
@@ -1094,6 +1080,8 @@ web_server_stop(struct web_server *server)
 {
 	if (server == NULL)
 		return;
+	/* Event streams wait for events in MHD's threads: they end when they see this. */
+	__atomic_store_n(&server->stopping, true, __ATOMIC_RELEASE);
 	MHD_stop_daemon(server->daemon);
 	web_deadline_stop(server->deadline);
 	free(server);

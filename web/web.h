@@ -93,6 +93,7 @@ void web_deadline_request_ended(struct web_deadline *deadline, struct MHD_Connec
 struct web_server {
 	struct MHD_Daemon *daemon;
 	struct web_deadline *deadline;
+	bool stopping; /* atomic: set before MHD stops */
 	struct web_server_options options;
 	char token[TOKEN_MAX + 1];
 };
@@ -123,6 +124,9 @@ enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int s
 enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 				...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
+/* Queues response (taken) with status, recording the status for the audit log and metrics. */
+enum MHD_Result web_reply_response(struct MHD_Connection *connection, unsigned int status,
+				   struct MHD_Response *response);
 /* Replies with text (malloc'd, taken) of that content type. */
 enum MHD_Result web_reply_text(struct MHD_Connection *connection, unsigned int status,
 			       const char *content_type, char *text, size_t length);
@@ -169,6 +173,10 @@ enum MHD_Result web_site_list(struct web_route_context *route);
 enum MHD_Result web_site_remove(struct web_route_context *route);
 /* web/metrics.c: GET /metrics, and the count of each route's answers. */
 enum MHD_Result web_metrics(struct web_route_context *route);
+/* web/events.c: GET /v1/events (the newest 200) and GET /v1/events/stream (Server-Sent
+ * Events from Last-Event-ID on). */
+enum MHD_Result web_event_list(struct web_route_context *route);
+enum MHD_Result web_event_stream(struct web_route_context *route);
 /* GET /v1/health: ok, warning or error, with the reasons (a peer sees the word alone). */
 enum MHD_Result web_health(struct web_route_context *route);
 void web_metrics_count_request(const char *method, const char *const *pattern, int parts,

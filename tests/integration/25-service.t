@@ -8,7 +8,7 @@
 # daemon's fingerprint.
 . "$(dirname "$0")/lib.sh"
 
-plan 39
+plan 41
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/packaging/debian/changelog")
 openssl rand -hex 24 > "$TEST_DIR/token" && chmod 600 "$TEST_DIR/token"
@@ -168,12 +168,28 @@ ok $? "a TLS error names the daemon's fingerprint (as ferryd logged it) and --ca
 grep -q "refused 127.0.0.1 (HTTP" "$TEST_DIR/site.log"
 ok $? "a refused request is logged with the client's address"
 
-# Stopping: STOPPING=1, and ferryd.url is gone with the daemon.
+# Server-Sent Events: what happens arrives as it happens, and Last-Event-ID resumes.
+SSE=(curl -sN --cacert "$CA" -H "Authorization: Bearer $(cat "$TOKEN")")
+"${SSE[@]}" "$URL/v1/events/stream" > "$TEST_DIR/stream.out" &
+streamer=$!
+sleep 0.5
+"$FERRY" group create sse --interval 60 --daemon "$URL" --token-file "$TOKEN" --cacert "$CA" > /dev/null
+for _ in $(seq 1 50); do grep -q '"object":"sse"' "$TEST_DIR/stream.out" && break; sleep 0.1; done
+grep -q '^event: info$' "$TEST_DIR/stream.out" && grep -q '"object":"sse".*group created' "$TEST_DIR/stream.out"
+ok $? "GET /v1/events/stream sends the group's creation as it happens"
+id=$(sed -n 's/^id: //p' "$TEST_DIR/stream.out" | tail -n 1)
+timeout 3 "${SSE[@]}" -H "Last-Event-ID: $((id - 1))" "$URL/v1/events/stream" > "$TEST_DIR/resumed.out"
+[ "$(sed -n 's/^id: //p' "$TEST_DIR/resumed.out" | head -n 1)" = "$id" ] &&
+	[ "$(grep -c '^id: ' "$TEST_DIR/resumed.out")" = 1 ]
+ok $? "  a reconnect with Last-Event-ID: $((id - 1)) gets event $id and nothing before it"
+
+# Stopping, with an event stream still open: STOPPING=1, and ferryd.url is gone.
 kill "$DAEMON_PID"
 wait "$DAEMON_PID" 2> /dev/null
 wait "$listener" 2> /dev/null
 grep -q "STOPPING=1" "$TEST_DIR/notify.log" && [ ! -e "$TEST_DIR/site/ferryd.url" ]
-ok $? "at SIGTERM ferryd says STOPPING=1 and removes ferryd.url"
+ok $? "at SIGTERM ferryd says STOPPING=1 and removes ferryd.url (an open event stream does not hold it)"
+wait "$streamer" 2> /dev/null
 
 # Under systemd, stderr is the journal's stream: lines carry a syslog priority, no timestamp.
 : > "$TEST_DIR/journal.log"

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 41
+plan 43
 ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
 ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
 A=$CEPH_CONF_A B=$CEPH_CONF_B
@@ -74,6 +74,10 @@ ferry token create watcher --role viewer --json | jq -r .token > "$TEST_DIR/view
 	[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$PRIMARY_URL/metrics")" = 401 ]
 ok $? "a viewer token reads /metrics; no token is 401"
 
+# The event stream, followed while the group is paused, synced and resumed.
+ferry events --follow --json > "$TEST_DIR/events.jsonl" 2> "$TEST_DIR/events.err" &
+follower=$!
+
 # Pause: no point on the schedule; sync now takes one all the same; resume.
 ferry group pause "$G" > /dev/null
 ok $? "ferry group pause"
@@ -96,6 +100,12 @@ wait_point $((paused_at + 1))
 ok $? "  takes and ships a point now (point $(field last_point))"
 ferry group resume "$G" > /dev/null && wait_point $((paused_at + 3))
 ok $? "ferry group resume: points come on the schedule again"
+kill "$follower"; wait "$follower" 2> /dev/null
+jq -e --arg g "$G" 'select(.kind == "state" and .object == $g and (.message | startswith("paused")))' \
+	"$TEST_DIR/events.jsonl" > /dev/null
+ok $? "ferry events --follow showed the pause as it happened (a state event)"
+jq -e --arg v "$VOLUME" 'select(.kind == "point" and .object == $v)' "$TEST_DIR/events.jsonl" > /dev/null
+ok $? "  and each point committed (point events)"
 ferry health --json > "$TEST_DIR/health.json"
 is "$?/$(jq -r .health "$TEST_DIR/health.json")" 0/ok "ferry health: ok, exit 0"
 ferry status > "$TEST_DIR/status.out"
