@@ -312,6 +312,7 @@ struct cli_event_follow {
 	size_t used;
 	int64_t last_id;
 	bool json;
+	bool complained;
 };
 
 /* Server-Sent Events arrive in pieces: lines are put together, and each "data:" line is one
@@ -390,8 +391,10 @@ cli_events(int argc, char **argv)
 			status = cli_fail(&options, "events");
 			break;
 		}
-		if (rc < 0)
+		/* One line per outage, not one per second of it. */
+		if (rc < 0 && !follow.complained)
 			fprintf(stderr, "ferry events: %s; reconnecting\n", ferry_error_message());
+		follow.complained = rc < 0;
 		sleep(1);
 	}
 out:

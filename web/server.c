@@ -676,15 +676,7 @@ static const char *const web_keys_run[] = {
  * is a segment, and the role it needs (WEB_ACCESS_PEER routes are the site-to-site ones; a peer
  * reaches only the volumes (parts[2]) and VM records it pushed). A test walks this table
  * (ferryd --print-routes). */
-static const struct web_route {
-	const char *method;
-	const char *pattern[WEB_PATH_PARTS];
-	int parts;
-	enum MHD_Result (*handler)(struct web_route_context *route);
-	bool segment_body;
-	enum web_access access;
-	const char *const *keys; /* the JSON keys the body may hold (NULL: not checked here) */
-} web_routes[] = {
+static const struct web_route web_routes[] = {
 	/* clang-format off */
 	{"GET", {"v1", "health"}, 2, web_health, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
 	{"GET", {"v1", "volumes"}, 2, web_volume_list, false, WEB_ACCESS_VIEWER, NULL},
@@ -728,11 +720,18 @@ static const struct web_route {
 	{"GET", {"v1", "tokens"}, 2, web_token_list, false, WEB_ACCESS_ADMIN, NULL},
 	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN, NULL},
 	{"GET", {"v1", "audit"}, 2, web_audit_list, false, WEB_ACCESS_ADMIN, NULL},
+	{"GET", {"v1", "openapi.json"}, 2, web_openapi, false, WEB_ACCESS_VIEWER, NULL},
 	/* clang-format on */
 };
 
-static const char *const web_access_names[] = {"viewer", "operator", "admin", "peer",
-					       "viewer-or-peer"};
+const struct web_route *
+web_route_table(size_t *count)
+{
+	*count = sizeof(web_routes) / sizeof(web_routes[0]);
+	return web_routes;
+}
+
+const char *const web_access_names[] = {"viewer", "operator", "admin", "peer", "viewer-or-peer"};
 
 void
 web_routes_print(FILE *out)

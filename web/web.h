@@ -109,6 +109,22 @@ struct web_request {
 	char client[64];
 };
 
+struct web_route_context;
+/* One row of the route table (web/server.c). */
+struct web_route {
+	const char *method;
+	const char *pattern[WEB_PATH_PARTS];
+	int parts;
+	enum MHD_Result (*handler)(struct web_route_context *route);
+	bool segment_body;
+	enum web_access access;
+	const char *const *keys; /* the JSON keys the body may hold (NULL: not checked here) */
+};
+const struct web_route *web_route_table(size_t *count);
+extern const char *const web_access_names[];
+/* web/openapi.c: GET /v1/openapi.json, an OpenAPI 3 document made from the route table. */
+enum MHD_Result web_openapi(struct web_route_context *route);
+
 struct web_route_context {
 	struct web_server *server;
 	struct MHD_Connection *connection;

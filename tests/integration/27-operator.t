@@ -75,7 +75,7 @@ ferry token create watcher --role viewer --json | jq -r .token > "$TEST_DIR/view
 ok $? "a viewer token reads /metrics; no token is 401"
 
 # The event stream, followed while the group is paused, synced and resumed.
-ferry events --follow --json > "$TEST_DIR/events.jsonl" 2> "$TEST_DIR/events.err" &
+"$FERRY" events --follow --json "${CLI[@]}" > "$TEST_DIR/events.jsonl" 2> "$TEST_DIR/events.err" &
 follower=$!
 
 # Pause: no point on the schedule; sync now takes one all the same; resume.
@@ -101,10 +101,9 @@ ok $? "  takes and ships a point now (point $(field last_point))"
 ferry group resume "$G" > /dev/null && wait_point $((paused_at + 3))
 ok $? "ferry group resume: points come on the schedule again"
 kill "$follower"; wait "$follower" 2> /dev/null
-jq -e --arg g "$G" 'select(.kind == "state" and .object == $g and (.message | startswith("paused")))' \
-	"$TEST_DIR/events.jsonl" > /dev/null
+grep '"kind":"state"' "$TEST_DIR/events.jsonl" | grep "\"object\":\"$G\"" | grep -q '"message":"paused'
 ok $? "ferry events --follow showed the pause as it happened (a state event)"
-jq -e --arg v "$VOLUME" 'select(.kind == "point" and .object == $v)' "$TEST_DIR/events.jsonl" > /dev/null
+[ "$(grep '"kind":"point"' "$TEST_DIR/events.jsonl" | grep -c "\"object\":\"$VOLUME\"")" -ge 3 ]
 ok $? "  and each point committed (point events)"
 ferry health --json > "$TEST_DIR/health.json"
 is "$?/$(jq -r .health "$TEST_DIR/health.json")" 0/ok "ferry health: ok, exit 0"
