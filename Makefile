@@ -117,9 +117,74 @@ demo: deps
 lint:
 	clang-format --dry-run --Werror $(LIBRARY_SOURCES) $(UNIT_SOURCES) cmd/*.c */*.h
 
-install: all
-	install -D -m 0755 bin/ferryd $(DESTDIR)/usr/local/sbin/ferryd
-	install -D -m 0755 bin/ferry $(DESTDIR)/usr/local/bin/ferry
+# ---- installing and packaging ----
+# `make install [PREFIX=/usr/local] [DESTDIR=] [BUILD=]` installs the programs, man pages
+# (made with scdoc from packaging/man/), bash completion, and the sample configurations into
+# /etc/ferry unless a file of that name is there already. `make uninstall` with the same
+# variables removes it all again, except a configuration that differs from its sample.
+# `make deb` builds the Debian package (packaging/debian/) from the working tree into build/deb/.
+.PHONY: uninstall deb man
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+MANDIR = $(PREFIX)/share/man
+BASH_COMPLETION_DIR = $(PREFIX)/share/bash-completion/completions
+DATADIR = $(PREFIX)/share/ferry
+# Whatever the PREFIX: ferryd.service and the CLI look for them there.
+CONFIG_DIR = /etc/ferry
+CONFIG_SAMPLES := packaging/config/ferryd.conf packaging/config/ferry.conf
+# Prometheus alert rules, when packaging/prometheus/ holds them.
+ALERT_RULES := $(wildcard packaging/prometheus/ferry-alerts.yml)
+MAN_PAGES := $(patsubst packaging/man/%.scd,build/man/%,$(wildcard packaging/man/*.scd))
+# build/man/ferryd.conf.5 -> $(MANDIR)/man5/ferryd.conf.5
+man_path = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+
+man: $(MAN_PAGES)
+
+build/man/%: packaging/man/%.scd
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SCDOC   $@")
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< | scdoc > $@.tmp && mv $@.tmp $@
+
+# The programs of $(BUILD) (default build/release), so that installing one flavour does not
+# change bin/.
+install: $(BUILD)/bin/ferryd $(BUILD)/bin/ferry man
+	install -D -m 0755 $(BUILD)/bin/ferryd $(DESTDIR)$(SBINDIR)/ferryd
+	install -D -m 0755 $(BUILD)/bin/ferry $(DESTDIR)$(BINDIR)/ferry
+	$(foreach page,$(MAN_PAGES),install -D -m 0644 $(page) $(call man_path,$(page)) && ) true
+	install -D -m 0644 packaging/bash-completion/ferry $(DESTDIR)$(BASH_COMPLETION_DIR)/ferry
+	$(if $(ALERT_RULES),install -D -m 0644 $(ALERT_RULES) $(DESTDIR)$(DATADIR)/ferry-alerts.yml)
+	@for sample in $(CONFIG_SAMPLES); do \
+		target="$(DESTDIR)$(CONFIG_DIR)/$${sample##*/}"; \
+		if [ -e "$$target" ]; then echo "  KEEP    $$target (exists; the sample is $$sample)"; \
+		else echo "install -D -m 0644 $$sample $$target"; \
+			install -D -m 0644 "$$sample" "$$target" || exit 1; fi; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(BINDIR)/ferry
+	rm -f $(foreach page,$(MAN_PAGES),$(call man_path,$(page)))
+	rm -f $(DESTDIR)$(BASH_COMPLETION_DIR)/ferry $(DESTDIR)$(DATADIR)/ferry-alerts.yml
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+	@for sample in $(CONFIG_SAMPLES); do \
+		target="$(DESTDIR)$(CONFIG_DIR)/$${sample##*/}"; \
+		if cmp -s "$$sample" "$$target"; then echo "rm -f $$target"; rm -f "$$target"; \
+		elif [ -e "$$target" ]; then echo "  KEEP    $$target (edited)"; fi; \
+	done
+	rmdir $(DESTDIR)$(CONFIG_DIR) 2>/dev/null || true
+
+# The package is built in a copy of the working tree (without build/, bin/ and .git) whose
+# debian/ is packaging/debian; the .deb, .buildinfo and .changes land in build/deb/, unsigned.
+DEB_DIR := build/deb
+deb:
+	@test -n "$(VERSION)" || { echo "no version in packaging/debian/changelog" >&2; exit 1; }
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/ferry-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./bin --exclude=./.git . | \
+		tar -xf - -C $(DEB_DIR)/ferry-$(VERSION)
+	cp -R packaging/debian $(DEB_DIR)/ferry-$(VERSION)/debian
+	cd $(DEB_DIR)/ferry-$(VERSION) && dpkg-buildpackage -us -uc -b -jauto
+	@ls -1 $(DEB_DIR)/*.deb $(DEB_DIR)/*.buildinfo $(DEB_DIR)/*.changes
 
 clean:
 	rm -rf build bin
