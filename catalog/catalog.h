@@ -235,7 +235,7 @@ struct catalog_run {
 	int64_t id;
 	char kind[32];
 	char target[256];
-	char status[16]; /* running, completed, failed, refused, interrupted */
+	char status[16]; /* running, completed, failed, refused, interrupted, aborted, rolled-back */
 	char reason[1024];
 	int64_t started_ms;
 	int64_t ended_ms;
@@ -262,12 +262,12 @@ int catalog_run_mark_interrupted(struct catalog *catalog);
 int catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *name, int *seq);
 int catalog_run_step_end(struct catalog *catalog, int64_t run_id, int seq, const char *result,
 			 const char *detail);
-/* Newest first (id 0: all, limit 0: no limit), or the one run id. */
 /* How many runs there are of each kind and status. */
 int catalog_run_counts(struct catalog *catalog,
 		       int (*each)(const char *kind, const char *status, int64_t count,
 				   void *context),
 		       void *context);
+/* Newest first (id 0: all, limit 0: no limit), or the one run id. */
 int catalog_run_list(struct catalog *catalog, int64_t id, int limit,
 		     int (*each)(const struct catalog_run *run, void *context), void *context);
 int catalog_run_steps(struct catalog *catalog, int64_t run_id,

@@ -101,13 +101,14 @@ static const struct {
 	 "                        ms since 1970, or 30m, 12h, 7d ago)\n"},
 	{"runs", "  runs [--json]\n"
 		 "                        cutover runs and their state\n"},
-	{"run",
-	 "  run show ID [--json]; run resume ID\n"
-	 "  run rollback ID [--json]\n"
-	 "                        a run and its steps; resume an interrupted one; roll back\n"
-	 "                        an interrupted or failed migration that never ran the VM\n"
-	 "                        at the destination: start it again at the source (a test\n"
-	 "                        failover: clean it up)\n"},
+	{"run", "  run show ID [--json]; run resume ID; run abort ID\n"
+		"  run rollback ID [--json]\n"
+		"                        a run and its steps; resume an interrupted one; abort a\n"
+		"                        planned migration before the VM stops at the source (it\n"
+		"                        keeps running there); roll back\n"
+		"                        an interrupted or failed migration that never ran the VM\n"
+		"                        at the destination: start it again at the source (a test\n"
+		"                        failover: clean it up)\n"},
 	{"config",
 	 "  config [--json]\n"
 	 "                        the settings in force (daemon, token file, CA, Ceph) and\n"
@@ -878,15 +879,16 @@ cli_print_run(json_t *run, bool steps)
 	json_array_foreach(json_object_get(run, "steps"), i, step) if (steps) cli_print_step(step);
 }
 
-/* Starts a run at the daemon and follows it to its end, printing steps as they end (or, with
- * --json, one object at the end). Exit status 0 only when the run completed. */
+/* Starts a run at the daemon and follows it to its end, printing its id at once and each step
+ * as it begins and ends (or, with --json, one object at the end). Exit status 0 only when the run
+ * completed. */
 static int
 cli_run_follow_at(const struct cli_options *options, const char *command, const char *post_path,
 		  json_t *request)
 {
 	struct api_client *client = cli_client(options);
 	json_t *reply = NULL;
-	size_t printed = 0;
+	size_t printed = 0, begun = 0;
 	char path[64];
 	int rc;
 
@@ -897,6 +899,14 @@ cli_run_follow_at(const struct cli_options *options, const char *command, const 
 		goto out;
 	snprintf(path, sizeof(path), "/v1/runs/%" JSON_INTEGER_FORMAT,
 		 json_integer_value(json_object_get(reply, "run")));
+	/* The run's id at once: an operator can follow or resume it from another terminal. */
+	if (!options->json) {
+		printf("run %" JSON_INTEGER_FORMAT " started (ferry run show %" JSON_INTEGER_FORMAT
+		       ")\n",
+		       json_integer_value(json_object_get(reply, "run")),
+		       json_integer_value(json_object_get(reply, "run")));
+		fflush(stdout);
+	}
 	for (;;) {
 		json_t *steps, *step;
 
@@ -906,6 +916,15 @@ cli_run_follow_at(const struct cli_options *options, const char *command, const 
 		if (rc < 0)
 			goto out;
 		steps = json_object_get(reply, "steps");
+		/* Each step as it begins, and again as it ends. */
+		while (!options->json && begun < json_array_size(steps)) {
+			step = json_array_get(steps, begun++);
+			if (strcmp(json_string_value(json_object_get(step, "result")), "running") ==
+			    0)
+				printf("  %2" JSON_INTEGER_FORMAT ". %s ...\n",
+				       json_integer_value(json_object_get(step, "seq")),
+				       json_string_value(json_object_get(step, "name")));
+		}
 		while (!options->json && printed < json_array_size(steps) &&
 		       strcmp(json_string_value(json_object_get(
 				      step = json_array_get(steps, printed), "result")),
@@ -913,6 +932,7 @@ cli_run_follow_at(const struct cli_options *options, const char *command, const 
 			cli_print_step(step);
 			printed++;
 		}
+		fflush(stdout);
 		if (strcmp(json_string_value(json_object_get(reply, "status")), "running") != 0)
 			break;
 		usleep(200 * 1000);
@@ -1090,9 +1110,16 @@ cli_runs(int argc, char **argv, bool one)
 		return 2;
 	if (one && (argc - first != 2 ||
 		    (strcmp(argv[first], "show") != 0 && strcmp(argv[first], "resume") != 0 &&
-		     strcmp(argv[first], "rollback") != 0))) {
-		fprintf(stderr, "usage: ferry run show ID [--json] | ferry run resume ID | ferry "
-				"run rollback ID [--json]\n");
+		     strcmp(argv[first], "rollback") != 0 && strcmp(argv[first], "abort") != 0))) {
+		cli_command_usage(stderr, "run");
+		goto out;
+	}
+	if (one && strcmp(argv[first], "abort") == 0) {
+		snprintf(path, sizeof(path), "/v1/runs/%s/abort", argv[first + 1]);
+		status =
+			cli_request(&options, "run abort", path, json_object(),
+				    "abort asked for: the run stops at the next safe point, the VM "
+				    "running at the source (ferry run show ID)");
 		goto out;
 	}
 	if (one && strcmp(argv[first], "rollback") == 0) {

@@ -63,6 +63,7 @@ struct cutover_run {
 	json_t *vms; /* per-VM results */
 	const char *kind;
 	bool refused; /* stopped by a check, before anything changed */
+	bool aborted; /* stopped by ferry run abort, the VM running at the source */
 };
 
 static int cutover_step_begin(struct cutover_run *run, const char *format, ...)
@@ -133,6 +134,19 @@ cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, .
 	if (rc < 0)
 		ferry_error_set(rc, "%s", detail); /* the step's error stays the current one */
 	return rc;
+}
+
+/* ferry run abort came in time: recorded as a step, the VM left running at the source. */
+static int
+cutover_aborted(struct cutover_run *run, const char *name, const char *uri, const char *what)
+{
+	int seq = cutover_step_begin(run, "abort, as the operator asked");
+
+	cutover_step_end(run, seq, 0, "%s; %s keeps running at %s", what, name, uri);
+	run->aborted = true;
+	return ferry_error_set(FERRY_ERR_CONFLICT,
+			       "aborted by the operator (%s); %s keeps running at %s", what, name,
+			       uri);
 }
 
 /* ---- VM records ---- */
@@ -1426,6 +1440,11 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 		run->refused = true;
 		goto out;
 	}
+	/* The point of no return: once asked to shut down, the VM is on its way. */
+	if (cutover_abort_close(run->id)) {
+		rc = cutover_aborted(run, name, uri, "before the shutdown");
+		goto out;
+	}
 	if (timeout_s <= 0)
 		timeout_s = 120;
 	stopped_ms = util_now_ms();
@@ -1575,9 +1594,24 @@ struct cutover_abort {
 	int64_t limit_ms;
 	bool done;
 	bool aborted;
+	bool by_operator; /* ferry run abort, not the time limit */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 };
+
+/* ferry run abort during the memory copy: the job stops now, the VM runs on at the source. */
+static void
+cutover_abort_now(void *context)
+{
+	struct cutover_abort *watch = context;
+
+	pthread_mutex_lock(&watch->lock);
+	if (!watch->done && !watch->aborted) {
+		watch->aborted = virDomainAbortJob(watch->domain) == 0;
+		watch->by_operator = watch->aborted;
+	}
+	pthread_mutex_unlock(&watch->lock);
+}
 
 /* A guest that dirties memory faster than the link carries never converges: after the time
  * limit the migration is aborted and the VM keeps running at the source. */
@@ -1593,9 +1627,8 @@ cutover_abort_watch(void *argument)
 	while (!watch->done)
 		if (pthread_cond_timedwait(&watch->wake, &watch->lock, &until) != 0)
 			break;
-	if (!watch->done) {
+	if (!watch->done && !watch->aborted)
 		watch->aborted = virDomainAbortJob(watch->domain) == 0;
-	}
 	pthread_mutex_unlock(&watch->lock);
 	return NULL;
 }
@@ -1771,6 +1804,11 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	rc = cutover_final_point(run, record, util_now_ms(), &point, &bytes);
 	if (rc < 0)
 		goto out;
+	if (cutover_abort_requested(run->id)) {
+		cutover_abort_close(run->id);
+		rc = cutover_aborted(run, name, uri, "before the memory copy");
+		goto out;
+	}
 
 	seq = cutover_step_begin(run, "migrate the memory of %s to %s", name, dest_uri);
 	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_DEST_XML,
@@ -1790,13 +1828,21 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	watch.domain = domain;
 	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
 	pthread_create(&watcher, NULL, cutover_abort_watch, &watch);
+	cutover_abort_job(run->id, cutover_abort_now, &watch);
 	rc = virDomainMigrateToURI3(domain, dest_uri, params, (unsigned int)nparams, flags);
+	cutover_abort_job(run->id, NULL, NULL);
 	pthread_mutex_lock(&watch.lock);
 	watch.done = true;
 	pthread_cond_signal(&watch.wake);
 	pthread_mutex_unlock(&watch.lock);
 	pthread_join(watcher, NULL);
 	returned_ms = util_now_ms();
+	/* The memory has moved (the guest is paused) or the copy stopped: no abort from here. */
+	if (cutover_abort_close(run->id) && rc < 0 && watch.by_operator) {
+		cutover_step_end(run, seq, 0, "stopped: the operator aborted the run");
+		rc = cutover_aborted(run, name, uri, "during the memory copy");
+		goto out;
+	}
 	if (rc < 0 && watch.aborted && strcmp(on_timeout, "cold") == 0 &&
 	    virDomainIsActive(domain) == 1) {
 		cutover_step_end(run, seq, 0,
@@ -2435,7 +2481,7 @@ int
 cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
 		    json_t *request)
 {
-	struct cutover_run run = {site, run_id, util_now_ms(), json_array(), kind, false};
+	struct cutover_run run = {site, run_id, util_now_ms(), json_array(), kind, false, false};
 	const char *status = "completed";
 	json_t *result;
 	char *text;
@@ -2446,11 +2492,12 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 		rc = cutover_activate(&run, request);
 	else if (strcmp(kind, "failover-cleanup") == 0)
 		rc = cutover_cleanup(&run, request);
-	else if (strcmp(kind, "migrate-cold") == 0)
-		rc = cutover_migrate_cold(&run, request);
-	else if (strcmp(kind, "migrate-live") == 0)
-		rc = cutover_migrate_live(&run, request);
-	else if (strcmp(kind, "reprotect") == 0)
+	else if (strcmp(kind, "migrate-cold") == 0 || strcmp(kind, "migrate-live") == 0) {
+		cutover_abort_open(run_id);
+		rc = strcmp(kind, "migrate-cold") == 0 ? cutover_migrate_cold(&run, request)
+						       : cutover_migrate_live(&run, request);
+		cutover_abort_close(run_id);
+	} else if (strcmp(kind, "reprotect") == 0)
 		rc = cutover_reprotect(&run, request);
 	else if (strcmp(kind, "rollback") == 0)
 		rc = cutover_rollback(&run, request);
@@ -2460,7 +2507,7 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 	else
 		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind);
 	if (rc < 0)
-		status = run.refused ? "refused" : "failed";
+		status = run.aborted ? "aborted" : run.refused ? "refused" : "failed";
 	result = json_pack("{s:O, s:I}", "vms", run.vms, "total_ms",
 			   (json_int_t)(util_now_ms() - run.started_ms));
 	text = json_dumps(result, JSON_COMPACT);

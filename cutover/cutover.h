@@ -102,6 +102,16 @@ int cutover_run_resume(const struct cutover_site *site, int64_t run_id);
  * source; a test failover is cleaned up; other kinds are refused (resume them). The original
  * run's status becomes "rolled-back". */
 int cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id);
+/* Aborts a planned migration before its point of no return (cutover/abort.c): 0 when it will
+ * stop at the next safe point with the VM running at the source, FERRY_ERR_CONFLICT when it
+ * cannot (another kind, ended, or past that point). */
+int cutover_run_abort(const struct cutover_site *site, int64_t run_id);
+/* For the migrations: a run is abortable between open and close; close says whether an abort
+ * was asked for. A job that can stop at once (the memory copy) registers how. */
+void cutover_abort_open(int64_t run_id);
+void cutover_abort_job(int64_t run_id, void (*abort_now)(void *context), void *context);
+bool cutover_abort_requested(int64_t run_id);
+bool cutover_abort_close(int64_t run_id);
 /* Runs synchronously (used by the threads above and by the primary asking the replica site). */
 int cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
 			json_t *request);

@@ -302,6 +302,22 @@ web_run_resume(struct web_route_context *route)
 }
 
 enum MHD_Result
+web_run_abort(struct web_route_context *route)
+{
+	int64_t id = web_run_id(route);
+	int code;
+
+	if (route->server->options.cutover == NULL)
+		return web_cutover_unavailable(route);
+	code = id ? cutover_run_abort(route->server->options.cutover, id)
+		  : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
+	if (code < 0)
+		return web_reply_last_error(route->connection, code);
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
+			      json_pack("{s:I, s:b}", "run", (json_int_t)id, "abort_requested", 1));
+}
+
+enum MHD_Result
 web_run_rollback(struct web_route_context *route)
 {
 	int64_t id = web_run_id(route), rollback_id = 0;

@@ -48,6 +48,7 @@ static const struct {
 	{"POST /v1/runs", "Start a migration, failover, test failover, cleanup or reprotect"},
 	{"GET /v1/runs/*", "One run with its steps"},
 	{"POST /v1/runs/*/resume", "Resume an interrupted run"},
+	{"POST /v1/runs/*/abort", "Stop a planned migration before the VM leaves the source"},
 	{"POST /v1/runs/*/rollback",
 	 "Roll back a migration that never ran the VM at its destination"},
 	{"POST /v1/tokens", "Issue an API token with a role (the secret is shown once)"},

@@ -716,6 +716,7 @@ static const struct web_route web_routes[] = {
 	{"GET", {"v1", "runs", "*"}, 3, web_run_show, false, WEB_ACCESS_VIEWER_OR_PEER, NULL},
 	{"POST", {"v1", "runs", "*", "resume"}, 4, web_run_resume, false, WEB_ACCESS_OPERATOR, NULL},
 	{"POST", {"v1", "runs", "*", "rollback"}, 4, web_run_rollback, false, WEB_ACCESS_ADMIN, NULL},
+	{"POST", {"v1", "runs", "*", "abort"}, 4, web_run_abort, false, WEB_ACCESS_OPERATOR, NULL},
 	{"POST", {"v1", "tokens"}, 2, web_token_create, false, WEB_ACCESS_ADMIN, web_keys_token},
 	{"GET", {"v1", "tokens"}, 2, web_token_list, false, WEB_ACCESS_ADMIN, NULL},
 	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN, NULL},

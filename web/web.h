@@ -214,5 +214,6 @@ enum MHD_Result web_run_list(struct web_route_context *route);
 enum MHD_Result web_run_show(struct web_route_context *route);
 enum MHD_Result web_run_resume(struct web_route_context *route);
 enum MHD_Result web_run_rollback(struct web_route_context *route);
+enum MHD_Result web_run_abort(struct web_route_context *route);
 
 #endif

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 33
+plan 38
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -62,7 +62,7 @@ v2 list --all --name | grep -qx $V4
 is $? 1 "  and nothing of it is defined at B"
 # A migration that cannot finish in time (held to 1 MiB/s, --max-time 1): aborted by default,
 # the VM left running at the source.
-at_a migrate $V1 --live --bandwidth 1 --max-time 1 --json > "$TEST_DIR/abort.json"
+at_a migrate $V1 --live --bandwidth 1M --max-time 1 --json > "$TEST_DIR/abort.json"
 is $? 1 "a live migration held to 1 MiB/s that cannot finish within --max-time 1 fails"
 jq -e '.status == "failed" and (.reason | contains("did not converge"))' "$TEST_DIR/abort.json" > /dev/null
 ok $? "  aborted ($(jq -r .reason "$TEST_DIR/abort.json" | head -c 150))"
@@ -70,6 +70,29 @@ running_on "$U1" $V1
 ok $? "  $V1 keeps running at A"
 v2 list --all --name | grep -qx $V1
 is $? 1 "  and nothing of it is left at B"
+# The operator aborts a live migration during its memory copy (held to 1 MiB/s, it would take
+# minutes): it stops at once, recorded as a step, the VM running at the source.
+at_a migrate $V1 --live --bandwidth 1M --max-time 600 --json > "$TEST_DIR/op-abort.json" &
+migrating=$!
+run=""
+for _ in $(seq 1 300); do
+	run=$(at_a runs --json | jq -r '[.runs[] | select(.kind == "migrate-live" and .status == "running")][0].run // empty')
+	[ -n "$run" ] && at_a run show "$run" --json |
+		jq -e '.steps[] | select(.result == "running" and (.name | startswith("migrate the memory")))' > /dev/null && break
+	sleep 0.2
+done
+at_a run abort "$run" > /dev/null
+ok $? "ferry run abort $run during the memory copy is accepted"
+wait "$migrating"
+is $? 1 "  the migration ends unsuccessful (exit 1)"
+jq -e '.status == "aborted" and ([.steps[] | select(.name == "abort, as the operator asked" and .result == "ok")] | length == 1)' \
+	"$TEST_DIR/op-abort.json" > /dev/null
+ok $? "  as aborted, with the abort recorded as a step ($(jq -r .reason "$TEST_DIR/op-abort.json" | head -c 120))"
+running_on "$U1" $V1 && ! v2 list --all --name | grep -qx $V1
+ok $? "  $V1 keeps running at A, nothing of it at B"
+at_a run abort "$run" > /dev/null 2> "$TEST_DIR/abort-again.err"
+[ $? = 1 ] && grep -q "cannot be aborted now" "$TEST_DIR/abort-again.err"
+ok $? "an ended run cannot be aborted ($(head -c 120 "$TEST_DIR/abort-again.err"))"
 at_a migrate $V1 --dry-run --json > "$TEST_DIR/dry.json"
 ok $? "ferry migrate $V1 --dry-run passes every check"
 jq -e '.kind == "migrate-check" and .vms[0].memory_bytes == 134217728 and (.vms[0].strategy == "live" or .vms[0].strategy == "cold") and .vms[0].predicted_total_ms > 0 and .vms[0].predicted_frozen_ms > 0' "$TEST_DIR/dry.json" > /dev/null

@@ -146,7 +146,7 @@ ok $? "  with the writes made at B and committed before the failover (6 MiB), wi
 "$GUEST/qemu-io.sh" "$U2" $V1 vda 'write -P 0x33 3145728 4096' > /dev/null
 # Live first, held to 1 MiB/s for at most 1 s: it cannot finish, and --on-timeout cold moves
 # the VM cold instead.
-at_b migrate $V1 --live --bandwidth 1 --max-time 1 --on-timeout cold --force --shutdown-timeout 3 \
+at_b migrate $V1 --live --bandwidth 1M --max-time 1 --on-timeout cold --force --shutdown-timeout 3 \
 	--json > "$TEST_DIR/home.json"
 ok $? "ferry migrate $V1 --live --on-timeout cold from B completes ($(jq -r .reason "$TEST_DIR/home.json"))"
 jq -e '(.steps | map(.detail) | any(contains("moving it cold instead"))) and .vms[0].downtime_ms > 0' "$TEST_DIR/home.json" > /dev/null
