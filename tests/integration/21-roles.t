@@ -32,11 +32,12 @@ ok $? "ferry token list shows names, roles and times, never a secret or its hash
 		"$(printf %s "$(cat "$TEST_DIR/t-admin")" | sha256sum | cut -c1-64)" ]
 ok $? "the catalog keeps the SHA-256 of each token, not the token"
 
-# code TOKEN-FILE METHOD PATH: the HTTP status of one request ("" as TOKEN-FILE: none).
+# code TOKEN-FILE METHOD PATH: the HTTP status of one request ("" as TOKEN-FILE: none). An
+# event stream answers its status at once and then never ends: --max-time lets go of it.
 code() {
 	local auth=()
 	[ -n "$1" ] && auth=(-H "Authorization: Bearer $(cat "$1")")
-	curl -s -o "$TEST_DIR/reply" -w '%{http_code}' --cacert "$CA" "${auth[@]}" -X "$2" \
+	curl -s --max-time 5 -o "$TEST_DIR/reply" -w '%{http_code}' --cacert "$CA" "${auth[@]}" -X "$2" \
 		-H 'Content-Type: application/json' --data '{}' "$DAEMON_URL$3"
 }
 # The walk: each route with its variable parts filled in.
