@@ -133,7 +133,7 @@ static const char cli_usage_options[] =
 	"(default /etc/ceph/ceph.conf) and --ceph-id NAME (default admin).\n"
 	"RATE is bytes per second with an optional suffix K, M or G (powers of 1024):\n"
 	"100M is 100 MiB/s (a bare --bandwidth number is MiB/s, as it always was).\n"
-	"ferry keeps its records in $FERRY_STATE_DIR, else /var/lib/ferry as root, else\n"
+	"ferry keeps its records in $FERRY_STATE_DIR, else /var/lib/ferry-cli as root, else\n"
 	"~/.local/state/ferry.\n"
 	"Exit status: 0 done, 1 failed, 2 bad usage.\n";
 
@@ -440,7 +440,8 @@ cli_state_catalog(struct catalog **out)
 	if (configured && configured[0])
 		snprintf(folder, sizeof(folder), "%s", configured);
 	else if (geteuid() == 0)
-		snprintf(folder, sizeof(folder), "/var/lib/ferry");
+		/* Not /var/lib/ferry: that is ferryd's, with its own catalog.db. */
+		snprintf(folder, sizeof(folder), "/var/lib/ferry-cli");
 	else
 		snprintf(folder, sizeof(folder), "%s/.local/state/ferry", home ? home : ".");
 	if (util_mkdir_p(folder, 0700) < 0)

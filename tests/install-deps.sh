@@ -8,7 +8,8 @@ openssl rsync zstd curl sqlite3 perl util-linux procps time jq xxd xxhash iprout
 ceph-mon ceph-osd ceph-common librbd-dev librados-dev python3-rbd python3-rados iptables
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
 qemu-system-x86 qemu-utils qemu-block-extra tini clang-format libsystemd-dev
-debhelper dpkg-dev fakeroot lintian scdoc systemd adduser man-db bash-completion python3-seccomp"
+debhelper dpkg-dev fakeroot lintian scdoc systemd adduser man-db bash-completion python3-seccomp
+prometheus python3-yaml"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
