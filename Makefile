@@ -34,7 +34,8 @@ CUTOVER_SOURCES := $(wildcard cutover/*.c)
 WEB_SOURCES := $(wildcard web/*.c)
 LIBRARY_SOURCES := $(COMMON_SOURCES) $(CATALOG_SOURCES) $(REPLICATOR_SOURCES) $(CUTOVER_SOURCES) \
 	$(WEB_SOURCES)
-LIBRARY_OBJECTS := $(LIBRARY_SOURCES:%.c=$(BUILD)/%.o)
+# The console's files (web/console/) become C source at build time (web/embed-console.sh).
+LIBRARY_OBJECTS := $(LIBRARY_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/web/console_assets.o
 UNIT_SOURCES := $(wildcard tests/unit/test_*.c)
 UNIT_BINARIES := $(UNIT_SOURCES:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -53,6 +54,14 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/web/console_assets.c: web/embed-console.sh $(wildcard web/console/*)
+	@mkdir -p $(dir $@)
+	$(Q)sh web/embed-console.sh web/console > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/web/console_assets.o: $(BUILD)/web/console_assets.c
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-variable-declarations -c -o $@ $<
 
 $(BUILD)/libferry.a: $(LIBRARY_OBJECTS)
 	@mkdir -p $(dir $@)

@@ -40,7 +40,7 @@ web_role_parse(const char *name, enum web_role *out)
 			       name ? name : "");
 }
 
-static void
+void
 web_token_hash(const char *token, char hash[65])
 {
 	unsigned char digest[32];
@@ -99,44 +99,23 @@ web_header_cut_at_nul(struct MHD_Connection *connection, const char *value)
 	return walk.next_key != after && walk.next_key != after + 1;
 }
 
+/* The identity of a token's SHA-256 (hex): the bootstrap token's, or a stored one's. */
 int
-web_identify(struct web_server *server, struct MHD_Connection *connection, struct web_identity *out)
+web_identify_hash(struct web_server *server, const char *hash, struct web_identity *out)
 {
-	const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *token;
 	struct catalog_token stored;
-	size_t header_length = 0;
-	char hash[65];
+	char bootstrap[65];
 	int64_t now = util_now_ms();
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, sizeof(out->name) + sizeof(out->role));
 	snprintf(out->name, sizeof(out->name), "-");
-	/* MHD hands the value up to a NUL: a header holding one is longer than what we see. */
-	if (header)
-		MHD_lookup_connection_value_n(
-			connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
-			strlen(MHD_HTTP_HEADER_AUTHORIZATION), NULL, &header_length);
-	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
-		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
-				       "missing bearer token; send 'Authorization: Bearer TOKEN' "
-				       "(this daemon's --token-file, or a token from ferry token "
-				       "create)");
-	token = header + 7;
-	while (*token == ' ')
-		token++;
-	if (header_length != strlen(header) || web_header_cut_at_nul(connection, header) ||
-	    !web_token_syntax(token))
-		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
-				       "wrong bearer token: it holds a byte outside the token "
-				       "alphabet");
-	if (util_secret_equal(server->token, token)) {
+	web_token_hash(server->token, bootstrap);
+	if (util_secret_equal(bootstrap, hash)) {
 		snprintf(out->name, sizeof(out->name), "bootstrap");
 		out->role = WEB_ROLE_ADMIN;
 		return 0;
 	}
-	web_token_hash(token, hash);
 	rc = catalog_token_find(server->options.catalog, hash, &stored);
 	if (rc == FERRY_ERR_NOT_FOUND)
 		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
@@ -158,9 +137,57 @@ web_identify(struct web_server *server, struct MHD_Connection *connection, struc
 	return 0;
 }
 
+int
+web_identify_token(struct web_server *server, const char *token, struct web_identity *out)
+{
+	char hash[65];
+
+	if (!web_token_syntax(token))
+		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "wrong bearer token: it holds a byte outside the token "
+				       "alphabet");
+	web_token_hash(token, hash);
+	return web_identify_hash(server, hash, out);
+}
+
+int
+web_identify(struct web_server *server, struct MHD_Connection *connection, struct web_identity *out)
+{
+	const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+							 MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *token;
+	size_t header_length = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "-");
+	/* The console's browser carries a session cookie instead (web/session.c). */
+	if (header == NULL && web_session_identify(server, connection, out) == 0)
+		return 0;
+	/* MHD hands the value up to a NUL: a header holding one is longer than what we see. */
+	if (header)
+		MHD_lookup_connection_value_n(
+			connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+			strlen(MHD_HTTP_HEADER_AUTHORIZATION), NULL, &header_length);
+	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "missing bearer token; send 'Authorization: Bearer TOKEN' "
+				       "(this daemon's --token-file, or a token from ferry token "
+				       "create)");
+	token = header + 7;
+	while (*token == ' ')
+		token++;
+	if (header_length != strlen(header) || web_header_cut_at_nul(connection, header))
+		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "wrong bearer token: it holds a byte outside the token "
+				       "alphabet");
+	return web_identify_token(server, token, out);
+}
+
 bool
 web_permitted(const struct web_identity *identity, enum web_access access)
 {
+	if (access == WEB_ACCESS_PUBLIC)
+		return true;
 	switch (identity->role) {
 	case WEB_ROLE_ADMIN: return true;
 	case WEB_ROLE_PEER: return access == WEB_ACCESS_PEER || access == WEB_ACCESS_VIEWER_OR_PEER;

@@ -56,6 +56,11 @@ static const struct {
 	{"DELETE /v1/tokens/*", "Revoke an API token"},
 	{"GET /v1/audit", "Who changed what, refusals too"},
 	{"GET /v1/openapi.json", "This document"},
+	{"GET /", "The web console (its files need no token; it logs in with one)"},
+	{"GET /console/*", "One of the web console's files"},
+	{"POST /v1/session", "Log in to the console: a token becomes a session cookie"},
+	{"GET /v1/session", "Who the session (or the token) is, with the session's CSRF token"},
+	{"DELETE /v1/session", "Log out: the session ends at ferryd"},
 };
 
 /* The name of a path's variable part, from the part before it. */
@@ -140,7 +145,9 @@ web_openapi(struct web_route_context *route)
 							 name);
 			}
 		}
-		snprintf(key, sizeof(key), "%s ", routes[i].method);
+		if (path[0] == '\0')
+			snprintf(path, sizeof(path), "/");
+		snprintf(key, sizeof(key), "%s %s", routes[i].method, routes[i].parts ? "" : "/");
 		for (int part = 0; part < routes[i].parts; part++)
 			snprintf(key + strlen(key), sizeof(key) - strlen(key), "/%s",
 				 routes[i].pattern[part]);

@@ -663,6 +663,7 @@ static const char *const web_keys_remap[] = {"name", "xml", "persistent_xml", NU
 static const char *const web_keys_promote[] = {"name", "run", "point", NULL};
 static const char *const web_keys_activate[] = {"kind", "vm", "point", NULL};
 static const char *const web_keys_token[] = {"name", "role", "expires_days", NULL};
+static const char *const web_keys_session[] = {"token", NULL};
 static const char *const web_keys_vm_record[] = {"name",  "uri",   "dest_uri", "group",
 						 "site",  "order", "delay",    "network_map",
 						 "disks", "xml",   NULL};
@@ -722,6 +723,11 @@ static const struct web_route web_routes[] = {
 	{"DELETE", {"v1", "tokens", "*"}, 3, web_token_revoke, false, WEB_ACCESS_ADMIN, NULL},
 	{"GET", {"v1", "audit"}, 2, web_audit_list, false, WEB_ACCESS_ADMIN, NULL},
 	{"GET", {"v1", "openapi.json"}, 2, web_openapi, false, WEB_ACCESS_VIEWER, NULL},
+	{"GET", {NULL}, 0, web_console_index, false, WEB_ACCESS_PUBLIC, NULL},
+	{"GET", {"console", "*"}, 2, web_console_file, false, WEB_ACCESS_PUBLIC, NULL},
+	{"POST", {"v1", "session"}, 2, web_session_create, false, WEB_ACCESS_PUBLIC, web_keys_session},
+	{"GET", {"v1", "session"}, 2, web_session_show, false, WEB_ACCESS_VIEWER, NULL},
+	{"DELETE", {"v1", "session"}, 2, web_session_end, false, WEB_ACCESS_VIEWER, NULL},
 	/* clang-format on */
 };
 
@@ -732,13 +738,14 @@ web_route_table(size_t *count)
 	return web_routes;
 }
 
-const char *const web_access_names[] = {"viewer", "operator", "admin", "peer", "viewer-or-peer"};
+const char *const web_access_names[] = {"viewer", "operator",	    "admin",
+					"peer",	  "viewer-or-peer", "public"};
 
 void
 web_routes_print(FILE *out)
 {
 	for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
-		fprintf(out, "%s ", web_routes[i].method);
+		fprintf(out, "%s %s", web_routes[i].method, web_routes[i].parts ? "" : "/");
 		for (int part = 0; part < web_routes[i].parts; part++)
 			fprintf(out, "/%s", web_routes[i].pattern[part]);
 		fprintf(out, " %s\n", web_access_names[web_routes[i].access]);
@@ -755,6 +762,8 @@ web_split_path(const char *url, char *buffer, size_t size, const char **parts, i
 		return false;
 	memcpy(buffer, url + 1, strlen(url));
 	*count = 0;
+	if (url[1] == '\0') /* "/": the console */
+		return true;
 	/* An empty part ("a//b", a trailing '/') is refused rather than skipped, so that one
 	 * resource has one spelling. */
 	for (cursor = buffer;; cursor = saved + 1) {
@@ -852,8 +861,13 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		web_deadline_request_begun(server->deadline, connection);
 		route.request = request;
 		web_client_address(connection, request->client, sizeof(request->client));
-		/* Who, then whether this role may use this route, before any body is read. */
-		if (web_identify(server, connection, &request->identity) < 0) {
+		/* Who, then whether this role may use this route, before any body is read. Only
+		 * the console's files and its login need no token. */
+		found = web_split_path(url, path, sizeof(path), route.parts, &route.part_count)
+				? web_find_route(route.parts, route.part_count, method, &path_known)
+				: NULL;
+		if (web_identify(server, connection, &request->identity) < 0 &&
+		    (found == NULL || found->access != WEB_ACCESS_PUBLIC)) {
 			enum MHD_Result result =
 				web_reply_last_error(connection, FERRY_ERR_UNAUTHORIZED);
 
@@ -862,9 +876,23 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 			web_metrics_count_request(method, NULL, 0, web_last_status());
 			return result;
 		}
-		if (web_split_path(url, path, sizeof(path), route.parts, &route.part_count)) {
-			found = web_find_route(route.parts, route.part_count, method, &path_known);
-			if (found && web_route_refused(&route, found)) {
+		/* A browser's cookie goes with every request to this origin, whoever made the page
+		 * that sends it: a change made with one needs the session's own CSRF token too. */
+		if (found && strcmp(method, "GET") != 0 &&
+		    !web_session_csrf_ok(connection, &request->identity)) {
+			enum MHD_Result result = web_reply_error(
+				connection, FERRY_ERR_FORBIDDEN,
+				"a change made with the console's session needs its X-CSRF-Token "
+				"header (from POST or GET /v1/session)");
+
+			request->answered = true;
+			web_audit_record(&route, web_last_status());
+			web_metrics_count_request(method, found->pattern, found->parts,
+						  web_last_status());
+			return result;
+		}
+		if (found) {
+			if (web_route_refused(&route, found)) {
 				enum MHD_Result result =
 					web_reply_last_error(connection, FERRY_ERR_FORBIDDEN);
 

@@ -68,11 +68,15 @@ enum web_access {
 	WEB_ACCESS_ADMIN,	   /* admin */
 	WEB_ACCESS_PEER,	   /* admin, or the peer that owns the object */
 	WEB_ACCESS_VIEWER_OR_PEER, /* any role but peer, or the peer that owns the object */
+	WEB_ACCESS_PUBLIC,	   /* no token needed: the console's files and its login */
 };
 
 struct web_identity {
 	char name[65]; /* the token's name; "bootstrap" for --token-file */
 	enum web_role role;
+	bool via_session; /* the console's cookie, not a bearer token */
+	char csrf[65];	  /* then the session's CSRF token */
+	char session[65]; /* and its id */
 };
 
 /* Connections: all, and from one client address; idle seconds before ferryd closes one; and the
@@ -159,6 +163,20 @@ int web_unknown_keys(json_t *body, const char *const *allowed);
 const char *web_role_name(enum web_role role);
 /* Who sent the request: the bootstrap token (admin) or a stored token that has not expired;
  * FERRY_ERR_UNAUTHORIZED (with the reason) otherwise. */
+void web_token_hash(const char *token, char hash[65]);
+int web_identify_hash(struct web_server *server, const char *hash, struct web_identity *out);
+int web_identify_token(struct web_server *server, const char *token, struct web_identity *out);
+/* web/session.c: the console's sessions. A valid ferry_session cookie fills out (0). */
+int web_session_identify(struct web_server *server, struct MHD_Connection *connection,
+			 struct web_identity *out);
+/* Whether a mutating request made with a session carries its X-CSRF-Token. */
+bool web_session_csrf_ok(struct MHD_Connection *connection, const struct web_identity *identity);
+enum MHD_Result web_session_create(struct web_route_context *route);
+enum MHD_Result web_session_show(struct web_route_context *route);
+enum MHD_Result web_session_end(struct web_route_context *route);
+/* web/console.c: GET / and GET /console/NAME, the console's files built into ferryd. */
+enum MHD_Result web_console_index(struct web_route_context *route);
+enum MHD_Result web_console_file(struct web_route_context *route);
 int web_identify(struct web_server *server, struct MHD_Connection *connection,
 		 struct web_identity *out);
 /* One token of the RFC 6750 alphabet, 1 to TOKEN_MAX bytes. */

@@ -9,7 +9,7 @@
 
 ROUTES=$("$FERRYD" --print-routes)
 route_count=$(echo "$ROUTES" | wc -l)
-plan $((route_count + 24))
+plan $((route_count + 36))
 
 start_daemon site --libvirt local=test:///default || { echo "Bail out! ferryd did not start"; exit 1; }
 CA="$TEST_DIR/tls/ca.pem"
@@ -49,9 +49,15 @@ while read -r method pattern access; do
 	operator) below="t-viewer t-peer" own="t-operator" ;;
 	admin) below="t-viewer t-operator t-peer" own="t-admin" ;;
 	peer) below="t-viewer t-operator" own="t-peer t-admin" ;;
+	public) below="" own="t-viewer" ;;
 	esac
 	bad=""
-	[ "$(code "" "$method" "$path")" = 401 ] || bad="$bad no-token"
+	case $access:$(code "" "$method" "$path") in
+	public:401 | public:403) bad="$bad no-token" ;; # the console's files and its login
+	public:*) ;;
+	*:401) ;;
+	*) bad="$bad no-token" ;;
+	esac
 	for token in $below; do
 		[ "$(code "$TEST_DIR/$token" "$method" "$path")" = 403 ] || bad="$bad $token"
 	done
@@ -104,6 +110,38 @@ is "$(code "$TEST_DIR/t-peer2" GET /v1/health)" 401 "  after which it is refused
 "$FERRY" token revoke t-peer2 "${ADMIN[@]}" > /dev/null 2> "$TEST_DIR/revoke.err"
 [ $? = 1 ] && grep -q "no token named" "$TEST_DIR/revoke.err"
 ok $? "revoking it again fails with the reason"
+
+# The console's session: a token once, then an HttpOnly cookie and a CSRF token for changes.
+JAR="$TEST_DIR/cookies"
+login() { curl -s -c "$JAR" -D "$TEST_DIR/login.headers" -o "$TEST_DIR/login.json" -w '%{http_code}' --cacert "$CA" \
+	-H 'Content-Type: application/json' --data "{\"token\": \"$(cat "$1")\"}" "$DAEMON_URL/v1/session"; }
+with_cookie() { curl -s -b "$JAR" -o "$TEST_DIR/cookie-reply" -w '%{http_code}' --cacert "$CA" "$@"; }
+is "$(login "$TEST_DIR/t-operator")" 200 "an operator logs in to the console with its token"
+grep -i '^set-cookie: ferry_session=' "$TEST_DIR/login.headers" | grep -qi 'HttpOnly' &&
+	grep -i '^set-cookie:' "$TEST_DIR/login.headers" | grep -qi 'Secure' &&
+	grep -i '^set-cookie:' "$TEST_DIR/login.headers" | grep -qi 'SameSite=Strict' &&
+	grep -i '^set-cookie:' "$TEST_DIR/login.headers" | grep -qi 'Max-Age='
+ok $? "  the session cookie is HttpOnly, Secure, SameSite=Strict and expires"
+CSRF=$(jq -r .csrf "$TEST_DIR/login.json")
+is "$(jq -r .role "$TEST_DIR/login.json")/${#CSRF}" "operator/64" "  the answer names the role and a CSRF token"
+! grep -qF "$(cat "$TEST_DIR/t-operator")" "$JAR" "$TEST_DIR/login.json" "$TEST_DIR/login.headers"
+ok $? "  and the token itself is in neither the cookie nor the answer"
+is "$(with_cookie "$DAEMON_URL/v1/volumes")" 200 "the cookie reads as the operator"
+is "$(with_cookie -X POST -H 'Content-Type: application/json' --data '{"name":"cg","interval":60}' "$DAEMON_URL/v1/groups")" 403 \
+	"  a change with the cookie and no CSRF token is refused (403)"
+is "$(with_cookie -X POST -H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json' --data '{"name":"cg","interval":60}' "$DAEMON_URL/v1/groups")" 403 \
+	"  with it, the role still decides: an operator cannot create a group"
+is "$(with_cookie -X POST -H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json' --data '{"kind":"failover-cleanup"}' "$DAEMON_URL/v1/runs")" 202 \
+	"  and what an operator may do goes through (a test failover's cleanup)"
+is "$(login "$TEST_DIR/t-peer")" 403 "a peer token cannot log in to the console"
+is "$(login /dev/null)" 401 "nor can no token"
+login "$TEST_DIR/t-operator" > /dev/null
+CSRF=$(jq -r .csrf "$TEST_DIR/login.json")
+is "$(with_cookie -X DELETE -H "X-CSRF-Token: $CSRF" "$DAEMON_URL/v1/session")" 200 "log out"
+sed -i 's/#HttpOnly_//' "$JAR" # curl's jar marks HttpOnly cookies; the old one is sent again by hand
+old=$(awk '$6 == "ferry_session" { print $7 }' "$TEST_DIR/cookies" | tail -n 1)
+is "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Cookie: ferry_session=$old" "$DAEMON_URL/v1/session")" 401 \
+	"  the session is over at ferryd: its old cookie is refused"
 
 # The audit log.
 "$FERRY" audit --json "${ADMIN[@]}" > "$TEST_DIR/audit.json"
