@@ -235,7 +235,8 @@ struct catalog_run {
 	int64_t id;
 	char kind[32];
 	char target[256];
-	char status[16]; /* running, completed, failed, refused, interrupted, aborted, rolled-back */
+	char status[16]; /* running, completed, failed, refused, interrupted, aborted, rolled-back
+			  */
 	char reason[1024];
 	int64_t started_ms;
 	int64_t ended_ms;
