@@ -4,6 +4,7 @@
 #include "cutover/virt.h"
 #include "cutover/cutover.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <libvirt/virterror.h>
@@ -179,6 +180,7 @@ cutover_virt_open(const char *given, virConnectPtr *out)
 	*out = NULL;
 	if (rc < 0)
 		return rc;
+	log_debug("opening libvirt connection %s (%s)", given, uri);
 	*out = virConnectOpen(uri);
 	if (*out == NULL)
 		return ferry_error_set(FERRY_ERR_NETWORK,

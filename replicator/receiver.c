@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -806,6 +807,11 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	if (rc == 0)
 		rc = catalog_transfer_mark_durable(receiver->catalog, transfer.id, request->index,
 						   &sum);
+	if (rc == 0)
+		log_debug("volume %s: segment %" PRIu64 " of transfer %" PRId64
+			  " durable (%zu bytes at offset %" PRIu64 ")",
+			  request->volume, request->index, transfer.id, (size_t)expected,
+			  (uint64_t)offset);
 #ifdef FERRY_FAULT_INJECTION
 	if (rc == 0)
 		receiver_fault_exit_after();

@@ -669,6 +669,8 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		pthread_mutex_unlock(&scheduler->lock);
 		if (count == 0)
 			continue;
+		log_debug("group %s: taking a point of its %zu image(s)%s", group->name, count,
+			  group->paused_ms > 0 ? " (asked for while paused)" : "");
 		scheduler_take_group_point(scheduler, members, count, ship);
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])

@@ -982,6 +982,9 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		if (strcmp(method, "GET") != 0 && !found->segment_body)
 			web_audit_record(&route, web_last_status());
 		web_metrics_count_request(method, found->pattern, found->parts, web_last_status());
+		log_debug("%s %.200s from %s, token %s (%s): HTTP %u", method, url, request->client,
+			  request->identity.name, web_role_name(request->identity.role),
+			  web_last_status());
 		return result;
 	}
 }
