@@ -63,7 +63,9 @@ static const struct {
 	{"vm", "  vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]\n"
 	       "       [--network-map SRC=DST ...] [--site SITE]\n"
 	       "                        protect a VM's RBD disks and keep its XML at both sites\n"
-	       "  vm list [--json]       the VMs this site knows and its role for each\n"},
+	       "  vm list [--json]       the VMs this site knows and its role for each\n"
+	       "  vm unprotect DOMAIN    (primary site) its disks stop replicating, its record\n"
+	       "                        goes at both sites; refused during a run\n"},
 	{"migrate",
 	 "  migrate DOMAIN --live|--cold [--max-lag S] ...: refused when a disk's replica\n"
 	 "                        has no point, fails, or lags more than S (default: three\n"
@@ -975,6 +977,15 @@ cli_vm(int argc, char **argv)
 		return 2;
 	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
 		status = cli_vm_list(&options);
+		goto out;
+	}
+	if (argc - first == 2 && strcmp(argv[first], "unprotect") == 0) {
+		snprintf(done, sizeof(done),
+			 "%s unprotected: its disks no longer replicate, its record is gone at "
+			 "both sites",
+			 argv[first + 1]);
+		status = cli_request(&options, "vm unprotect", "/v1/vms/remove",
+				     json_pack("{s:s}", "name", argv[first + 1]), done);
 		goto out;
 	}
 	if (argc - first != 2 || strcmp(argv[first], "protect") != 0 || !options.uri ||

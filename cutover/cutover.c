@@ -421,6 +421,109 @@ cutover_vm_receive(const struct cutover_site *site, json_t *record)
 	return cutover_record_store(site->catalog, record, "replica");
 }
 
+/* ferry vm unprotect DOMAIN (primary site): the VM's disks stop replicating, its record goes
+ * at both sites. Refused while a run is in progress, or where the VM is not the primary. */
+int
+cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **reply)
+{
+	const char *name = cutover_text(request, "name");
+	struct api_client *client = NULL;
+	json_t *record = NULL, *disk;
+	bool replica_forgot = false;
+	char role[16] = "";
+	char *text = NULL;
+	size_t i;
+	int rc;
+
+	*reply = NULL;
+	if (!util_volume_name_valid(name))
+		return ferry_error_set(FERRY_ERR_INVALID, "give the VM's 'name'");
+	if (cutover_runs_active() > 0)
+		return ferry_error_set(FERRY_ERR_CONFLICT,
+				       "a cutover run is in progress: wait for it to end (or ferry "
+				       "run abort it), then unprotect %s",
+				       name);
+	rc = catalog_vm_get(site->catalog, name, &text, role);
+	free(text);
+	if (rc == 0 && strcmp(role, "primary") != 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is a replica here: unprotect it at the site that runs it "
+				     "(its primary)",
+				     name);
+	if (rc == 0)
+		rc = cutover_record_load(site->catalog, name, &record);
+	if (rc < 0)
+		goto out;
+	/* The replica site forgets it first: were it unreachable, nothing here has changed. */
+	rc = cutover_site_client(site->catalog, cutover_text(record, "site"), &client);
+	if (rc == 0) {
+		json_t *forget = json_pack("{s:s}", "name", name);
+
+		rc = api_client_json(client, "POST", "/v1/vms/forget", forget, NULL);
+		json_decref(forget);
+	}
+	if (rc == FERRY_ERR_NOT_FOUND)
+		rc = 0; /* it never had it, or forgot it already */
+	if (rc < 0) {
+		char cause[800];
+
+		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
+		rc = ferry_error_set(
+			rc,
+			"%s stays protected: replica site %s could not forget it (%s); "
+			"try again once it answers",
+			name, cutover_text(record, "site"), cause);
+		goto out;
+	}
+	replica_forgot = true;
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		const char *source = cutover_text(disk, "source");
+
+		if (repl_protection_remove(site->catalog, source, NULL, 0) < 0)
+			log_warn("VM %s: disk %s: %s", name, source, ferry_error_message());
+	}
+	rc = catalog_vm_remove(site->catalog, name);
+	if (rc == 0) {
+		catalog_event_add(site->catalog, "info", name,
+				  "VM unprotected: %zu disk(s) no longer replicated",
+				  json_array_size(json_object_get(record, "disks")));
+		*reply = json_pack("{s:s, s:b, s:I}", "name", name, "replica_forgot",
+				   replica_forgot, "disks",
+				   (json_int_t)json_array_size(json_object_get(record, "disks")));
+	}
+out:
+	api_client_free(client);
+	json_decref(record);
+	return rc;
+}
+
+/* The replica site's side: the peer's record goes, unless the VM runs here now. */
+int
+cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **reply)
+{
+	const char *name = cutover_text(request, "name");
+	json_t *record = NULL;
+	int rc;
+
+	*reply = NULL;
+	rc = cutover_record_load(site->catalog, name, &record);
+	if (rc == 0 && json_integer_value(json_object_get(record, "promoted_point")) > 0)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s runs at this site since a failover or migration: it is "
+				     "not unprotected from the other site",
+				     name);
+	if (rc == 0)
+		rc = catalog_vm_remove(site->catalog, name);
+	if (rc == 0) {
+		catalog_event_add(site->catalog, "info", name,
+				  "the VM's record is gone: its primary unprotected it");
+		*reply = json_pack("{s:s, s:b}", "name", name, "forgotten", 1);
+	}
+	json_decref(record);
+	return rc;
+}
+
 /* ---- keeping the stored definitions current (primary site) ---- */
 
 static pthread_mutex_t cutover_refresh_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -63,6 +63,10 @@ int cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t 
 /* Stores a record sent by the primary site (replica side); refused for a VM that a failover
  * or migration brought up here. */
 int cutover_vm_receive(const struct cutover_site *site, json_t *record);
+/* ferry vm unprotect: its disks stop replicating and its record goes, at the replica site first
+ * (cutover_vm_forget there), then here. */
+int cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **reply);
+int cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **reply);
 
 /* Keeps the stored definitions current: a VM of this site (role primary) whose libvirt
  * definition changed is registered again (new disks protected, the record sent to the

@@ -94,6 +94,18 @@ web_vm_protect(struct web_route_context *route)
 }
 
 enum MHD_Result
+web_vm_unprotect(struct web_route_context *route)
+{
+	return web_cutover_call(route, cutover_vm_unprotect);
+}
+
+enum MHD_Result
+web_vm_forget(struct web_route_context *route)
+{
+	return web_cutover_call_owned(route, cutover_vm_forget, true, false);
+}
+
+enum MHD_Result
 web_vm_receive(struct web_route_context *route)
 {
 	return web_cutover_call_owned(route, web_vm_receive_call, true, true);

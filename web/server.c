@@ -664,6 +664,7 @@ static const char *const web_keys_promote[] = {"name", "run", "point", NULL};
 static const char *const web_keys_activate[] = {"kind", "vm", "point", NULL};
 static const char *const web_keys_token[] = {"name", "role", "expires_days", NULL};
 static const char *const web_keys_session[] = {"token", NULL};
+static const char *const web_keys_name[] = {"name", NULL};
 static const char *const web_keys_vm_record[] = {"name",  "uri",   "dest_uri", "group",
 						 "site",  "order", "delay",    "network_map",
 						 "disks", "xml",   NULL};
@@ -705,6 +706,8 @@ static const struct web_route web_routes[] = {
 	{"POST", {"v1", "volumes", "*", "prune"}, 4, web_volume_prune, false, WEB_ACCESS_PEER, web_keys_prune},
 	{"GET", {"v1", "vms"}, 2, web_vm_list, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "vms"}, 2, web_vm_protect, false, WEB_ACCESS_OPERATOR, web_keys_vm},
+	{"POST", {"v1", "vms", "remove"}, 3, web_vm_unprotect, false, WEB_ACCESS_OPERATOR, web_keys_name},
+	{"POST", {"v1", "vms", "forget"}, 3, web_vm_forget, false, WEB_ACCESS_PEER, web_keys_name},
 	{"POST", {"v1", "vms", "receive"}, 3, web_vm_receive, false, WEB_ACCESS_PEER, web_keys_vm_record},
 	{"POST", {"v1", "vms", "remap"}, 3, web_vm_remap, false, WEB_ACCESS_PEER, web_keys_remap},
 	{"POST", {"v1", "reprotect", "prepare"}, 3, web_reprotect_prepare, false, WEB_ACCESS_PEER, web_keys_reprotect},

@@ -222,6 +222,8 @@ enum MHD_Result web_volume_prune(struct web_route_context *route);
 /* web/cutover_routes.c: the handlers of /v1/vms, /v1/runs and /v1/reprotect. */
 enum MHD_Result web_vm_protect(struct web_route_context *route);
 enum MHD_Result web_vm_receive(struct web_route_context *route);
+enum MHD_Result web_vm_unprotect(struct web_route_context *route);
+enum MHD_Result web_vm_forget(struct web_route_context *route);
 enum MHD_Result web_vm_remap(struct web_route_context *route);
 enum MHD_Result web_vm_promote(struct web_route_context *route);
 enum MHD_Result web_vm_activate(struct web_route_context *route);
