@@ -1277,12 +1277,14 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 							   json_string_value(clone));
 			}
 		}
+		/* Counted before the record's "test" (and test with it) is freed. */
+		size_t clones = json_array_size(json_object_get(test, "clones"));
+
 		if (rc == 0) {
 			json_object_del(record, "test");
 			rc = cutover_record_store(run->site->catalog, record, "replica");
 		}
-		cutover_step_end(run, seq, rc, "domain and %zu clone(s) removed",
-				 json_array_size(json_object_get(test, "clones")));
+		cutover_step_end(run, seq, rc, "domain and %zu clone(s) removed", clones);
 		if (rc < 0)
 			failures++;
 		else

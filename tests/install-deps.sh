@@ -9,7 +9,7 @@ ceph-mon ceph-osd ceph-common librbd-dev librados-dev python3-rbd python3-rados 
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
 qemu-system-x86 qemu-utils qemu-block-extra tini clang-format libsystemd-dev
 debhelper dpkg-dev fakeroot lintian scdoc systemd adduser man-db bash-completion python3-seccomp
-prometheus python3-yaml"
+prometheus python3-yaml chromium chromium-driver python3-selenium"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -160,9 +160,17 @@ web_identify(struct web_server *server, struct MHD_Connection *connection, struc
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "-");
-	/* The console's browser carries a session cookie instead (web/session.c). */
-	if (header == NULL && web_session_identify(server, connection, out) == 0)
-		return 0;
+	/* The console's browser carries a session cookie instead (web/session.c); one that no
+	 * longer works says so, rather than asking for a bearer token. */
+	if (header == NULL &&
+	    MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "ferry_session") != NULL) {
+		int rc = web_session_identify(server, connection, out);
+
+		if (rc < 0 && !ferry_error_message()[0])
+			rc = ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+					     "the console's session is not valid: log in again");
+		return rc;
+	}
 	/* MHD hands the value up to a NUL: a header holding one is longer than what we see. */
 	if (header)
 		MHD_lookup_connection_value_n(

@@ -58,8 +58,10 @@ web_session_identify(struct web_server *server, struct MHD_Connection *connectio
 		MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "ferry_session");
 	struct web_session copy = {0}, *session;
 
+	ferry_error_clear();
 	if (cookie == NULL || strlen(cookie) != 64 || !web_token_syntax(cookie))
-		return FERRY_ERR_UNAUTHORIZED;
+		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "the console's session cookie is malformed: log in again");
 	pthread_mutex_lock(&web_session_lock);
 	session = web_session_find(cookie, util_now_ms());
 	if (session)
@@ -70,7 +72,9 @@ web_session_identify(struct web_server *server, struct MHD_Connection *connectio
 				       "the console's session has ended (logged out, expired or "
 				       "ferryd restarted): log in again");
 	if (web_identify_hash(server, copy.token_hash, out) < 0)
-		return FERRY_ERR_UNAUTHORIZED;
+		return ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "the token this session logged in with is no longer valid "
+				       "(revoked or expired): log in with another");
 	out->via_session = true;
 	snprintf(out->csrf, sizeof(out->csrf), "%s", copy.csrf);
 	snprintf(out->session, sizeof(out->session), "%s", copy.id);
@@ -113,6 +117,11 @@ web_session_create(struct web_route_context *route)
 	token = json_string_value(json_object_get(body, "token"));
 	code = token ? web_identify_token(route->server, token, &identity)
 		     : ferry_error_set(FERRY_ERR_INVALID, "give the API 'token' to log in with");
+	if (code == FERRY_ERR_UNAUTHORIZED)
+		code = ferry_error_set(FERRY_ERR_UNAUTHORIZED,
+				       "this token is not valid here (revoked, expired, or never "
+				       "issued by this ferryd): an admin gives you one with ferry "
+				       "token create");
 	if (code == 0 && identity.role == WEB_ROLE_PEER)
 		code = ferry_error_set(FERRY_ERR_FORBIDDEN,
 				       "token %s is a peer's: it pushes replicas and cannot log "
