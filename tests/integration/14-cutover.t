@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 41
+plan 47
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -95,6 +95,25 @@ wait_point $V2-disk 1 && wait_point $V3-disk 1
 n=$(point_of $V2-disk)
 wait_point $V2-disk $((n + 2)) && wait_point $V3-disk $((n + 2))
 ok $? "$V2 and $V3 are protected in one group and a point after a write inside $V2 is committed"
+# Unprotect, with both sites up (a VM of its own): only at the VM's primary; the replica site
+# forgets it first, then its disks stop replicating; the VM runs on, untouched.
+V4=t$$-vm4
+make_vm $V4 && at_a vm protect $V4 --uri "$U1" --dest-uri "$U2" --group "gw$$" > /dev/null &&
+	wait_point $V4-disk 1
+ok $? "$V4 is protected in the group too"
+at_b vm unprotect $V4 > /dev/null 2> "$TEST_DIR/unprotect-b.err"
+[ $? = 1 ] && grep -q "is a replica here" "$TEST_DIR/unprotect-b.err"
+ok $? "ferry vm unprotect at the replica site is refused ($(head -c 120 "$TEST_DIR/unprotect-b.err"))"
+at_a vm unprotect $V4 > /dev/null 2> "$TEST_DIR/unprotect-a.err"
+ok $? "ferry vm unprotect $V4 at its primary ($(head -c 200 "$TEST_DIR/unprotect-a.err"))"
+at_a vm list --json | jq -e --arg n $V4 '[.vms[] | select(.name == $n)] | length == 0' > /dev/null &&
+	at_b vm list --json | jq -e --arg n $V4 '[.vms[] | select(.name == $n)] | length == 0' > /dev/null
+ok $? "  its record is gone at both sites"
+at_a status --json | jq -e --arg s "rbd:rbd/$V4-disk" '[.volumes[] | select(.name == $s)] | length == 0' > /dev/null
+ok $? "  its disk no longer replicates"
+running_on "$U1" $V4
+ok $? "  and $V4 runs on at A, untouched"
+v1 destroy $V4 > /dev/null
 kill -9 "$PRIMARY_PID"
 "$LIBVIRT_SH" stop "$D1" > /dev/null
 STARTED="$D2"
