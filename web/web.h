@@ -195,6 +195,16 @@ unsigned int web_last_status(void);
 
 /* web/replication_routes.c: sites, groups, protections, pruning. */
 enum MHD_Result web_site_add(struct web_route_context *route);
+/* web/volume_routes.c */
+enum MHD_Result web_transfer_begin(struct web_route_context *route);
+enum MHD_Result web_segment_put(struct web_route_context *route);
+enum MHD_Result web_transfer_commit(struct web_route_context *route);
+enum MHD_Result web_volume_verify(struct web_route_context *route);
+enum MHD_Result web_volume_list(struct web_route_context *route);
+enum MHD_Result web_volume_show(struct web_route_context *route);
+enum MHD_Result web_transfer_list(struct web_route_context *route);
+/* A decimal with no sign, no leading zero and no trailing junk (a header, a path index). */
+int web_parse_unsigned(const char *text, uint64_t *out);
 /* web/group_routes.c */
 enum MHD_Result web_group_create(struct web_route_context *route);
 enum MHD_Result web_group_set(struct web_route_context *route);
