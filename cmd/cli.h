@@ -88,6 +88,13 @@ int cli_vm_list(const struct cli_options *options);
 int cli_health(int argc, char **argv);
 int cli_events(int argc, char **argv);
 
+/* cmd/ferry_cutover.c */
+int cli_vm(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
+int cli_failover(int argc, char **argv);
+int cli_reprotect(int argc, char **argv);
+int cli_runs(int argc, char **argv, bool one);
+
 /* cmd/ferry_access.c */
 int cli_token(int argc, char **argv);
 int cli_audit(int argc, char **argv);
