@@ -1859,10 +1859,20 @@ catalog_run_finish(struct catalog *catalog, int64_t id, const char *status, cons
 int
 catalog_run_reopen(struct catalog *catalog, int64_t id)
 {
-	return catalog_write_values(catalog,
-				    "UPDATE runs SET status = 'running', reason = '', ended_ms = 0"
-				    " WHERE id = ?1",
-				    "run reopen", true, "i", id);
+	/* Only from a status a run is resumed from: of two resumes at once, one reopens it. */
+	int rc =
+		catalog_write_values(catalog,
+				     "UPDATE runs SET status = 'running', reason = '', ended_ms = 0"
+				     " WHERE id = ?1 AND status IN ('interrupted', 'failed')",
+				     "run reopen", true, "i", id);
+
+	if (rc == FERRY_ERR_NOT_FOUND)
+		rc = ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"run %lld is no longer interrupted or failed: another resume or "
+			"rollback took it (ferry run show %lld)",
+			(long long)id, (long long)id);
+	return rc;
 }
 
 int

@@ -256,7 +256,8 @@ int catalog_run_create(struct catalog *catalog, const char *kind, const char *ta
 		       const char *request, int64_t *id);
 int catalog_run_finish(struct catalog *catalog, int64_t id, const char *status, const char *reason,
 		       const char *result);
-/* Reopens a run (status running) to resume it. */
+/* Reopens an interrupted or failed run (status running) to resume it; FERRY_ERR_CONFLICT when
+ * it is neither (any more). */
 int catalog_run_reopen(struct catalog *catalog, int64_t id);
 /* Marks every run still running (and its running step) as interrupted; returns how many. */
 int catalog_run_mark_interrupted(struct catalog *catalog);

@@ -2748,8 +2748,72 @@ cutover_resume_row(const struct catalog_run *run, void *context)
 	return 0;
 }
 
+static int cutover_run_resume_claimed(const struct cutover_site *site, int64_t run_id);
+static int cutover_run_rollback_claimed(const struct cutover_site *site, int64_t run_id,
+					int64_t *rollback_id);
+
+/* A resume and a rollback each decide from a run's status, then change it: one at a time, so
+ * that two of them at once never both act on one run. */
+static pthread_mutex_t cutover_claim_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct cutover_rollback_search {
+	int64_t of;
+	int64_t found;
+};
+
+static int
+cutover_rollback_running(const struct catalog_run *run, void *context)
+{
+	struct cutover_rollback_search *search = context;
+	json_t *request;
+
+	if (strcmp(run->kind, "rollback") != 0 || strcmp(run->status, "running") != 0)
+		return 0;
+	request = json_loads(run->request ? run->request : "{}", 0, NULL);
+	if (json_integer_value(json_object_get(request, "run")) == search->of)
+		search->found = run->id;
+	json_decref(request);
+	return 0;
+}
+
 int
 cutover_run_resume(const struct cutover_site *site, int64_t run_id)
+{
+	struct cutover_rollback_search search = {run_id, 0};
+	int rc;
+
+	pthread_mutex_lock(&cutover_claim_lock);
+	rc = catalog_run_list(site->catalog, 0, 0, cutover_rollback_running, &search);
+	if (rc == 0 && search.found)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "run %lld is being rolled back by run %lld: it is not resumed",
+				     (long long)run_id, (long long)search.found);
+	if (rc == 0)
+		rc = cutover_run_resume_claimed(site, run_id);
+	pthread_mutex_unlock(&cutover_claim_lock);
+	return rc;
+}
+
+int
+cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id)
+{
+	struct cutover_rollback_search search = {run_id, 0};
+	int rc;
+
+	pthread_mutex_lock(&cutover_claim_lock);
+	rc = catalog_run_list(site->catalog, 0, 0, cutover_rollback_running, &search);
+	if (rc == 0 && search.found)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "run %lld is being rolled back already by run %lld",
+				     (long long)run_id, (long long)search.found);
+	if (rc == 0)
+		rc = cutover_run_rollback_claimed(site, run_id, rollback_id);
+	pthread_mutex_unlock(&cutover_claim_lock);
+	return rc;
+}
+
+static int
+cutover_run_resume_claimed(const struct cutover_site *site, int64_t run_id)
 {
 	struct cutover_resume resume = {"", NULL, ""};
 	int rc = catalog_run_list(site->catalog, run_id, 1, cutover_resume_row, &resume);
@@ -2770,8 +2834,8 @@ cutover_run_resume(const struct cutover_site *site, int64_t run_id)
 	return rc;
 }
 
-int
-cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id)
+static int
+cutover_run_rollback_claimed(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id)
 {
 	struct cutover_resume original = {"", NULL, ""};
 	json_t *request = NULL;

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 47
+plan 48
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -163,7 +163,15 @@ at_b run show "$run" --json > "$TEST_DIR/interrupted.json"
 is "$(jq -r .status "$TEST_DIR/interrupted.json")" interrupted "after kill -9 and a restart, the run shows as interrupted"
 jq -r '.steps[-1] | .result + " " + .name' "$TEST_DIR/interrupted.json" | grep -q "^interrupted wait"
 ok $? "  with the step where it stopped ($(jq -r '.steps[-1] | .result + ": " + .name' "$TEST_DIR/interrupted.json"))"
-at_b run resume "$run" > /dev/null
+# Two resumes at once: one takes the run, the other is refused (only one thread may run it).
+resume_code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$TEST_DIR/tls/ca.pem" \
+	-H "Authorization: Bearer $(cat "$TEST_DIR/token")" -X POST -d '{}' "$REPLICA_URL/v1/runs/$run/resume"; echo; }
+resume_code > "$TEST_DIR/resume-1" &
+first=$!
+resume_code > "$TEST_DIR/resume-2" &
+wait "$first" $!
+is "$(cat "$TEST_DIR/resume-1" "$TEST_DIR/resume-2" | sort | tr '\n' ' ')" "202 409 " \
+	"two resumes at once: one is taken (202), the other refused (409)"
 wait_run_ended at_b "$run"
 is "$(at_b run show "$run" --json | jq -r .status)" completed "ferry run resume finishes it"
 at_b failover --cleanup > /dev/null
