@@ -780,16 +780,10 @@ int
 cli_request(const struct cli_options *options, const char *command, const char *path,
 	    json_t *request, const char *done)
 {
-	struct api_client *client = cli_client(options);
 	json_t *reply = NULL;
-	int rc;
 
-	rc = client ? api_client_json(client, "POST", path, request, &reply)
-		    : ferry_error_last_code();
-	json_decref(request);
-	api_client_free(client);
-	if (rc < 0)
-		return cli_fail(options, command);
+	if (cli_call(options, command, "POST", path, request, &reply) != 0)
+		return 1;
 	if (options->json) {
 		json_dumpf(reply, stdout, JSON_COMPACT);
 		fputc('\n', stdout);

@@ -132,12 +132,17 @@ cli_print_group(json_t *group)
 int
 cli_group(int argc, char **argv)
 {
+	/* body: what the request carries, the settings given (set), nothing (delete) or {}. */
+	enum { CLI_BODY_SETTINGS, CLI_BODY_NONE, CLI_BODY_EMPTY };
 	static const struct {
 		const char *verb, *method, *suffix;
+		int body;
 	} verbs[] = {
-		{"set", "POST", ""},	       {"delete", "DELETE", ""},
-		{"sync", "POST", "/sync"},     {"pause", "POST", "/pause"},
-		{"resume", "POST", "/resume"},
+		{"set", "POST", "", CLI_BODY_SETTINGS},
+		{"delete", "DELETE", "", CLI_BODY_NONE},
+		{"sync", "POST", "/sync", CLI_BODY_EMPTY},
+		{"pause", "POST", "/pause", CLI_BODY_EMPTY},
+		{"resume", "POST", "/resume", CLI_BODY_EMPTY},
 	};
 	struct cli_options options = {0};
 	json_t *reply = NULL, *request, *group;
@@ -185,15 +190,15 @@ cli_group(int argc, char **argv)
 			if (strcmp(argv[first], verbs[i].verb) == 0)
 				break;
 		if (i == sizeof(verbs) / sizeof(verbs[0]) ||
-		    (i == 0 && json_object_size(request) == 0)) {
+		    (verbs[i].body == CLI_BODY_SETTINGS && json_object_size(request) == 0)) {
 			json_decref(request);
 			cli_command_usage(stderr, "group");
 			goto out;
 		}
 		snprintf(path, sizeof(path), "/v1/groups/%s%s", argv[first + 1], verbs[i].suffix);
-		if (strcmp(verbs[i].method, "DELETE") == 0 || i >= 2) {
+		if (verbs[i].body != CLI_BODY_SETTINGS) {
 			json_decref(request);
-			request = i >= 2 ? json_object() : NULL;
+			request = verbs[i].body == CLI_BODY_EMPTY ? json_object() : NULL;
 		}
 		status = cli_call(&options, command, verbs[i].method, path, request, &reply);
 	}

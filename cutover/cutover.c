@@ -2776,18 +2776,30 @@ cutover_rollback_running(const struct catalog_run *run, void *context)
 	return 0;
 }
 
+/* FERRY_ERR_CONFLICT while a rollback of run_id is running: it is neither resumed nor rolled
+ * back again meanwhile. */
+static int
+cutover_rollback_refuse(const struct cutover_site *site, int64_t run_id)
+{
+	struct cutover_rollback_search search = {run_id, 0};
+	int rc = catalog_run_list(site->catalog, 0, 0, cutover_rollback_running, &search);
+
+	if (rc == 0 && search.found)
+		rc = ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"run %lld is being rolled back by run %lld: wait for it to end "
+			"(ferry run show %lld)",
+			(long long)run_id, (long long)search.found, (long long)search.found);
+	return rc;
+}
+
 int
 cutover_run_resume(const struct cutover_site *site, int64_t run_id)
 {
-	struct cutover_rollback_search search = {run_id, 0};
 	int rc;
 
 	pthread_mutex_lock(&cutover_claim_lock);
-	rc = catalog_run_list(site->catalog, 0, 0, cutover_rollback_running, &search);
-	if (rc == 0 && search.found)
-		rc = ferry_error_set(FERRY_ERR_CONFLICT,
-				     "run %lld is being rolled back by run %lld: it is not resumed",
-				     (long long)run_id, (long long)search.found);
+	rc = cutover_rollback_refuse(site, run_id);
 	if (rc == 0)
 		rc = cutover_run_resume_claimed(site, run_id);
 	pthread_mutex_unlock(&cutover_claim_lock);
@@ -2797,15 +2809,10 @@ cutover_run_resume(const struct cutover_site *site, int64_t run_id)
 int
 cutover_run_rollback(const struct cutover_site *site, int64_t run_id, int64_t *rollback_id)
 {
-	struct cutover_rollback_search search = {run_id, 0};
 	int rc;
 
 	pthread_mutex_lock(&cutover_claim_lock);
-	rc = catalog_run_list(site->catalog, 0, 0, cutover_rollback_running, &search);
-	if (rc == 0 && search.found)
-		rc = ferry_error_set(FERRY_ERR_CONFLICT,
-				     "run %lld is being rolled back already by run %lld",
-				     (long long)run_id, (long long)search.found);
+	rc = cutover_rollback_refuse(site, run_id);
 	if (rc == 0)
 		rc = cutover_run_rollback_claimed(site, run_id, rollback_id);
 	pthread_mutex_unlock(&cutover_claim_lock);

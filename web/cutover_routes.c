@@ -297,36 +297,38 @@ web_vm_activate(struct web_route_context *route)
 	return web_run_launch(route, body, "activate", code);
 }
 
-enum MHD_Result
-web_run_resume(struct web_route_context *route)
+/* POST /v1/runs/ID/resume and /abort: act on the run, 202 with answer and the run's id. */
+static enum MHD_Result
+web_run_act(struct web_route_context *route,
+	    int (*act)(const struct cutover_site *site, int64_t run_id), json_t *answer)
 {
 	int64_t id = web_run_id(route);
 	int code;
 
-	if (route->server->options.cutover == NULL)
+	if (route->server->options.cutover == NULL) {
+		json_decref(answer);
 		return web_cutover_unavailable(route);
-	code = id ? cutover_run_resume(route->server->options.cutover, id)
+	}
+	code = id ? act(route->server->options.cutover, id)
 		  : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
-	if (code < 0)
+	if (code < 0) {
+		json_decref(answer);
 		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
-			      json_pack("{s:I}", "run", (json_int_t)id));
+	}
+	json_object_set_new(answer, "run", json_integer(id));
+	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED, answer);
+}
+
+enum MHD_Result
+web_run_resume(struct web_route_context *route)
+{
+	return web_run_act(route, cutover_run_resume, json_object());
 }
 
 enum MHD_Result
 web_run_abort(struct web_route_context *route)
 {
-	int64_t id = web_run_id(route);
-	int code;
-
-	if (route->server->options.cutover == NULL)
-		return web_cutover_unavailable(route);
-	code = id ? cutover_run_abort(route->server->options.cutover, id)
-		  : ferry_error_set(FERRY_ERR_INVALID, "'%s' is not a run id", route->parts[2]);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
-	return web_reply_json(route->connection, MHD_HTTP_ACCEPTED,
-			      json_pack("{s:I, s:b}", "run", (json_int_t)id, "abort_requested", 1));
+	return web_run_act(route, cutover_run_abort, json_pack("{s:b}", "abort_requested", 1));
 }
 
 enum MHD_Result

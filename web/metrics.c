@@ -18,8 +18,10 @@
 
 #define WEB_METRICS_HTTP_SERIES 512
 
+/* One series per route of the table (NULL: no route matched) and status: a caller's names
+ * never make new ones, and counting is a lookup, not a string built per request. */
 static struct {
-	char route[160];
+	const struct web_route *route;
 	unsigned int code;
 	uint64_t count;
 } web_http_series[WEB_METRICS_HTTP_SERIES];
@@ -27,30 +29,21 @@ static int web_http_series_count;
 static pthread_mutex_t web_http_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
-web_metrics_count_request(const char *method, const char *const *pattern, int parts,
-			  unsigned int status)
+web_metrics_count_request(const struct web_route *route, unsigned int status)
 {
-	char route[160];
-	size_t used = (size_t)snprintf(route, sizeof(route), "%s ", method);
+	int i;
 
-	/* The pattern, not the path: one series per route, whatever names a caller sends. */
-	if (pattern == NULL)
-		snprintf(route, sizeof(route), "other");
-	for (int i = 0; pattern && i < parts && used < sizeof(route); i++)
-		used += (size_t)snprintf(route + used, sizeof(route) - used, "/%s", pattern[i]);
 	pthread_mutex_lock(&web_http_lock);
-	for (int i = 0; i < web_http_series_count; i++)
-		if (web_http_series[i].code == status &&
-		    strcmp(web_http_series[i].route, route) == 0) {
-			web_http_series[i].count++;
-			pthread_mutex_unlock(&web_http_lock);
-			return;
-		}
-	if (web_http_series_count < WEB_METRICS_HTTP_SERIES) {
-		snprintf(web_http_series[web_http_series_count].route, sizeof(route), "%s", route);
-		web_http_series[web_http_series_count].code = status;
-		web_http_series[web_http_series_count++].count = 1;
+	for (i = 0; i < web_http_series_count; i++)
+		if (web_http_series[i].route == route && web_http_series[i].code == status)
+			break;
+	if (i == web_http_series_count && i < WEB_METRICS_HTTP_SERIES) {
+		web_http_series[i].route = route;
+		web_http_series[i].code = status;
+		web_http_series_count++;
 	}
+	if (i < WEB_METRICS_HTTP_SERIES)
+		web_http_series[i].count++;
 	pthread_mutex_unlock(&web_http_lock);
 }
 
@@ -123,6 +116,21 @@ web_metrics_protection_row(const struct catalog_protection *protection, void *co
 	rows->protections = grown;
 	rows->protections[rows->protection_count++] = *protection;
 	return 0;
+}
+
+static int
+web_metrics_rows_load(struct catalog *catalog, struct web_metrics_rows *rows)
+{
+	int code = catalog_group_list(catalog, web_metrics_group_row, rows);
+
+	return code < 0 ? code : catalog_protection_list(catalog, web_metrics_protection_row, rows);
+}
+
+static void
+web_metrics_rows_free(struct web_metrics_rows *rows)
+{
+	free(rows->groups);
+	free(rows->protections);
 }
 
 static const struct catalog_group *
@@ -278,8 +286,12 @@ web_metrics_http(FILE *out)
 			   "Requests answered, by route and HTTP status.");
 	pthread_mutex_lock(&web_http_lock);
 	for (int i = 0; i < web_http_series_count; i++) {
+		char route[160] = "other";
+
+		if (web_http_series[i].route)
+			web_route_format(web_http_series[i].route, route, sizeof(route));
 		fputs("ferry_http_requests_total{route=\"", out);
-		web_metrics_label(out, web_http_series[i].route);
+		web_metrics_label(out, route);
 		fprintf(out, "\",code=\"%u\"} %llu\n", web_http_series[i].code,
 			(unsigned long long)web_http_series[i].count);
 	}
@@ -353,13 +365,10 @@ web_metrics(struct web_route_context *route)
 	FILE *out;
 	int code;
 
-	code = catalog_group_list(catalog, web_metrics_group_row, &rows);
-	if (code == 0)
-		code = catalog_protection_list(catalog, web_metrics_protection_row, &rows);
+	code = web_metrics_rows_load(catalog, &rows);
 	out = code == 0 ? open_memstream(&text, &length) : NULL;
 	if (out == NULL) {
-		free(rows.groups);
-		free(rows.protections);
+		web_metrics_rows_free(&rows);
 		return web_reply_last_error(route->connection,
 					    code < 0 ? code : FERRY_ERR_NO_MEMORY);
 	}
@@ -374,8 +383,7 @@ web_metrics(struct web_route_context *route)
 	web_metrics_http(out);
 	web_metrics_process(out);
 	fclose(out);
-	free(rows.groups);
-	free(rows.protections);
+	web_metrics_rows_free(&rows);
 	return web_reply_text(route->connection, MHD_HTTP_OK,
 			      "text/plain; version=0.0.4; charset=utf-8", text, length);
 }
@@ -413,9 +421,7 @@ web_health(struct web_route_context *route)
 	json_t *reasons = json_array();
 	int worst = 0, code, sites;
 
-	code = catalog_group_list(catalog, web_metrics_group_row, &rows);
-	if (code == 0)
-		code = catalog_protection_list(catalog, web_metrics_protection_row, &rows);
+	code = web_metrics_rows_load(catalog, &rows);
 	if (code < 0)
 		web_health_reason(reasons, &worst, 2, "the catalog cannot be read: %s",
 				  ferry_error_message());
@@ -447,8 +453,7 @@ web_health(struct web_route_context *route)
 			web_health_reason(reasons, &worst, 2,
 					  "replica site %s could not be reached at the last try",
 					  contacts[i].site);
-	free(rows.groups);
-	free(rows.protections);
+	web_metrics_rows_free(&rows);
 	if (route->request->identity.role == WEB_ROLE_PEER) {
 		json_decref(reasons);
 		reasons = json_array();

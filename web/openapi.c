@@ -150,10 +150,7 @@ web_openapi(struct web_route_context *route)
 		}
 		if (path[0] == '\0')
 			snprintf(path, sizeof(path), "/");
-		snprintf(key, sizeof(key), "%s %s", routes[i].method, routes[i].parts ? "" : "/");
-		for (int part = 0; part < routes[i].parts; part++)
-			snprintf(key + strlen(key), sizeof(key) - strlen(key), "/%s",
-				 routes[i].pattern[part]);
+		web_route_format(&routes[i], key, sizeof(key));
 		for (size_t c = 0; c <= strlen(routes[i].method) && c < sizeof(method); c++)
 			method[c] = (char)(routes[i].method[c] | (routes[i].method[c] ? 0x20 : 0));
 		item = json_object_get(paths, path);

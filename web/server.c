@@ -48,29 +48,22 @@ static const struct {
 	{FERRY_ERR_INTERNAL, MHD_HTTP_INTERNAL_SERVER_ERROR},
 };
 
-enum MHD_Result
-web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *document)
+struct MHD_Response *
+web_response_json(json_t *document)
 {
 	char *text = json_dumps(document, JSON_COMPACT);
 	struct MHD_Response *response;
-	enum MHD_Result result;
 
 	json_decref(document);
 	if (text == NULL)
-		return MHD_NO;
+		return NULL;
 	response = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (response == NULL) {
 		free(text);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == MHD_HTTP_UNAUTHORIZED)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Bearer realm=\"ferryd\"");
-	web_reply_status = status;
-	result = MHD_queue_response(connection, status, response);
-	MHD_destroy_response(response);
-	return result;
+	return response;
 }
 
 enum MHD_Result
@@ -79,6 +72,8 @@ web_reply_response(struct MHD_Connection *connection, unsigned int status,
 {
 	enum MHD_Result result;
 
+	if (response == NULL)
+		return MHD_NO;
 	web_reply_status = status;
 	result = MHD_queue_response(connection, status, response);
 	MHD_destroy_response(response);
@@ -86,22 +81,29 @@ web_reply_response(struct MHD_Connection *connection, unsigned int status,
 }
 
 enum MHD_Result
+web_reply_json(struct MHD_Connection *connection, unsigned int status, json_t *document)
+{
+	struct MHD_Response *response = web_response_json(document);
+
+	if (response && status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"ferryd\"");
+	return web_reply_response(connection, status, response);
+}
+
+enum MHD_Result
 web_reply_text(struct MHD_Connection *connection, unsigned int status, const char *content_type,
 	       char *text, size_t length)
 {
-	struct MHD_Response *response;
-	enum MHD_Result result;
+	struct MHD_Response *response =
+		MHD_create_response_from_buffer(length, text, MHD_RESPMEM_MUST_FREE);
 
-	response = MHD_create_response_from_buffer(length, text, MHD_RESPMEM_MUST_FREE);
 	if (response == NULL) {
 		free(text);
 		return MHD_NO;
 	}
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	web_reply_status = status;
-	result = MHD_queue_response(connection, status, response);
-	MHD_destroy_response(response);
-	return result;
+	return web_reply_response(connection, status, response);
 }
 
 unsigned int
@@ -295,13 +297,22 @@ const char *const web_access_names[] = {"viewer", "operator",	    "admin",
 					"peer",	  "viewer-or-peer", "public"};
 
 void
+web_route_format(const struct web_route *route, char *out, size_t size)
+{
+	size_t used = (size_t)snprintf(out, size, "%s %s", route->method, route->parts ? "" : "/");
+
+	for (int part = 0; part < route->parts && used < size; part++)
+		used += (size_t)snprintf(out + used, size - used, "/%s", route->pattern[part]);
+}
+
+void
 web_routes_print(FILE *out)
 {
 	for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
-		fprintf(out, "%s %s", web_routes[i].method, web_routes[i].parts ? "" : "/");
-		for (int part = 0; part < web_routes[i].parts; part++)
-			fprintf(out, "/%s", web_routes[i].pattern[part]);
-		fprintf(out, " %s\n", web_access_names[web_routes[i].access]);
+		char route[160];
+
+		web_route_format(&web_routes[i], route, sizeof(route));
+		fprintf(out, "%s %s\n", route, web_access_names[web_routes[i].access]);
 	}
 }
 
@@ -426,7 +437,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 
 			request->answered = true;
 			web_audit_record(&route, web_last_status());
-			web_metrics_count_request(method, NULL, 0, web_last_status());
+			web_metrics_count_request(NULL, web_last_status());
 			return result;
 		}
 		/* A browser's cookie goes with every request to this origin, whoever made the page
@@ -440,8 +451,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 
 			request->answered = true;
 			web_audit_record(&route, web_last_status());
-			web_metrics_count_request(method, found->pattern, found->parts,
-						  web_last_status());
+			web_metrics_count_request(found, web_last_status());
 			return result;
 		}
 		if (found) {
@@ -451,8 +461,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 
 				request->answered = true;
 				web_audit_record(&route, web_last_status());
-				web_metrics_count_request(method, found->pattern, found->parts,
-							  web_last_status());
+				web_metrics_count_request(found, web_last_status());
 				return result;
 			}
 		}
@@ -518,7 +527,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 				       url);
 	found = web_find_route(route.parts, route.part_count, method, &path_known);
 	if (found == NULL)
-		web_metrics_count_request(method, NULL, 0, path_known ? 405 : 404);
+		web_metrics_count_request(NULL, path_known ? 405 : 404);
 	if (found == NULL)
 		return web_reply_error(connection,
 				       path_known ? FERRY_ERR_METHOD : FERRY_ERR_NOT_FOUND,
@@ -534,7 +543,7 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 		 * begin and commit. */
 		if (strcmp(method, "GET") != 0 && !found->segment_body)
 			web_audit_record(&route, web_last_status());
-		web_metrics_count_request(method, found->pattern, found->parts, web_last_status());
+		web_metrics_count_request(found, web_last_status());
 		log_debug("%s %.200s from %s, token %s (%s): HTTP %u", method, url, request->client,
 			  request->identity.name, web_role_name(request->identity.role),
 			  web_last_status());
@@ -630,6 +639,7 @@ web_server_start(const struct web_server_options *options)
 		return NULL;
 	server->options = *options;
 	snprintf(server->token, sizeof(server->token), "%s", options->token);
+	web_token_hash(server->token, server->token_hash);
 	server->deadline = web_deadline_start();
 	if (server->deadline == NULL) {
 		ferry_error_set(FERRY_ERR_NO_MEMORY, "cannot start the header deadline's thread");

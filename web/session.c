@@ -107,7 +107,7 @@ web_session_create(struct web_route_context *route)
 	struct MHD_Response *response;
 	char cookie[200], hash[65];
 	const char *token;
-	json_t *body, *answer;
+	json_t *body;
 	int64_t now = util_now_ms();
 	int code = 0;
 
@@ -160,21 +160,11 @@ web_session_create(struct web_route_context *route)
 	snprintf(route->request->identity.name, sizeof(route->request->identity.name), "%s",
 		 identity.name);
 	route->request->identity.role = identity.role;
-	answer = web_session_json(&identity, now + WEB_SESSION_TTL_MS);
-	{
-		char *text = json_dumps(answer, JSON_COMPACT);
-
-		json_decref(answer);
-		if (text == NULL)
-			return MHD_NO;
-		response =
-			MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	response = web_response_json(web_session_json(&identity, now + WEB_SESSION_TTL_MS));
+	if (response) {
+		MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	}
-	if (response == NULL)
-		return MHD_NO;
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, cookie);
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	return web_reply_response(route->connection, MHD_HTTP_OK, response);
 }
 
@@ -200,7 +190,6 @@ web_session_end(struct web_route_context *route)
 {
 	struct web_identity *identity = &route->request->identity;
 	struct MHD_Response *response;
-	char *text;
 
 	if (identity->via_session) {
 		struct web_session *session;
@@ -211,16 +200,10 @@ web_session_end(struct web_route_context *route)
 			memset(session, 0, sizeof(*session));
 		pthread_mutex_unlock(&web_session_lock);
 	}
-	text = strdup("{\"ended\":true}");
-	response = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
-			: NULL;
-	if (response == NULL) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(
-		response, MHD_HTTP_HEADER_SET_COOKIE,
-		"ferry_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+	response = web_response_json(json_pack("{s:b}", "ended", 1));
+	if (response)
+		MHD_add_response_header(
+			response, MHD_HTTP_HEADER_SET_COOKIE,
+			"ferry_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
 	return web_reply_response(route->connection, MHD_HTTP_OK, response);
 }

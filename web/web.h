@@ -100,6 +100,7 @@ struct web_server {
 	bool stopping; /* atomic: set before MHD stops */
 	struct web_server_options options;
 	char token[TOKEN_MAX + 1];
+	char token_hash[65]; /* its SHA-256, made once: sessions are checked by hash */
 };
 
 struct web_request {
@@ -125,6 +126,9 @@ struct web_route {
 	const char *const *keys; /* the JSON keys the body may hold (NULL: not checked here) */
 };
 const struct web_route *web_route_table(size_t *count);
+/* A route as --print-routes, metrics and OpenAPI name it: the method, a space, the path with a
+ * star for each variable part ("/" for the console's page). */
+void web_route_format(const struct web_route *route, char *out, size_t size);
 extern const char *const web_access_names[];
 /* web/openapi.c: GET /v1/openapi.json, an OpenAPI 3 document made from the route table. */
 enum MHD_Result web_openapi(struct web_route_context *route);
@@ -144,7 +148,10 @@ enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int s
 enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 				...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
-/* Queues response (taken) with status, recording the status for the audit log and metrics. */
+/* A JSON response of document (taken), to add headers to; NULL when out of memory. */
+struct MHD_Response *web_response_json(json_t *document);
+/* Queues response (taken; NULL: out of memory) with status, recording the status for the audit log
+ * and metrics. */
 enum MHD_Result web_reply_response(struct MHD_Connection *connection, unsigned int status,
 				   struct MHD_Response *response);
 /* Replies with text (malloc'd, taken) of that content type. */
@@ -223,8 +230,7 @@ enum MHD_Result web_event_list(struct web_route_context *route);
 enum MHD_Result web_event_stream(struct web_route_context *route);
 /* GET /v1/health: ok, warning or error, with the reasons (a peer sees the word alone). */
 enum MHD_Result web_health(struct web_route_context *route);
-void web_metrics_count_request(const char *method, const char *const *pattern, int parts,
-			       unsigned int status);
+void web_metrics_count_request(const struct web_route *route, unsigned int status);
 enum MHD_Result web_protect(struct web_route_context *route);
 enum MHD_Result web_unprotect(struct web_route_context *route);
 enum MHD_Result web_volume_prune(struct web_route_context *route);
