@@ -1,0 +1,92 @@
+/* What the files of cutover/ share and nothing outside it sees: a run being executed, its steps,
+ * the VM record helpers, and the pieces one run kind borrows from another. The public interface
+ * is cutover.h. */
+#ifndef FERRY_CUTOVER_INTERNAL_H
+#define FERRY_CUTOVER_INTERNAL_H
+
+#include "common/api_client.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "cutover/cutover.h"
+#include "cutover/virt.h"
+#include "replicator/repl.h"
+
+#include <inttypes.h>
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A run while it executes (engine.c); each kind's function fills vms and may say why it
+ * stopped. */
+struct cutover_run {
+	const struct cutover_site *site;
+	int64_t id;
+	int64_t started_ms;
+	json_t *vms; /* per-VM results */
+	const char *kind;
+	bool refused; /* stopped by a check, before anything changed */
+	bool aborted; /* stopped by ferry run abort, the VM running at the source */
+};
+
+/* ---- engine.c: steps ---- */
+
+/* Records step FORMAT as begun; returns its sequence number. */
+int cutover_step_begin(struct cutover_run *run, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Ends step seq: "ok" with detail when rc is 0, else "failed" with the current error. Returns
+ * rc, so that `return cutover_step_end(...)` reads well. */
+int cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, ...)
+	__attribute__((format(printf, 4, 5)));
+/* ferry run abort came in time: recorded as a step, the VM left running at the source. */
+int cutover_aborted(struct cutover_run *run, const char *name, const char *uri, const char *what);
+
+/* ---- records.c: VM records ---- */
+
+int cutover_record_load(struct catalog *catalog, const char *name, json_t **record);
+int cutover_record_store(struct catalog *catalog, json_t *record, const char *role);
+/* A key a record may carry from one site to the other (the rest is this site's own state). */
+bool cutover_record_key_portable(const char *key);
+/* The string at key, or "" (never NULL). */
+const char *cutover_text(json_t *object, const char *key);
+/* A client of a peer site's ferryd; caller frees it with api_client_free(). */
+int cutover_site_client(struct catalog *catalog, const char *site_name, struct api_client **out);
+/* catalog_site_list() callback: the only site's name into context, or a refusal if several. */
+int cutover_only_site(const struct catalog_site *site, void *context);
+/* Held during a pass of the refresher; a run starts only between two passes. */
+extern pthread_mutex_t cutover_refresh_lock;
+
+/* ---- activate.c: failover, test failover, activation ---- */
+
+int cutover_activate(struct cutover_run *run, json_t *request);
+int cutover_cleanup(struct cutover_run *run, json_t *request);
+/* The VMs a request names (vm or group), ordered by their order, then name. */
+int cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out);
+void cutover_replica_location(const struct cutover_site *site, json_t *disk, char *out,
+			      size_t size);
+
+/* ---- migrate_cold.c, migrate_live.c: planned migrations ---- */
+
+int cutover_migrate_cold(struct cutover_run *run, json_t *request);
+int cutover_migrate_live(struct cutover_run *run, json_t *request);
+int cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s);
+int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
+			      const char *xml);
+int cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, int64_t *point,
+			int64_t *bytes);
+void cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point);
+int cutover_site_call(struct catalog *catalog, const char *site_name, const char *path,
+		      json_t *request, json_t **reply);
+
+/* ---- reprotect.c, rollback.c ---- */
+
+int cutover_reprotect(struct cutover_run *run, json_t *request);
+int cutover_rollback(struct cutover_run *run, json_t *request);
+
+#endif

@@ -1,0 +1,405 @@
+/* Planned live migration, run at the primary site: libvirt moves memory while replication
+ * keeps the disks current; the guest is frozen only for the final delta and the switch.
+ * With dry_run (kind migrate-check), only the checks and the prediction. */
+#include "cutover/internal.h"
+
+/* A site-to-site call that answers JSON. */
+int
+cutover_site_call(struct catalog *catalog, const char *site_name, const char *path, json_t *request,
+		  json_t **reply)
+{
+	struct api_client *client = NULL;
+	int rc = cutover_site_client(catalog, site_name, &client);
+
+	if (rc == 0)
+		rc = api_client_json(client, "POST", path, request, reply);
+	api_client_free(client);
+	return rc;
+}
+
+/* The destination must be able to run the domain as it is: its CPU model and machine type. */
+int
+cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
+			  const char *xml)
+{
+	const char *cpu = strstr(xml, "<cpu"), *cpu_end = cpu ? strstr(cpu, "</cpu>") : NULL;
+	const char *machine = strstr(xml, "machine='"), *type = strstr(xml, "<domain type='");
+	char machine_name[128] = "", virt_type[32] = "kvm", *capabilities = NULL;
+	int rc = 0;
+
+	if (machine)
+		sscanf(machine + 9, "%127[^']", machine_name);
+	if (type)
+		sscanf(type + 14, "%31[^']", virt_type);
+	capabilities = virConnectGetDomainCapabilities(
+		destination, NULL, NULL, machine_name[0] ? machine_name : NULL, virt_type, 0);
+	if (capabilities == NULL)
+		return ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"%s cannot run %s: no machine type '%s' with '%s' there (%s)", uri, name,
+			machine_name, virt_type, cutover_virt_message());
+	free(capabilities);
+	if (cpu && cpu_end) {
+		char *cpu_xml = strndup(cpu, (size_t)(cpu_end - cpu) + 6);
+		int compared = cpu_xml ? virConnectCompareHypervisorCPU(destination, NULL, NULL,
+									NULL, virt_type, cpu_xml, 0)
+				       : VIR_CPU_COMPARE_ERROR;
+
+		if (compared == VIR_CPU_COMPARE_INCOMPATIBLE || compared == VIR_CPU_COMPARE_ERROR)
+			rc = ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"%s cannot run the CPU of %s (%s); choose a destination "
+				"host whose CPU can, or change the VM's CPU model",
+				uri, name,
+				compared == VIR_CPU_COMPARE_ERROR ? cutover_virt_message()
+								  : "incompatible");
+		free(cpu_xml);
+	}
+	return rc;
+}
+
+struct cutover_abort {
+	virDomainPtr domain;
+	int64_t limit_ms;
+	bool done;
+	bool aborted;
+	bool by_operator; /* ferry run abort, not the time limit */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+};
+
+/* ferry run abort during the memory copy: the job stops now, the VM runs on at the source. */
+static void
+cutover_abort_now(void *context)
+{
+	struct cutover_abort *watch = context;
+
+	pthread_mutex_lock(&watch->lock);
+	if (!watch->done && !watch->aborted) {
+		watch->aborted = virDomainAbortJob(watch->domain) == 0;
+		watch->by_operator = watch->aborted;
+	}
+	pthread_mutex_unlock(&watch->lock);
+}
+
+/* A guest that dirties memory faster than the link carries never converges: after the time
+ * limit the migration is aborted and the VM keeps running at the source. */
+static void *
+cutover_abort_watch(void *argument)
+{
+	struct cutover_abort *watch = argument;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += watch->limit_ms / 1000;
+	pthread_mutex_lock(&watch->lock);
+	while (!watch->done)
+		if (pthread_cond_timedwait(&watch->wake, &watch->lock, &until) != 0)
+			break;
+	if (!watch->done && !watch->aborted)
+		watch->aborted = virDomainAbortJob(watch->domain) == 0;
+	pthread_mutex_unlock(&watch->lock);
+	return NULL;
+}
+
+struct cutover_link {
+	json_t *disks;
+	int64_t lag_ms;
+	double bytes_per_second;
+	double cycle_seconds;
+	int64_t bytes_changed;
+};
+
+static int
+cutover_link_entry(const struct catalog_protection *protection, void *context)
+{
+	struct cutover_link *link = context;
+	json_t *disk;
+	size_t i;
+
+	json_array_foreach(link->disks, i, disk)
+	{
+		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
+			continue;
+		if (protection->last_point_ms &&
+		    util_now_ms() - protection->last_point_ms > link->lag_ms)
+			link->lag_ms = util_now_ms() - protection->last_point_ms;
+		if (protection->last_seconds > link->cycle_seconds)
+			link->cycle_seconds = protection->last_seconds;
+		/* A small cycle's rate says little about the link: only sizeable ones count. */
+		if (protection->last_seconds > 0 && protection->last_bytes_sent >= (4 << 20) &&
+		    (link->bytes_per_second == 0 ||
+		     protection->last_bytes_sent / protection->last_seconds <
+			     link->bytes_per_second))
+			link->bytes_per_second =
+				(double)protection->last_bytes_sent / protection->last_seconds;
+		link->bytes_changed += protection->last_bytes_changed;
+	}
+	return 0;
+}
+
+/* --dry-run: predicts a live and a cold migration from the VM's memory and dirty rate, the
+ * replication lag and the link rate measured by the last cycles, and says which fits. */
+static int
+cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, const char *name)
+{
+	struct cutover_link link = {json_object_get(record, "disks"), 0, 0, 0, 0};
+	virDomainStatsRecordPtr *stats = NULL;
+	virDomainPtr domains[2] = {domain, NULL};
+	virDomainInfo info;
+	unsigned long long dirty_mib = 0;
+	double rate, memory, dirty, memory_s, live_ms, frozen_ms, cold_ms;
+	const char *strategy;
+	int seq = cutover_step_begin(run, "predict the migration of %s", name);
+	int count;
+
+	catalog_protection_list(run->site->catalog, cutover_link_entry, &link);
+	memset(&info, 0, sizeof(info));
+	virDomainGetInfo(domain, &info);
+	/* The dirty rate is sampled over one second by QEMU. */
+	if (virDomainStartDirtyRateCalc(domain, 1, 0) == 0) {
+		sleep(2);
+		count = virDomainListGetStats(domains, VIR_DOMAIN_STATS_DIRTYRATE, &stats, 0);
+		if (count > 0)
+			virTypedParamsGetULLong(stats[0]->params, stats[0]->nparams,
+						"dirtyrate.megabytes_per_second", &dirty_mib);
+		virDomainStatsRecordListFree(stats);
+	}
+	/* The link rate is what replication reached; 100 MB/s when no cycle was sizeable. */
+	rate = link.bytes_per_second > 0 ? link.bytes_per_second : 100e6;
+	memory = (double)info.memory * 1024.0;
+	dirty = (double)dirty_mib * 1048576.0;
+	memory_s = dirty < 0.8 * rate ? memory / (rate - dirty) : -1;
+	frozen_ms = 300 + 1000 * link.cycle_seconds;
+	live_ms = memory_s < 0 ? -1 : 1000 * link.cycle_seconds + 1000 * memory_s + frozen_ms;
+	cold_ms = 1000 * (double)json_integer_value(json_object_get(record, "shutdown_s")) + 30000 +
+		  1000 * link.cycle_seconds + 1000;
+	strategy = memory_s >= 0 ? "live" : "cold";
+	json_array_append_new(
+		run->vms,
+		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}", "name", name,
+			  "strategy", strategy, "predicted_total_ms",
+			  (json_int_t)(live_ms >= 0 ? live_ms : cold_ms), "predicted_frozen_ms",
+			  (json_int_t)(live_ms >= 0 ? frozen_ms : cold_ms),
+			  "predicted_cold_downtime_ms", (json_int_t)cold_ms, "memory_bytes",
+			  (json_int_t)memory, "dirty_bytes_per_second", dirty,
+			  "link_bytes_per_second", rate, "lag_seconds",
+			  (json_int_t)(link.lag_ms / 1000), "lag_ms", (json_int_t)link.lag_ms,
+			  "final_delta_bytes", (json_int_t)link.bytes_changed));
+	return cutover_step_end(run, seq, 0,
+				"%s fits: memory %.0f MiB, dirty %.1f MB/s, link %.1f MB/s, lag "
+				"%lld s",
+				strategy, memory / 1048576.0, dirty / 1e6, rate / 1e6,
+				(long long)(link.lag_ms / 1000));
+}
+
+int
+cutover_migrate_live(struct cutover_run *run, json_t *request)
+{
+	const char *name = cutover_text(request, "vm");
+	json_int_t max_time = json_integer_value(json_object_get(request, "max_time"));
+	json_int_t bandwidth = json_integer_value(json_object_get(request, "bandwidth"));
+	const char *on_timeout = cutover_text(request, "on_timeout");
+	bool go_cold = false;
+	virConnectPtr connection = NULL, destination = NULL;
+	virDomainPtr domain = NULL, moved = NULL;
+	virTypedParameterPtr params = NULL;
+	json_t *record = NULL, *remap = NULL, *reply = NULL;
+	char *live_xml = NULL, *persistent_xml = NULL;
+	const char *uri = "", *dest_uri = "", *site_name = "";
+	int64_t point = 0, bytes = 0, returned_ms = 0, downtime_ms = 0;
+	unsigned long long job_downtime = 0;
+	int nparams = 0, maxparams = 0, rc, seq;
+	struct cutover_abort watch = {.lock = PTHREAD_MUTEX_INITIALIZER,
+				      .wake = PTHREAD_COND_INITIALIZER};
+	pthread_t watcher;
+	unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PAUSED |
+			     VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
+			     VIR_MIGRATE_AUTO_CONVERGE;
+
+	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
+	rc = on_timeout[0] && strcmp(on_timeout, "abort") != 0 && strcmp(on_timeout, "cold") != 0
+		     ? ferry_error_set(FERRY_ERR_INVALID,
+				       "on_timeout is abort or cold, not '%s' (post-copy would run "
+				       "the VM at the destination before its final delta lands)",
+				       on_timeout)
+		     : cutover_record_load(run->site->catalog, name, &record);
+	if (rc == 0) {
+		uri = cutover_text(record, "uri");
+		dest_uri = cutover_text(record, "dest_uri");
+		site_name = cutover_text(record, "site");
+		rc = cutover_virt_open(uri, &connection);
+	}
+	if (rc == 0)
+		rc = cutover_virt_domain(connection, uri, name, &domain);
+	if (rc == 0 && virDomainIsActive(domain) != 1)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is not running at %s; migrate it with --cold", name, uri);
+	if (rc == 0)
+		rc = cutover_check_replicas(
+			run->site, record, json_integer_value(json_object_get(request, "max_lag")));
+	if (rc == 0)
+		rc = cutover_virt_open(dest_uri, &destination);
+	if (rc == 0) {
+		live_xml = virDomainGetXMLDesc(domain,
+					       VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
+		persistent_xml = virDomainGetXMLDesc(domain, VIR_DOMAIN_XML_SECURE |
+								     VIR_DOMAIN_XML_INACTIVE |
+								     VIR_DOMAIN_XML_MIGRATABLE);
+		if (live_xml == NULL || persistent_xml == NULL)
+			rc = ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s", name,
+					     cutover_virt_message());
+	}
+	if (rc == 0)
+		rc = cutover_check_destination(destination, dest_uri, name, live_xml);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:s, s:s}", "name", name, "xml", live_xml,
+					"persistent_xml", persistent_xml);
+
+		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/remap", ask, &remap);
+		json_decref(ask);
+	}
+	cutover_step_end(run, seq, rc, "%s can run %s; its replicas are at site %s", dest_uri, name,
+			 site_name);
+	if (rc < 0) {
+		run->refused = true;
+		goto out;
+	}
+	if (json_is_true(json_object_get(request, "dry_run"))) {
+		rc = cutover_predict(run, record, domain, name);
+		goto out;
+	}
+	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
+	rc = cutover_final_point(run, record, util_now_ms(), &point, &bytes);
+	if (rc < 0)
+		goto out;
+	if (cutover_abort_requested(run->id)) {
+		cutover_abort_close(run->id);
+		rc = cutover_aborted(run, name, uri, "before the memory copy");
+		goto out;
+	}
+
+	seq = cutover_step_begin(run, "migrate the memory of %s to %s", name, dest_uri);
+	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_DEST_XML,
+				cutover_text(remap, "xml"));
+	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_PERSIST_XML,
+				cutover_text(remap, "persistent_xml"));
+	if (strncmp(dest_uri, "qemu+unix:", 10) == 0 || strstr(dest_uri, "127.0.0.1")) {
+		/* Both daemons on one host (a test bed): migrate over loopback. */
+		virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_URI,
+					"tcp://127.0.0.1");
+		virTypedParamsAddString(&params, &nparams, &maxparams,
+					VIR_MIGRATE_PARAM_LISTEN_ADDRESS, "127.0.0.1");
+	}
+	if (bandwidth > 0) /* MiB/s, for a link the replication shares */
+		virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
+					(unsigned long long)bandwidth);
+	watch.domain = domain;
+	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
+	pthread_create(&watcher, NULL, cutover_abort_watch, &watch);
+	cutover_abort_job(run->id, cutover_abort_now, &watch);
+	rc = virDomainMigrateToURI3(domain, dest_uri, params, (unsigned int)nparams, flags);
+	cutover_abort_job(run->id, NULL, NULL);
+	pthread_mutex_lock(&watch.lock);
+	watch.done = true;
+	pthread_cond_signal(&watch.wake);
+	pthread_mutex_unlock(&watch.lock);
+	pthread_join(watcher, NULL);
+	returned_ms = util_now_ms();
+	/* The memory has moved (the guest is paused) or the copy stopped: no abort from here. */
+	if (cutover_abort_close(run->id) && rc < 0 && watch.by_operator) {
+		cutover_step_end(run, seq, 0, "stopped: the operator aborted the run");
+		rc = cutover_aborted(run, name, uri, "during the memory copy");
+		goto out;
+	}
+	if (rc < 0 && watch.aborted && strcmp(on_timeout, "cold") == 0 &&
+	    virDomainIsActive(domain) == 1) {
+		cutover_step_end(run, seq, 0,
+				 "did not converge within %lld s: aborted, %s runs at the source; "
+				 "moving it cold instead (--on-timeout cold)",
+				 (long long)(watch.limit_ms / 1000), name);
+		go_cold = true;
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0) {
+		if (watch.aborted)
+			rc = ferry_error_set(FERRY_ERR_IO,
+					     "%s did not converge within %lld s and was aborted: "
+					     "it keeps running at %s; migrate it with --cold (or "
+					     "--on-timeout cold), or give it more time with "
+					     "--max-time",
+					     name, (long long)(watch.limit_ms / 1000), uri);
+		else
+			rc = ferry_error_set(FERRY_ERR_IO,
+					     "live migration of %s failed; it keeps running at %s "
+					     "(%s)",
+					     name, uri, cutover_virt_message());
+		cutover_step_end(run, seq, rc, NULL);
+		goto out;
+	}
+	cutover_step_end(run, seq, 0, "memory moved; paused at %s, the source QEMU has stopped",
+			 dest_uri);
+	/* From here the source writes nothing: the final delta is the last word. */
+	rc = cutover_final_point(run, record, returned_ms, &point, &bytes);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", name, "run", (json_int_t)run->id,
+					"point", (json_int_t)point);
+
+		seq = cutover_step_begin(run, "promote the replicas of %s", name);
+		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/promote", ask,
+				       &reply);
+		cutover_step_end(run, seq, rc, "point %lld is the disks' last word",
+				 (long long)point);
+		json_decref(ask);
+	}
+	if (rc < 0) {
+		ferry_error_set(rc,
+				"%s is paused at %s, but its final delta did not land (%s); do not "
+				"resume it by hand: ferry run resume %lld retries",
+				name, dest_uri, ferry_error_message(), (long long)run->id);
+		goto out;
+	}
+	seq = cutover_step_begin(run, "resume %s at %s", name, dest_uri);
+	rc = cutover_virt_domain(destination, dest_uri, name, &moved);
+	if (rc == 0 && virDomainResume(moved) < 0)
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot resume %s at %s: %s", name, dest_uri,
+				     cutover_virt_message());
+	if (rc == 0) {
+		virTypedParameterPtr stats = NULL;
+		int type, count = 0;
+
+		downtime_ms = util_now_ms() - returned_ms;
+		if (virDomainGetJobStats(moved, &type, &stats, &count,
+					 VIR_DOMAIN_JOB_STATS_COMPLETED) == 0)
+			virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_DOWNTIME,
+						&job_downtime);
+		virTypedParamsFree(stats, count);
+	}
+	cutover_step_end(run, seq, rc, "running at %s", dest_uri);
+	if (rc < 0)
+		goto out;
+	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", name, "point",
+						  (json_int_t)point, "frozen_ms",
+						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
+						  "final_delta_bytes", (json_int_t)bytes));
+	seq = cutover_step_begin(run, "retire %s at the source", name);
+	cutover_retire_disks(run, record, point);
+	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
+out:
+	virTypedParamsFree(params, nparams);
+	free(live_xml);
+	free(persistent_xml);
+	json_decref(remap);
+	json_decref(reply);
+	json_decref(record);
+	if (moved)
+		virDomainFree(moved);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(destination);
+	cutover_virt_close(connection);
+	if (go_cold)
+		rc = cutover_migrate_cold(run, request);
+	return rc;
+}

@@ -1,0 +1,453 @@
+/* Reprotect, run at the site the VMs moved to: the direction of replication reverses, and the
+ * other site's images go back to the last point both sites share so that only what changed
+ * since ships back. */
+#include "cutover/internal.h"
+
+/* record (a VM that now runs here from its replicas) as the other site's replica of it: its
+ * disks' sources are the images here, their replicas the images it came from there. */
+static json_t *
+cutover_record_reversed(const struct cutover_run *run, json_t *record, const char *site_name,
+			const char *xml)
+{
+	const struct cutover_site *site = run->site;
+	json_t *reversed = json_deep_copy(record), *disks = json_array(), *disk;
+	size_t i;
+
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
+		char here[600];
+
+		snprintf(here, sizeof(here), "rbd:%s/%s", site->replica_pool,
+			 cutover_text(disk, "replica"));
+		json_array_append_new(disks, json_pack("{s:s, s:s, s:s}", "target",
+						       cutover_text(disk, "target"), "source", here,
+						       "replica", slash ? slash + 1 : source));
+	}
+	json_object_set_new(reversed, "uri", json_string(cutover_text(record, "dest_uri")));
+	json_object_set_new(reversed, "dest_uri", json_string(cutover_text(record, "uri")));
+	json_object_set_new(reversed, "site", json_string(site_name));
+	json_object_set_new(reversed, "disks", disks);
+	{
+		/* The networks map back the other way. */
+		json_t *map = json_object(), *value;
+		const char *key;
+
+		json_object_foreach(json_object_get(record, "network_map"), key,
+				    value) if (json_is_string(value))
+			json_object_set_new(map, json_string_value(value), json_string(key));
+		json_object_set_new(reversed, "network_map", map);
+	}
+	json_object_set_new(reversed, "xml", json_string(xml));
+	json_object_del(reversed, "migrated");
+	json_object_del(reversed, "test");
+	/* What a resumed reprotect recognises as done, and the point it started from. */
+	json_object_set_new(reversed, "reprotected_by", json_integer(run->id));
+	json_object_set(reversed, "reprotect_point", json_object_get(record, "promoted_point"));
+	json_object_del(reversed, "promoted_point");
+	return reversed;
+}
+
+/* The other site's side of a reprotect: each of its images named in request.disks goes back to
+ * the point both sites share and becomes this site's replica of the image that now runs
+ * there. Its own protections of them end; it takes no more points of them. */
+int
+cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json_t **reply)
+{
+	const char *group_name = cutover_text(request, "group");
+	json_t *disks = json_object_get(request, "disks"), *disk, *record;
+	char rbd_group[VOLUME_NAME_MAX + 8];
+	struct catalog_group group;
+	size_t i;
+	int rc = 0;
+
+	*reply = NULL;
+	if (!group_name[0] || !json_is_array(disks) || json_array_size(disks) == 0 ||
+	    !json_is_array(json_object_get(request, "records")))
+		return ferry_error_set(FERRY_ERR_INVALID, "give the 'group', its 'disks' and "
+							  "'records'");
+	if (site->ceph_conf == NULL || site->replica_pool == NULL)
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"this site has no Ceph settings (--ceph-conf): it cannot keep "
+			"the replicas of group %s",
+			group_name);
+	json_array_foreach(disks, i, disk)
+	{
+		char pool[128];
+		const char *volume = cutover_text(disk, "volume");
+
+		if (!util_volume_name_valid(volume) ||
+		    json_integer_value(json_object_get(disk, "point")) < 1 ||
+		    !cutover_text(disk, "identity")[0])
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "each disk needs a valid 'volume', its 'point' and "
+					       "'identity'");
+		if (repl_rbd_pool_of(cutover_text(disk, "location"), pool, sizeof(pool)) == 0 &&
+		    strcmp(pool, site->replica_pool) != 0)
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "%s is in pool %s, but this site keeps its replicas "
+					       "in pool %s (--replica-pool): it cannot take deltas "
+					       "for it there",
+					       cutover_text(disk, "location"), pool,
+					       site->replica_pool);
+	}
+	snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", group_name);
+	/* The scheduler must not take a point of these images while they change roles, nor the
+	 * refresher register their VMs again. */
+	pthread_mutex_lock(&cutover_refresh_lock);
+	repl_scheduler_hold(site->scheduler);
+	json_array_foreach(disks, i, disk)
+	{
+		char location[600];
+
+		snprintf(location, sizeof(location), "rbd:%s/%s", site->replica_pool,
+			 cutover_text(disk, "volume"));
+		repl_receiver_release(site->receiver, cutover_text(disk, "volume"));
+		rc = repl_rbd_point_restore(location, rbd_group,
+					    json_integer_value(json_object_get(disk, "point")));
+		if (rc < 0)
+			goto out;
+		catalog_protection_remove(site->catalog, location);
+	}
+	rc = repl_rbd_group_dissolve(site->replica_pool, rbd_group);
+	json_array_foreach(disks, i, disk)
+	{
+		char location[600], snapshot[32];
+		int64_t point = json_integer_value(json_object_get(disk, "point"));
+
+		if (rc < 0)
+			break;
+		snprintf(location, sizeof(location), "rbd:%s/%s", site->replica_pool,
+			 cutover_text(disk, "volume"));
+		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
+		rc = repl_rbd_points_reset(location, point);
+		if (rc == 0)
+			rc = repl_receiver_adopt(
+				site->receiver, cutover_text(disk, "volume"),
+				cutover_text(disk, "identity"),
+				(uint64_t)json_integer_value(json_object_get(disk, "size")),
+				snapshot);
+	}
+	json_array_foreach(json_object_get(request, "records"), i, record) if (rc == 0) rc =
+		cutover_vm_receive(site, record);
+	if (rc < 0)
+		goto out;
+	if (catalog_group_get(site->catalog, group_name, &group) < 0) {
+		group.interval_s = 0;
+		group.keep = 0;
+	}
+	*reply = json_pack("{s:I, s:I}", "interval", (json_int_t)group.interval_s, "keep",
+			   (json_int_t)group.keep);
+	catalog_event_add(site->catalog, "info", group_name,
+			  "%zu image(s) are replicas again, of the site the VMs run at",
+			  json_array_size(disks));
+out:
+	repl_scheduler_release(site->scheduler);
+	pthread_mutex_unlock(&cutover_refresh_lock);
+	return rc;
+}
+
+/* The VMs of request.group that run here from their replicas, with the point each runs on. */
+static int
+cutover_reprotect_check(struct cutover_run *run, json_t *vms)
+{
+	json_t *record, *disk;
+	size_t i, j;
+
+	json_array_foreach(vms, i, record)
+	{
+		int64_t promoted_by = 0;
+
+		if (json_integer_value(json_object_get(record, "promoted_point")) < 1)
+			return ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"VM %s of group %s does not run here from its replicas (no "
+				"failover "
+				"or migration brought it here): ferry reprotect runs at the site "
+				"the "
+				"VMs moved to, once all of the group's VMs are there",
+				cutover_text(record, "name"), cutover_text(record, "group"));
+		json_array_foreach(json_object_get(record, "disks"), j, disk)
+		{
+			catalog_promoted_get(run->site->catalog, cutover_text(disk, "replica"),
+					     &promoted_by);
+			if (promoted_by == 0)
+				return ferry_error_set(FERRY_ERR_CONFLICT,
+						       "disk %s of VM %s is a replica here, not "
+						       "the disk the VM runs "
+						       "from; fail the VM over or migrate it first",
+						       cutover_text(disk, "replica"),
+						       cutover_text(record, "name"));
+		}
+	}
+	return 0;
+}
+
+/* Refuses when a VM still runs at the other site: two copies must never both write. The
+ * other site's libvirt unreachable is fine here; its ferryd must answer anyway. */
+static int
+cutover_reprotect_not_running(json_t *record)
+{
+	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	int rc = 0;
+
+	if (cutover_virt_open(uri, &connection) < 0)
+		return 0;
+	if (cutover_virt_domain(connection, uri, name, &domain) == 0 &&
+	    virDomainIsActive(domain) == 1)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s runs at %s too: shut it down there first, so that only "
+				     "one copy writes; then reprotect",
+				     name, uri);
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+	return rc;
+}
+
+/* After the other site took its images back as replicas, the VM's definition there goes:
+ * starting it would write into a replica. */
+static void
+cutover_reprotect_undefine(struct cutover_run *run, const char *name, const char *uri)
+{
+	virConnectPtr connection = NULL;
+	virDomainPtr domain = NULL;
+	int seq = cutover_step_begin(run, "undefine %s at %s", name, uri);
+
+	if (cutover_virt_open(uri, &connection) < 0)
+		cutover_step_end(run, seq, 0, "unreachable: %s", ferry_error_message());
+	else if (cutover_virt_domain(connection, uri, name, &domain) < 0)
+		cutover_step_end(run, seq, 0, "not defined there");
+	else if (virDomainIsActive(domain) != 1 && virDomainUndefine(domain) == 0)
+		cutover_step_end(run, seq, 0, "undefined");
+	else
+		cutover_step_end(run, seq, 0, "left alone: %s", cutover_virt_message());
+	if (domain)
+		virDomainFree(domain);
+	cutover_virt_close(connection);
+}
+
+/* The request to the other site and the records this site keeps, for every VM of vms. */
+static int
+cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_name, json_t *prepare,
+		       json_t *primaries)
+{
+	json_t *record, *disk;
+	size_t i, j;
+	int rc = 0;
+
+	json_array_foreach(vms, i, record)
+	{
+		const char *name = cutover_text(record, "name");
+		int64_t point = json_integer_value(json_object_get(record, "promoted_point"));
+		virConnectPtr connection = NULL;
+		virDomainPtr domain = NULL;
+		char *xml = NULL;
+
+		rc = cutover_virt_open(cutover_text(record, "dest_uri"), &connection);
+		if (rc == 0)
+			rc = cutover_virt_domain(connection, cutover_text(record, "dest_uri"), name,
+						 &domain);
+		if (rc == 0)
+			rc = cutover_virt_domain_xml(domain, name, &xml);
+		if (domain)
+			virDomainFree(domain);
+		cutover_virt_close(connection);
+		if (rc < 0)
+			return rc;
+		json_array_append_new(primaries,
+				      cutover_record_reversed(run, record, site_name, xml));
+		free(xml);
+		json_array_foreach(json_object_get(record, "disks"), j, disk)
+		{
+			char location[600], at_point[640];
+			struct repl_volume *volume = NULL;
+			const char *source = cutover_text(disk, "source"),
+				   *slash = strchr(source, '/');
+
+			cutover_replica_location(run->site, disk, location, sizeof(location));
+			/* Points after the shared one were never the other site's. */
+			rc = repl_rbd_points_reset(location, point);
+			snprintf(at_point, sizeof(at_point), "%s@ferry-%lld", location,
+				 (long long)point);
+			if (rc == 0)
+				rc = repl_volume_open(at_point, REPL_OPEN_READ, &volume);
+			if (rc == 0)
+				json_array_append_new(
+					json_object_get(prepare, "disks"),
+					json_pack("{s:s, s:s, s:I, s:s, s:I}", "volume",
+						  slash ? slash + 1 : source, "location", source,
+						  "point", (json_int_t)point, "identity",
+						  repl_volume_identity(volume), "size",
+						  (json_int_t)repl_volume_size(volume)));
+			repl_volume_close(volume);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	/* The other site keeps each VM's record as its replica: what it would bring up. */
+	json_array_foreach(primaries, i, record)
+	{
+		json_t *copy = json_object();
+		const char *key;
+		json_t *value;
+
+		/* Only what a primary sends; the other site has no say in this site's runs. */
+		json_object_foreach(record, key, value) if (cutover_record_key_portable(key) &&
+							    strcmp(key, "site") != 0)
+			json_object_set(copy, key, value);
+		json_array_append_new(json_object_get(prepare, "records"), copy);
+	}
+	return 0;
+}
+
+/* Whether every VM of vms is a primary here by this very run: it was resumed after storing
+ * its records. */
+static bool
+cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
+{
+	json_t *record;
+	size_t i;
+
+	json_array_foreach(vms, i, record)
+	{
+		if (json_integer_value(json_object_get(record, "reprotected_by")) != run->id)
+			return false;
+	}
+	return json_array_size(vms) > 0;
+}
+
+/* The last steps: each VM's definition goes at the other site, and the group's first point
+ * from here is asked for. vms are the records as the run found them: the VMs' replica records
+ * (the other site is their uri), or, resumed, the primary records it stored (dest_uri). */
+static void
+cutover_reprotect_finish(struct cutover_run *run, json_t *vms, const char *group_name, bool resumed)
+{
+	json_t *record;
+	size_t i;
+
+	json_array_foreach(vms, i, record)
+	{
+		cutover_reprotect_undefine(run, cutover_text(record, "name"),
+					   cutover_text(record, resumed ? "dest_uri" : "uri"));
+		json_array_append_new(
+			run->vms,
+			json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"), "point",
+				  json_integer_value(json_object_get(
+					  record, resumed ? "reprotect_point" : "promoted_point")),
+				  "final_delta_bytes", (json_int_t)0));
+	}
+	repl_scheduler_request(run->site->scheduler, group_name);
+}
+
+int
+cutover_reprotect(struct cutover_run *run, json_t *request)
+{
+	const char *group_name = cutover_text(request, "group");
+	char site_name[VOLUME_NAME_MAX + 1] = "";
+	json_t *vms = NULL, *prepare = NULL, *primaries = json_array(), *reply = NULL, *record,
+	       *disk;
+	struct catalog_group group;
+	size_t i, j;
+	int rc, seq;
+
+	seq = cutover_step_begin(run, "find the VMs of group %s running here", group_name);
+	rc = group_name[0] ? cutover_vms_of(run->site->catalog, request, &vms)
+			   : ferry_error_set(FERRY_ERR_INVALID, "name the 'group' to reprotect");
+	if (rc == 0 && cutover_reprotect_done_here(run, vms)) {
+		/* Resumed after its records were stored here: only the undefines are left. */
+		cutover_step_end(run, seq, 0,
+				 "%zu VM(s), protected here by this run already; what is left is "
+				 "their undefine at the other site",
+				 json_array_size(vms));
+		cutover_reprotect_finish(run, vms, group_name, true);
+		goto out;
+	}
+	if (rc == 0)
+		rc = cutover_reprotect_check(run, vms);
+	snprintf(site_name, sizeof(site_name), "%s", cutover_text(request, "site"));
+	if (rc == 0 && site_name[0] == '\0') {
+		rc = catalog_site_list(run->site->catalog, cutover_only_site, site_name);
+		if (rc == 0 && site_name[0] == '\0')
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "this site knows no other site to protect group %s "
+					     "towards: add the site the VMs came from with ferry "
+					     "site add",
+					     group_name);
+	}
+	json_array_foreach(vms, i, record) if (rc == 0) rc = cutover_reprotect_not_running(record);
+	cutover_step_end(run, seq, rc, "%zu VM(s), towards site %s", vms ? json_array_size(vms) : 0,
+			 site_name);
+	if (rc < 0) {
+		run->refused = true;
+		goto out;
+	}
+	seq = cutover_step_begin(run, "keep the shared points here, drop the later ones");
+	prepare = json_pack("{s:s, s:[], s:[]}", "group", group_name, "disks", "records");
+	rc = cutover_reprotect_plan(run, vms, site_name, prepare, primaries);
+	cutover_step_end(run, seq, rc, "%zu disk(s)",
+			 json_array_size(json_object_get(prepare, "disks")));
+	if (rc < 0)
+		goto out;
+	seq = cutover_step_begin(run, "make site %s's images replicas from the shared points",
+				 site_name);
+	rc = cutover_site_call(run->site->catalog, site_name, "/v1/reprotect/prepare", prepare,
+			       &reply);
+	cutover_step_end(run, seq, rc, "done");
+	if (rc < 0)
+		goto out;
+	seq = cutover_step_begin(run, "protect the disks here, towards site %s", site_name);
+	if (catalog_group_get(run->site->catalog, group_name, &group) < 0) {
+		memset(&group, 0, sizeof(group));
+		snprintf(group.name, sizeof(group.name), "%s", group_name);
+		group.interval_s = json_integer_value(json_object_get(reply, "interval"));
+		group.keep = json_integer_value(json_object_get(reply, "keep"));
+		if (group.interval_s < 1)
+			group.interval_s = 60;
+		if (group.keep < 1)
+			group.keep = 3;
+		rc = catalog_group_put(run->site->catalog, &group);
+	}
+	json_array_foreach(primaries, i, record)
+	{
+		int64_t point = json_integer_value(
+			json_object_get(json_array_get(vms, i), "promoted_point"));
+
+		json_array_foreach(json_object_get(record, "disks"), j, disk)
+		{
+			struct catalog_protection protection, existing;
+
+			if (rc < 0)
+				break;
+			memset(&protection, 0, sizeof(protection));
+			snprintf(protection.source, sizeof(protection.source), "%s",
+				 cutover_text(disk, "source"));
+			snprintf(protection.group, sizeof(protection.group), "%s", group_name);
+			snprintf(protection.site, sizeof(protection.site), "%s", site_name);
+			snprintf(protection.replica, sizeof(protection.replica), "%s",
+				 cutover_text(disk, "replica"));
+			protection.last_point = point;
+			protection.last_point_ms = util_now_ms();
+			snprintf(protection.state, sizeof(protection.state), "syncing");
+			if (catalog_protection_get(run->site->catalog, protection.source,
+						   &existing) == 0)
+				continue; /* a resumed run */
+			rc = repl_protection_add(run->site->catalog, &protection);
+		}
+		if (rc == 0)
+			rc = cutover_record_store(run->site->catalog, record, "primary");
+	}
+	cutover_step_end(run, seq, rc, "group %s, every %lld s", group_name,
+			 (long long)group.interval_s);
+	if (rc == 0)
+		cutover_reprotect_finish(run, vms, group_name, false);
+out:
+	json_decref(reply);
+	json_decref(prepare);
+	json_decref(primaries);
+	json_decref(vms);
+	return rc;
+}
