@@ -111,7 +111,7 @@ cutover_run_abort(const struct cutover_site *site, int64_t run_id)
 		return ferry_error_set(FERRY_ERR_NOT_FOUND,
 				       "no run %lld here (ferry runs lists them)",
 				       (long long)run_id);
-	if (strcmp(run.kind, "migrate-cold") != 0 && strcmp(run.kind, "migrate-live") != 0)
+	if (cutover_kind_find(run.kind) == NULL || !cutover_kind_find(run.kind)->abortable)
 		return ferry_error_set(FERRY_ERR_CONFLICT,
 				       "run %lld is a %s: only a planned migration can be aborted "
 				       "(a failover or reprotect is rolled back or resumed)",

@@ -92,9 +92,26 @@ int cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, 
 
 /* ---- runs ---- */
 
-/* Starts a run of kind ("migrate-cold", "migrate-live", "failover", "failover-test",
- * "failover-cleanup", "activate", "reprotect") described by request, in a thread of its own;
- * *run_id says which. A refusal found before anything changes is recorded as a run with status
+/* What a kind of run is (engine.c holds the one table of them). */
+struct cutover_run;
+struct cutover_kind {
+	const char *name;
+	int (*execute)(struct cutover_run *run, json_t *request);
+	bool startable;	   /* by cutover_run_start(); a rollback is started from its run */
+	bool resumable;	   /* an interrupted or failed run of it may be resumed */
+	bool rollbackable; /* ... or rolled back */
+	bool abortable;	   /* ferry run abort may stop it before its point of no return */
+	bool admin;	   /* it takes over or gives away a site's disks: admin role only */
+	bool needs_target; /* names a VM or a group */
+	const char *site;  /* where it runs, for the documentation */
+};
+/* The kind of that name, or NULL. */
+const struct cutover_kind *cutover_kind_find(const char *name);
+/* "migrate-cold, migrate-live, ..." into out (only the startable ones when asked). */
+int cutover_kind_list(char *out, size_t size, bool startable_only);
+
+/* Starts a run of a startable kind (the table in engine.c) described by request, in a thread of its
+ * own; *run_id says which. A refusal found before anything changes is recorded as a run with status
  * "refused". */
 int cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
 		      int64_t *run_id);

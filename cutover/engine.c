@@ -115,37 +115,85 @@ cutover_aborted(struct cutover_run *run, const char *name, const char *uri, cons
 			       uri);
 }
 
+/* ---- the kinds of run ---- */
+
+/* A check of a live migration: its checks and prediction, nothing moved. */
+static int
+cutover_migrate_check(struct cutover_run *run, json_t *request)
+{
+	json_object_set_new(request, "dry_run", json_true());
+	return cutover_migrate_live(run, request);
+}
+
+/* Every kind of run, once. A kind not here is not run, resumed or rolled back; the help texts
+ * and the refusals list kinds from here. */
+static const struct cutover_kind cutover_kinds[] = {
+	/* name          execute                startable resumable rollbackable abortable admin
+	 * target site */
+	{"migrate-cold", cutover_migrate_cold, true, true, true, true, false, true, "primary"},
+	{"migrate-live", cutover_migrate_live, true, true, true, true, false, true, "primary"},
+	{"migrate-check", cutover_migrate_check, true, false, false, false, false, true, "primary"},
+	{"failover", cutover_activate, true, true, false, false, true, true, "replica"},
+	{"failover-test", cutover_activate, true, true, true, false, false, true, "replica"},
+	{"failover-cleanup", cutover_cleanup, true, true, false, false, false, false, "replica"},
+	/* The last part of a cold migration, asked for by the primary site. */
+	{"activate", cutover_activate, true, true, false, false, true, true, "replica"},
+	{"reprotect", cutover_reprotect, true, true, false, false, true, true, "where the VMs run"},
+	/* Started by cutover_run_rollback(), at the site of the run it rolls back. */
+	{"rollback", cutover_rollback, false, true, false, false, false, true, "the run's site"},
+};
+
+const struct cutover_kind *
+cutover_kind_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(cutover_kinds) / sizeof(cutover_kinds[0]); i++)
+		if (strcmp(cutover_kinds[i].name, name) == 0)
+			return &cutover_kinds[i];
+	return NULL;
+}
+
+int
+cutover_kind_list(char *out, size_t size, bool startable_only)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(cutover_kinds) / sizeof(cutover_kinds[0]); i++) {
+		if (startable_only && !cutover_kinds[i].startable)
+			continue;
+		int written = snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+				       cutover_kinds[i].name);
+
+		if (written < 0 || (size_t)written >= size - used)
+			return ferry_error_set(FERRY_ERR_INTERNAL, "the list of run kinds is cut");
+		used += (size_t)written;
+	}
+	return 0;
+}
+
 /* ---- run threads ---- */
 
 int
-cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind,
+cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char *kind_name,
 		    json_t *request)
 {
-	struct cutover_run run = {site, run_id, util_now_ms(), json_array(), kind, false, false};
+	const struct cutover_kind *kind = cutover_kind_find(kind_name);
+	struct cutover_run run = {site,	     run_id, util_now_ms(), json_array(),
+				  kind_name, false,  false};
 	const char *status = "completed";
 	json_t *result;
 	char *text;
 	int rc;
 
-	if (strcmp(kind, "failover") == 0 || strcmp(kind, "failover-test") == 0 ||
-	    strcmp(kind, "activate") == 0)
-		rc = cutover_activate(&run, request);
-	else if (strcmp(kind, "failover-cleanup") == 0)
-		rc = cutover_cleanup(&run, request);
-	else if (strcmp(kind, "migrate-cold") == 0 || strcmp(kind, "migrate-live") == 0) {
-		cutover_abort_open(run_id);
-		rc = strcmp(kind, "migrate-cold") == 0 ? cutover_migrate_cold(&run, request)
-						       : cutover_migrate_live(&run, request);
-		cutover_abort_close(run_id);
-	} else if (strcmp(kind, "reprotect") == 0)
-		rc = cutover_reprotect(&run, request);
-	else if (strcmp(kind, "rollback") == 0)
-		rc = cutover_rollback(&run, request);
-	else if (strcmp(kind, "migrate-check") == 0 &&
-		 json_object_set_new(request, "dry_run", json_true()) == 0)
-		rc = cutover_migrate_live(&run, request);
-	else
-		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind);
+	if (kind == NULL) {
+		rc = ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s'", kind_name);
+	} else {
+		if (kind->abortable)
+			cutover_abort_open(run_id);
+		rc = kind->execute(&run, request);
+		if (kind->abortable)
+			cutover_abort_close(run_id);
+	}
 	if (rc < 0)
 		status = run.aborted ? "aborted" : run.refused ? "refused" : "failed";
 	result = json_pack("{s:O, s:I}", "vms", run.vms, "total_ms",
@@ -153,10 +201,10 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 	text = json_dumps(result, JSON_COMPACT);
 	catalog_run_finish(site->catalog, run_id, status, rc < 0 ? ferry_error_message() : "",
 			   text ? text : "{}");
-	catalog_event_add(site->catalog, rc < 0 ? "error" : "info", kind, "run %lld %s%s%s",
+	catalog_event_add(site->catalog, rc < 0 ? "error" : "info", kind_name, "run %lld %s%s%s",
 			  (long long)run_id, status, rc < 0 ? ": " : "",
 			  rc < 0 ? ferry_error_message() : "");
-	log_info("run %" PRId64 " (%s) %s", run_id, kind, status);
+	log_info("run %" PRId64 " (%s) %s", run_id, kind_name, status);
 	free(text);
 	json_decref(result);
 	json_decref(run.vms);
@@ -237,25 +285,20 @@ int
 cutover_run_start(const struct cutover_site *site, const char *kind, json_t *request,
 		  int64_t *run_id)
 {
-	static const char *const kinds[] = {"migrate-cold", "migrate-live",  "migrate-check",
-					    "failover",	    "failover-test", "failover-cleanup",
-					    "activate",	    "reprotect"};
+	const struct cutover_kind *known = cutover_kind_find(kind);
 	const char *target = cutover_text(request, "vm");
-	char *text = NULL;
-	bool known = false;
+	char *text = NULL, kinds[256];
 	int rc;
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		known = known || strcmp(kind, kinds[i]) == 0;
-	if (!known)
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "unknown kind of run '%s' (migrate-cold, migrate-live, "
-				       "migrate-check, failover, failover-test, failover-cleanup, "
-				       "reprotect)",
-				       kind);
+	if (known == NULL || !known->startable) {
+		if (cutover_kind_list(kinds, sizeof(kinds), true) < 0)
+			return ferry_error_last_code();
+		return ferry_error_set(FERRY_ERR_INVALID, "unknown kind of run '%s' (%s)", kind,
+				       kinds);
+	}
 	if (!target[0])
 		target = cutover_text(request, "group");
-	if (!target[0] && strcmp(kind, "failover-cleanup") != 0)
+	if (!target[0] && known->needs_target)
 		return ferry_error_set(FERRY_ERR_INVALID, "name the VM ('vm') or the 'group'");
 	text = json_dumps(request, JSON_COMPACT);
 	rc = catalog_run_create(site->catalog, kind, target[0] ? target : "*", text ? text : "{}",
@@ -365,6 +408,11 @@ cutover_run_resume_claimed(const struct cutover_site *site, int64_t run_id)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "run %lld is %s; only an interrupted or failed run is resumed",
 				     (long long)run_id, resume.status);
+	if (rc == 0 &&
+	    (cutover_kind_find(resume.kind) == NULL || !cutover_kind_find(resume.kind)->resumable))
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "run %lld is a %s, which is not resumed: start it again",
+				     (long long)run_id, resume.kind);
 	if (rc == 0 && resume.request == NULL)
 		rc = ferry_error_set(FERRY_ERR_INTERNAL, "run %lld has no request to resume",
 				     (long long)run_id);

@@ -24,7 +24,7 @@ cutover_rollback(struct cutover_run *run, json_t *request)
 		rc = cutover_cleanup(run, original);
 		goto finish;
 	}
-	if (strcmp(of, "migrate-cold") != 0 && strcmp(of, "migrate-live") != 0) {
+	if (cutover_kind_find(of) == NULL || !cutover_kind_find(of)->rollbackable) {
 		rc = ferry_error_set(
 			FERRY_ERR_CONFLICT,
 			"a run of kind %s is not rolled back: finish it with ferry run "

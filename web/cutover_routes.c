@@ -192,9 +192,9 @@ web_run_start(struct web_route_context *route)
 	 * give away a site's disks, and ask for admin. */
 	if (code == 0 && route->request->identity.role != WEB_ROLE_ADMIN) {
 		const char *kind = json_string_value(json_object_get(body, "kind"));
+		const struct cutover_kind *known = cutover_kind_find(kind);
 
-		if (strcmp(kind, "failover") == 0 || strcmp(kind, "reprotect") == 0 ||
-		    strcmp(kind, "activate") == 0)
+		if (known && known->admin)
 			code = ferry_error_set(FERRY_ERR_FORBIDDEN,
 					       "a %s run needs the admin role (token %s is %s)",
 					       kind, route->request->identity.name,
