@@ -149,12 +149,7 @@ cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size
 			first = false;
 			continue;
 		}
-		for (size_t c = 0; c < *common_count; c++)
-			for (size_t k = 0; k < count; k++)
-				if (points[k] == common[c]) {
-					common[kept++] = common[c];
-					break;
-				}
+		kept = cutover_point_intersect(common, *common_count, points, count);
 		*common_count = kept;
 		if (kept == 0) {
 			rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
@@ -169,20 +164,11 @@ cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size
 	return rc;
 }
 
-static bool
-cutover_holds(const int64_t *points, size_t count, int64_t point)
-{
-	for (size_t k = 0; k < count; k++)
-		if (points[k] == point)
-			return true;
-	return false;
-}
-
-/* Picks the point each VM comes up from: the newest one every disk of every VM holds (or the
- * requested one, which all must hold). A VM that joined its group moments before the primary
- * was lost may share none with the rest (its first point had landed, theirs not yet): then the
- * point most VMs share is theirs, and a VM without it comes up from its own newest point, all
- * its disks at one instant still, and the run says so; refusing would leave it down. */
+/* Picks the point each VM comes up from (cutover_point_choose() says how) and records the
+ * choice as a step. A VM that joined its group moments before the primary was lost may share
+ * no point with the rest (its first point had landed, theirs not yet): it comes up from its own
+ * newest point, all its disks at one instant still, and the run says so; refusing would leave
+ * it down. */
 struct cutover_vm_choice {
 	int64_t point;	    /* the point the VM comes up from */
 	int64_t point_time; /* for its RPO */
@@ -193,64 +179,43 @@ static int
 cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted,
 		      struct cutover_vm_choice *choices)
 {
-	size_t vm_count = json_array_size(vms), best_count = 0, apart = 0, i;
-	int64_t(*sets)[CUTOVER_POINTS_MAX] = calloc(vm_count + 1, sizeof(*sets));
-	size_t *set_counts = calloc(vm_count + 1, sizeof(*set_counts));
+	size_t vm_count = json_array_size(vms), apart = 0, missing = 0, i;
+	int64_t(*points)[CUTOVER_POINTS_MAX] = calloc(vm_count + 1, sizeof(*points));
+	struct cutover_point_set *sets = calloc(vm_count + 1, sizeof(*sets));
+	struct cutover_point_choice *chosen = calloc(vm_count + 1, sizeof(*chosen));
 	int64_t best = 0;
 	char apart_names[512] = "";
 	json_t *record;
 	int rc = 0, seq = cutover_step_begin(run, "choose the point");
 
-	if (sets == NULL || set_counts == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+	if (points == NULL || sets == NULL || chosen == NULL) {
+		rc = ferry_error_set(FERRY_ERR_NO_MEMORY,
+				     "no memory to choose the point of %zu VMs", vm_count);
 		goto out;
 	}
 	json_array_foreach(vms, i, record)
 	{
-		rc = cutover_vm_points(run, record, sets[i], &set_counts[i],
+		rc = cutover_vm_points(run, record, points[i], &sets[i].count,
 				       &choices[i].point_time);
 		if (rc < 0)
 			goto out;
+		sets[i].points = points[i];
 	}
-	if (wanted != 0) {
-		json_array_foreach(vms, i,
-				   record) if (rc == 0 &&
-					       !cutover_holds(sets[i], set_counts[i], wanted)) rc =
-			ferry_error_set(FERRY_ERR_NOT_FOUND,
-					"point %lld is not held by every disk (not by those of "
-					"%s); see their snapshots ferry-N for the points kept",
-					(long long)wanted, cutover_text(record, "name"));
-		best = wanted;
-	} else {
-		/* Candidates are the points of any VM; the one most VMs hold wins, the newer on
-		 * a tie. When one is common to all, that is the newest common point. */
-		for (i = 0; i < vm_count; i++)
-			for (size_t k = 0; k < set_counts[i]; k++) {
-				int64_t candidate = sets[i][k];
-				size_t holders = 0;
-
-				for (size_t other = 0; other < vm_count; other++)
-					holders += cutover_holds(sets[other], set_counts[other],
-								 candidate);
-				if (holders > best_count ||
-				    (holders == best_count && candidate > best)) {
-					best_count = holders;
-					best = candidate;
-				}
-			}
-	}
-	if (rc < 0)
+	rc = cutover_point_choose(sets, vm_count, wanted, chosen, &best, &missing);
+	if (rc < 0) {
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND,
+				     "point %lld is not held by every disk (not by those of "
+				     "%s); see their snapshots ferry-N for the points kept",
+				     (long long)wanted,
+				     cutover_text(json_array_get(vms, missing), "name"));
 		goto out;
+	}
 	json_array_foreach(vms, i, record)
 	{
-		choices[i].shares = cutover_holds(sets[i], set_counts[i], best);
-		choices[i].point = best;
-		if (choices[i].shares)
+		choices[i].point = chosen[i].point;
+		choices[i].shares = chosen[i].shares;
+		if (chosen[i].shares)
 			continue;
-		choices[i].point = 0;
-		for (size_t k = 0; k < set_counts[i]; k++)
-			if (sets[i][k] > choices[i].point)
-				choices[i].point = sets[i][k];
 		apart++;
 		snprintf(apart_names + strlen(apart_names),
 			 sizeof(apart_names) - strlen(apart_names), "%s%s at %lld",
@@ -263,8 +228,9 @@ cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted,
 			 "%lld, and from their own newest point: %s",
 			 run->id, vm_count, vm_count - apart, (long long)best, apart_names);
 out:
+	free(points);
 	free(sets);
-	free(set_counts);
+	free(chosen);
 	if (rc < 0)
 		return cutover_step_end(run, seq, rc, NULL);
 	if (apart > 0)

@@ -71,6 +71,28 @@ int cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out);
 void cutover_replica_location(const struct cutover_site *site, json_t *disk, char *out,
 			      size_t size);
 
+/* ---- point_choice.c: which point each VM comes up from (pure) ---- */
+
+/* The points all disks of one VM hold. */
+struct cutover_point_set {
+	const int64_t *points;
+	size_t count;
+};
+struct cutover_point_choice {
+	int64_t point; /* the point the VM comes up from */
+	bool shares;   /* at the point the group shares */
+};
+bool cutover_point_held(const int64_t *points, size_t count, int64_t point);
+/* Keeps in common (in place) the points that points holds too; returns how many are left. */
+size_t cutover_point_intersect(int64_t *common, size_t common_count, const int64_t *points,
+			       size_t count);
+/* One choice per VM (the invariants at the top of point_choice.c); wanted 0: the best point.
+ * FERRY_ERR_NOT_FOUND with *missing the index of a VM that lacks wanted or has no point; no
+ * message is set (the caller names the VM). */
+int cutover_point_choose(const struct cutover_point_set *sets, size_t vm_count, int64_t wanted,
+			 struct cutover_point_choice *choices, int64_t *group_point,
+			 size_t *missing);
+
 /* ---- migrate_cold.c, migrate_live.c: planned migrations ---- */
 
 int cutover_migrate_cold(struct cutover_run *run, json_t *request);
