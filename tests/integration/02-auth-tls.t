@@ -87,15 +87,10 @@ SELF="$TEST_DIR/self"
 # start_self: starts ferryd by hand in $SELF; sets SELF_PID and SELF_URL.
 start_self() {
 	mkdir -p "$SELF"
-	"$FERRYD" --state-dir "$SELF" --listen 127.0.0.1:0 --token-file "$TEST_DIR/token" \
-		2>> "$TEST_DIR/self.log" &
-	SELF_PID=$!
-	DAEMON_PIDS="$DAEMON_PIDS $SELF_PID"
-	for _ in $(seq 1 100); do
-		[ -s "$SELF/ferryd.url" ] && break
-		kill -0 "$SELF_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	start_ferryd "$TEST_DIR/self.log" --state-dir "$SELF" --listen 127.0.0.1:0 \
+		--token-file "$TEST_DIR/token"
+	SELF_PID=$FERRYD_PID
+	wait_listening "$SELF_PID" "$SELF"
 	SELF_URL=$(cat "$SELF/ferryd.url" 2>/dev/null)
 	[ -n "$SELF_URL" ]
 }

@@ -17,7 +17,6 @@ copy_fg() {
 	copy_command
 	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2>> "$TEST_DIR/copy.err"
 }
-kill9() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 volume_durable() { volume_field "$1" segments_durable; }
 # sender_ranges KIND NAME: how many segments the CLI's own catalog records as KIND (durable:
 # acknowledged by the receiver; attempted: put on the wire) for its active transfer of NAME.

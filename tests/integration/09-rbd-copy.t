@@ -130,10 +130,9 @@ conf = $B
 replica-pool = rbd
 INI
 mkdir -p "$TEST_DIR/ini-site"
-"$FERRYD" --config "$TEST_DIR/ferryd.ini" 2>> "$TEST_DIR/ini-site.log" &
-DAEMON_PID=$!
-DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
-for _ in $(seq 1 100); do [ -s "$TEST_DIR/ini-site/ferryd.url" ] && break; sleep 0.1; done
+start_ferryd "$TEST_DIR/ini-site.log" --config "$TEST_DIR/ferryd.ini"
+DAEMON_PID=$FERRYD_PID
+wait_listening "$DAEMON_PID" "$TEST_DIR/ini-site"
 DAEMON_URL=$(cat "$TEST_DIR/ini-site/ferryd.url" 2>/dev/null)
 copy_command
 out=$("${COPY_ARGS[@]}" "rbd:rbd/${NAME_PREFIX}-src@p1" "${NAME_PREFIX}-ini" 2> "$TEST_DIR/ini.err")

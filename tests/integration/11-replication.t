@@ -87,8 +87,7 @@ start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did no
 PRIMARY_PID=$DAEMON_PID
 
 # kill -9 of the primary: after a restart it carries on from its catalog.
-kill -9 "$PRIMARY_PID"
-wait "$PRIMARY_PID" 2>/dev/null
+kill9 "$PRIMARY_PID"
 before=$(rbd_b snap ls "rbd/$IMG" | awk '$2 ~ /^ferry-/ { n = substr($2, 7) + 0; if (n > m) m = n } END { print m + 0 }')
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not restart"; exit 1; }
 PRIMARY_PID=$DAEMON_PID

@@ -114,7 +114,7 @@ ok $? "  its disk no longer replicates"
 running_on "$U1" $V4
 ok $? "  and $V4 runs on at A, untouched"
 v1 destroy $V4 > /dev/null
-kill -9 "$PRIMARY_PID"
+kill9 "$PRIMARY_PID"
 "$LIBVIRT_SH" stop "$D1" > /dev/null
 STARTED="$D2"
 # As if $V3 had joined the group moments before the loss: its replica holds only its newest
@@ -154,7 +154,7 @@ for _ in $(seq 1 300); do
 	sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT name FROM run_steps WHERE run_id = $run" | grep -q "^wait" && break
 	sleep 0.2
 done
-kill -9 "$REPLICA_PID"; wait "$REPLICA_PID" 2>/dev/null
+kill9 "$REPLICA_PID"
 sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 0) WHERE name = '$V2'"
 DAEMON_PORT=${REPLICA_URL##*:}
 start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not restart"; exit 1; }

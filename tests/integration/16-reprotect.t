@@ -160,7 +160,7 @@ is "$(bytes_at "$A" "rbd/$V1-disk" 3145728)" 33333333 "  on a disk with the last
 stop_daemon "$PRIMARY_PID"
 FERRY_FAULT_EXIT_AT_STEP=undefine restart_primary
 at_a reprotect "$G" --json > "$TEST_DIR/back-cut.json" 2>&1
-wait "$PRIMARY_PID" 2>/dev/null
+wait_for "$PRIMARY_PID" 120
 run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT id FROM runs WHERE kind = 'reprotect' ORDER BY id DESC LIMIT 1")
 restart_primary
 at_a run show "$run" --json > "$TEST_DIR/back-cut.json"
@@ -185,7 +185,7 @@ for _ in $(seq 1 300); do
 	[ -n "$run" ] && break
 	sleep 0.2
 done
-kill -9 "$PRIMARY_PID"; wait "$PRIMARY_PID" 2>/dev/null; wait "$cli" 2>/dev/null
+kill9 "$PRIMARY_PID"; wait "$cli" 2>/dev/null
 v1 destroy $V1 > /dev/null # as if the guest had shut down meanwhile
 restart_primary
 is "$(at_a run show "$run" --json | jq -r .status)" interrupted "a cold migration cut short by kill -9 of ferryd shows as interrupted"

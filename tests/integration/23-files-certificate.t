@@ -11,10 +11,10 @@ plan 11
 STATE="$TEST_DIR/open-folder"
 mkdir -m 0755 "$STATE"
 [ -f "$TEST_DIR/token" ] || openssl rand -hex 24 > "$TEST_DIR/token"
-"$FERRYD" --state-dir "$STATE" --listen 127.0.0.1:0 --token-file "$TEST_DIR/token" \
-	--tls-san ferry.example.org --tls-san 10.1.2.3 2>> "$TEST_DIR/open.log" &
-DAEMON_PID=$! DAEMON_PIDS="$DAEMON_PIDS $!"
-for _ in $(seq 1 100); do [ -s "$STATE/ferryd.url" ] && break; sleep 0.1; done
+start_ferryd "$TEST_DIR/open.log" --state-dir "$STATE" --listen 127.0.0.1:0 \
+	--token-file "$TEST_DIR/token" --tls-san ferry.example.org --tls-san 10.1.2.3
+DAEMON_PID=$FERRYD_PID
+wait_listening "$DAEMON_PID" "$STATE"
 URL=$(cat "$STATE/ferryd.url")
 [ -n "$URL" ]
 ok $? "ferryd starts in a folder that was created 0755 ($URL)"

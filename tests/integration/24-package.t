@@ -48,10 +48,10 @@ UNIT=/lib/systemd/system/ferryd.service
 NOTIFY_DIR=""
 user_made=0
 getent passwd ferry >/dev/null || user_made=1
-FERRYD_PID=""
+PACKAGED_PID=""
 
 package_cleanup() {
-	if [ -n "$FERRYD_PID" ]; then kill -9 "$FERRYD_PID" 2>/dev/null; wait "$FERRYD_PID" 2>/dev/null; fi
+	if [ -n "$PACKAGED_PID" ]; then kill -9 "$PACKAGED_PID" 2>/dev/null; wait "$PACKAGED_PID" 2>/dev/null; fi
 	if dpkg-query -W -f='${Status}' ferry 2>/dev/null | grep -q "install\|config-files"; then
 		dpkg -P ferry > "$TEST_DIR/cleanup-purge.log" 2>&1 || diag "cleanup: dpkg -P ferry failed"
 	fi
@@ -368,7 +368,7 @@ NOTIFY_SOCKET="$NOTIFY_DIR/notify" unshare --mount --uts --propagation private \
 	/bin/sh "$TEST_DIR/unit-mounts.sh" "$TEST_DIR" "$UNIT" \
 	/usr/sbin/ferryd --config /etc/ferry/ferryd.conf --listen "127.0.0.1:$PORT" \
 	2> "$TEST_DIR/ferryd.log" &
-FERRYD_PID=$!
+PACKAGED_PID=$!
 notified READY=1
 ok $? "the installed ferryd, sandboxed as its unit says, tells systemd READY=1"
 [ -s /var/lib/ferry/ferryd.url ] || sed 's/^/#   /' "$TEST_DIR/ferryd.log"
@@ -376,10 +376,10 @@ is "$(cat /var/lib/ferry/ferryd.url 2>/dev/null)" "https://127.0.0.1:$PORT" "  h
 grep -q "^STATUS=listening on https://127.0.0.1:$PORT" "$TEST_DIR/notify.log"
 ok $? "  and a STATUS= line ($(grep -m1 '^STATUS=' "$TEST_DIR/notify.log"))"
 is "$(awk '/^(Uid|Gid):/ { print $2 } /^(NoNewPrivs|Seccomp|CapBnd|CapEff):/ { print $2 }' \
-	"/proc/$FERRYD_PID/status" 2>/dev/null | tr '\n' ' ')" \
+	"/proc/$PACKAGED_PID/status" 2>/dev/null | tr '\n' ' ')" \
 	"$ferry_uid $ferry_gid 0000000000000000 0000000000000000 1 2 " \
 	"  it runs as ferry, without capabilities, no new privileges, under seccomp filters"
-nsenter -t "$FERRYD_PID" -m sh -c '! touch /usr/ferry-test 2>/dev/null && ! touch /etc/ferry/x 2>/dev/null &&
+nsenter -t "$PACKAGED_PID" -m sh -c '! touch /usr/ferry-test 2>/dev/null && ! touch /etc/ferry/x 2>/dev/null &&
 	touch /var/lib/ferry/x && rm /var/lib/ferry/x && [ -z "$(ls -A /tmp)" ] && [ ! -e /dev/vda ] && [ ! -e /dev/kmsg ]' 2>/dev/null
 ok $? "  in a mount namespace where only /var/lib/ferry is writable, /tmp is its own, /dev holds no disk"
 is "$(perms /var/lib/ferry/tls/key.pem)" "600 ferry ferry" "  its self-signed key is ferry's alone"
@@ -405,21 +405,21 @@ cmp -s "$TEST_DIR/disk.img" /var/lib/ferry/volumes/disk1
 ok $? "  byte for byte"
 # MemoryDenyWriteExecute=yes refuses a mapping that is writable and executable, or anonymous
 # memory made executable (libvirt's GLib asks PCRE2 for a JIT, and falls back): none is held.
-awk '($2 ~ /w/ && $2 ~ /x/) || ($2 ~ /x/ && $6 == "")' "/proc/$FERRYD_PID/maps" > "$TEST_DIR/wx-maps"
+awk '($2 ~ /w/ && $2 ~ /x/) || ($2 ~ /x/ && $6 == "")' "/proc/$PACKAGED_PID/maps" > "$TEST_DIR/wx-maps"
 ok $(test ! -s "$TEST_DIR/wx-maps"; echo $?) "  it holds no writable-and-executable memory (MemoryDenyWriteExecute=yes)"
 sed 's/^/#   /' "$TEST_DIR/wx-maps"
 ferry token create viewer1 --role viewer > "$TEST_DIR/viewer1.token" 2>/dev/null
 ok $? "the bootstrap token is the admin's: ferry token create works"
 notify_mark=$(grep -c '' "$TEST_DIR/notify.log")
-kill -HUP "$FERRYD_PID"
+kill -HUP "$PACKAGED_PID"
 notified RELOADING=1 && notified READY=1
 ok $? "SIGHUP (ExecReload): RELOADING=1, then READY=1"
-kill -0 "$FERRYD_PID" 2>/dev/null && ferry status --json > /dev/null 2>&1
+kill -0 "$PACKAGED_PID" 2>/dev/null && ferry status --json > /dev/null 2>&1
 ok $? "  and ferryd goes on answering"
-kill -TERM "$FERRYD_PID"
-wait "$FERRYD_PID"
+kill -TERM "$PACKAGED_PID"
+wait "$PACKAGED_PID"
 ok $? "SIGTERM stops it cleanly (exit 0)"
-FERRYD_PID=""
+PACKAGED_PID=""
 grep -q '^STOPPING=1' "$TEST_DIR/notify.log"
 ok $? "  saying STOPPING=1"
 [ ! -e /var/lib/ferry/ferryd.url ]

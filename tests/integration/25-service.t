@@ -78,9 +78,8 @@ with open(sys.argv[2], "a") as log:
 EOF
 listener=$!
 for _ in $(seq 1 50); do [ -S "$TEST_DIR/notify.sock" ] && break; sleep 0.1; done
-NOTIFY_SOCKET="$TEST_DIR/notify.sock" "$FERRYD" --config "$TEST_DIR/good.conf" 2>> "$TEST_DIR/site.log" &
-DAEMON_PID=$!
-DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
+NOTIFY_SOCKET="$TEST_DIR/notify.sock" start_ferryd "$TEST_DIR/site.log" --config "$TEST_DIR/good.conf"
+DAEMON_PID=$FERRYD_PID
 for _ in $(seq 1 100); do grep -q READY=1 "$TEST_DIR/notify.log" 2> /dev/null && break; sleep 0.1; done
 grep -q "READY=1" "$TEST_DIR/notify.log" && [ -s "$TEST_DIR/site/ferryd.url" ]
 ok $? "ferryd tells the notify socket READY=1 once it listens, with ferryd.url written"
@@ -184,8 +183,7 @@ timeout 3 "${SSE[@]}" -H "Last-Event-ID: $((id - 1))" "$URL/v1/events/stream" > 
 ok $? "  a reconnect with Last-Event-ID: $((id - 1)) gets event $id and nothing before it"
 
 # Stopping, with an event stream still open: STOPPING=1, and ferryd.url is gone.
-kill "$DAEMON_PID"
-wait "$DAEMON_PID" 2> /dev/null
+stop_daemon "$DAEMON_PID"
 wait "$listener" 2> /dev/null
 grep -q "STOPPING=1" "$TEST_DIR/notify.log" && [ ! -e "$TEST_DIR/site/ferryd.url" ]
 ok $? "at SIGTERM ferryd says STOPPING=1 and removes ferryd.url (an open event stream does not hold it)"

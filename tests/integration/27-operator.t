@@ -123,7 +123,7 @@ ferry site remove dr > /dev/null 2> "$TEST_DIR/remove.err"
 ok $? "site remove is refused while an image replicates there"
 
 # The replica site goes away: down in metrics, error in status and health.
-kill "$REPLICA_PID"; wait "$REPLICA_PID" 2> /dev/null
+stop_daemon "$REPLICA_PID"
 for _ in $(seq 1 150); do [ "$(field state)" = error ] && break; sleep 0.2; done
 is "$(field state)" error "with the replica site stopped, the protection is in error"
 for _ in $(seq 1 50); do [ "$(series ferry_site_up 'site="dr"')" = 0 ] && break; sleep 0.2; done

@@ -1,12 +1,14 @@
 # Ceph clusters for the TAP integration tests (see tests/ceph-cluster.sh). Source it after lib.sh.
 #   ceph_cluster NAME [memstore|bluestore]   sets CEPH_CONF_NAME (its ceph.conf) and CEPH_DIR_NAME
 #   rbd_sha CONF POOL/IMAGE                  SHA-256 of the image's bytes
-# A test's own EXIT trap must call ceph_cleanup (it stops the clusters, then runs lib.sh's cleanup).
+# A test's own EXIT trap must call ceph_cleanup (it stops the test's ferryd processes while their
+# clusters still run, then the clusters, then runs lib.sh's cleanup).
 CEPH_CLUSTER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/ceph-cluster.sh
 CEPH_STARTED=""	# folders of the clusters this test started (and stops)
 
 ceph_cleanup() {
 	local dir
+	ferryd_finish
 	for dir in $CEPH_STARTED; do "$CEPH_CLUSTER_SH" stop "$dir" >/dev/null 2>&1; done
 	CEPH_STARTED=""
 	cleanup

@@ -34,6 +34,7 @@ D1="$TEST_DIR/libvirt-1" D2="$TEST_DIR/libvirt-2"
 STARTED=""
 cutover_cleanup() {
 	local d
+	ferryd_finish	# while libvirtd and Ceph still answer them
 	for d in $STARTED; do "$LIBVIRT_SH" stop "$d" > /dev/null 2>&1; done
 	ceph_cleanup
 }

@@ -10,15 +10,32 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 TEST_DIR=$(mktemp -d /tmp/ferry-test.XXXXXX)
 export FERRY_STATE_DIR="$TEST_DIR/cli"
-DAEMON_PIDS=""
+DAEMON_PIDS=""	# every background process of the test: killed at exit
 test_number=0
 test_failed=0
 
+# The ferryd processes of the test (start_daemon, start_ferryd), checked at exit by
+# ferryd_check: their logs must hold no sanitizer report, and each must have exited 0 unless the
+# test killed it on purpose (kill9, or a FERRY_FAULT_EXIT_* hook in its environment).
+FERRYD_PIDS=""
+declare -A FERRYD_LOG=() FERRYD_STATUS=() FERRYD_ON_PURPOSE=()
+
+# cleanup: the end of every test (lib-ceph.sh's and lib-cutover.sh's clean-ups end with it).
+# ferryd processes still running get SIGTERM (their leak check runs at a clean exit), then
+# ferryd_check; when it finds a problem, a last "not ok" line (beyond the plan, so that prove
+# fails the test in any case) and exit status 1.
 cleanup() {
+	local verdict=0
+	ferryd_finish
+	ferryd_check || verdict=1
 	for pid in $DAEMON_PIDS; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
 	if mountpoint -q "$TEST_DIR/full" 2>/dev/null; then umount "$TEST_DIR/full"; fi
+	if [ "$verdict" = 1 ]; then
+		ok 1 "every ferryd exited cleanly and logged no sanitizer report"
+	fi
 	if [ "$test_failed" = 0 ]; then rm -rf "$TEST_DIR"; else echo "# kept $TEST_DIR for inspection"; fi
+	[ "$verdict" = 0 ] || exit 1
 }
 trap cleanup EXIT
 
@@ -33,6 +50,27 @@ is() {	# is GOT EXPECTED DESCRIPTION
 	else echo "not ok $test_number - $3"; echo "#   got:      '$1'"; echo "#   expected: '$2'"; test_failed=1; fi
 }
 diag() { echo "# $*"; }
+skip() {	# skip DESCRIPTION: a test that cannot run here, counted in the plan
+	test_number=$((test_number + 1))
+	echo "ok $test_number # skip $1"
+}
+
+# wait_until TIMEOUT CMD...: runs CMD every WAIT_INTERVAL seconds (default 0.1) until it
+# succeeds (0) or TIMEOUT seconds have passed (1). Synchronization on a state, never on a guess.
+wait_until() {
+	local timeout=$1 now deadline
+	shift
+	now=${EPOCHREALTIME//[.,]/}
+	deadline=$((now + timeout * 1000000))
+	while :; do
+		"$@" && return 0
+		now=${EPOCHREALTIME//[.,]/}
+		[ "$now" -lt "$deadline" ] || return 1
+		sleep "${WAIT_INTERVAL:-0.1}"
+	done
+}
+# file_has FILE PATTERN: FILE exists and has a line matching the grep PATTERN.
+file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 
 # make_tls DIR: a test CA and a server certificate for 127.0.0.1/localhost signed by it.
 make_tls() {
@@ -47,6 +85,27 @@ make_tls() {
 		-CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
 }
 
+# start_ferryd LOG [ferryd args]: ferryd in the background, its stderr appended to LOG; sets
+# FERRYD_PID. It is checked at exit (see cleanup); a FERRY_FAULT_EXIT_* hook in its environment
+# means it is meant to die.
+start_ferryd() {
+	local log=$1
+	shift
+	"$FERRYD" "$@" 2>> "$log" &
+	FERRYD_PID=$!
+	DAEMON_PIDS="$DAEMON_PIDS $FERRYD_PID"
+	FERRYD_PIDS="$FERRYD_PIDS $FERRYD_PID"
+	FERRYD_LOG[$FERRYD_PID]=$log
+	if env | grep -q '^FERRY_FAULT_EXIT'; then FERRYD_ON_PURPOSE[$FERRYD_PID]=1; fi
+}
+# wait_listening PID STATE-DIR [SECONDS]: until ferryd PID has written STATE-DIR/ferryd.url
+# (default 10 s); fails at once when it exits.
+listening_or_gone() { [ -s "$2/ferryd.url" ] || ! kill -0 "$1" 2>/dev/null; }
+wait_listening() {
+	wait_until "${3:-10}" listening_or_gone "$1" "$2"
+	[ -s "$2/ferryd.url" ]
+}
+
 # start_daemon NAME [extra ferryd args]: starts ferryd with state in $TEST_DIR/NAME, using the
 # test certificate; sets DAEMON_URL and DAEMON_PID. The token is $TEST_DIR/token.
 start_daemon() {
@@ -57,21 +116,64 @@ start_daemon() {
 	mkdir -p "$state"
 	rm -f "$state/ferryd.url"
 	port=${DAEMON_PORT:-0}
-	"$FERRYD" --state-dir "$state" --listen "127.0.0.1:$port" --token-file "$TEST_DIR/token" \
-		--tls-cert "$TEST_DIR/tls/server.pem" --tls-key "$TEST_DIR/tls/server.key" "$@" \
-		2>> "$TEST_DIR/$name.log" &
-	DAEMON_PID=$!
-	DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
-	for _ in $(seq 1 100); do
-		[ -s "$state/ferryd.url" ] && break
-		kill -0 "$DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ ! -s "$state/ferryd.url" ]; then
+	start_ferryd "$TEST_DIR/$name.log" --state-dir "$state" --listen "127.0.0.1:$port" \
+		--token-file "$TEST_DIR/token" --tls-cert "$TEST_DIR/tls/server.pem" \
+		--tls-key "$TEST_DIR/tls/server.key" "$@"
+	DAEMON_PID=$FERRYD_PID
+	if ! wait_listening "$DAEMON_PID" "$state"; then
 		diag "ferryd $name did not start:"; sed 's/^/#   /' "$TEST_DIR/$name.log"
 		return 1
 	fi
 	DAEMON_URL=$(cat "$state/ferryd.url")
+}
+
+# kill9 PID: SIGKILL and reap (a ferryd so killed is killed on purpose: its status is not checked).
+kill9() {
+	[ -n "${FERRYD_LOG[$1]+set}" ] && FERRYD_ON_PURPOSE[$1]=1
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# ferryd_finish: every ferryd of the test still running gets SIGCONT and SIGTERM and 30 s to
+# exit; the exit status of each is kept in FERRYD_STATUS (124: it had to be killed).
+ferryd_finish() {
+	local pid
+	for pid in $FERRYD_PIDS; do
+		[ -z "${FERRYD_STATUS[$pid]+set}" ] || continue
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -CONT "$pid" 2>/dev/null
+			kill -TERM "$pid" 2>/dev/null
+			wait_for "$pid" 30
+		else
+			wait "$pid" 2>/dev/null
+			FERRYD_STATUS[$pid]=$?
+		fi
+	done
+}
+# ferryd_check: 0 when no ferryd log holds a sanitizer report (AddressSanitizer, LeakSanitizer,
+# UBSan's "runtime error:") and no ferryd exited non-zero that the test did not kill on purpose;
+# else 1, each problem on a diag line. 127 is no status (a test reaped it with its own wait).
+ferryd_check() {
+	local pid log status problems=0 seen=" "
+	for pid in $FERRYD_PIDS; do
+		log=${FERRYD_LOG[$pid]}
+		case $seen in *" $log "*) ;; *)
+			seen="$seen$log "
+			if grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error:' "$log" 2>/dev/null; then
+				diag "sanitizer report in $log:"
+				grep -m 3 -A 8 -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error:' "$log" |
+					head -n 30 | sed 's/^/#   /'
+				problems=1
+			fi ;;
+		esac
+		status=${FERRYD_STATUS[$pid]:-127}
+		if [ -z "${FERRYD_ON_PURPOSE[$pid]+set}" ] && [ "$status" != 0 ] && [ "$status" != 127 ]; then
+			diag "ferryd $pid (log $log) exited with status $status, and the test did not kill it"
+			tail -n 5 "$log" 2>/dev/null | sed 's/^/#   /'
+			problems=1
+		fi
+	done
+	return "$problems"
 }
 
 # free_port: a TCP port for a ferryd that must come back on the same port after a restart:
@@ -86,10 +188,14 @@ free_port() {
 	return 1
 }
 
-# stop_daemon PID: SIGTERM and wait; returns ferryd's exit status.
+# stop_daemon PID: SIGTERM and wait; returns ferryd's exit status (checked at exit too).
 stop_daemon() {
+	local rc
 	kill -TERM "$1" 2>/dev/null
 	wait "$1"
+	rc=$?
+	[ -z "${FERRYD_LOG[$1]+set}" ] || FERRYD_STATUS[$1]=$rc
+	return "$rc"
 }
 
 # ferry_copy URL SOURCE NAME [args]: ferry copy with the test token and CA, JSON on stdout.
@@ -115,19 +221,20 @@ copy_bg() {
 }
 
 # wait_for PID SECONDS: waits for a background child; its exit status, or 124 after a timeout
-# (then the child is killed).
+# (then the child is killed). A ferryd's status is kept for the check at exit.
+exited() { ! kill -0 "$1" 2>/dev/null; }
 wait_for() {
-	local pid=$1 limit=$(($2 * 10))
-	for _ in $(seq 1 "$limit"); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	local pid=$1 rc
+	if ! wait_until "$2" exited "$pid"; then
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
-		return 124
+		rc=124
+	else
+		wait "$pid" 2>/dev/null
+		rc=$?
 	fi
-	wait "$pid" 2>/dev/null
+	[ -z "${FERRYD_LOG[$pid]+set}" ] || FERRYD_STATUS[$pid]=$rc
+	return "$rc"
 }
 
 # volume_field NAME KEY: KEY of the volume's current transfer per `ferry status --json`
@@ -135,27 +242,33 @@ wait_for() {
 volume_field() {
 	"$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" \
 		--cacert "$TEST_DIR/tls/ca.pem" --json |
-		perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
-			for (@{$d->{volumes}}) { if ($_->{name} eq $ARGV[0]) {
-				print $_->{transfer}{$ARGV[1]} // "none"; exit } }
-			print "none"' "$1" "$2"
+		jq -r --arg n "$1" --arg k "$2" '[.volumes[] | select(.name == $n)] |
+			if length == 0 then "none" else .[0].transfer[$k] // "none" end'
 }
 
 # wait_durable NAME COUNT [SECONDS]: until the receiver holds at least COUNT durable segments of
 # NAME's current transfer (default 60 s): a copy is cut at a known state, not after a guessed sleep.
-wait_durable() {
+volume_durable_at_least() {
 	local durable
-	for _ in $(seq 1 $((${3:-60} * 5))); do
-		durable=$(volume_field "$1" segments_durable)
-		[ "$durable" != none ] && [ "$durable" -ge "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
+	durable=$(volume_field "$1" segments_durable)
+	[ "$durable" != none ] && [ "$durable" -ge "$2" ] 2>/dev/null
 }
+wait_durable() { WAIT_INTERVAL=0.2 wait_until "${3:-60}" volume_durable_at_least "$1" "$2"; }
 
-# json_field JSON KEY: a top-level scalar of a one-line JSON object (numbers, strings, bools).
+# json_field JSON KEY: a scalar of a JSON object, the top level's KEY or else the first KEY
+# inside it; "" when there is none (or JSON is not JSON).
 json_field() {
-	printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}[,}].*/\1/p" | head -n 1
+	jq -r --arg k "$2" 'first(if type == "object" and has($k) then .[$k] else empty end,
+		(.. | objects | select(has($k)) | .[$k]) | scalars)' <<< "$1" 2>/dev/null
+}
+# json_error JSON: the error code of an answer {"error": {"code": ...}} ("" when none).
+json_error() { jq -r '.error.code // empty' <<< "$1" 2>/dev/null; }
+
+# running_threads PID...: threads of these processes that still run (a zombie's do not).
+running_threads() {
+	local pid
+	for pid in "$@"; do cat /proc/"$pid"/task/*/stat 2>/dev/null; done |
+		awk '{ sub(/.*\) /, ""); if ($1 != "Z" && $1 != "X") n++ } END { print n + 0 }'
 }
 
 # make_image PATH MiB: a mix of random, text-like and zero data, with a hole in the middle.
