@@ -331,10 +331,10 @@ cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t ru
 	json_array_foreach(json_object_get(record, "disks"), i, disk) if (rc == 0) rc =
 		catalog_promoted_put(site->catalog, cutover_text(disk, "replica"), run_id);
 	/* The point the VM runs on from here: the last one both sites share (reprotect). */
-	if (rc == 0 && point > 0) {
-		json_object_set_new(record, "promoted_point", json_integer(point));
+	if (rc == 0 && point > 0)
+		rc = cutover_record_mark_promoted(record, point);
+	if (rc == 0 && point > 0)
 		rc = cutover_record_store(site->catalog, record, "replica");
-	}
 	json_decref(record);
 	return rc;
 }
@@ -441,18 +441,13 @@ cutover_activate(struct cutover_run *run, json_t *request)
 				break;
 		}
 		cutover_step_end(run, seq, rc, "%zu disk(s)", json_object_size(images));
-		if (rc == 0 && !test) {
-			json_object_set_new(record, "promoted_point", json_integer(point));
+		if (rc == 0 && !test)
+			rc = cutover_record_mark_promoted(record, point);
+		/* Clean-up finds the clones in the record. */
+		if (rc == 0 && test)
+			rc = cutover_record_mark_test(record, run->id, point, clones);
+		if (rc == 0)
 			rc = cutover_record_store(run->site->catalog, record, "replica");
-		}
-		if (rc == 0 && test) {
-			/* Clean-up finds the clones in the record. */
-			json_object_set_new(record, "test",
-					    json_pack("{s:I, s:I, s:O}", "run", (json_int_t)run->id,
-						      "point", (json_int_t)point, "clones",
-						      clones));
-			rc = cutover_record_store(run->site->catalog, record, "replica");
-		}
 		if (rc == 0)
 			rc = cutover_define_start(run, record, images, test, true);
 		json_decref(images);
@@ -487,7 +482,7 @@ out:
 int
 cutover_cleanup(struct cutover_run *run, json_t *request)
 {
-	json_t *vms = NULL, *record, *test, *clone, *disk;
+	json_t *vms = NULL, *record, *clone, *disk;
 	size_t i, j;
 	int rc, failures = 0, cleaned = 0;
 
@@ -500,10 +495,12 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 			   *uri = cutover_text(record, "dest_uri");
 		virConnectPtr connection = NULL;
 		virDomainPtr domain = NULL;
+		struct cutover_vm_flags flags;
+		size_t clones;
 		int seq;
 
-		test = json_object_get(record, "test");
-		if (test == NULL)
+		cutover_record_flags_read(record, &flags);
+		if (!flags.testing)
 			continue;
 		seq = cutover_step_begin(run, "remove test VM %s", name);
 		rc = cutover_virt_open(uri, &connection);
@@ -516,27 +513,25 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 			virDomainFree(domain);
 		}
 		cutover_virt_close(connection);
-		json_array_foreach(json_object_get(test, "clones"), j, clone)
+		json_array_foreach(flags.test_clones, j, clone)
 		{
 			disk = json_array_get(json_object_get(record, "disks"), j);
 			if (rc == 0 && disk) {
 				char location[600], snapshot[32];
-				json_int_t point;
 
 				cutover_replica_location(run->site, disk, location,
 							 sizeof(location));
-				point = json_integer_value(json_object_get(test, "point"));
 				snprintf(snapshot, sizeof(snapshot), "ferry-%lld",
-					 (long long)point);
-				rc = repl_rbd_remove_clone(location, point ? snapshot : "",
+					 (long long)flags.test_point);
+				rc = repl_rbd_remove_clone(location,
+							   flags.test_point ? snapshot : "",
 							   json_string_value(clone));
 			}
 		}
-		/* Counted before the record's "test" (and test with it) is freed. */
-		size_t clones = json_array_size(json_object_get(test, "clones"));
-
+		/* Counted before the clean-up frees the record's test, and its clones with it. */
+		clones = json_array_size(flags.test_clones);
 		if (rc == 0) {
-			json_object_del(record, "test");
+			cutover_record_clear_test(record);
 			rc = cutover_record_store(run->site->catalog, record, "replica");
 		}
 		cutover_step_end(run, seq, rc, "domain and %zu clone(s) removed", clones);

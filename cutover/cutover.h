@@ -68,6 +68,10 @@ int cutover_vm_receive(const struct cutover_site *site, json_t *record);
 int cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **reply);
 int cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **reply);
 
+/* The state of a VM record (protected, unsent, migrated, replica, testing, promoted; the table
+ * is in cutover/record_state.c), for listings. */
+const char *cutover_record_state_name(json_t *record, const char *role);
+
 /* Keeps the stored definitions current: a VM of this site (role primary) whose libvirt
  * definition changed is registered again (new disks protected, the record sent to the
  * replica site). One pass returns how many changed; the refresher makes a pass every

@@ -62,6 +62,42 @@ int cutover_only_site(const struct catalog_site *site, void *context);
 /* Held during a pass of the refresher; a run starts only between two passes. */
 extern pthread_mutex_t cutover_refresh_lock;
 
+/* ---- record_state.c: a VM record's state (the table of states and transitions is there) ---- */
+
+enum cutover_vm_state {
+	CUTOVER_VM_PROTECTED,
+	CUTOVER_VM_UNSENT,
+	CUTOVER_VM_MIGRATED,
+	CUTOVER_VM_REPLICA,
+	CUTOVER_VM_TESTING,
+	CUTOVER_VM_PROMOTED,
+	CUTOVER_VM_STATE_COUNT
+};
+/* The flags of a record, parsed; test_clones is borrowed from the record. */
+struct cutover_vm_flags {
+	int64_t promoted_point; /* > 0: runs here from its replicas since that point */
+	bool migrated;		/* retired here by run migrated_by */
+	int64_t migrated_by;
+	bool unsent;
+	int64_t reprotected_by, reprotect_point;
+	bool testing;
+	int64_t test_run, test_point;
+	json_t *test_clones;
+};
+const char *cutover_vm_state_name(enum cutover_vm_state state);
+void cutover_record_flags_read(json_t *record, struct cutover_vm_flags *flags);
+enum cutover_vm_state cutover_record_state(json_t *record, const char *role);
+int64_t cutover_record_promoted_point(json_t *record);
+int64_t cutover_record_reprotected_by(json_t *record);
+int64_t cutover_record_reprotect_point(json_t *record);
+int cutover_record_mark_promoted(json_t *record, int64_t point);
+int cutover_record_mark_migrated(json_t *record, int64_t run_id);
+int cutover_record_mark_unsent(json_t *record);
+int cutover_record_mark_test(json_t *record, int64_t run_id, int64_t point, json_t *clones);
+void cutover_record_clear_test(json_t *record);
+/* reversed (a copy of original made for the other direction) keeps only reprotect's flags. */
+int cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id);
+
 /* ---- activate.c: failover, test failover, activation ---- */
 
 int cutover_activate(struct cutover_run *run, json_t *request);

@@ -143,8 +143,9 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 					   cutover_text(record, "group"), point) < 0)
 			log_warn("%s: %s", source, ferry_error_message());
 	}
-	json_object_set_new(record, "migrated", json_integer(run->id));
-	cutover_record_store(run->site->catalog, record, "primary");
+	if (cutover_record_mark_migrated(record, run->id) < 0 ||
+	    cutover_record_store(run->site->catalog, record, "primary") < 0)
+		log_warn("VM %s: %s", cutover_text(record, "name"), ferry_error_message());
 }
 
 /* Every disk of the VM has a committed point at the replica site, its replication works and

@@ -260,8 +260,13 @@ cutover_vm_receive(const struct cutover_site *site, json_t *record)
 		json_t *existing = NULL;
 		int64_t promoted = 0;
 
-		if (cutover_record_load(site->catalog, name, &existing) == 0)
-			promoted = json_integer_value(json_object_get(existing, "promoted_point"));
+		if (cutover_record_load(site->catalog, name, &existing) == 0 &&
+		    cutover_record_state(existing, "replica") == CUTOVER_VM_PROMOTED) {
+			struct cutover_vm_flags flags;
+
+			cutover_record_flags_read(existing, &flags);
+			promoted = flags.promoted_point;
+		}
 		json_decref(existing);
 		if (promoted > 0)
 			return ferry_error_set(
@@ -361,7 +366,7 @@ cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **rep
 
 	*reply = NULL;
 	rc = cutover_record_load(site->catalog, name, &record);
-	if (rc == 0 && json_integer_value(json_object_get(record, "promoted_point")) > 0)
+	if (rc == 0 && cutover_record_state(record, "replica") == CUTOVER_VM_PROMOTED)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "%s runs at this site since a failover or migration: it is "
 				     "not unprotected from the other site",
@@ -392,7 +397,7 @@ cutover_refresh_collect(const char *name, const char *role, const char *group, c
 	if (strcmp(role, "primary") != 0)
 		return 0;
 	parsed = json_loads(record, 0, NULL);
-	if (parsed && json_object_get(parsed, "migrated") == NULL)
+	if (parsed && cutover_record_state(parsed, role) != CUTOVER_VM_MIGRATED)
 		json_array_append(context, parsed);
 	json_decref(parsed);
 	return 0;
@@ -404,7 +409,7 @@ static int
 cutover_refresh_one(const struct cutover_site *site, json_t *record)
 {
 	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
-	bool unsent = json_is_true(json_object_get(record, "unsent"));
+	bool unsent = cutover_record_state(record, "primary") == CUTOVER_VM_UNSENT;
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
 	json_t *request = NULL, *stored = NULL;
@@ -430,15 +435,19 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 		/* A run owns the records now, or one changed this VM's role since the list was
 		 * read (a reprotect made it a replica here): the next pass looks again. */
 		char role[16] = "", *text = NULL;
+		json_t *now = NULL;
+		bool skip = cutover_runs_active() > 0 ||
+			    catalog_vm_get(site->catalog, name, &text, role) < 0 ||
+			    strcmp(role, "primary") != 0 ||
+			    (now = json_loads(text, 0, NULL)) == NULL ||
+			    cutover_record_state(now, role) == CUTOVER_VM_MIGRATED;
 
-		if (cutover_runs_active() > 0 ||
-		    catalog_vm_get(site->catalog, name, &text, role) < 0 ||
-		    strcmp(role, "primary") != 0 || strstr(text, "\"migrated\"") != NULL) {
-			free(text);
+		json_decref(now);
+		free(text);
+		if (skip) {
 			pthread_mutex_unlock(&cutover_refresh_lock);
 			return 0;
 		}
-		free(text);
 	}
 	request = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "name", name, "uri", uri,
 			    "dest_uri", cutover_text(record, "dest_uri"), "group",
@@ -459,10 +468,9 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 
 		snprintf(message, sizeof(message), "%s", ferry_error_message());
 		/* protect stores before it sends: mark the record so that it is sent again. */
-		if (cutover_record_load(site->catalog, name, &kept) == 0) {
-			json_object_set_new(kept, "unsent", json_true());
+		if (cutover_record_load(site->catalog, name, &kept) == 0 &&
+		    cutover_record_mark_unsent(kept) == 0)
 			cutover_record_store(site->catalog, kept, "primary");
-		}
 		json_decref(kept);
 		if (!unsent)
 			catalog_event_add(site->catalog, "warn", name,

@@ -39,12 +39,11 @@ cutover_record_reversed(const struct cutover_run *run, json_t *record, const cha
 		json_object_set_new(reversed, "network_map", map);
 	}
 	json_object_set_new(reversed, "xml", json_string(xml));
-	json_object_del(reversed, "migrated");
-	json_object_del(reversed, "test");
 	/* What a resumed reprotect recognises as done, and the point it started from. */
-	json_object_set_new(reversed, "reprotected_by", json_integer(run->id));
-	json_object_set(reversed, "reprotect_point", json_object_get(record, "promoted_point"));
-	json_object_del(reversed, "promoted_point");
+	if (cutover_record_reverse(reversed, record, run->id) < 0) {
+		json_decref(reversed);
+		return NULL;
+	}
 	return reversed;
 }
 
@@ -159,7 +158,7 @@ cutover_reprotect_check(struct cutover_run *run, json_t *vms)
 	{
 		int64_t promoted_by = 0;
 
-		if (json_integer_value(json_object_get(record, "promoted_point")) < 1)
+		if (cutover_record_state(record, "replica") != CUTOVER_VM_PROMOTED)
 			return ferry_error_set(
 				FERRY_ERR_CONFLICT,
 				"VM %s of group %s does not run here from its replicas (no "
@@ -242,7 +241,8 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 	json_array_foreach(vms, i, record)
 	{
 		const char *name = cutover_text(record, "name");
-		int64_t point = json_integer_value(json_object_get(record, "promoted_point"));
+		int64_t point = cutover_record_promoted_point(record);
+		json_t *reversed;
 		virConnectPtr connection = NULL;
 		virDomainPtr domain = NULL;
 		char *xml = NULL;
@@ -258,9 +258,11 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 		cutover_virt_close(connection);
 		if (rc < 0)
 			return rc;
-		json_array_append_new(primaries,
-				      cutover_record_reversed(run, record, site_name, xml));
+		reversed = cutover_record_reversed(run, record, site_name, xml);
 		free(xml);
+		if (reversed == NULL || json_array_append_new(primaries, reversed) != 0)
+			return ferry_error_set(FERRY_ERR_NO_MEMORY,
+					       "no memory for the reversed record of %s", name);
 		json_array_foreach(json_object_get(record, "disks"), j, disk)
 		{
 			char location[600], at_point[640];
@@ -314,7 +316,7 @@ cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
 
 	json_array_foreach(vms, i, record)
 	{
-		if (json_integer_value(json_object_get(record, "reprotected_by")) != run->id)
+		if (cutover_record_reprotected_by(record) != run->id)
 			return false;
 	}
 	return json_array_size(vms) > 0;
@@ -336,8 +338,8 @@ cutover_reprotect_finish(struct cutover_run *run, json_t *vms, const char *group
 		json_array_append_new(
 			run->vms,
 			json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"), "point",
-				  json_integer_value(json_object_get(
-					  record, resumed ? "reprotect_point" : "promoted_point")),
+				  (json_int_t)(resumed ? cutover_record_reprotect_point(record)
+						       : cutover_record_promoted_point(record)),
 				  "final_delta_bytes", (json_int_t)0));
 	}
 	repl_scheduler_request(run->site->scheduler, group_name);
@@ -413,8 +415,7 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 	}
 	json_array_foreach(primaries, i, record)
 	{
-		int64_t point = json_integer_value(
-			json_object_get(json_array_get(vms, i), "promoted_point"));
+		int64_t point = cutover_record_promoted_point(json_array_get(vms, i));
 
 		json_array_foreach(json_object_get(record, "disks"), j, disk)
 		{

@@ -34,7 +34,7 @@ cutover_rollback(struct cutover_run *run, json_t *request)
 		goto checked;
 	}
 	rc = cutover_record_load(run->site->catalog, name, &record);
-	if (rc == 0 && json_object_get(record, "migrated") != NULL)
+	if (rc == 0 && cutover_record_state(record, "primary") == CUTOVER_VM_MIGRATED)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "%s was retired here by that run: it runs at the destination; "
 				     "finish with ferry run resume %lld",

@@ -135,13 +135,13 @@ web_vm_entry(const char *name, const char *role, const char *group, const char *
 {
 	json_t *parsed = json_loads(record, 0, NULL), *disks = json_object_get(parsed, "disks");
 
-	json_array_append_new(context,
-			      json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "name", name, "role",
-					role, "group", group, "uri",
-					json_object_get(parsed, "uri") ?: json_null(), "dest_uri",
-					json_object_get(parsed, "dest_uri") ?: json_null(), "order",
-					json_object_get(parsed, "order") ?: json_null(), "disks",
-					disks ? disks : json_null()));
+	json_array_append_new(
+		context, json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "name", name, "role",
+				   role, "state", cutover_record_state_name(parsed, role), "group",
+				   group, "uri", json_object_get(parsed, "uri") ?: json_null(),
+				   "dest_uri", json_object_get(parsed, "dest_uri") ?: json_null(),
+				   "order", json_object_get(parsed, "order") ?: json_null(),
+				   "disks", disks ? disks : json_null()));
 	json_decref(parsed);
 	return 0;
 }

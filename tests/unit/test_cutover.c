@@ -16,6 +16,7 @@
 
 #include "catalog/catalog.h"
 #include "common/error.h"
+#include "cutover/internal.h"
 #include "cutover/virt.h"
 
 static const char domain_xml[] =
@@ -300,6 +301,79 @@ test_catalog_run_ids_hold_under_concurrent_inserts(void **state)
 	assert_int_equal(system(db), 0);
 }
 
+/* A record's state follows its flags and role; each transition makes the state its table says. */
+static void
+test_record_state_transitions(void **state)
+{
+	json_t *record = json_pack("{s:s, s:s}", "name", "web1", "uri", "qemu:///a");
+	json_t *clones = json_pack("[s]", "web1-root-test-7");
+	json_t *reversed;
+	struct cutover_vm_flags flags;
+
+	(void)state;
+	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_PROTECTED);
+	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_REPLICA);
+	assert_int_equal(cutover_record_mark_unsent(record), 0);
+	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_UNSENT);
+	assert_int_equal(cutover_record_mark_migrated(record, 12), 0);
+	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_MIGRATED);
+	assert_string_equal(cutover_record_state_name(record, "primary"), "migrated");
+	json_object_clear(record);
+	json_object_set_new(record, "name", json_string("web1"));
+
+	assert_int_equal(cutover_record_mark_test(record, 7, 4, clones), 0);
+	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_TESTING);
+	cutover_record_flags_read(record, &flags);
+	assert_true(flags.testing);
+	assert_int_equal(flags.test_run, 7);
+	assert_int_equal(flags.test_point, 4);
+	assert_int_equal(json_array_size(flags.test_clones), 1);
+	cutover_record_clear_test(record);
+	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_REPLICA);
+
+	assert_int_equal(cutover_record_mark_promoted(record, 9), 0);
+	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_PROMOTED);
+	assert_int_equal(cutover_record_promoted_point(record), 9);
+
+	/* Reversed for the other direction: only reprotect's own flags, the point it started from.
+	 */
+	reversed = json_deep_copy(record);
+	json_object_set_new(reversed, "unsent", json_true());
+	assert_int_equal(cutover_record_reverse(reversed, record, 31), 0);
+	assert_int_equal(cutover_record_state(reversed, "primary"), CUTOVER_VM_PROTECTED);
+	assert_null(json_object_get(reversed, "promoted_point"));
+	assert_int_equal(cutover_record_reprotected_by(reversed), 31);
+	assert_int_equal(cutover_record_reprotect_point(reversed), 9);
+	assert_false(cutover_record_key_portable("promoted_point"));
+	assert_false(cutover_record_key_portable("reprotected_by"));
+	assert_true(cutover_record_key_portable("disks"));
+	json_decref(reversed);
+	json_decref(clones);
+	json_decref(record);
+}
+
+/* Every kind the table holds is found by name; the table answers what the engine asks. */
+static void
+test_run_kinds_table(void **state)
+{
+	char kinds[256];
+
+	(void)state;
+	assert_null(cutover_kind_find("migrate-warm"));
+	assert_null(cutover_kind_find(NULL));
+	assert_true(cutover_kind_find("migrate-live")->abortable);
+	assert_true(cutover_kind_find("failover-test")->rollbackable);
+	assert_false(cutover_kind_find("failover")->rollbackable);
+	assert_true(cutover_kind_find("failover")->admin);
+	assert_false(cutover_kind_find("migrate-cold")->admin);
+	assert_false(cutover_kind_find("rollback")->startable);
+	assert_false(cutover_kind_find("failover-cleanup")->needs_target);
+	assert_int_equal(cutover_kind_list(kinds, sizeof(kinds), true), 0);
+	assert_non_null(strstr(kinds, "migrate-check"));
+	assert_null(strstr(kinds, "rollback"));
+	assert_int_equal(cutover_kind_list(kinds, 8, false), FERRY_ERR_INTERNAL);
+}
+
 int
 main(void)
 {
@@ -313,6 +387,8 @@ main(void)
 		cmocka_unit_test(test_ceph_mon_reads_the_first_monitor),
 		cmocka_unit_test(test_catalog_runs_steps_and_interruption),
 		cmocka_unit_test(test_catalog_run_ids_hold_under_concurrent_inserts),
+		cmocka_unit_test(test_record_state_transitions),
+		cmocka_unit_test(test_run_kinds_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

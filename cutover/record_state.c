@@ -1,0 +1,172 @@
+/* The state of a VM record: the flags a record carries besides its portable keys (name, uri,
+ * disks, xml...), parsed and written here only. The record itself stays JSON in the catalog
+ * (table vms); every other file reads its state through cutover_record_flags_read() and changes
+ * it through the transitions below.
+ *
+ * States (enum cutover_vm_state; role is the catalog column):
+ *   PROTECTED  role primary: replicated from here; the refresher keeps its definition current.
+ *   UNSENT     role primary, "unsent": its newest definition did not reach the replica site.
+ *   MIGRATED   role primary, "migrated": RUN: retired here by that migration; runs elsewhere.
+ *   REPLICA    role replica: what a failover or migration brings up.
+ *   TESTING    role replica, "test": {run, point, clones}: a test failover runs it from clones.
+ *   PROMOTED   role replica, "promoted_point": P: runs here from its replicas, from point P.
+ *
+ * Transitions:
+ *   (none)    -> PROTECTED   cutover_vm_protect()                  record stored, then sent
+ *   (none)    -> REPLICA     cutover_vm_receive()                  a copy from the primary
+ *   PROTECTED -> UNSENT      cutover_record_mark_unsent()          the send failed (refresher)
+ *   UNSENT    -> PROTECTED   cutover_vm_protect()                  stored and sent again
+ *   PROTECTED -> MIGRATED    cutover_record_mark_migrated()        cutover_retire_disks()
+ *   REPLICA   -> TESTING     cutover_record_mark_test()            failover-test
+ *   TESTING   -> REPLICA     cutover_record_clear_test()           failover-cleanup, rollback
+ *   REPLICA   -> PROMOTED    cutover_record_mark_promoted()        failover, activate, promote
+ *   PROMOTED  -> PROTECTED   cutover_record_reverse()              reprotect, at this site
+ *   MIGRATED  -> REPLICA     cutover_vm_receive() of the reversed  reprotect, at the other site
+ *
+ * Invariants:
+ *   1. A PROMOTED record is never replaced by a definition from the other site
+ *      (cutover_vm_receive() refuses), nor forgotten on its say-so (cutover_vm_forget()).
+ *   2. A MIGRATED record is never registered again by the refresher.
+ *   3. A TESTING record names every clone its test made, until the clean-up removes them.
+ *   4. No flag crosses sites: only the portable keys are sent (cutover_record_key_portable()).
+ *   5. A promoted point and a test point are committed points (> 0). */
+#include "cutover/internal.h"
+
+#include <assert.h>
+
+static const char *const cutover_vm_state_names[CUTOVER_VM_STATE_COUNT] = {
+	[CUTOVER_VM_PROTECTED] = "protected", [CUTOVER_VM_UNSENT] = "unsent",
+	[CUTOVER_VM_MIGRATED] = "migrated",   [CUTOVER_VM_REPLICA] = "replica",
+	[CUTOVER_VM_TESTING] = "testing",     [CUTOVER_VM_PROMOTED] = "promoted",
+};
+
+const char *
+cutover_vm_state_name(enum cutover_vm_state state)
+{
+	return state < CUTOVER_VM_STATE_COUNT ? cutover_vm_state_names[state] : "unknown";
+}
+
+void
+cutover_record_flags_read(json_t *record, struct cutover_vm_flags *flags)
+{
+	json_t *test = json_object_get(record, "test");
+
+	*flags = (struct cutover_vm_flags){
+		.promoted_point = cutover_record_promoted_point(record),
+		.migrated_by = json_integer_value(json_object_get(record, "migrated")),
+		.migrated = json_object_get(record, "migrated") != NULL,
+		.unsent = json_is_true(json_object_get(record, "unsent")),
+		.reprotected_by = cutover_record_reprotected_by(record),
+		.reprotect_point = cutover_record_reprotect_point(record),
+		.testing = test != NULL,
+		.test_run = json_integer_value(json_object_get(test, "run")),
+		.test_point = json_integer_value(json_object_get(test, "point")),
+		.test_clones = json_object_get(test, "clones"),
+	};
+}
+
+int64_t
+cutover_record_promoted_point(json_t *record)
+{
+	return json_integer_value(json_object_get(record, "promoted_point"));
+}
+
+int64_t
+cutover_record_reprotected_by(json_t *record)
+{
+	return json_integer_value(json_object_get(record, "reprotected_by"));
+}
+
+int64_t
+cutover_record_reprotect_point(json_t *record)
+{
+	return json_integer_value(json_object_get(record, "reprotect_point"));
+}
+
+enum cutover_vm_state
+cutover_record_state(json_t *record, const char *role)
+{
+	struct cutover_vm_flags flags;
+
+	cutover_record_flags_read(record, &flags);
+	if (strcmp(role, "primary") == 0)
+		return flags.migrated ? CUTOVER_VM_MIGRATED
+		       : flags.unsent ? CUTOVER_VM_UNSENT
+				      : CUTOVER_VM_PROTECTED;
+	if (flags.promoted_point > 0)
+		return CUTOVER_VM_PROMOTED;
+	return flags.testing ? CUTOVER_VM_TESTING : CUTOVER_VM_REPLICA;
+}
+
+const char *
+cutover_record_state_name(json_t *record, const char *role)
+{
+	return cutover_vm_state_name(cutover_record_state(record, role));
+}
+
+int
+cutover_record_mark_promoted(json_t *record, int64_t point)
+{
+	assert(point > 0); /* invariant 5 */
+	return json_object_set_new(record, "promoted_point", json_integer(point)) == 0
+		       ? 0
+		       : ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to mark %s promoted",
+					 cutover_text(record, "name"));
+}
+
+int
+cutover_record_mark_migrated(json_t *record, int64_t run_id)
+{
+	return json_object_set_new(record, "migrated", json_integer(run_id)) == 0
+		       ? 0
+		       : ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to mark %s migrated",
+					 cutover_text(record, "name"));
+}
+
+int
+cutover_record_mark_unsent(json_t *record)
+{
+	return json_object_set_new(record, "unsent", json_true()) == 0
+		       ? 0
+		       : ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to mark %s unsent",
+					 cutover_text(record, "name"));
+}
+
+int
+cutover_record_mark_test(json_t *record, int64_t run_id, int64_t point, json_t *clones)
+{
+	json_t *test = json_pack("{s:I, s:I, s:O}", "run", (json_int_t)run_id, "point",
+				 (json_int_t)point, "clones", clones);
+
+	assert(point > 0); /* invariant 5 */
+	if (test == NULL || json_object_set_new(record, "test", test) != 0)
+		return ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to record the test of %s",
+				       cutover_text(record, "name"));
+	return 0;
+}
+
+void
+cutover_record_clear_test(json_t *record)
+{
+	json_object_del(record, "test");
+}
+
+/* Only what reprotect recognises as its own: the run that reversed the record, and the point it
+ * started from (the promoted point). Every other flag goes. */
+int
+cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id)
+{
+	struct cutover_vm_flags flags;
+
+	cutover_record_flags_read((json_t *)original, &flags);
+	json_object_del(reversed, "migrated");
+	json_object_del(reversed, "test");
+	json_object_del(reversed, "unsent");
+	json_object_del(reversed, "promoted_point");
+	if (json_object_set_new(reversed, "reprotected_by", json_integer(run_id)) != 0 ||
+	    json_object_set_new(reversed, "reprotect_point", json_integer(flags.promoted_point)) !=
+		    0)
+		return ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to reverse the record of %s",
+				       cutover_text(reversed, "name"));
+	return 0;
+}
