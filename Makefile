@@ -121,7 +121,11 @@ bench: deps
 
 demo: deps
 	$(MAKE) all
-	bash tests/demo.sh
+	FERRY_DEMO_KEEP=$(KEEP) bash tests/demo.sh
+
+.PHONY: demo-stop
+demo-stop:
+	bash tests/demo.sh stop
 
 lint:
 	clang-format --dry-run --Werror $(LIBRARY_SOURCES) $(UNIT_SOURCES) cmd/*.c */*.h
