@@ -1,16 +1,18 @@
-/* SQLite catalog: schema, forward migrations, opening and closing, transactions and the
- * statement helpers that the other files of catalog/ (one per table family) run through.
+/* SQLite catalog: schema, forward migrations, opening and closing, transactions and the one
+ * statement idiom (catalog_internal.h) that the other files of catalog/, one per table family,
+ * run through.
  *
  * Invariants:
  *  1. PRAGMA user_version is the number of migrations applied; each migration runs in its own
  *     transaction with the version bump, so a crash leaves the catalog at one version or the next.
- *  2. A segment index appears in at most one range row per (transfer, kind); ranges never touch.
- *  3. A durable range row and the segment's checksum in the blob are written in one transaction.
+ *  2. Every call holds catalog->lock while it uses the connection; a write runs in one
+ *     transaction, the caller's (catalog_transaction_begin) or its own.
  */
 #include "catalog/catalog_internal.h"
 #include "common/error.h"
 #include "common/log.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,6 +198,7 @@ catalog_sqlite_error(struct catalog *catalog, int sqlite_rc, const char *what)
 	case SQLITE_CORRUPT:
 	case SQLITE_BUSY: code = FERRY_ERR_IO; break;
 	case SQLITE_CONSTRAINT: code = FERRY_ERR_CONFLICT; break;
+	case SQLITE_NOMEM: code = FERRY_ERR_NO_MEMORY; break;
 	}
 	return ferry_error_set(code, "catalog %s: %s: %s", catalog->path, what,
 			       sqlite3_errmsg(catalog->db));
@@ -238,7 +241,7 @@ int
 catalog_write_end(struct catalog *catalog, bool owned, int rc)
 {
 	if (owned) {
-		if (rc == 0)
+		if (rc >= 0)
 			rc = catalog_exec(catalog, "COMMIT");
 		if (rc < 0)
 			sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
@@ -285,14 +288,14 @@ catalog_user_version(struct catalog *catalog, int *version)
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	rc = catalog_prepare(catalog, "PRAGMA user_version", &stmt);
+	rc = catalog_statement(catalog, &stmt, "PRAGMA user_version", "");
 	if (rc < 0)
 		goto out;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "user_version");
+	rc = catalog_step(catalog, stmt, "user_version");
+	if (rc < 0)
 		goto out;
-	}
-	*version = sqlite3_column_int(stmt, 0);
+	*version = rc == CATALOG_ROW ? sqlite3_column_int(stmt, 0) : 0;
+	rc = 0;
 out:
 	sqlite3_finalize(stmt);
 	return rc;
@@ -344,7 +347,8 @@ catalog_open_at_version(const char *path, enum catalog_sync sync, int target_ver
 
 	catalog = calloc(1, sizeof(*catalog));
 	if (catalog == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_set(FERRY_ERR_NO_MEMORY, "cannot open catalog %s: out of memory",
+				       path);
 	snprintf(catalog->path, sizeof(catalog->path), "%s", path);
 	pthread_mutexattr_init(&attributes);
 	pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
@@ -426,95 +430,116 @@ catalog_copy_text(char *out, size_t size, sqlite3_stmt *stmt, int column)
 	util_utf8_sanitize(out);
 }
 
-/* Runs one write statement with text and integer parameters bound by bind(). */
-int
-catalog_write_one(struct catalog *catalog, const char *sql, const char *what,
-		  void (*bind)(sqlite3_stmt *stmt, const void *row), const void *row,
-		  bool must_change)
-{
-	sqlite3_stmt *stmt = NULL;
-	bool owned;
-	int rc, step;
+/* ---- the statement idiom (catalog_internal.h) ---- */
 
-	rc = catalog_write_begin(catalog, &owned);
-	if (rc < 0)
-		return rc;
-	rc = catalog_prepare(catalog, sql, &stmt);
-	if (rc < 0)
-		goto out;
-	bind(stmt, row);
-	step = sqlite3_step(stmt);
-	if (step != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, step, what);
-	else if (must_change && sqlite3_changes(catalog->db) == 0)
-		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s: nothing by that name", what);
-out:
-	sqlite3_finalize(stmt);
-	return catalog_write_end(catalog, owned, rc);
+void
+catalog_read_begin(struct catalog *catalog)
+{
+	pthread_mutex_lock(&catalog->lock);
 }
 
-/* Runs a query with one text parameter (NULL: none) and hands each row to each(). */
 int
-catalog_read_rows(struct catalog *catalog, const char *sql, const char *key, const char *what,
-		  int (*each)(sqlite3_stmt *stmt, void *context), void *context, int *rows)
+catalog_read_end(struct catalog *catalog, int rc)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, step;
-
-	*rows = 0;
-	pthread_mutex_lock(&catalog->lock);
-	rc = catalog_prepare(catalog, sql, &stmt);
-	if (rc < 0)
-		goto out;
-	if (key)
-		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		(*rows)++;
-		rc = each(stmt, context);
-		if (rc < 0)
-			goto out;
-	}
-	if (step != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, step, what);
-out:
-	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&catalog->lock);
+	return rc < 0 ? rc : 0;
+}
+
+int
+catalog_statement_v(struct catalog *catalog, sqlite3_stmt **stmt, const char *sql,
+		    const char *types, va_list args)
+{
+	int rc, bound = SQLITE_OK;
+
+	rc = catalog_prepare(catalog, sql, stmt);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; types[i] && bound == SQLITE_OK; i++) {
+		const char *text;
+
+		switch (types[i]) {
+		case 't':
+			text = va_arg(args, const char *);
+			bound = sqlite3_bind_text(*stmt, i + 1, text ? text : "", -1,
+						  SQLITE_STATIC);
+			break;
+		case 'z':
+			text = va_arg(args, const char *);
+			bound = text ? sqlite3_bind_text(*stmt, i + 1, text, -1, SQLITE_STATIC)
+				     : sqlite3_bind_null(*stmt, i + 1);
+			break;
+		case 'i': bound = sqlite3_bind_int64(*stmt, i + 1, va_arg(args, int64_t)); break;
+		case 'd': bound = sqlite3_bind_double(*stmt, i + 1, va_arg(args, double)); break;
+		default:
+			assert(!"catalog_statement: unknown parameter type");
+			return ferry_error_set(FERRY_ERR_INTERNAL,
+					       "catalog: parameter type '%c' of \"%s\" is unknown",
+					       types[i], sql);
+		}
+	}
+	if (bound != SQLITE_OK)
+		return catalog_sqlite_error(catalog, bound, "bind");
+	return 0;
+}
+
+int
+catalog_statement(struct catalog *catalog, sqlite3_stmt **stmt, const char *sql, const char *types,
+		  ...)
+{
+	va_list args;
+	int rc;
+
+	va_start(args, types);
+	rc = catalog_statement_v(catalog, stmt, sql, types, args);
+	va_end(args);
 	return rc;
 }
 
-/* Runs one write statement with up to 8 text or integer parameters: "t" text, "i" int64. */
 int
-catalog_write_values(struct catalog *catalog, const char *sql, const char *what, bool must_change,
-		     const char *types, ...)
+catalog_step(struct catalog *catalog, sqlite3_stmt *stmt, const char *what)
+{
+	int step = sqlite3_step(stmt);
+
+	if (step == SQLITE_ROW)
+		return CATALOG_ROW;
+	if (step == SQLITE_DONE)
+		return 0;
+	return catalog_sqlite_error(catalog, step, what);
+}
+
+int
+catalog_write(struct catalog *catalog, const char *what, int64_t *changes, const char *sql,
+	      const char *types, ...)
 {
 	sqlite3_stmt *stmt = NULL;
 	va_list args;
-	bool owned;
-	int rc, step;
+	bool owned = false;
+	int rc;
 
 	rc = catalog_write_begin(catalog, &owned);
 	if (rc < 0)
 		return rc;
-	rc = catalog_prepare(catalog, sql, &stmt);
+	va_start(args, types);
+	rc = catalog_statement_v(catalog, &stmt, sql, types, args);
+	va_end(args);
 	if (rc < 0)
 		goto out;
-	va_start(args, types);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 't') {
-			const char *text = va_arg(args, const char *);
-
-			sqlite3_bind_text(stmt, i + 1, text ? text : "", -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(stmt, i + 1, va_arg(args, int64_t));
-		}
-	}
-	va_end(args);
-	step = sqlite3_step(stmt);
-	if (step != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, step, what);
-	else if (must_change && sqlite3_changes(catalog->db) == 0)
-		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "%s: nothing by that name", what);
+	rc = catalog_step(catalog, stmt, what);
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	if (changes)
+		*changes = sqlite3_changes(catalog->db);
 out:
 	sqlite3_finalize(stmt);
 	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_name_index(const char *const *names, int count, const char *name)
+{
+	for (int i = 0; name && i < count; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
 }

@@ -183,6 +183,17 @@ int catalog_group_list(struct catalog *catalog,
 		       int (*each)(const struct catalog_group *group, void *context),
 		       void *context);
 
+/* A protection's stored state (catalog/protections.c has its transitions). "lagging" and
+ * "paused" are not stored: readers compute them from the times and the group. */
+enum catalog_protection_state {
+	CATALOG_PROTECTION_SYNCING, /* "syncing": no point committed since it began or changed */
+	CATALOG_PROTECTION_IN_SYNC, /* "in-sync": the last cycle committed a point */
+	CATALOG_PROTECTION_ERROR,   /* "error": the last cycle failed; reason says why */
+};
+const char *catalog_protection_state_name(enum catalog_protection_state state);
+/* FERRY_ERR_INVALID (recorded) when name is none of the names above. */
+int catalog_protection_state_parse(const char *name, enum catalog_protection_state *out);
+
 /* A protected volume and where its replication stands. Points are numbered 1, 2, ...; point N
  * is snapshot ferry-N of the source and, once committed, of the replica. pending_point is a
  * point taken but not yet committed (resumed, never re-taken). */
@@ -198,7 +209,7 @@ struct catalog_protection {
 	int64_t last_bytes_changed;
 	int64_t last_bytes_sent;
 	double last_seconds;
-	char state[16]; /* syncing, in-sync, lagging, error */
+	char state[16]; /* catalog_protection_state_name(): syncing, in-sync, error */
 	char reason[512];
 	/* Counters since the protection began (metrics). */
 	int64_t points_committed;
@@ -231,12 +242,38 @@ int catalog_vm_list(struct catalog *catalog, const char *group,
 				const char *record, void *context),
 		    void *context);
 
+/* A run's status (catalog/runs.c has its transitions and invariants). */
+enum catalog_run_status {
+	CATALOG_RUN_RUNNING,	 /* "running": a thread executes it */
+	CATALOG_RUN_COMPLETED,	 /* "completed" */
+	CATALOG_RUN_FAILED,	 /* "failed": resumable or rolled back */
+	CATALOG_RUN_REFUSED,	 /* "refused": a check failed before anything changed */
+	CATALOG_RUN_ABORTED,	 /* "aborted": the operator aborted it */
+	CATALOG_RUN_INTERRUPTED, /* "interrupted": ferryd stopped during it */
+	CATALOG_RUN_ROLLED_BACK, /* "rolled-back": a later rollback run undid it */
+};
+#define CATALOG_RUN_STATUS_COUNT 7
+/* The bit of a status in a from_mask of catalog_run_transition(). */
+#define CATALOG_RUN_MASK(status) (1u << (status))
+const char *catalog_run_status_name(enum catalog_run_status status);
+/* FERRY_ERR_INVALID (recorded) when name is no status. */
+int catalog_run_status_parse(const char *name, enum catalog_run_status *out);
+
+/* A step's result. */
+enum catalog_step_result {
+	CATALOG_STEP_RUNNING,	  /* "running" */
+	CATALOG_STEP_OK,	  /* "ok" */
+	CATALOG_STEP_FAILED,	  /* "failed" */
+	CATALOG_STEP_INTERRUPTED, /* "interrupted": ferryd stopped during it */
+};
+const char *catalog_step_result_name(enum catalog_step_result result);
+int catalog_step_result_parse(const char *name, enum catalog_step_result *out);
+
 struct catalog_run {
 	int64_t id;
 	char kind[32];
 	char target[256];
-	char status[16]; /* running, completed, failed, refused, interrupted, aborted, rolled-back
-			  */
+	char status[16]; /* catalog_run_status_name() */
 	char reason[1024];
 	int64_t started_ms;
 	int64_t ended_ms;
@@ -247,7 +284,7 @@ struct catalog_run_step {
 	int64_t run_id;
 	int seq;
 	char name[128];
-	char result[16]; /* running, ok, failed, skipped, interrupted */
+	char result[16]; /* catalog_step_result_name() */
 	char detail[1024];
 	int64_t started_ms;
 	int64_t ended_ms;
@@ -259,7 +296,14 @@ int catalog_run_finish(struct catalog *catalog, int64_t id, const char *status, 
 /* Reopens an interrupted or failed run (status running) to resume it; FERRY_ERR_CONFLICT when
  * it is neither (any more). */
 int catalog_run_reopen(struct catalog *catalog, int64_t id);
-/* Marks every run still running (and its running step) as interrupted; returns how many. */
+/* The one guarded move of a run: to `to` (with reason; NULL keeps the stored one) when its
+ * status is one of from_mask (CATALOG_RUN_MASK() bits), in one UPDATE ... WHERE id = ? AND
+ * status IN (...). Of two moves from the same status at once, exactly one succeeds; the other
+ * gets FERRY_ERR_CONFLICT naming the status the run has now. FERRY_ERR_NOT_FOUND when there is
+ * no such run. A move to running clears ended_ms; any other sets it. */
+int catalog_run_transition(struct catalog *catalog, int64_t run_id, unsigned from_mask,
+			   enum catalog_run_status to, const char *reason);
+/* Marks every run still running (and its running step) as interrupted; 0 or an error. */
 int catalog_run_mark_interrupted(struct catalog *catalog);
 int catalog_run_step_begin(struct catalog *catalog, int64_t run_id, const char *name, int *seq);
 int catalog_run_step_end(struct catalog *catalog, int64_t run_id, int seq, const char *result,
@@ -352,15 +396,5 @@ int catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry 
 int catalog_audit_list(struct catalog *catalog, int64_t since_ms, int limit,
 		       int (*each)(const struct catalog_audit_entry *entry, void *context),
 		       void *context);
-
-/* ---- for the files of catalog/ only: statement helpers of catalog.c ---- */
-struct sqlite3_stmt;
-int catalog_write_one(struct catalog *catalog, const char *sql, const char *what,
-		      void (*bind)(struct sqlite3_stmt *stmt, const void *row), const void *row,
-		      bool must_change);
-int catalog_read_rows(struct catalog *catalog, const char *sql, const char *key, const char *what,
-		      int (*each)(struct sqlite3_stmt *stmt, void *context), void *context,
-		      int *rows);
-void catalog_copy_text(char *out, size_t size, struct sqlite3_stmt *stmt, int column);
 
 #endif

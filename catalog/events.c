@@ -1,11 +1,9 @@
 /* The event log: every operator-visible change, newest 100,000 kept, read newest first or
- * (the event stream) after a given id. */
+ * (the event stream) after a given id. Statements follow the idiom of catalog_internal.h. */
 #include "catalog/catalog_internal.h"
 #include "common/error.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- events ---- */
@@ -14,9 +12,9 @@ static int
 catalog_event_vadd(struct catalog *catalog, const char *kind, const char *level, const char *object,
 		   const char *format, va_list args)
 {
-	sqlite3_stmt *stmt = NULL;
 	char message[1024];
-	bool owned;
+	bool owned = false;
+	int64_t id = 0;
 	int rc;
 
 	vsnprintf(message, sizeof(message), format, args);
@@ -25,27 +23,17 @@ catalog_event_vadd(struct catalog *catalog, const char *kind, const char *level,
 	rc = catalog_write_begin(catalog, &owned);
 	if (rc < 0)
 		return rc;
-	rc = catalog_prepare(catalog,
-			     "INSERT INTO events (time_ms, level, object, message, kind)"
-			     " VALUES (?1, ?2, ?3, ?4, ?5)",
-			     &stmt);
-	if (rc < 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, util_now_ms());
-	sqlite3_bind_text(stmt, 2, level, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, object, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, message, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 5, kind, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "event add");
-	else if (sqlite3_last_insert_rowid(catalog->db) % 1000 == 0)
-		/* The newest 100,000 are kept: a point a second for a year would be tens of
-		 * millions of rows. */
-		sqlite3_exec(catalog->db,
-			     "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - 100000",
-			     NULL, NULL, NULL);
-out:
-	sqlite3_finalize(stmt);
+	rc = catalog_write(catalog, "event add", NULL,
+			   "INSERT INTO events (time_ms, level, object, message, kind)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5)",
+			   "itttt", util_now_ms(), level, object, message, kind);
+	if (rc == 0)
+		id = sqlite3_last_insert_rowid(catalog->db);
+	/* The newest 100,000 are kept: a point a second for a year would be tens of millions of
+	 * rows. */
+	if (rc == 0 && id % 1000 == 0)
+		rc = catalog_write(catalog, "event trim", NULL,
+				   "DELETE FROM events WHERE id <= ?1 - 100000", "i", id);
 	return catalog_write_end(catalog, owned, rc);
 }
 
@@ -82,21 +70,19 @@ catalog_event_select(struct catalog *catalog, int64_t after_id, int limit,
 {
 	sqlite3_stmt *stmt = NULL;
 	struct catalog_event event;
-	int rc, step;
+	int rc;
 
-	pthread_mutex_lock(&catalog->lock);
-	rc = catalog_prepare(catalog,
-			     after_id < 0 ? "SELECT id, time_ms, level, object, message, kind FROM"
-					    " events ORDER BY id DESC LIMIT ?1"
-					  : "SELECT id, time_ms, level, object, message, kind FROM"
-					    " events WHERE id > ?2 ORDER BY id LIMIT ?1",
-			     &stmt);
+	catalog_read_begin(catalog);
+	rc = catalog_statement(catalog, &stmt,
+			       after_id < 0
+				       ? "SELECT id, time_ms, level, object, message, kind FROM"
+					 " events ORDER BY id DESC LIMIT ?1"
+				       : "SELECT id, time_ms, level, object, message, kind FROM"
+					 " events WHERE id > ?2 ORDER BY id LIMIT ?1",
+			       after_id < 0 ? "i" : "ii", (int64_t)limit, after_id);
 	if (rc < 0)
 		goto out;
-	sqlite3_bind_int(stmt, 1, limit);
-	if (after_id >= 0)
-		sqlite3_bind_int64(stmt, 2, after_id);
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = catalog_step(catalog, stmt, "event list")) == CATALOG_ROW) {
 		memset(&event, 0, sizeof(event));
 		event.id = sqlite3_column_int64(stmt, 0);
 		event.time_ms = sqlite3_column_int64(stmt, 1);
@@ -108,12 +94,9 @@ catalog_event_select(struct catalog *catalog, int64_t after_id, int limit,
 		if (rc < 0)
 			goto out;
 	}
-	if (step != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, step, "event list");
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&catalog->lock);
-	return rc;
+	return catalog_read_end(catalog, rc);
 }
 
 int

@@ -1,14 +1,9 @@
 /* Volumes (receiver side): one row per received volume, naming its image and the transfer that
- * fills it now. The statements run through catalog.c's helpers and lock. */
+ * fills it now. Statements follow the idiom of catalog_internal.h. */
 #include "catalog/catalog_internal.h"
 #include "common/error.h"
 
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* ---- volumes ---- */
 
 #define VOLUME_COLUMNS "id, name, kind, location, size, transfer_id, created_ms"
 
@@ -29,7 +24,7 @@ int
 catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 {
 	sqlite3_stmt *stmt = NULL;
-	bool owned;
+	bool owned = false;
 	int rc;
 
 	rc = catalog_write_begin(catalog, &owned);
@@ -37,28 +32,25 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 		return rc;
 	if (volume->created_ms == 0)
 		volume->created_ms = util_now_ms();
-	rc = catalog_prepare(
-		catalog,
+	rc = catalog_statement(
+		catalog, &stmt,
 		"INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
 		" transfer_id = ?5 RETURNING id, created_ms",
-		&stmt);
+		"tttiii", volume->name, volume->kind, volume->location, (int64_t)volume->size,
+		volume->transfer_id, volume->created_ms);
 	if (rc < 0)
 		goto out;
-	sqlite3_bind_text(stmt, 1, volume->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, volume->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, volume->location, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 4, (int64_t)volume->size);
-	sqlite3_bind_int64(stmt, 5, volume->transfer_id);
-	sqlite3_bind_int64(stmt, 6, volume->created_ms);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		rc = catalog_sqlite_error(catalog, sqlite3_errcode(catalog->db), "volume put");
+	rc = catalog_step(catalog, stmt, "volume put");
+	if (rc == 0)
+		rc = ferry_error_set(FERRY_ERR_INTERNAL, "catalog %s: volume put returned no row",
+				     catalog->path);
+	if (rc < 0)
 		goto out;
-	}
 	volume->id = sqlite3_column_int64(stmt, 0);
 	volume->created_ms = sqlite3_column_int64(stmt, 1);
-	sqlite3_step(stmt);
+	rc = catalog_step(catalog, stmt, "volume put");
 out:
 	sqlite3_finalize(stmt);
 	return catalog_write_end(catalog, owned, rc);
@@ -68,25 +60,21 @@ int
 catalog_volume_get(struct catalog *catalog, const char *name, struct catalog_volume *out)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, step;
+	int rc;
 
-	pthread_mutex_lock(&catalog->lock);
-	rc = catalog_prepare(catalog, "SELECT " VOLUME_COLUMNS " FROM volumes WHERE name = ?1",
-			     &stmt);
+	catalog_read_begin(catalog);
+	rc = catalog_statement(catalog, &stmt,
+			       "SELECT " VOLUME_COLUMNS " FROM volumes WHERE name = ?1", "t", name);
 	if (rc < 0)
 		goto out;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW)
+	rc = catalog_step(catalog, stmt, "volume get");
+	if (rc == CATALOG_ROW)
 		catalog_volume_from_row(stmt, out);
-	else if (step == SQLITE_DONE)
+	else if (rc == 0)
 		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no volume named '%s'", name);
-	else
-		rc = catalog_sqlite_error(catalog, step, "volume get");
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&catalog->lock);
-	return rc;
+	return catalog_read_end(catalog, rc);
 }
 
 int
@@ -95,23 +83,20 @@ catalog_volume_list(struct catalog *catalog,
 {
 	sqlite3_stmt *stmt = NULL;
 	struct catalog_volume volume;
-	int rc, step;
+	int rc;
 
-	pthread_mutex_lock(&catalog->lock);
-	rc = catalog_prepare(catalog, "SELECT " VOLUME_COLUMNS " FROM volumes ORDER BY name",
-			     &stmt);
+	catalog_read_begin(catalog);
+	rc = catalog_statement(catalog, &stmt,
+			       "SELECT " VOLUME_COLUMNS " FROM volumes ORDER BY name", "");
 	if (rc < 0)
 		goto out;
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = catalog_step(catalog, stmt, "volume list")) == CATALOG_ROW) {
 		catalog_volume_from_row(stmt, &volume);
 		rc = each(&volume, context);
 		if (rc < 0)
 			goto out;
 	}
-	if (step != SQLITE_DONE)
-		rc = catalog_sqlite_error(catalog, step, "volume list");
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&catalog->lock);
-	return rc;
+	return catalog_read_end(catalog, rc);
 }
