@@ -88,7 +88,7 @@ ferryd_setting_offer(char **field, const char *value)
 	if (*field)
 		return 0;
 	*field = strdup(value);
-	return *field ? 0 : FERRY_ERR_NO_MEMORY;
+	return *field ? 0 : ferry_error_no_memory();
 }
 
 static int
@@ -98,7 +98,7 @@ ferryd_list_add(char **list, int *count, int max, const char *value)
 		return ferry_error_set(FERRY_ERR_INVALID, "more than %d entries of one list", max);
 	list[*count] = strdup(value);
 	if (list[*count] == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	(*count)++;
 	return 0;
 }
@@ -293,8 +293,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		return 2;
 	}
 	if (settings->vm_refresh &&
-	    (atoi(settings->vm_refresh) < 1 ||
-	     strspn(settings->vm_refresh, "0123456789") != strlen(settings->vm_refresh))) {
+	    util_parse_int64(settings->vm_refresh, 1, INT32_MAX, &settings->vm_refresh_s) < 0) {
 		fprintf(stderr,
 			"ferryd: --vm-refresh takes a whole number of seconds, 1 or more\n");
 		return 2;
@@ -439,7 +438,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	state_dir = state_dir_absolute;
-	snprintf(catalog_path, sizeof(catalog_path), "%s/catalog.db", state_dir);
+	if (util_format(catalog_path, sizeof(catalog_path), "the path of the catalog",
+			"%s/catalog.db", state_dir) < 0)
+		goto out;
 	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, &catalog) < 0)
 		goto out;
 	/* A run that was going on when this daemon stopped says so, and waits to be resumed. */
@@ -489,8 +490,9 @@ main(int argc, char **argv)
 			 settings.listen, web_server_port(server));
 	}
 	/* DIR/ferryd.url says where this daemon listens, and that it is ready. */
-	snprintf(url_path, sizeof(url_path), "%s/ferryd.url", state_dir);
-	if (util_write_file_atomic(url_path, url, strlen(url), 0644) < 0) {
+	if (util_format(url_path, sizeof(url_path), "the path of ferryd.url", "%s/ferryd.url",
+			state_dir) < 0 ||
+	    util_write_file_atomic(url_path, url, strlen(url), 0644) < 0) {
 		url_path[0] = '\0';
 		goto out;
 	}
@@ -502,7 +504,7 @@ main(int argc, char **argv)
 		goto out;
 	cutover.scheduler = scheduler;
 	refresher = cutover_refresher_start(&cutover,
-					    settings.vm_refresh ? atoi(settings.vm_refresh) : 30);
+					    settings.vm_refresh ? (int)settings.vm_refresh_s : 30);
 	if (refresher == NULL)
 		goto out;
 	sd_notify(0, "READY=1");

@@ -4,6 +4,7 @@
 #define FERRY_CMD_FERRYD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Every setting of ferryd; NULL until a flag or the configuration file gives it. */
 struct ferryd_settings {
@@ -16,6 +17,7 @@ struct ferryd_settings {
 	char *ceph_id;
 	char *replica_pool;
 	char *vm_refresh;
+	int64_t vm_refresh_s; /* vm_refresh, checked */
 	char *config_path;
 	char *log_level;
 	bool check_config;

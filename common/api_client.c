@@ -284,7 +284,7 @@ api_client_json(struct api_client *client, const char *method, const char *path,
 	int rc;
 
 	if (body_json && body == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = api_client_send(client, method, path, body ? "application/json" : NULL, body,
 			     body ? strlen(body) : 0, NULL, reply_out);
 	free(body);

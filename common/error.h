@@ -28,6 +28,12 @@ enum ferry_error {
  * `return ferry_error_set(FERRY_ERR_IO, "write %s: %s", path, strerror(errno));` reads well. */
 int ferry_error_set(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
+/* Out of memory, reported where it happened (the function's name) with what to do: use it instead
+ * of a bare FERRY_ERR_NO_MEMORY, which would leave an older message as the current one. */
+#define ferry_error_no_memory()                                                                    \
+	ferry_error_set(FERRY_ERR_NO_MEMORY,                                                       \
+			"out of memory in %s; free memory on this host and try again", __func__)
+
 /* The last message recorded on this thread ("" when none). Valid until the next set. */
 const char *ferry_error_message(void);
 int ferry_error_last_code(void);

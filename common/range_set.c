@@ -65,7 +65,7 @@ range_set_add(struct range_set *set, uint64_t first, uint64_t last)
 			struct range *grown = realloc(set->ranges, capacity * sizeof(*grown));
 
 			if (grown == NULL)
-				return FERRY_ERR_NO_MEMORY;
+				return ferry_error_no_memory();
 			set->ranges = grown;
 			set->capacity = capacity;
 		}

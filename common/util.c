@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ util_read_file(const char *path, size_t max, char **data_out, size_t *length_out
 	}
 	data = malloc(max + 1);
 	if (data == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_no_memory();
 		goto out;
 	}
 	for (;;) {
@@ -271,6 +272,27 @@ util_parse_size(const char *text, uint64_t *out)
 	if (value > UINT64_MAX / multiplier)
 		return FERRY_ERR_INVALID;
 	*out = value * multiplier;
+	return 0;
+}
+
+int
+util_format(char *out, size_t size, const char *what, const char *format, ...)
+{
+	va_list arguments;
+	int written;
+
+	va_start(arguments, format);
+	written = vsnprintf(out, size, format, arguments);
+	va_end(arguments);
+	if (written < 0)
+		return ferry_error_set(FERRY_ERR_INTERNAL, "cannot format %s", what);
+	if ((size_t)written >= size) {
+		out[0] = '\0';
+		return ferry_error_set(FERRY_ERR_TOO_LARGE,
+				       "%s would be %d bytes, more than the %zu there is room for; "
+				       "choose a shorter name or folder",
+				       what, written, size - 1);
+	}
 	return 0;
 }
 

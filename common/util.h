@@ -35,6 +35,11 @@ int util_fsync_dir(const char *path);
 void util_format_bytes(double bytes, char *buf, size_t size);
 /* Parses "4194304", "4M", "4MiB", "64k": returns 0 or FERRY_ERR_INVALID. */
 int util_parse_size(const char *text, uint64_t *out);
+/* snprintf that never cuts: FERRY_ERR_TOO_LARGE, naming what (say "the path of the catalog")
+ * and the room there is, when the result does not fit in size bytes. */
+int util_format(char *out, size_t size, const char *what, const char *format, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* The one strict parser of decimal integers from outside: digits only (a leading '-' where
  * minimum < 0), no leading zeros, no spaces or trailing bytes, within [minimum, maximum];
  * FERRY_ERR_INVALID otherwise (not reported: the caller names the field). */

@@ -62,7 +62,7 @@ cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out)
 	items = calloc(count, sizeof(*items));
 	if (items == NULL) {
 		json_decref(list.records);
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	}
 	for (size_t i = 0; i < count; i++)
 		items[i] = json_incref(json_array_get(list.records, i));
@@ -121,7 +121,7 @@ cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size
 	int rc = 0;
 
 	if (points == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	*common_count = 0;
 	*point_time = 0;
 	json_array_foreach(json_object_get(record, "disks"), j, disk)
@@ -404,7 +404,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 	rc = choices ? cutover_choose_points(run, vms,
 					     json_integer_value(json_object_get(request, "point")),
 					     choices)
-		     : FERRY_ERR_NO_MEMORY;
+		     : ferry_error_no_memory();
 	if (rc < 0)
 		goto out;
 	json_array_foreach(vms, i, record)

@@ -264,7 +264,7 @@ cutover_thread_start(const struct cutover_site *site, int64_t id, const char *ki
 	pthread_t handle;
 
 	if (thread == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	thread->site = *site;
 	thread->id = id;
 	snprintf(thread->kind, sizeof(thread->kind), "%s", kind);
@@ -451,7 +451,7 @@ cutover_run_rollback_claimed(const struct cutover_site *site, int64_t run_id, in
 		text = request ? json_dumps(request, JSON_COMPACT) : NULL;
 		rc = text ? catalog_run_create(site->catalog, "rollback", target[0] ? target : "*",
 					       text, rollback_id)
-			  : FERRY_ERR_NO_MEMORY;
+			  : ferry_error_no_memory();
 	}
 	if (rc == 0)
 		rc = cutover_thread_start(site, *rollback_id, "rollback", request);

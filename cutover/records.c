@@ -28,7 +28,7 @@ cutover_record_store(struct catalog *catalog, json_t *record, const char *role)
 	int rc;
 
 	if (text == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = catalog_vm_put(catalog, json_string_value(json_object_get(record, "name")), role,
 			    json_string_value(json_object_get(record, "group")), text);
 	free(text);
@@ -171,7 +171,7 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 			   json_integer_value(json_object_get(request, "delay")), "network_map",
 			   network_map, "disks", disks, "xml", xml);
 	if (record == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_no_memory();
 		goto out;
 	}
 	rc = cutover_record_store(site->catalog, record, "primary");
@@ -455,7 +455,7 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 			    "order", json_object_get(record, "order"), "delay",
 			    json_object_get(record, "delay"), "network_map",
 			    json_object_get(record, "network_map"));
-	rc = request ? cutover_vm_protect(site, request, &stored) : FERRY_ERR_NO_MEMORY;
+	rc = request ? cutover_vm_protect(site, request, &stored) : ferry_error_no_memory();
 	if (rc == 0) {
 		catalog_event_add(site->catalog, "info", name,
 				  "the domain's definition changed in libvirt: stored again and "
@@ -492,7 +492,7 @@ cutover_vm_refresh(const struct cutover_site *site)
 	int changed = 0, rc;
 
 	if (records == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, records);
 	json_array_foreach(records, i, record) if (rc >= 0)
 	{

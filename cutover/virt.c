@@ -259,7 +259,7 @@ cutover_xml_parse(const char *xml, xmlDocPtr *document, xmlXPathContextPtr *xpat
 	*xpath = xmlXPathNewContext(*document);
 	if (*xpath == NULL) {
 		xmlFreeDoc(*document);
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	}
 	return 0;
 }
@@ -295,7 +295,7 @@ cutover_xml_disks(const char *xml, json_t **disks)
 
 	*disks = json_array();
 	if (*disks == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = cutover_xml_parse(xml, &document, &xpath);
 	if (rc < 0)
 		goto out;
@@ -441,7 +441,7 @@ cutover_xml_remap(const char *xml, const struct cutover_remap *remap, char **out
 		xmlDocDumpMemory(document, &text, &length);
 		*out = text ? strdup((const char *)text) : NULL;
 		if (*out == NULL)
-			rc = FERRY_ERR_NO_MEMORY;
+			rc = ferry_error_no_memory();
 	}
 	xmlFree(text);
 	xmlXPathFreeObject(found);

@@ -39,7 +39,7 @@ file_open(struct repl_volume *volume, const char *path, enum repl_open_mode mode
 
 	file = calloc(1, sizeof(*file));
 	if (file == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	file->punch_supported = true;
 	file->fd = open(path, (mode == REPL_OPEN_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (file->fd < 0) {

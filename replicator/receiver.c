@@ -344,7 +344,10 @@ repl_receiver_adopt(struct repl_receiver *receiver, const char *volume, const ch
 	memset(&adopted, 0, sizeof(adopted));
 	adopted.role = CATALOG_ROLE_RECEIVE;
 	snprintf(adopted.volume, sizeof(adopted.volume), "%s", volume);
-	snprintf(adopted.location, sizeof(adopted.location), "%s", path);
+	rc = util_format(adopted.location, sizeof(adopted.location), "the location of a replica",
+			 "%s", path);
+	if (rc < 0)
+		return rc;
 	snprintf(adopted.source_identity, sizeof(adopted.source_identity), "%s", identity);
 	snprintf(adopted.snapshot, sizeof(adopted.snapshot), "%s", snapshot ? snapshot : "");
 	adopted.size = size;
@@ -372,9 +375,12 @@ repl_receiver_adopt(struct repl_receiver *receiver, const char *volume, const ch
 		memset(&record, 0, sizeof(record));
 		snprintf(record.name, sizeof(record.name), "%s", volume);
 		snprintf(record.kind, sizeof(record.kind), "rbd");
-		snprintf(record.location, sizeof(record.location), "%s", path);
+		rc = util_format(record.location, sizeof(record.location),
+				 "the location of a replica", "%s", path);
 		record.size = size;
 		record.transfer_id = adopted.id;
+	}
+	if (rc == 0) {
 		rc = catalog_volume_put(receiver->catalog, &record);
 	}
 	if (rc == 0)
@@ -445,7 +451,9 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 					       (unsigned long long)limit);
 	}
 	if (request->kind == NULL || strcmp(request->kind, "file") == 0) {
-		snprintf(path, sizeof(path), "%s/%s", receiver->volumes_dir, request->volume);
+		if (util_format(path, sizeof(path), "the path of a volume", "%s/%s",
+				receiver->volumes_dir, request->volume) < 0)
+			return ferry_error_last_code();
 	} else if (strcmp(request->kind, "rbd") == 0) {
 		if (receiver->replica_pool[0] == '\0' || !repl_ceph_configured())
 			return ferry_error_set(
@@ -633,7 +641,7 @@ repl_receiver_apply_extents(struct repl_receiver *receiver,
 				       request->body_length);
 	scratch = receiver_scratch_get(expected, packed_capacity);
 	if (scratch == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	*scratch_out = scratch;
 	rc = segment_decode_bounded(scratch->codec, request->body, request->body_length,
 				    scratch->packed, packed_capacity, &packed_length);
@@ -679,9 +687,10 @@ receiver_fault_exit_after(void)
 {
 	static unsigned long long durable;
 	const char *value = getenv("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS");
+	int64_t wanted = -1;
 
-	if (value &&
-	    __atomic_add_fetch(&durable, 1, __ATOMIC_SEQ_CST) == strtoull(value, NULL, 10)) {
+	if (value && util_parse_int64(value, 1, INT64_MAX, &wanted) == 0 &&
+	    __atomic_add_fetch(&durable, 1, __ATOMIC_SEQ_CST) == (unsigned long long)wanted) {
 		log_warn("FERRY_FAULT_EXIT_AFTER_RECEIVED_SEGMENTS: exiting after %s durable "
 			 "segment(s)",
 			 value);
@@ -764,7 +773,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 		}
 		scratch = receiver_scratch_get(expected, 0);
 		if (scratch == NULL) {
-			rc = FERRY_ERR_NO_MEMORY;
+			rc = ferry_error_no_memory();
 			goto out;
 		}
 		plain = scratch->plain;
@@ -861,7 +870,7 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 	}
 	sums = malloc(out->segments_total * CHECKSUM_BYTES + 1);
 	if (sums == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_no_memory();
 		goto out;
 	}
 	rc = catalog_transfer_read_checksums(receiver->catalog, out->id, sums, out->segments_total);
@@ -989,7 +998,7 @@ repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_
 		goto out;
 	sums = malloc((repl_volume_size(image) / segment_size + 1) * CHECKSUM_BYTES);
 	if (sums == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_no_memory();
 		goto out;
 	}
 	rc = repl_volume_digest(image, segment_size, sums, digest_out);

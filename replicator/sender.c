@@ -119,8 +119,10 @@ static bool
 copy_fault_corrupt(uint64_t index, int attempt)
 {
 	const char *value = getenv("FERRY_FAULT_CORRUPT_SEGMENT");
+	int64_t wanted = -1;
 
-	return value && attempt == 0 && strtoull(value, NULL, 10) == index;
+	return value && attempt == 0 && util_parse_int64(value, 0, INT64_MAX, &wanted) == 0 &&
+	       (uint64_t)wanted == index;
 }
 
 /* Test hook: FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS=N ends the process as kill -9 would once N
@@ -130,8 +132,10 @@ static void
 copy_fault_exit_after(const struct copy_run *run, uint64_t segments_sent)
 {
 	const char *value = getenv("FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS");
+	int64_t wanted = -1;
 
-	if (value && run->delta && segments_sent == strtoull(value, NULL, 10)) {
+	if (value && run->delta && util_parse_int64(value, 0, INT64_MAX, &wanted) == 0 &&
+	    segments_sent == (uint64_t)wanted) {
 		log_warn("%s: FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS: exiting after %" PRIu64
 			 " segment(s) of a delta",
 			 run->options->name, segments_sent);
@@ -442,7 +446,7 @@ copy_ranges_from_json(json_t *array, struct range_set *out)
 		if (json_array_size(pair) != 2 || first < 0 || last < first)
 			return ferry_error_set(FERRY_ERR_REMOTE, "receiver sent a bad range");
 		if (range_set_add(out, (uint64_t)first, (uint64_t)last) < 0)
-			return FERRY_ERR_NO_MEMORY;
+			return ferry_error_no_memory();
 	}
 	return 0;
 }
@@ -585,7 +589,7 @@ copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_o
 		options->target_kind ? options->target_kind : run->source->ops->scheme, "restart",
 		options->restart);
 	if (request == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	snapshot = strchr(run->source->location, '@');
 	if (snapshot && strcmp(run->source->ops->scheme, "rbd") == 0)
 		json_object_set_new(request, "snapshot", json_string(snapshot + 1));
@@ -642,7 +646,7 @@ copy_commit(struct copy_run *run, struct api_client *control, struct repl_copy_r
 
 	sums = malloc(run->segments_total * CHECKSUM_BYTES + 1);
 	if (sums == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = catalog_transfer_read_checksums(run->options->catalog, run->local.id, sums,
 					     run->segments_total);
 	if (rc < 0)
@@ -716,7 +720,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	result->bytes_total = run.source->size;
 	control = api_client_new(&client_options);
 	if (control == NULL) {
-		rc = ferry_error_last_code() ? ferry_error_last_code() : FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_last_code() ? ferry_error_last_code() : ferry_error_no_memory();
 		goto out;
 	}
 	if (options->from_snapshot) {
@@ -761,7 +765,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	workers = calloc((size_t)jobs, sizeof(*workers));
 	threads = calloc((size_t)jobs, sizeof(*threads));
 	if (workers == NULL || threads == NULL) {
-		rc = FERRY_ERR_NO_MEMORY;
+		rc = ferry_error_no_memory();
 		goto out;
 	}
 	for (int i = 0; i < jobs; i++) {
@@ -778,13 +782,13 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 			workers[i].packed = malloc(
 				segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run.segment_size));
 			if (!workers[i].extents || !workers[i].packed) {
-				rc = FERRY_ERR_NO_MEMORY;
+				rc = ferry_error_no_memory();
 				goto out;
 			}
 		}
 		if (!workers[i].client || !workers[i].codec || !workers[i].plain ||
 		    !workers[i].encoded) {
-			rc = FERRY_ERR_NO_MEMORY;
+			rc = ferry_error_no_memory();
 			goto out;
 		}
 	}

@@ -48,7 +48,7 @@ repl_volume_open(const char *location, enum repl_open_mode mode, struct repl_vol
 		return rc;
 	volume = calloc(1, sizeof(*volume));
 	if (volume == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	volume->ops = ops;
 	snprintf(volume->location, sizeof(volume->location), "%s", path);
 	rc = ops->open(volume, path, mode);
@@ -336,13 +336,20 @@ static int
 volume_prune_collect(const char *name, void *context)
 {
 	struct volume_prune_list *list = context;
-	char *end;
-	long long point;
+	char digits[24];
+	size_t length;
+	int64_t point = 0;
 
 	if (strncmp(name, "ferry-", 6) != 0 || strlen(name) >= sizeof(list->names[0]))
 		return 0;
-	point = strtoll(name + 6, &end, 10);
-	if (end == name + 6 || point < 1 || (*end != '\0' && strcmp(end, "-before") != 0) ||
+	/* ferry-N or ferry-N-before */
+	length = strspn(name + 6, "0123456789");
+	if (length == 0 || length >= sizeof(digits) ||
+	    (name[6 + length] != '\0' && strcmp(name + 6 + length, "-before") != 0))
+		return 0;
+	memcpy(digits, name + 6, length);
+	digits[length] = '\0';
+	if (util_parse_int64(digits, 1, INT64_MAX, &point) < 0 ||
 	    repl_retention_keeps(list->retention, point))
 		return 0;
 	if (list->count == list->capacity) {
@@ -350,7 +357,7 @@ volume_prune_collect(const char *name, void *context)
 		void *grown = realloc(list->names, capacity * sizeof(list->names[0]));
 
 		if (grown == NULL)
-			return FERRY_ERR_NO_MEMORY;
+			return ferry_error_no_memory();
 		list->names = grown;
 		list->capacity = capacity;
 	}
@@ -391,7 +398,7 @@ repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *s
 
 	buffer = malloc(segment_size);
 	if (buffer == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	for (uint64_t index = 0; index < count; index++) {
 		uint64_t offset = index * segment_size;
 		size_t length =

@@ -365,7 +365,7 @@ web_token_entry(const struct catalog_token *token, void *context)
 					  "last_used_ms", (json_int_t)token->last_used_ms,
 					  "expires_ms", (json_int_t)token->expires_ms)) == 0
 		       ? 0
-		       : FERRY_ERR_NO_MEMORY;
+		       : ferry_error_no_memory();
 }
 
 enum MHD_Result
@@ -406,7 +406,7 @@ web_audit_entry(const struct catalog_audit_entry *entry, void *context)
 					  entry->method, "path", entry->path, "object",
 					  entry->object, "status", entry->status)) == 0
 		       ? 0
-		       : FERRY_ERR_NO_MEMORY;
+		       : ferry_error_no_memory();
 }
 
 enum MHD_Result

@@ -214,7 +214,7 @@ web_run_entry(const struct catalog_run *run, void *context)
 	struct web_run_context *list = context;
 	json_t *entry = cutover_run_json(list->catalog, run);
 
-	return entry ? json_array_append_new(list->runs, entry) : FERRY_ERR_NO_MEMORY;
+	return entry ? json_array_append_new(list->runs, entry) : ferry_error_no_memory();
 }
 
 enum MHD_Result

@@ -63,13 +63,13 @@ web_event_format(const struct catalog_event *event, void *context)
 
 	json_decref(data);
 	if (text == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	length = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)event->id,
 			  event->kind, text);
 	grown = realloc(stream->pending, stream->pending_length + (size_t)length + 1);
 	if (grown == NULL) {
 		free(text);
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	}
 	stream->pending = grown;
 	snprintf(stream->pending + stream->pending_length, (size_t)length + 1,

@@ -98,7 +98,7 @@ web_metrics_group_row(const struct catalog_group *group, void *context)
 		realloc(rows->groups, (rows->group_count + 1) * sizeof(*rows->groups));
 
 	if (grown == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rows->groups = grown;
 	rows->groups[rows->group_count++] = *group;
 	return 0;
@@ -112,7 +112,7 @@ web_metrics_protection_row(const struct catalog_protection *protection, void *co
 		rows->protections, (rows->protection_count + 1) * sizeof(*rows->protections));
 
 	if (grown == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rows->protections = grown;
 	rows->protections[rows->protection_count++] = *protection;
 	return 0;

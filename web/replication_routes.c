@@ -17,11 +17,14 @@ web_secret_write(struct web_server *server, const char *name, const char *conten
 	char folder[4096];
 	int rc;
 
-	snprintf(folder, sizeof(folder), "%s/secrets", server->options.state_dir);
-	rc = util_mkdir_p(folder, 0700);
+	rc = util_format(folder, sizeof(folder), "the secrets folder", "%s/secrets",
+			 server->options.state_dir);
+	if (rc == 0)
+		rc = util_mkdir_p(folder, 0700);
+	if (rc == 0)
+		rc = util_format(path, size, "the path of a secret", "%s/%s", folder, name);
 	if (rc < 0)
 		return rc;
-	snprintf(path, size, "%s/%s", folder, name);
 	return util_write_file_atomic(path, content, strlen(content), 0600);
 }
 

@@ -176,12 +176,17 @@ web_tls_load(const char *state_dir, const char *certificate_path, const char *ke
 				       "self-signed pair is kept in %s/tls)",
 				       state_dir);
 	if (certificate_path == NULL) {
-		snprintf(folder, sizeof(folder), "%s/tls", state_dir);
-		snprintf(default_certificate, sizeof(default_certificate), "%s/cert.pem", folder);
-		snprintf(default_key, sizeof(default_key), "%s/key.pem", folder);
+		rc = util_format(folder, sizeof(folder), "the TLS folder", "%s/tls", state_dir);
+		if (rc == 0)
+			rc = util_format(default_certificate, sizeof(default_certificate),
+					 "the path of the certificate", "%s/cert.pem", folder);
+		if (rc == 0)
+			rc = util_format(default_key, sizeof(default_key), "the path of the key",
+					 "%s/key.pem", folder);
 		certificate_path = default_certificate;
 		key_path = default_key;
-		rc = util_mkdir_p(folder, 0700);
+		if (rc == 0)
+			rc = util_mkdir_p(folder, 0700);
 		if (rc < 0)
 			return rc;
 		if (stat(certificate_path, &info) < 0 || stat(key_path, &info) < 0) {

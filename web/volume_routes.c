@@ -253,7 +253,7 @@ web_volume_entry(const struct catalog_volume *volume, void *context)
 			  "location", volume->location, "size", (json_int_t)volume->size);
 
 	if (entry == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	if (volume->transfer_id &&
 	    catalog_transfer_get(list->catalog, volume->transfer_id, &transfer) == 0) {
 		json_object_set_new(entry, "state",
@@ -322,7 +322,7 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 				  : 0.0,
 			  "state", state, "reason", protection->reason);
 	if (entry == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	/* Times in milliseconds, as everywhere else; the fields above stay for old readers. */
 	json_object_set_new(entry, "last_point_time_ms", json_integer(protection->last_point_ms));
 	json_object_set_new(entry, "lag_ms", json_integer(lag < 0 ? 0 : (json_int_t)(lag * 1000)));
