@@ -11,8 +11,6 @@ TOKEN=$(cat "$TEST_DIR/token")
 CA="$TEST_DIR/tls/ca.pem"
 head -c $((3 * 1048576 + 77)) /dev/urandom > "$TEST_DIR/src.img"
 
-# api_get PATH: GET with the right token; body on stdout.
-api_get() { curl -sS --cacert "$CA" -H "Authorization: Bearer $TOKEN" "$DAEMON_URL$1"; }
 
 # --- wrong token ---
 echo "not-the-token-$(openssl rand -hex 8)" > "$TEST_DIR/bad-token"
@@ -24,7 +22,7 @@ printf '%s' "$err" | grep -qi 'token'
 ok $? "the message mentions the token ($err)"
 [ ! -e "$STATE/volumes/wrongtok" ]
 ok $? "no volume file was created for a refused copy"
-volumes=$(api_get /v1/volumes)
+volumes=$(api GET /v1/volumes)
 ok $? "GET /v1/volumes with the right token answers"
 is "$(printf '%s' "$volumes" | jq '.volumes | length')" 0 "the daemon lists no volume after the refused copy"
 "$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/bad-token" --cacert "$CA" \

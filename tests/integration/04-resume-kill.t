@@ -11,12 +11,6 @@ JOBS=2
 BODY_MAX=$((SEG + SEG / 128))
 
 COPY_OPTIONS=(--segment-size "$SEG" --jobs "$JOBS")
-# copy_fg SOURCE NAME [args]: a copy in the foreground; JSON on stdout, stderr into $TEST_DIR.
-copy_fg() {
-	local source=$1 name=$2; shift 2
-	copy_command
-	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2>> "$TEST_DIR/copy.err"
-}
 volume_durable() { volume_field "$1" segments_durable; }
 # sender_ranges KIND NAME: how many segments the CLI's own catalog records as KIND (durable:
 # acknowledged by the receiver; attempted: put on the wire) for its active transfer of NAME.

@@ -9,13 +9,12 @@ SEG=1048576
 TOTAL=32	# segments of the image
 
 COPY_OPTIONS=(--segment-size "$SEG" --jobs 2)
-# copy_fg SOURCE NAME ERRFILE [args]: JSON on stdout, stderr into ERRFILE.
-copy_fg() {
-	local source=$1 name=$2 err=$3; shift 3
-	copy_command
-	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2> "$err"
+# copy_to_part ERRFILE [args]: the source to volume part, stderr into ERRFILE (a fresh file each).
+copy_to_part() {
+	local err=$1
+	shift
+	COPY_ERR=$err copy_fg "$TEST_DIR/source.img" part "$@"
 }
-error_code() { printf '%s' "$1" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{error}{code} // ""'; }
 # refused_as_different ERRFILE: the message names the different source and --restart.
 refused_as_different() {
 	grep -qi "different source\|source differs\|source changed" "$1" && grep -q -- "--restart" "$1"
@@ -44,10 +43,10 @@ partial_size=$(stat -c %s "$VOLUME")
 
 # ---- the source grows by 1 MiB: refused
 head -c "$SEG" /dev/urandom >> "$TEST_DIR/source.img"
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/grown.err")
+out=$(copy_to_part "$TEST_DIR/grown.err")
 is $? 1 "re-run after the source grew exits 1"
 is "$(json_field "$out" status)" failed "its JSON says failed"
-is "$(error_code "$out")" conflict "error code is conflict"
+is "$(json_error "$out")" conflict "error code is conflict"
 refused_as_different "$TEST_DIR/grown.err"
 ok $? "message says the source is different and to use --restart: $(head -c 400 "$TEST_DIR/grown.err")"
 is "$(volume_field part segments_durable)" "$durable" "receiver still holds the same $durable durable segments"
@@ -57,7 +56,7 @@ is "$(stat -c %s "$VOLUME")" "$partial_size" "the receiver's partial volume kept
 
 # ---- the size is back, only the mtime differs (identity includes the mtime): refused
 truncate -s $((TOTAL * SEG)) "$TEST_DIR/source.img"
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/touched.err")
+out=$(copy_to_part "$TEST_DIR/touched.err")
 is $? 1 "re-run with the original size but a new mtime exits 1"
 refused_as_different "$TEST_DIR/touched.err"
 ok $? "message says the source is different and to use --restart"
@@ -66,18 +65,18 @@ is "$(sha "$VOLUME")" "$partial_sha" "the receiver's partial volume is untouched
 
 # ---- one byte changed inside an already durable segment, same size: refused
 poke "$TEST_DIR/source.img" 100
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/poked.err")
+out=$(copy_to_part "$TEST_DIR/poked.err")
 is $? 1 "re-run after one byte of the source changed exits 1"
 refused_as_different "$TEST_DIR/poked.err"
 ok $? "message says the source is different and to use --restart"
 is "$(volume_field part segments_durable)" "$durable" "receiver still holds the same $durable durable segments"
 is "$(sha "$VOLUME")" "$partial_sha" "the receiver's partial volume is untouched"
 # The CLI's catalog must not have been confused by the refusals: the same refusal again.
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/poked2.err")
+out=$(copy_to_part "$TEST_DIR/poked2.err")
 is $? 1 "a second re-run without --restart is refused too"
 
 # ---- --restart starts over
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/restart.err" --restart)
+out=$(copy_to_part "$TEST_DIR/restart.err" --restart)
 is $? 0 "--restart exits 0"
 is "$(json_field "$out" status)" complete "--restart completes"
 is "$(json_field "$out" segments_skipped)" 0 "--restart skipped nothing (segments_skipped 0)"
@@ -86,7 +85,7 @@ is "$(sha "$VOLUME")" "$(sha "$TEST_DIR/source.img")" "received volume has the c
 is "$(volume_field part state)" complete "receiver reports the volume complete"
 
 # ---- unchanged source after a complete copy: nothing to do
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/again.err")
+out=$(copy_to_part "$TEST_DIR/again.err")
 is $? 0 "re-run of a complete copy with the same source exits 0"
 is "$(json_field "$out" status)" complete "it reports complete"
 is "$(json_field "$out" segments_sent)" 0 "it sends nothing"
@@ -95,15 +94,15 @@ is "$(json_field "$out" segments_sent)" 0 "it sends nothing"
 complete_sha=$(sha "$VOLUME")
 complete_digest=$(volume_field part digest)
 poke "$TEST_DIR/source.img" $((20 * SEG + 7))
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/changed.err")
+out=$(copy_to_part "$TEST_DIR/changed.err")
 is $? 1 "re-run after the source of a complete copy changed exits 1"
-is "$(error_code "$out")" conflict "error code is conflict"
+is "$(json_error "$out")" conflict "error code is conflict"
 refused_as_different "$TEST_DIR/changed.err"
 ok $? "message says the source is different and to use --restart: $(head -c 400 "$TEST_DIR/changed.err")"
 is "$(sha "$VOLUME")" "$complete_sha" "the receiver's complete volume is untouched"
 is "$(volume_field part state)" complete "the receiver still reports the old copy complete"
 is "$(volume_field part digest)" "$complete_digest" "with its old digest"
-out=$(copy_fg "$TEST_DIR/source.img" part "$TEST_DIR/changed-restart.err" --restart)
+out=$(copy_to_part "$TEST_DIR/changed-restart.err" --restart)
 is $? 0 "--restart after the change exits 0"
 is "$(json_field "$out" status)" complete "--restart completes"
 is "$(json_field "$out" segments_skipped)" 0 "--restart skipped nothing"

@@ -20,10 +20,6 @@ copy() {	# copy NAME ERRFILE [args]: the test image to ferryd; JSON on stdout
 		--cacert "$TEST_DIR/tls/ca.pem" --json --segment-size "$SEG" --jobs 2 "$@" \
 		"$TEST_DIR/random.img" "$name" 2> "$err"
 }
-api() {	# api METHOD PATH [JSON]: a /v1 call with the token
-	curl -sS --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
-		-X "$1" ${3:+-H "Content-Type: application/json" --data "$3"} "$DAEMON_URL$2"
-}
 
 head -c $((TOTAL * SEG)) /dev/urandom > "$TEST_DIR/random.img"
 start_daemon full || exit 1

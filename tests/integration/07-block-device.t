@@ -5,13 +5,10 @@
 
 head -c $((12 * 1048576)) /dev/urandom > "$TEST_DIR/backing.img"
 truncate -s 20M "$TEST_DIR/backing.img"
-LOOP=$(losetup --find --show "$TEST_DIR/backing.img" 2>/dev/null) || LOOP=""
-if [ -z "$LOOP" ] || [ ! -b "$LOOP" ]; then
+if ! loop_device "$TEST_DIR/backing.img"; then
 	echo "1..0 # SKIP needs root and loop devices (losetup)"
 	exit 0
 fi
-detach() { losetup -d "$LOOP" 2>/dev/null; cleanup; }
-trap detach EXIT
 plan 7
 
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }

@@ -14,12 +14,6 @@ plan 33
 MIB=1048576
 P="t08-$$-"	# image names: A and B may be clusters the whole suite shares
 rbdc() { timeout 300 rbd -c "$@"; }	# rbdc CONF ARGS...: rbd, never hanging
-# running_threads PID...: threads of these processes that still run (a zombie's do not).
-running_threads() {
-	local pid
-	for pid in "$@"; do cat /proc/"$pid"/task/*/stat 2>/dev/null; done |
-		awk '{ sub(/.*\) /, ""); if ($1 != "Z" && $1 != "X") n++ } END { print n + 0 }'
-}
 conf_value() { sed -n "s/^$2 = //p" "$1" | head -n 1; }	# conf_value CONF KEY
 
 # --- two memstore clusters side by side ---

@@ -5,11 +5,7 @@
 . "$(dirname "$0")/lib-ceph.sh"
 
 plan 32
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
-rbd_a() { timeout 120 rbd -c "$A" "$@"; }
-rbd_b() { timeout 120 rbd -c "$B" "$@"; }
+ceph_sites
 NAME_PREFIX=t$$	# images in shared clusters must not collide with another test's
 
 # Site B keeps RBD volumes in its cluster's pool rbd; the CLI reads site A's cluster.

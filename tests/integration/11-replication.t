@@ -5,72 +5,54 @@
 . "$(dirname "$0")/lib-ceph.sh"
 
 plan 26
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
-rbd_a() { timeout 120 rbd -c "$A" "$@"; }
-rbd_b() { timeout 120 rbd -c "$B" "$@"; }
+ceph_sites
 IMG=t$$-app
 
 start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_URL=$DAEMON_URL
 DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
-PRIMARY_PID=$DAEMON_PID
-CLI=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
-ferry() { "$FERRY" "$1" "${@:2}" "${CLI[@]}"; }
-# field KEY: KEY of the protected volume in `ferry status --json`.
-field() {
-	"$FERRY" status "${CLI[@]}" --json | jq -r --arg n "rbd:rbd/$IMG" \
-		".volumes[] | select(.name == \$n) | .$1"
-}
-wait_point() { # wait_point N: until the last committed point is at least N (60 s at most)
-	for _ in $(seq 1 300); do
-		[ "$(field last_point 2>/dev/null || echo 0)" -ge "$1" ] 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
+PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL
 
 rbd_a create --size 64M "rbd/$IMG"
 make_image "$TEST_DIR/pattern.img" 30
 rbd_a import-diff --no-progress /dev/null "rbd/$IMG" >/dev/null 2>&1
 rbd_a bench --io-type write --io-size 4M --io-total 32M "rbd/$IMG" >/dev/null 2>&1
 
-ferry site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
+at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
 ok $? "ferry site add"
-ferry status --json | grep -q "$(cat "$TEST_DIR/token")"
+at_a status --json | grep -q "$(cat "$TEST_DIR/token")"
 is $? 1 "the peer's token never appears in the API's answers"
 is "$(stat -c %a "$TEST_DIR/primary/secrets/site-dr.token")" 600 "the peer's token is kept in a 0600 file"
-ferry group create g1 --interval 1 --keep 3 > /dev/null
+at_a group create g1 --interval 1 --keep 3 > /dev/null
 ok $? "ferry group create g1 --interval 1 --keep 3"
-ferry protect --group g1 --site dr "rbd:rbd/$IMG" > /dev/null
+at_a protect --group g1 --site dr "rbd:rbd/$IMG" > /dev/null
 ok $? "ferry protect rbd:rbd/$IMG"
 
-wait_point 2
-ok $? "points are taken and committed (last point $(field last_point))"
+wait_point "$IMG" 2
+ok $? "points are taken and committed (last point $(field "$IMG" last_point))"
 rbd_a bench --io-type write --io-size 4K --io-total 256K --io-pattern rand "rbd/$IMG" >/dev/null 2>&1
-target=$(( $(field last_point) + 2 ))
-wait_point "$target"
+target=$(( $(field "$IMG" last_point) + 2 ))
+wait_point "$IMG" "$target"
 ok $? "replication keeps going after more writes (point $target)"
-n=$(field last_point)
-is "$(field state)" in-sync "ferry status shows the volume in-sync"
-lag=$(field lag_seconds)
+n=$(field "$IMG" last_point)
+is "$(field "$IMG" state)" in-sync "ferry status shows the volume in-sync"
+lag=$(field "$IMG" lag_seconds)
 awk -v l="$lag" 'BEGIN { exit !(l >= 0 && l < 30) }'
 ok $? "lag_seconds is small ($lag)"
-[ "$(field last_point_time)" -gt $(( $(date +%s) - 60 )) ]
+[ "$(field "$IMG" last_point_time)" -gt $(( $(date +%s) - 60 )) ]
 ok $? "last_point_time is the source time of the point, in Unix seconds"
-"$FERRY" status "${CLI[@]}" --json | jq -e '.groups[] | select(.name == "g1") | .volumes == 1' >/dev/null
+at_a status --json | jq -e '.groups[] | select(.name == "g1") | .volumes == 1' >/dev/null
 ok $? "the group is listed with its volume"
-"$FERRY" status "${CLI[@]}" | grep -q "^rbd:rbd/$IMG  *in-sync  *point [0-9]"
+at_a status | grep -q "^rbd:rbd/$IMG  *in-sync  *point [0-9]"
 ok $? "plain ferry status shows the protected volume, its state and point"
 
 # Stop the primary (SIGTERM lets the cycle in progress finish) to look at a still picture.
 stop_daemon "$PRIMARY_PID"
 ok $? "the primary stops cleanly on SIGTERM"
 n=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT last_point FROM protections")
-replica_points=$(rbd_b snap ls "rbd/$IMG" | awk '$2 ~ /^ferry-/ { print substr($2, 7) }' | sort -n)
+replica_points=$(replica_points "$IMG")
 is "$(printf '%s\n' "$replica_points" | tail -n 1)" "$n" \
 	"the replica's newest point is the primary's last committed point ($n)"
 is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_point_sha "$A" "rbd/$IMG" "ferry-$n")" \
@@ -91,8 +73,8 @@ kill9 "$PRIMARY_PID"
 before=$(rbd_b snap ls "rbd/$IMG" | awk '$2 ~ /^ferry-/ { n = substr($2, 7) + 0; if (n > m) m = n } END { print m + 0 }')
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not restart"; exit 1; }
 PRIMARY_PID=$DAEMON_PID
-wait_point $((before + 2))
-ok $? "after kill -9 and a restart, points go on (now $(field last_point), replica had $before)"
+wait_point "$IMG" $((before + 2))
+ok $? "after kill -9 and a restart, points go on (now $(field "$IMG" last_point), replica had $before)"
 stop_daemon "$PRIMARY_PID"
 n=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT last_point FROM protections")
 is "$(rbd_sha "$B" "rbd/$IMG@ferry-$n")" "$(rbd_point_sha "$A" "rbd/$IMG" "ferry-$n")" \
@@ -101,18 +83,18 @@ start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did no
 PRIMARY_PID=$DAEMON_PID
 
 # Bad input.
-ferry protect --group g1 --site dr "rbd:rbd/${IMG}-nosuch" > /dev/null 2> "$TEST_DIR/p1.err"
+at_a protect --group g1 --site dr "rbd:rbd/${IMG}-nosuch" > /dev/null 2> "$TEST_DIR/p1.err"
 is $? 1 "protecting an image that does not exist is refused"
-ferry protect --group nosuch --site dr "rbd:rbd/$IMG" > /dev/null 2> "$TEST_DIR/p2.err"
+at_a protect --group nosuch --site dr "rbd:rbd/$IMG" > /dev/null 2> "$TEST_DIR/p2.err"
 grep -q "no protection group named 'nosuch'" "$TEST_DIR/p2.err"
 ok $? "an unknown group is named in the refusal"
 rbd_a create --size 8M "rbd/${IMG}-other"
-ferry protect --group g1 --site dr "rbd:rbd/${IMG}-other" "$IMG" > /dev/null 2> "$TEST_DIR/p3.err"
+at_a protect --group g1 --site dr "rbd:rbd/${IMG}-other" "$IMG" > /dev/null 2> "$TEST_DIR/p3.err"
 is $? 1 "a second primary for the same replica is refused"
 grep -q "one primary per replica" "$TEST_DIR/p3.err"
 ok $? "  and the message says why"
-ferry unprotect "rbd:rbd/$IMG" > /dev/null
+at_a unprotect "rbd:rbd/$IMG" > /dev/null
 ok $? "ferry unprotect"
-is "$(field name)" "" "the volume is no longer listed as protected"
+is "$(field "$IMG" name)" "" "the volume is no longer listed as protected"
 stop_daemon "$PRIMARY_PID"
 exit $test_failed

@@ -7,38 +7,14 @@
 . "$(dirname "$0")/lib-ceph.sh"
 
 plan 30
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
-rbd_a() { timeout 120 rbd -c "$A" "$@"; }
-rbd_b() { timeout 120 rbd -c "$B" "$@"; }
+ceph_sites
 GA=t$$-ga GB=t$$-gb GROUP=g$$
 
 start_daemon replica --ceph-conf "$B" || { echo "Bail out! replica ferryd did not start"; exit 1; }
 REPLICA_URL=$DAEMON_URL
 DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did not start"; exit 1; }
-PRIMARY_PID=$DAEMON_PID
-CLI=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
-ferry() { "$FERRY" "$1" "${@:2}" "${CLI[@]}"; }
-field() { # field IMAGE KEY
-	"$FERRY" status "${CLI[@]}" --json | jq -r --arg n "rbd:rbd/$1" \
-		".volumes[] | select(.name == \$n) | .$2"
-}
-wait_point() { # wait_point IMAGE N: until IMAGE's last committed point is at least N (90 s)
-	for _ in $(seq 1 450); do
-		[ "$(field "$1" last_point 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
-wait_state() { # wait_state IMAGE STATE: until IMAGE's state is STATE (90 s)
-	for _ in $(seq 1 450); do
-		[ "$(field "$1" state 2>/dev/null)" = "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
+PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL
 # resize_image IMAGE SIZE_MIB [--allow-shrink]: until rbd reports that size. ferryd takes the
 # image's exclusive lock every interval to snapshot it, and rbd resize can lose that race on a
 # busy machine: tried again, the error kept for the log.
@@ -51,14 +27,13 @@ resize_image() {
 	cat "$TEST_DIR/resize.err" >&2
 	return 1
 }
-replica_points() { rbd_b snap ls "rbd/$1" | awk '$2 ~ /^ferry-[0-9]+$/ { print substr($2, 7) }' | sort -n; }
 
 rbd_a create --size 16M "rbd/$GA" && rbd_a create --size 16M "rbd/$GB"
-ferry site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
+at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" \
 	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
-ferry group create "$GROUP" --interval 1 --keep 50 > /dev/null
-ferry protect --group "$GROUP" --site dr "rbd:rbd/$GA" > /dev/null &&
-	ferry protect --group "$GROUP" --site dr "rbd:rbd/$GB" > /dev/null
+at_a group create "$GROUP" --interval 1 --keep 50 > /dev/null
+at_a protect --group "$GROUP" --site dr "rbd:rbd/$GA" > /dev/null &&
+	at_a protect --group "$GROUP" --site dr "rbd:rbd/$GB" > /dev/null
 ok $? "two images protected in one group"
 rbd_a group image ls "rbd/ferry-$GROUP" | grep -q "$GA" &&
 	rbd_a group image ls "rbd/ferry-$GROUP" | grep -q "$GB"
@@ -147,9 +122,9 @@ is "$(rbd_sha "$B" "rbd/$GB@ferry-$n")" "$(rbd_point_sha "$A" "rbd/$GB" "ferry-$
 # points and the point all members share, so snapshots do not pile up while it waits.
 KG="${GROUP}k" KA="t$$-ka" KB="t$$-kb"
 rbd_a create --size 8M "rbd/$KA" && rbd_a create --size 8M "rbd/$KB"
-ferry group create "$KG" --interval 1 --keep 3 > /dev/null
-ferry protect --group "$KG" --site dr "rbd:rbd/$KA" > /dev/null &&
-	ferry protect --group "$KG" --site dr "rbd:rbd/$KB" > /dev/null
+at_a group create "$KG" --interval 1 --keep 3 > /dev/null
+at_a protect --group "$KG" --site dr "rbd:rbd/$KA" > /dev/null &&
+	at_a protect --group "$KG" --site dr "rbd:rbd/$KB" > /dev/null
 wait_point "$KA" 2 && wait_point "$KB" 2
 resize_image "$KB" 4 --allow-shrink || echo "# $KB did not shrink to 4 MiB"
 wait_state "$KB" error
@@ -174,18 +149,18 @@ ok $? "grown back, $KB is in-sync again"
 wait_point "$KA" $(($(field "$KA" last_point) + 2))
 replica_points "$KA" | grep -qx "$held"
 is $? 1 "  and point $held leaves $KA's replica once no member needs it"
-ferry unprotect "rbd:rbd/$KA" > /dev/null && ferry unprotect "rbd:rbd/$KB" > /dev/null
+at_a unprotect "rbd:rbd/$KA" > /dev/null && at_a unprotect "rbd:rbd/$KB" > /dev/null
 
 # Images that cannot join the group.
 rbd_a create --size 8M "rbd/${GA}-other" && rbd_a group create "rbd/t$$-theirs" &&
 	rbd_a group image add "rbd/t$$-theirs" "rbd/${GA}-other"
-ferry protect --group "$GROUP" --site dr "rbd:rbd/${GA}-other" > /dev/null 2> "$TEST_DIR/p1.err"
+at_a protect --group "$GROUP" --site dr "rbd:rbd/${GA}-other" > /dev/null 2> "$TEST_DIR/p1.err"
 is $? 1 "an image in someone else's RBD group is refused"
 grep -q "is in RBD group t$$-theirs already" "$TEST_DIR/p1.err"
 ok $? "  and the message names that group ($(head -c 200 "$TEST_DIR/p1.err"))"
 is "$(field "${GA}-other" name)" "" "  and it is not protected"
 
-ferry unprotect "rbd:rbd/$GA" > /dev/null && ferry unprotect "rbd:rbd/$GB" > /dev/null
+at_a unprotect "rbd:rbd/$GA" > /dev/null && at_a unprotect "rbd:rbd/$GB" > /dev/null
 rbd_a group ls rbd | grep -qx "ferry-$GROUP"
 is $? 1 "unprotecting the last image removes the RBD group"
 
@@ -195,10 +170,10 @@ left=""
 for round in 1 2 3 4 5; do
 	ra="t$$-r$round-a" rb="t$$-r$round-b"
 	rbd_a create --size 4M "rbd/$ra" && rbd_a create --size 4M "rbd/$rb"
-	ferry protect --group "$GROUP" --site dr "rbd:rbd/$ra" > /dev/null &&
-		ferry protect --group "$GROUP" --site dr "rbd:rbd/$rb" > /dev/null || left="$left $round:protect"
+	at_a protect --group "$GROUP" --site dr "rbd:rbd/$ra" > /dev/null &&
+		at_a protect --group "$GROUP" --site dr "rbd:rbd/$rb" > /dev/null || left="$left $round:protect"
 	sleep "0.$((round * 2))"
-	ferry unprotect "rbd:rbd/$ra" > /dev/null && ferry unprotect "rbd:rbd/$rb" > /dev/null ||
+	at_a unprotect "rbd:rbd/$ra" > /dev/null && at_a unprotect "rbd:rbd/$rb" > /dev/null ||
 		left="$left $round:unprotect"
 	sleep 1.2 # a pass that began before the unprotect has taken its point by now
 	rbd_a group ls rbd | grep -qx "ferry-$GROUP" && left="$left $round"

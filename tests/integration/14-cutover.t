@@ -119,13 +119,12 @@ kill9 "$PRIMARY_PID"
 STARTED="$D2"
 # As if $V3 had joined the group moments before the loss: its replica holds only its newest
 # point, which $V2's never got. No instant is common to both.
-b_points() { rbd -c "$B" snap ls "rbd/$1" | awk '$2 ~ /^ferry-[0-9]+$/ { print substr($2, 7) }' | sort -n; }
-n3=$(b_points $V3-disk | tail -1)
-for p in $(b_points $V3-disk | head -n -1); do rbd -c "$B" snap rm "rbd/$V3-disk@ferry-$p" > /dev/null 2>&1; done
-for p in $(b_points $V2-disk); do
-	[ "$p" -ge "$n3" ] && rbd -c "$B" snap rm "rbd/$V2-disk@ferry-$p" > /dev/null 2>&1
+n3=$(replica_points $V3-disk | tail -1)
+for p in $(replica_points $V3-disk | head -n -1); do rbd_b snap rm "rbd/$V3-disk@ferry-$p" > /dev/null 2>&1; done
+for p in $(replica_points $V2-disk); do
+	[ "$p" -ge "$n3" ] && rbd_b snap rm "rbd/$V2-disk@ferry-$p" > /dev/null 2>&1
 done
-n2=$(b_points $V2-disk | tail -1)
+n2=$(replica_points $V2-disk | tail -1)
 at_b failover --group "gw$$" --json > "$TEST_DIR/failover.json"
 ok $? "ferry failover --group completes with the primary site gone"
 jq -e '.status == "completed" and ([.vms[] | select(.point > 0 and .rto_seconds > 0 and .rpo_seconds >= 0)] | length == 2)' "$TEST_DIR/failover.json" > /dev/null

@@ -28,7 +28,6 @@ wait_replica_bytes() {
 	done
 	return 1
 }
-RBD_TOOL="$(dirname "$0")/rbd-tool.py"
 G="gr$$"
 at_a group create "$G" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -57,8 +56,7 @@ FERRY_FAULT_EXIT_AFTER_DELTA_SEGMENTS=1 restart_primary
 "$GUEST/qemu-io.sh" "$U1" $V1 vda 'write -P 0x78 12582912 4096' > /dev/null
 wait_for "$PRIMARY_PID" 120
 is $? 137 "A's ferryd dies once the delta with a write at 12 MiB is durable at B, before its commit"
-newest_at_b() { rbd_b snap ls "rbd/$V1-disk" | awk '$2 ~ /^ferry-[0-9]+$/ { sub("ferry-", "", $2); if ($2 > n) n = $2 } END { print n + 0 }'; }
-last=$(newest_at_b)
+last=$(replica_points "$V1-disk" | tail -n 1)
 landed=$(bytes_at "$B" "rbd/$V1-disk" 12582912)
 at_last=$(bytes_at "$B" "rbd/$V1-disk@ferry-$last" 6291456)$(bytes_at "$B" "rbd/$V1-disk@ferry-$last" 12582912)
 [ "$at_last" = 7777777744444444 ] && [ "$landed" = 78787878 ]

@@ -10,14 +10,10 @@ plan $((ROUNDS + 2))
 
 SEG=65536
 head -c $((64 * SEG)) /dev/urandom > "$TEST_DIR/backing.img"
-LOOP=$(losetup --find --show "$TEST_DIR/backing.img" 2>/dev/null) || LOOP=""
-if [ -z "$LOOP" ]; then
+if ! loop_device "$TEST_DIR/backing.img"; then
 	echo "1..0 # SKIP needs root and loop devices (losetup)"
 	exit 0
 fi
-writer=""
-detach() { [ -n "$writer" ] && kill "$writer" 2>/dev/null; losetup -d "$LOOP" 2>/dev/null; cleanup; }
-trap detach EXIT
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }
 STATE="$TEST_DIR/site"
 COPY_OPTIONS=(--segment-size "$SEG" --jobs 4)
@@ -27,7 +23,7 @@ COPY_OPTIONS=(--segment-size "$SEG" --jobs 4)
 		dd if=/dev/urandom of="$LOOP" bs=$SEG count=64 oflag=direct status=none 2>/dev/null
 	done
 ) &
-writer=$!
+DAEMON_PIDS="$DAEMON_PIDS $!"	# killed at exit, before the device is detached
 completed=0
 for round in $(seq 1 "$ROUNDS"); do
 	copy_bg "$LOOP" "race-$round" "$TEST_DIR/a.$round"

@@ -45,12 +45,6 @@ trap 'exit 1' INT TERM HUP	# so that the EXIT trap stops the daemons when prove 
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-# running_threads PID...: threads of these processes that still run (a zombie's do not).
-running_threads() {
-	local pid
-	for pid in "$@"; do cat /proc/"$pid"/task/*/stat 2>/dev/null; done |
-		awk '{ sub(/.*\) /, ""); if ($1 != "Z" && $1 != "X") n++ } END { print n + 0 }'
-}
 # gone SECONDS PID...: waits until none of the processes runs (a loaded machine may be slow to
 # finish killing one); says which still run when it gives up.
 gone() {

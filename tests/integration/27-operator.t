@@ -8,9 +8,7 @@
 . "$(dirname "$0")/lib-ceph.sh"
 
 plan 43
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
+ceph_sites
 IMG=t$$-op G=op$$
 VOLUME="rbd:rbd/$IMG"
 
@@ -22,33 +20,24 @@ start_daemon primary --ceph-conf "$A" || { echo "Bail out! primary ferryd did no
 PRIMARY_URL=$DAEMON_URL
 CA="$TEST_DIR/tls/ca.pem"
 CLI=(--daemon "$PRIMARY_URL" --token-file "$TEST_DIR/token" --cacert "$CA")
-ferry() { "$FERRY" "$@" "${CLI[@]}"; }
-field() { ferry status --json | jq -r --arg n "$VOLUME" ".volumes[] | select(.name == \$n) | .$1"; }
-wait_point() { # wait_point N: until the last committed point is at least N (90 s at most)
-	for _ in $(seq 1 450); do
-		[ "$(field last_point 2> /dev/null || echo 0)" -ge "$1" ] 2> /dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
 metrics() { curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "${1:-$TEST_DIR/token}")" "$PRIMARY_URL/metrics"; }
 # series NAME LABELS: the value of one series of /metrics (labels as they are printed).
 series() { metrics | awk -v s="$1{$2}" 'index($0, s " ") == 1 { print $2 }'; }
 LABELS="group=\"$G\",volume=\"$VOLUME\",site=\"dr\""
 
-timeout 120 rbd -c "$A" create --size 32M "rbd/$IMG"
-timeout 120 rbd -c "$A" bench --io-type write --io-size 4M --io-total 8M "rbd/$IMG" > /dev/null 2>&1
-ferry site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" --peer-cacert "$CA" > /dev/null &&
-	ferry group create "$G" --interval 2 --keep 5 --rpo 45 > /dev/null &&
-	ferry protect --group "$G" --site dr "$VOLUME" > /dev/null
+rbd_a create --size 32M "rbd/$IMG"
+rbd_a bench --io-type write --io-size 4M --io-total 8M "rbd/$IMG" > /dev/null 2>&1
+at_a site add dr --url "$REPLICA_URL" --peer-token-file "$TEST_DIR/token" --peer-cacert "$CA" > /dev/null &&
+	at_a group create "$G" --interval 2 --keep 5 --rpo 45 > /dev/null &&
+	at_a protect --group "$G" --site dr "$VOLUME" > /dev/null
 ok $? "a site, a group with an RPO target of 45 s, a protected image"
-wait_point 1
+wait_point "$IMG" 1
 ok $? "its first point is committed"
 
-ferry group create "$G" --interval 60 > /dev/null 2> "$TEST_DIR/again.err"
+at_a group create "$G" --interval 60 > /dev/null 2> "$TEST_DIR/again.err"
 [ $? = 1 ] && grep -q "ferry group set $G" "$TEST_DIR/again.err"
 ok $? "group create of an existing group is refused and names group set ($(head -c 110 "$TEST_DIR/again.err"))"
-is "$(ferry group list --json | jq -r --arg g "$G" '.groups[] | select(.name == $g) | "\(.interval) \(.rpo_target)"')" \
+is "$(at_a group list --json | jq -r --arg g "$G" '.groups[] | select(.name == $g) | "\(.interval) \(.rpo_target)"')" \
 	"2 45" "  and the group is as it was"
 
 # Metrics: the names and values an alert rule reads.
@@ -69,7 +58,7 @@ grep -q '^ferry_http_requests_total{route="POST /v1/groups",code="409"} 1$' "$TE
 ok $? "ferry_http_requests_total counts by route pattern and code (the refused create)"
 promtool check metrics < "$TEST_DIR/metrics.txt" > "$TEST_DIR/promtool.out" 2>&1
 ok $? "promtool check metrics is clean ($(head -c 200 "$TEST_DIR/promtool.out"))"
-ferry token create watcher --role viewer --json | jq -r .token > "$TEST_DIR/viewer.token"
+at_a token create watcher --role viewer --json | jq -r .token > "$TEST_DIR/viewer.token"
 [ "$(metrics "$TEST_DIR/viewer.token" | grep -c '^ferry_protection_state{')" -gt 0 ] &&
 	[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$PRIMARY_URL/metrics")" = 401 ]
 ok $? "a viewer token reads /metrics; no token is 401"
@@ -79,35 +68,35 @@ ok $? "a viewer token reads /metrics; no token is 401"
 follower=$!
 
 # Pause: no point on the schedule; sync now takes one all the same; resume.
-ferry group pause "$G" > /dev/null
+at_a group pause "$G" > /dev/null
 ok $? "ferry group pause"
 # A cycle that began before the pause may still commit its point: wait for it to end.
-for _ in $(seq 1 100); do [ "$(field pending_point)" = 0 ] && break; sleep 0.2; done
-paused_at=$(field last_point)
-is "$(field state)" paused "status shows the volume paused"
+for _ in $(seq 1 100); do [ "$(field "$IMG" pending_point)" = 0 ] && break; sleep 0.2; done
+paused_at=$(field "$IMG" last_point)
+is "$(field "$IMG" state)" paused "status shows the volume paused"
 is "$(series ferry_group_paused "group=\"$G\"")" 1 "ferry_group_paused is 1"
 [ -n "$(series ferry_group_paused_since_timestamp_seconds "group=\"$G\"")" ]
 ok $? "  with the time it was paused"
 sleep 6
-is "$(field last_point)" "$paused_at" "three intervals later no point was taken"
-ferry health > "$TEST_DIR/health.out"
+is "$(field "$IMG" last_point)" "$paused_at" "three intervals later no point was taken"
+at_a health > "$TEST_DIR/health.out"
 is $? 1 "ferry health exits 1 (warning) while a group is paused"
 grep -q "^warning" "$TEST_DIR/health.out" && grep -q "group $G is paused" "$TEST_DIR/health.out"
 ok $? "  and says why"
-ferry group sync "$G" > /dev/null
+at_a group sync "$G" > /dev/null
 ok $? "ferry group sync while paused"
-wait_point $((paused_at + 1))
-ok $? "  takes and ships a point now (point $(field last_point))"
-ferry group resume "$G" > /dev/null && wait_point $((paused_at + 3))
+wait_point "$IMG" $((paused_at + 1))
+ok $? "  takes and ships a point now (point $(field "$IMG" last_point))"
+at_a group resume "$G" > /dev/null && wait_point "$IMG" $((paused_at + 3))
 ok $? "ferry group resume: points come on the schedule again"
 kill "$follower"; wait "$follower" 2> /dev/null
 grep '"kind":"state"' "$TEST_DIR/events.jsonl" | grep "\"object\":\"$G\"" | grep -q '"message":"paused'
 ok $? "ferry events --follow showed the pause as it happened (a state event)"
 [ "$(grep '"kind":"point"' "$TEST_DIR/events.jsonl" | grep -c "\"object\":\"$VOLUME\"")" -ge 3 ]
 ok $? "  and each point committed (point events)"
-ferry health --json > "$TEST_DIR/health.json"
+at_a health --json > "$TEST_DIR/health.json"
 is "$?/$(jq -r .health "$TEST_DIR/health.json")" 0/ok "ferry health: ok, exit 0"
-ferry status > "$TEST_DIR/status.out"
+at_a status > "$TEST_DIR/status.out"
 status=$?
 head -n 1 "$TEST_DIR/status.out" | grep -q '^health: ok' &&
 	grep -Eq "^$G +1 +in-sync +[0-9]+ +[0-9]+ s +(in [0-9]+ s|due) +[0-9.]+ s +45 s +0" "$TEST_DIR/status.out"
@@ -115,41 +104,41 @@ ok $? "ferry status: the health word on top and a row for the group ($(grep "^$G
 is "$status" 0 "  exit 0"
 
 # Deletes wait for what depends on them.
-ferry group delete "$G" > /dev/null 2> "$TEST_DIR/delete.err"
+at_a group delete "$G" > /dev/null 2> "$TEST_DIR/delete.err"
 [ $? = 1 ] && grep -q "ferry unprotect" "$TEST_DIR/delete.err"
 ok $? "group delete is refused while an image is protected in it"
-ferry site remove dr > /dev/null 2> "$TEST_DIR/remove.err"
+at_a site remove dr > /dev/null 2> "$TEST_DIR/remove.err"
 [ $? = 1 ] && grep -q "still receives" "$TEST_DIR/remove.err"
 ok $? "site remove is refused while an image replicates there"
 
 # The replica site goes away: down in metrics, error in status and health.
 stop_daemon "$REPLICA_PID"
-for _ in $(seq 1 150); do [ "$(field state)" = error ] && break; sleep 0.2; done
-is "$(field state)" error "with the replica site stopped, the protection is in error"
+for _ in $(seq 1 150); do [ "$(field "$IMG" state)" = error ] && break; sleep 0.2; done
+is "$(field "$IMG" state)" error "with the replica site stopped, the protection is in error"
 for _ in $(seq 1 50); do [ "$(series ferry_site_up 'site="dr"')" = 0 ] && break; sleep 0.2; done
 is "$(series ferry_site_up 'site="dr"')" 0 "ferry_site_up{site=dr} is 0"
 awk -v n="$(series ferry_protection_errors_total "$LABELS")" 'BEGIN { exit !(n >= 1) }'
 ok $? "ferry_protection_errors_total counts the failed cycles"
-ferry health > "$TEST_DIR/health.out"
+at_a health > "$TEST_DIR/health.out"
 is $? 2 "ferry health exits 2 (error)"
 grep -q "replica site dr could not be reached" "$TEST_DIR/health.out"
 ok $? "  naming the site"
-ferry status > /dev/null
+at_a status > /dev/null
 is $? 1 "plain ferry status exits 1 when the health is error"
 DAEMON_PORT=$REPLICA_PORT start_daemon replica --ceph-conf "$B" > /dev/null ||
 	{ echo "Bail out! replica ferryd did not restart"; exit 1; }
-n=$(field last_point)
-wait_point $((n + 1))
+n=$(field "$IMG" last_point)
+wait_point "$IMG" $((n + 1))
 ok $? "the replica site back, replication goes on"
 is "$(series ferry_site_up 'site="dr"')" 1 "  and ferry_site_up is 1 again"
 
 # Once nothing depends on them, they go.
-ferry unprotect "$VOLUME" > /dev/null && ferry group delete "$G" > /dev/null && ferry site remove dr > /dev/null
+at_a unprotect "$VOLUME" > /dev/null && at_a group delete "$G" > /dev/null && at_a site remove dr > /dev/null
 ok $? "after unprotect, group delete and site remove succeed"
-is "$(ferry site list --json | jq '.sites | length')" 0 "  and the site list is empty"
+is "$(at_a site list --json | jq '.sites | length')" 0 "  and the site list is empty"
 [ ! -e "$TEST_DIR/primary/secrets/site-dr.token" ]
 ok $? "  the site's secrets are gone with it"
 "$FERRY" health --daemon https://127.0.0.1:1 --token-file "$TEST_DIR/token" > /dev/null 2>&1
 is $? 3 "ferry health exits 3 when the daemon cannot be reached"
-timeout 120 rbd -c "$A" rm "rbd/$IMG" > /dev/null 2>&1
+rbd_a rm "rbd/$IMG" > /dev/null 2>&1
 exit $test_failed

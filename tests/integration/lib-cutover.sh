@@ -4,8 +4,8 @@
 #   cutover_skip_unless_ready          prints a TAP skip and exits when libvirt or QEMU is missing
 #   cutover_setup INDEX1 INDEX2        libvirtd INDEX1 and INDEX2 (distinct per test file, so that
 #                                      their migration ports never meet), the daemons and helpers:
-# at_a/at_b (the CLI at each site), v1/v2 (virsh at each libvirtd), point_of/wait_point IMAGE N,
-# wait_run_ended SITE RUN,
+# at_a/at_b (the CLI at each site), v1/v2 (virsh at each libvirtd), point_of/wait_point IMAGE N
+# (lib-ceph.sh's), wait_run_ended SITE RUN,
 # bytes_at CONF POOL/IMAGE OFFSET, make_vm NAME (an RBD disk on A holding the guest, defined and
 # started on libvirtd 1), running_on URI NAME; and A, B, U1, U2, D1, D2, V1, V2, PRIMARY_PID,
 # PRIMARY_URL, REPLICA_PID, REPLICA_URL, SITE_FLAGS (ferryd's --libvirt and --guest-file-dir),
@@ -13,6 +13,10 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
 GUEST="$ROOT/tests/guest"
+
+# wait_run_ended SITE RUN: until run RUN at SITE (at_a or at_b) is no longer running (60 s)
+run_ended() { [ "$("$1" run show "$2" --json | jq -r .status)" != running ]; }
+wait_run_ended() { WAIT_INTERVAL=0.2 wait_until 60 run_ended "$1" "$2"; }
 
 cutover_skip_unless_ready() {
 	if ! command -v libvirtd > /dev/null || ! command -v qemu-system-x86_64 > /dev/null ||
@@ -24,11 +28,7 @@ cutover_skip_unless_ready() {
 
 cutover_setup() {
 	local index1=$1 index2=$2
-ceph_cluster A || { echo "Bail out! Ceph cluster A did not start"; exit 1; }
-ceph_cluster B || { echo "Bail out! Ceph cluster B did not start"; exit 1; }
-A=$CEPH_CONF_A B=$CEPH_CONF_B
-rbd_a() { timeout 120 rbd -c "$A" "$@"; }
-rbd_b() { timeout 120 rbd -c "$B" "$@"; }
+ceph_sites
 export FERRY_LIBVIRT_TIMEOUT=180
 D1="$TEST_DIR/libvirt-1" D2="$TEST_DIR/libvirt-2"
 STARTED=""
@@ -56,26 +56,7 @@ DAEMON_PORT=$(free_port)
 start_daemon primary --ceph-conf "$A" --vm-refresh 2 "${SITE_FLAGS[@]}" || { echo "Bail out! primary ferryd did not start"; exit 1; }
 PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL PRIMARY_PORT=$DAEMON_PORT
 AUTH=(--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem")
-at_a() { "$FERRY" "$1" "${@:2}" --daemon "$PRIMARY_URL" "${AUTH[@]}"; }
-at_b() { "$FERRY" "$1" "${@:2}" --daemon "$REPLICA_URL" "${AUTH[@]}"; }
-point_of() { # point_of IMAGE: the last committed point of rbd:rbd/IMAGE at the primary
-	at_a status --json | jq -r --arg n "rbd:rbd/$1" '.volumes[] | select(.name == $n) | .last_point'
-}
-wait_point() { # wait_point IMAGE N
-	for _ in $(seq 1 600); do
-		[ "$(point_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
-# wait_run_ended SITE RUN: until run RUN at SITE (at_a or at_b) is no longer running
-wait_run_ended() {
-	for _ in $(seq 1 300); do
-		[ "$("$1" run show "$2" --json | jq -r .status)" != running ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
+# at_a, at_b, point_of and wait_point are lib-ceph.sh's.
 # bytes_at CONF POOL/IMAGE OFFSET: the first 4 bytes at OFFSET, in hex
 bytes_at() {
 	rbd -c "$1" export --no-progress "$2" - 2>/dev/null | dd bs=4096 skip=$(($3 / 4096)) count=1 status=none | xxd -p -l 4

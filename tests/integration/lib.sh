@@ -11,6 +11,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 TEST_DIR=$(mktemp -d /tmp/ferry-test.XXXXXX)
 export FERRY_STATE_DIR="$TEST_DIR/cli"
 DAEMON_PIDS=""	# every background process of the test: killed at exit
+LOOP_DEVICES=""	# loop devices of the test (loop_device): detached at exit
 test_number=0
 test_failed=0
 
@@ -30,6 +31,7 @@ cleanup() {
 	ferryd_check || verdict=1
 	for pid in $DAEMON_PIDS; do kill -9 "$pid" 2>/dev/null; done
 	wait 2>/dev/null
+	for loop in $LOOP_DEVICES; do losetup -d "$loop" 2>/dev/null; done
 	if mountpoint -q "$TEST_DIR/full" 2>/dev/null; then umount "$TEST_DIR/full"; fi
 	if [ "$verdict" = 1 ]; then
 		ok 1 "every ferryd exited cleanly and logged no sanitizer report"
@@ -213,6 +215,14 @@ copy_command() {
 	COPY_ARGS=("$FERRY" copy --to "$DAEMON_URL" --token-file "$TEST_DIR/token"
 		--cacert "$TEST_DIR/tls/ca.pem" --json ${COPY_OPTIONS[@]+"${COPY_OPTIONS[@]}"})
 }
+# copy_fg SOURCE NAME [args]: the same in the foreground, JSON on stdout, stderr appended to
+# $COPY_ERR (default $TEST_DIR/copy.err).
+copy_fg() {
+	local source=$1 name=$2
+	shift 2
+	copy_command
+	"${COPY_ARGS[@]}" "$@" "$source" "$name" 2>> "${COPY_ERR:-$TEST_DIR/copy.err}"
+}
 copy_bg() {
 	local source=$1 name=$2 out=$3; shift 3
 	copy_command
@@ -280,3 +290,16 @@ make_image() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# api METHOD PATH [JSON]: a /v1 call to $DAEMON_URL with the test token; the answer on stdout.
+api() {
+	curl -sS --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
+		-X "$1" ${3:+-H "Content-Type: application/json" --data "$3"} "$DAEMON_URL$2"
+}
+
+# loop_device FILE: a loop device over FILE, detached at exit; sets LOOP ("" without root).
+loop_device() {
+	LOOP=$(losetup --find --show "$1" 2>/dev/null) || LOOP=""
+	[ -n "$LOOP" ] && [ -b "$LOOP" ] || { LOOP=""; return 1; }
+	LOOP_DEVICES="$LOOP_DEVICES $LOOP"
+}
