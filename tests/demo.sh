@@ -12,7 +12,7 @@
 #   tests/demo.sh          run it, then remove every process and file it made
 #   tests/demo.sh --keep   (or FERRY_DEMO_KEEP=1, `make demo KEEP=1`) leave both sites running
 #                          and print how to reach them
-#   tests/demo.sh stop     (`make demo-stop`) stop and remove every kept demo
+#   tests/demo.sh stop [DIR]   (`make demo-stop`) stop and remove every kept demo, or the one in DIR
 # Without root or mount namespaces it says why and shows the copy (4) alone, exit 0.
 # Env: FERRY_BIN (the binaries, default bin/), FERRY_TEST_CEPH_A_CONF and _B_CONF (running
 # clusters to use instead of starting two, as make check shares them).
@@ -29,7 +29,8 @@ stop)
 	rm -rf "$TEST_DIR"
 	. "$here/integration/lib-sites.sh"
 	found=0
-	for dir in /tmp/ferry-demo.*; do
+	if [ $# -ge 2 ]; then dirs=("$2"); else dirs=(/tmp/ferry-demo.*); fi
+	for dir in "${dirs[@]}"; do
 		[ -f "$dir/demo.env" ] || continue
 		found=1
 		sites_stop "$dir"
@@ -40,7 +41,7 @@ stop)
 	exit 0
 	;;
 '') ;;
-*) echo "usage: $0 [--keep | stop]" >&2; exit 2 ;;
+*) echo "usage: $0 [--keep | stop [DIR]]" >&2; exit 2 ;;
 esac
 
 . "$here/integration/lib.sh"
@@ -211,19 +212,30 @@ vm_steps() {
 	# ---- 1. replication ----
 	say "1. replication: writes inside the running guest become points committed at B"
 	site_wait_point A "$VM-disk" 1 120 || { check 1 "1. replication" "no first point within 120 s"; return 1; }
-	vm_write "$U_A" 0x11 1048576 65536 && vm_write "$U_A" 0x12 6291456 4096
-	note "written inside the guest: 64 KiB of 0x11 at 1 MiB, 4 KiB of 0x12 at 6 MiB"
+	# 1 MiB of random data (it does not compress: the bytes shipped are the bytes written)
+	head -c 1048576 /dev/urandom > "$DEMO/random.bin"
+	"$GUEST/qemu-io.sh" "$U_A" "$VM" vda "write -s $DEMO/random.bin 1048576 1048576" > /dev/null &&
+		vm_write "$U_A" 0x12 6291456 4096
+	note "written inside the guest: 1 MiB of random data at 1 MiB, 4 KiB of 0x12 at 6 MiB"
 	n=$(site_point A "$VM-disk")
 	site_wait_point A "$VM-disk" $((n + 2)) 60
 	show "ferry status"
 	site A status | sed 's/^/   /'
 	p=$(site_point A "$VM-disk")
-	lag=$(site A status --json | jq -r --arg g "$G" '.groups[] | select(.name == $g) | .lag_seconds * 10 | floor / 10')
-	shipped=$(curl -s --cacert "$(site_folder A)/ferryd/tls/cert.pem" -H "Authorization: Bearer $(cat "$(site_folder A)/viewer.token")" \
-		"$(site_get A URL)/metrics" | awk -v v="rbd:rbd/$VM-disk" '$1 ~ /^ferry_protection_bytes_shipped_total/ && index($1, v) { s += $2 } END { printf "%d", s }')
-	points=$(timeout 60 rbd -c "$(site_get B CEPH)" snap ls "rbd/$VM-disk" | grep -c ' ferry-[0-9]')
-	[ "$(site_bytes B "rbd/$VM-disk@ferry-$p" 1048576)$(site_bytes B "rbd/$VM-disk@ferry-$p" 6291456)" = 1111111112121212 ]
-	check $? "1. replication" "point $p committed at B ($points kept there), lag ${lag} s, $((shipped / 1024)) KiB shipped; B's point $p holds the writes" || return 1
+	lag=$(site A status --json | jq -r --arg g "$G" '.groups[] | select(.name == $g) | .lag_ms')
+	# /metrics, read with the viewer token: what the site has shipped since it started
+	curl -s --cacert "$(site_folder A)/ferryd/tls/cert.pem" -H "Authorization: Bearer $(cat "$(site_folder A)/viewer.token")" \
+		"$(site_get A URL)/metrics" > "$DEMO/metrics-a"
+	metric() { awk -v m="$1" -v v="volume=\"rbd:rbd/$VM-disk\"" '$1 ~ "^" m "[{]" && index($1, v) { s += $2 } END { printf "%d", s }' "$DEMO/metrics-a"; }
+	shipped=$(metric ferry_protection_bytes_shipped_total)
+	points=$(metric ferry_protection_points_committed_total)
+	show "curl .../metrics   (with the viewer token)"
+	grep -E '^ferry_protection_(bytes_shipped|points_committed)_total' "$DEMO/metrics-a" | sed 's/^/   /'
+	# B's point p, read back by the rbd CLI (not by ferry)
+	timeout 120 rbd -c "$(site_get B CEPH)" export --no-progress "rbd/$VM-disk@ferry-$p" "$DEMO/b-point.img" > /dev/null 2>&1 &&
+		cmp -s -n 1048576 "$DEMO/random.bin" <(dd if="$DEMO/b-point.img" bs=1M skip=1 count=1 status=none) &&
+		[ "$(dd if="$DEMO/b-point.img" bs=4096 skip=1536 count=1 status=none | xxd -p -l 4)" = 12121212 ]
+	check $? "1. replication A -> B" "$points points committed at B, lag $(secs "$lag") s, $((shipped / 1024)) KiB shipped; B's point $p holds every byte written" || return 1
 
 	# ---- 2. planned live migration ----
 	say "2. planned live migration to B, the guest writing up to the last moment"
@@ -297,7 +309,7 @@ vm_steps() {
 	run=$(sed -n 's/^run \([0-9]*\) started.*/\1/p' "$DEMO/failover.out" | head -1)
 	site A run show "${run:-0}" --json > "$DEMO/failover.json" 2>/dev/null
 	[ "$out" = 0 ] && running_at "$U_A" && ! running_at "$U_B"
-	check $? "3. failover to A" "$(jq -r '.vms[0] | "RTO \(.rto_seconds * 10 | floor / 10) s, RPO \(.rpo_seconds) s, from point \(.point)"' "$DEMO/failover.json" 2>/dev/null); $(jq -r '[.steps[] | select(.name | startswith("fence"))][0].detail // "not fenced"' "$DEMO/failover.json" 2>/dev/null | sed 's/ at qemu.*//')" || return 1
+	check $? "3. failover to A" "$(jq -r '.vms[0] | "RTO \(.rto_seconds * 10 | floor / 10) s, RPO \(.rpo_seconds) s, from point \(.point)"' "$DEMO/failover.json" 2>/dev/null); B's VM $(jq -r '[.steps[] | select(.name | startswith("fence"))][0].detail // "not fenced"' "$DEMO/failover.json" 2>/dev/null | sed 's/ at qemu.*/ by the fence/')" || return 1
 	[ "$(site_bytes A "rbd/$VM-disk" 3145728)$(site_bytes A "rbd/$VM-disk" 4194304)" = 3333333300000000 ]
 	check $? "3. A's disk after the failover" "holds the committed write (3 MiB), not the one after the last point (4 MiB)" || return 1
 
