@@ -328,8 +328,12 @@ cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t ru
 
 	if (rc < 0)
 		return rc;
-	json_array_foreach(json_object_get(record, "disks"), i, disk) if (rc == 0) rc =
-		catalog_promoted_put(site->catalog, cutover_text(disk, "replica"), run_id);
+	json_array_foreach(json_object_get(record, "disks"), i, disk)
+	{
+		if (rc == 0)
+			rc = catalog_promoted_put(site->catalog, cutover_text(disk, "replica"),
+						  run_id);
+	}
 	/* The point the VM runs on from here: the last one both sites share (reprotect). */
 	if (rc == 0 && point > 0)
 		rc = cutover_record_mark_promoted(record, point);

@@ -88,7 +88,10 @@ cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, .
 		vsnprintf(detail, sizeof(detail), format, args);
 		va_end(args);
 	}
-	catalog_run_step_end(run->site->catalog, run->id, seq, rc < 0 ? "failed" : "ok", detail);
+	if (catalog_run_step_end(run->site->catalog, run->id, seq, rc < 0 ? "failed" : "ok",
+				 detail) < 0)
+		log_warn("run %" PRId64 ": cannot record the end of step %d: %s", run->id, seq,
+			 ferry_error_message());
 	{
 		char object[32];
 
@@ -199,8 +202,11 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 	result = json_pack("{s:O, s:I}", "vms", run.vms, "total_ms",
 			   (json_int_t)(util_now_ms() - run.started_ms));
 	text = json_dumps(result, JSON_COMPACT);
-	catalog_run_finish(site->catalog, run_id, status, rc < 0 ? ferry_error_message() : "",
-			   text ? text : "{}");
+	if (catalog_run_finish(site->catalog, run_id, status, rc < 0 ? ferry_error_message() : "",
+			       text ? text : "{}") < 0)
+		log_error("run %" PRId64 " (%s) ended %s, but the catalog did not record it (%s); "
+			  "it shows as interrupted after a restart of ferryd",
+			  run_id, kind_name, status, ferry_error_message());
 	catalog_event_add(site->catalog, rc < 0 ? "error" : "info", kind_name, "run %lld %s%s%s",
 			  (long long)run_id, status, rc < 0 ? ": " : "",
 			  rc < 0 ? ferry_error_message() : "");

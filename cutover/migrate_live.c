@@ -193,22 +193,86 @@ cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, co
 				(long long)(link.lag_ms / 1000));
 }
 
-int
-cutover_migrate_live(struct cutover_run *run, json_t *request)
+/* One live migration's state, shared by its steps. */
+struct cutover_live {
+	const char *name, *uri, *dest_uri, *site_name, *on_timeout;
+	virConnectPtr connection, destination;
+	virDomainPtr domain, moved;
+	json_t *record, *remap;
+	char *live_xml, *persistent_xml;
+	int64_t point, bytes, returned_ms;
+	bool go_cold; /* it did not converge: it moves cold instead */
+};
+
+/* The checks before anything moves; a failure marks the run refused. */
+static int
+cutover_live_check(struct cutover_run *run, json_t *request, struct cutover_live *live)
 {
-	const char *name = cutover_text(request, "vm");
+	const char *on_timeout = live->on_timeout;
+	int rc, seq;
+
+	seq = cutover_step_begin(run, "check %s, the destination and the replicas", live->name);
+	rc = on_timeout[0] && strcmp(on_timeout, "abort") != 0 && strcmp(on_timeout, "cold") != 0
+		     ? ferry_error_set(FERRY_ERR_INVALID,
+				       "on_timeout is abort or cold, not '%s' (post-copy would run "
+				       "the VM at the destination before its final delta lands)",
+				       on_timeout)
+		     : cutover_record_load(run->site->catalog, live->name, &live->record);
+	if (rc == 0) {
+		live->uri = cutover_text(live->record, "uri");
+		live->dest_uri = cutover_text(live->record, "dest_uri");
+		live->site_name = cutover_text(live->record, "site");
+		rc = cutover_virt_open(live->uri, &live->connection);
+	}
+	if (rc == 0)
+		rc = cutover_virt_domain(live->connection, live->uri, live->name, &live->domain);
+	if (rc == 0 && virDomainIsActive(live->domain) != 1)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "%s is not running at %s; migrate it with --cold", live->name,
+				     live->uri);
+	if (rc == 0)
+		rc = cutover_check_replicas(
+			run->site, live->record,
+			json_integer_value(json_object_get(request, "max_lag")));
+	if (rc == 0)
+		rc = cutover_virt_open(live->dest_uri, &live->destination);
+	if (rc == 0) {
+		live->live_xml = virDomainGetXMLDesc(
+			live->domain, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
+		live->persistent_xml = virDomainGetXMLDesc(
+			live->domain, VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE |
+					      VIR_DOMAIN_XML_MIGRATABLE);
+		if (live->live_xml == NULL || live->persistent_xml == NULL)
+			rc = ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s",
+					     live->name, cutover_virt_message());
+	}
+	if (rc == 0)
+		rc = cutover_check_destination(live->destination, live->dest_uri, live->name,
+					       live->live_xml);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:s, s:s}", "name", live->name, "xml",
+					live->live_xml, "persistent_xml", live->persistent_xml);
+
+		rc = ask ? cutover_site_call(run->site->catalog, live->site_name, "/v1/vms/remap",
+					     ask, &live->remap)
+			 : ferry_error_no_memory();
+		json_decref(ask);
+	}
+	cutover_step_end(run, seq, rc, "%s can run %s; its replicas are at site %s", live->dest_uri,
+			 live->name, live->site_name);
+	if (rc < 0)
+		run->refused = true;
+	return rc;
+}
+
+/* libvirt moves the memory, the guest paused at the destination when it ends; a watcher stops
+ * a copy that does not converge in time or that the operator aborts. */
+static int
+cutover_live_copy_memory(struct cutover_run *run, json_t *request, struct cutover_live *live)
+{
 	json_int_t max_time = json_integer_value(json_object_get(request, "max_time"));
 	json_int_t bandwidth = json_integer_value(json_object_get(request, "bandwidth"));
-	const char *on_timeout = cutover_text(request, "on_timeout");
-	bool go_cold = false;
-	virConnectPtr connection = NULL, destination = NULL;
-	virDomainPtr domain = NULL, moved = NULL;
 	virTypedParameterPtr params = NULL;
-	json_t *record = NULL, *remap = NULL, *reply = NULL;
-	char *live_xml = NULL, *persistent_xml = NULL;
-	const char *uri = "", *dest_uri = "", *site_name = "";
-	int64_t point = 0, bytes = 0, returned_ms = 0, downtime_ms = 0;
-	unsigned long long job_downtime = 0;
 	int nparams = 0, maxparams = 0, rc, seq;
 	struct cutover_abort watch = {.lock = PTHREAD_MUTEX_INITIALIZER,
 				      .wake = PTHREAD_COND_INITIALIZER};
@@ -217,74 +281,12 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 			     VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
 			     VIR_MIGRATE_AUTO_CONVERGE;
 
-	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
-	rc = on_timeout[0] && strcmp(on_timeout, "abort") != 0 && strcmp(on_timeout, "cold") != 0
-		     ? ferry_error_set(FERRY_ERR_INVALID,
-				       "on_timeout is abort or cold, not '%s' (post-copy would run "
-				       "the VM at the destination before its final delta lands)",
-				       on_timeout)
-		     : cutover_record_load(run->site->catalog, name, &record);
-	if (rc == 0) {
-		uri = cutover_text(record, "uri");
-		dest_uri = cutover_text(record, "dest_uri");
-		site_name = cutover_text(record, "site");
-		rc = cutover_virt_open(uri, &connection);
-	}
-	if (rc == 0)
-		rc = cutover_virt_domain(connection, uri, name, &domain);
-	if (rc == 0 && virDomainIsActive(domain) != 1)
-		rc = ferry_error_set(FERRY_ERR_CONFLICT,
-				     "%s is not running at %s; migrate it with --cold", name, uri);
-	if (rc == 0)
-		rc = cutover_check_replicas(
-			run->site, record, json_integer_value(json_object_get(request, "max_lag")));
-	if (rc == 0)
-		rc = cutover_virt_open(dest_uri, &destination);
-	if (rc == 0) {
-		live_xml = virDomainGetXMLDesc(domain,
-					       VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_MIGRATABLE);
-		persistent_xml = virDomainGetXMLDesc(domain, VIR_DOMAIN_XML_SECURE |
-								     VIR_DOMAIN_XML_INACTIVE |
-								     VIR_DOMAIN_XML_MIGRATABLE);
-		if (live_xml == NULL || persistent_xml == NULL)
-			rc = ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s", name,
-					     cutover_virt_message());
-	}
-	if (rc == 0)
-		rc = cutover_check_destination(destination, dest_uri, name, live_xml);
-	if (rc == 0) {
-		json_t *ask = json_pack("{s:s, s:s, s:s}", "name", name, "xml", live_xml,
-					"persistent_xml", persistent_xml);
-
-		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/remap", ask, &remap);
-		json_decref(ask);
-	}
-	cutover_step_end(run, seq, rc, "%s can run %s; its replicas are at site %s", dest_uri, name,
-			 site_name);
-	if (rc < 0) {
-		run->refused = true;
-		goto out;
-	}
-	if (json_is_true(json_object_get(request, "dry_run"))) {
-		rc = cutover_predict(run, record, domain, name);
-		goto out;
-	}
-	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
-	rc = cutover_final_point(run, record, util_now_ms(), &point, &bytes);
-	if (rc < 0)
-		goto out;
-	if (cutover_abort_requested(run->id)) {
-		cutover_abort_close(run->id);
-		rc = cutover_aborted(run, name, uri, "before the memory copy");
-		goto out;
-	}
-
-	seq = cutover_step_begin(run, "migrate the memory of %s to %s", name, dest_uri);
+	seq = cutover_step_begin(run, "migrate the memory of %s to %s", live->name, live->dest_uri);
 	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_DEST_XML,
-				cutover_text(remap, "xml"));
+				cutover_text(live->remap, "xml"));
 	virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_PERSIST_XML,
-				cutover_text(remap, "persistent_xml"));
-	if (strncmp(dest_uri, "qemu+unix:", 10) == 0 || strstr(dest_uri, "127.0.0.1")) {
+				cutover_text(live->remap, "persistent_xml"));
+	if (strncmp(live->dest_uri, "qemu+unix:", 10) == 0 || strstr(live->dest_uri, "127.0.0.1")) {
 		/* Both daemons on one host (a test bed): migrate over loopback. */
 		virTypedParamsAddString(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_URI,
 					"tcp://127.0.0.1");
@@ -294,31 +296,41 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	if (bandwidth > 0) /* MiB/s, for a link the replication shares */
 		virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
 					(unsigned long long)bandwidth);
-	watch.domain = domain;
+	watch.domain = live->domain;
 	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
-	pthread_create(&watcher, NULL, cutover_abort_watch, &watch);
+	if (pthread_create(&watcher, NULL, cutover_abort_watch, &watch) != 0) {
+		cutover_abort_close(run->id);
+		rc = cutover_step_end(run, seq,
+				      ferry_error_set(FERRY_ERR_INTERNAL,
+						      "cannot start the watcher of the memory copy "
+						      "of %s; it keeps running at %s",
+						      live->name, live->uri),
+				      NULL);
+		goto out;
+	}
 	cutover_abort_job(run->id, cutover_abort_now, &watch);
-	rc = virDomainMigrateToURI3(domain, dest_uri, params, (unsigned int)nparams, flags);
+	rc = virDomainMigrateToURI3(live->domain, live->dest_uri, params, (unsigned int)nparams,
+				    flags);
 	cutover_abort_job(run->id, NULL, NULL);
 	pthread_mutex_lock(&watch.lock);
 	watch.done = true;
 	pthread_cond_signal(&watch.wake);
 	pthread_mutex_unlock(&watch.lock);
 	pthread_join(watcher, NULL);
-	returned_ms = util_now_ms();
+	live->returned_ms = util_now_ms();
 	/* The memory has moved (the guest is paused) or the copy stopped: no abort from here. */
 	if (cutover_abort_close(run->id) && rc < 0 && watch.by_operator) {
 		cutover_step_end(run, seq, 0, "stopped: the operator aborted the run");
-		rc = cutover_aborted(run, name, uri, "during the memory copy");
+		rc = cutover_aborted(run, live->name, live->uri, "during the memory copy");
 		goto out;
 	}
-	if (rc < 0 && watch.aborted && strcmp(on_timeout, "cold") == 0 &&
-	    virDomainIsActive(domain) == 1) {
+	if (rc < 0 && watch.aborted && strcmp(live->on_timeout, "cold") == 0 &&
+	    virDomainIsActive(live->domain) == 1) {
 		cutover_step_end(run, seq, 0,
 				 "did not converge within %lld s: aborted, %s runs at the source; "
 				 "moving it cold instead (--on-timeout cold)",
-				 (long long)(watch.limit_ms / 1000), name);
-		go_cold = true;
+				 (long long)(watch.limit_ms / 1000), live->name);
+		live->go_cold = true;
 		rc = 0;
 		goto out;
 	}
@@ -329,77 +341,125 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 					     "it keeps running at %s; migrate it with --cold (or "
 					     "--on-timeout cold), or give it more time with "
 					     "--max-time",
-					     name, (long long)(watch.limit_ms / 1000), uri);
+					     live->name, (long long)(watch.limit_ms / 1000),
+					     live->uri);
 		else
 			rc = ferry_error_set(FERRY_ERR_IO,
 					     "live migration of %s failed; it keeps running at %s "
 					     "(%s)",
-					     name, uri, cutover_virt_message());
+					     live->name, live->uri, cutover_virt_message());
 		cutover_step_end(run, seq, rc, NULL);
 		goto out;
 	}
 	cutover_step_end(run, seq, 0, "memory moved; paused at %s, the source QEMU has stopped",
-			 dest_uri);
-	/* From here the source writes nothing: the final delta is the last word. */
-	rc = cutover_final_point(run, record, returned_ms, &point, &bytes);
-	if (rc == 0) {
-		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", name, "run", (json_int_t)run->id,
-					"point", (json_int_t)point);
+			 live->dest_uri);
+out:
+	virTypedParamsFree(params, nparams);
+	return rc;
+}
 
-		seq = cutover_step_begin(run, "promote the replicas of %s", name);
-		rc = cutover_site_call(run->site->catalog, site_name, "/v1/vms/promote", ask,
-				       &reply);
+/* The guest is paused at the destination: its final delta lands, the replicas are promoted,
+ * it resumes there, and the source lets go of its disks. */
+static int
+cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
+{
+	unsigned long long job_downtime = 0;
+	int64_t downtime_ms = 0;
+	json_t *reply = NULL;
+	int rc, seq;
+
+	/* From here the source writes nothing: the final delta is the last word. */
+	rc = cutover_final_point(run, live->record, live->returned_ms, &live->point, &live->bytes);
+	if (rc == 0) {
+		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", live->name, "run",
+					(json_int_t)run->id, "point", (json_int_t)live->point);
+
+		seq = cutover_step_begin(run, "promote the replicas of %s", live->name);
+		rc = ask ? cutover_site_call(run->site->catalog, live->site_name, "/v1/vms/promote",
+					     ask, &reply)
+			 : ferry_error_no_memory();
 		cutover_step_end(run, seq, rc, "point %lld is the disks' last word",
-				 (long long)point);
+				 (long long)live->point);
 		json_decref(ask);
+		json_decref(reply);
 	}
-	if (rc < 0) {
-		ferry_error_set(rc,
-				"%s is paused at %s, but its final delta did not land (%s); do not "
-				"resume it by hand: ferry run resume %lld retries",
-				name, dest_uri, ferry_error_message(), (long long)run->id);
-		goto out;
-	}
-	seq = cutover_step_begin(run, "resume %s at %s", name, dest_uri);
-	rc = cutover_virt_domain(destination, dest_uri, name, &moved);
-	if (rc == 0 && virDomainResume(moved) < 0)
-		rc = ferry_error_set(FERRY_ERR_IO, "cannot resume %s at %s: %s", name, dest_uri,
-				     cutover_virt_message());
+	if (rc < 0)
+		return ferry_error_set(rc,
+				       "%s is paused at %s, but its final delta did not land (%s); "
+				       "do not resume it by hand: ferry run resume %lld retries",
+				       live->name, live->dest_uri, ferry_error_message(),
+				       (long long)run->id);
+	seq = cutover_step_begin(run, "resume %s at %s", live->name, live->dest_uri);
+	rc = cutover_virt_domain(live->destination, live->dest_uri, live->name, &live->moved);
+	if (rc == 0 && virDomainResume(live->moved) < 0)
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot resume %s at %s: %s", live->name,
+				     live->dest_uri, cutover_virt_message());
 	if (rc == 0) {
 		virTypedParameterPtr stats = NULL;
 		int type, count = 0;
 
-		downtime_ms = util_now_ms() - returned_ms;
-		if (virDomainGetJobStats(moved, &type, &stats, &count,
+		downtime_ms = util_now_ms() - live->returned_ms;
+		if (virDomainGetJobStats(live->moved, &type, &stats, &count,
 					 VIR_DOMAIN_JOB_STATS_COMPLETED) == 0)
 			virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_DOWNTIME,
 						&job_downtime);
 		virTypedParamsFree(stats, count);
 	}
-	cutover_step_end(run, seq, rc, "running at %s", dest_uri);
+	cutover_step_end(run, seq, rc, "running at %s", live->dest_uri);
+	if (rc < 0)
+		return rc;
+	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", live->name,
+						  "point", (json_int_t)live->point, "frozen_ms",
+						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
+						  "final_delta_bytes", (json_int_t)live->bytes));
+	seq = cutover_step_begin(run, "retire %s at the source", live->name);
+	cutover_retire_disks(run, live->record, live->point);
+	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
+	return 0;
+}
+
+int
+cutover_migrate_live(struct cutover_run *run, json_t *request)
+{
+	struct cutover_live live = {
+		.name = cutover_text(request, "vm"),
+		.on_timeout = cutover_text(request, "on_timeout"),
+		.uri = "",
+		.dest_uri = "",
+		.site_name = "",
+	};
+	int rc = cutover_live_check(run, request, &live);
+
 	if (rc < 0)
 		goto out;
-	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", name, "point",
-						  (json_int_t)point, "frozen_ms",
-						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
-						  "final_delta_bytes", (json_int_t)bytes));
-	seq = cutover_step_begin(run, "retire %s at the source", name);
-	cutover_retire_disks(run, record, point);
-	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
+	if (json_is_true(json_object_get(request, "dry_run"))) {
+		rc = cutover_predict(run, live.record, live.domain, live.name);
+		goto out;
+	}
+	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
+	rc = cutover_final_point(run, live.record, util_now_ms(), &live.point, &live.bytes);
+	if (rc < 0)
+		goto out;
+	if (cutover_abort_requested(run->id)) {
+		cutover_abort_close(run->id);
+		rc = cutover_aborted(run, live.name, live.uri, "before the memory copy");
+		goto out;
+	}
+	rc = cutover_live_copy_memory(run, request, &live);
+	if (rc == 0 && !live.go_cold)
+		rc = cutover_live_switch(run, &live);
 out:
-	virTypedParamsFree(params, nparams);
-	free(live_xml);
-	free(persistent_xml);
-	json_decref(remap);
-	json_decref(reply);
-	json_decref(record);
-	if (moved)
-		virDomainFree(moved);
-	if (domain)
-		virDomainFree(domain);
-	cutover_virt_close(destination);
-	cutover_virt_close(connection);
-	if (go_cold)
+	free(live.live_xml);
+	free(live.persistent_xml);
+	json_decref(live.remap);
+	json_decref(live.record);
+	if (live.moved)
+		virDomainFree(live.moved);
+	if (live.domain)
+		virDomainFree(live.domain);
+	cutover_virt_close(live.destination);
+	cutover_virt_close(live.connection);
+	if (live.go_cold)
 		rc = cutover_migrate_cold(run, request);
 	return rc;
 }

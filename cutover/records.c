@@ -494,11 +494,9 @@ cutover_vm_refresh(const struct cutover_site *site)
 	if (records == NULL)
 		return ferry_error_no_memory();
 	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, records);
-	json_array_foreach(records, i, record) if (rc >= 0)
+	json_array_foreach(records, i, record)
 	{
-		int one = cutover_refresh_one(site, record);
-
-		if (one > 0)
+		if (rc >= 0 && cutover_refresh_one(site, record) > 0)
 			changed++;
 	}
 	json_decref(records);

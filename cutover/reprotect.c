@@ -128,8 +128,11 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 				(uint64_t)json_integer_value(json_object_get(disk, "size")),
 				snapshot);
 	}
-	json_array_foreach(json_object_get(request, "records"), i, record) if (rc == 0) rc =
-		cutover_vm_receive(site, record);
+	json_array_foreach(json_object_get(request, "records"), i, record)
+	{
+		if (rc == 0)
+			rc = cutover_vm_receive(site, record);
+	}
 	if (rc < 0)
 		goto out;
 	if (catalog_group_get(site->catalog, group_name, &group) < 0) {
@@ -298,9 +301,11 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 		json_t *value;
 
 		/* Only what a primary sends; the other site has no say in this site's runs. */
-		json_object_foreach(record, key, value) if (cutover_record_key_portable(key) &&
-							    strcmp(key, "site") != 0)
-			json_object_set(copy, key, value);
+		json_object_foreach(record, key, value)
+		{
+			if (cutover_record_key_portable(key) && strcmp(key, "site") != 0)
+				json_object_set(copy, key, value);
+		}
 		json_array_append_new(json_object_get(prepare, "records"), copy);
 	}
 	return 0;
@@ -380,7 +385,11 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 					     "site add",
 					     group_name);
 	}
-	json_array_foreach(vms, i, record) if (rc == 0) rc = cutover_reprotect_not_running(record);
+	json_array_foreach(vms, i, record)
+	{
+		if (rc == 0)
+			rc = cutover_reprotect_not_running(record);
+	}
 	cutover_step_end(run, seq, rc, "%zu VM(s), towards site %s", vms ? json_array_size(vms) : 0,
 			 site_name);
 	if (rc < 0) {

@@ -5,8 +5,8 @@
 /* A planned migration cut short before the VM ran at the destination: the VM goes back to
  * running at the source, whose disks are still replicated. Anything else is refused with what
  * to do instead. */
-int
-cutover_rollback(struct cutover_run *run, json_t *request)
+static int
+cutover_rollback_migration(struct cutover_run *run, json_t *request, int seq)
 {
 	const char *of = cutover_text(request, "of");
 	json_t *original = json_object_get(request, "request");
@@ -15,15 +15,8 @@ cutover_rollback(struct cutover_run *run, json_t *request)
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL, moved = NULL;
 	json_t *record = NULL;
-	int rc = 0, seq;
+	int rc = 0;
 
-	seq = cutover_step_begin(run, "check run %lld (%s) can be rolled back",
-				 (long long)original_id, of);
-	if (strcmp(of, "failover-test") == 0) {
-		cutover_step_end(run, seq, 0, "a test failover: its clean-up");
-		rc = cutover_cleanup(run, original);
-		goto finish;
-	}
 	if (cutover_kind_find(of) == NULL || !cutover_kind_find(of)->rollbackable) {
 		rc = ferry_error_set(
 			FERRY_ERR_CONFLICT,
@@ -74,10 +67,6 @@ checked:
 						      name, uri, cutover_virt_message()),
 				      NULL);
 	json_array_append_new(run->vms, json_pack("{s:s}", "name", name));
-finish:
-	if (rc == 0)
-		catalog_run_finish(run->site->catalog, original_id, "rolled-back",
-				   "rolled back by a later run", "{}");
 out:
 	json_decref(record);
 	if (moved)
@@ -86,5 +75,29 @@ out:
 		virDomainFree(domain);
 	cutover_virt_close(destination);
 	cutover_virt_close(connection);
+	return rc;
+}
+
+int
+cutover_rollback(struct cutover_run *run, json_t *request)
+{
+	const char *of = cutover_text(request, "of");
+	int64_t original_id = json_integer_value(json_object_get(request, "run"));
+	int rc, seq;
+
+	seq = cutover_step_begin(run, "check run %lld (%s) can be rolled back",
+				 (long long)original_id, of);
+	if (strcmp(of, "failover-test") == 0) {
+		cutover_step_end(run, seq, 0, "a test failover: its clean-up");
+		rc = cutover_cleanup(run, json_object_get(request, "request"));
+	} else {
+		rc = cutover_rollback_migration(run, request, seq);
+	}
+	if (rc == 0 && catalog_run_finish(run->site->catalog, original_id, "rolled-back",
+					  "rolled back by a later run", "{}") < 0)
+		rc = ferry_error_set(ferry_error_last_code(),
+				     "run %lld was rolled back, but its status could not be "
+				     "recorded: %s",
+				     (long long)original_id, ferry_error_message());
 	return rc;
 }
