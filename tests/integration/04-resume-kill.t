@@ -92,7 +92,7 @@ rc=$?
 out=$(cat "$TEST_DIR/b.out")
 ok $([ "$rc" != 0 ] && [ "$rc" != 124 ]; echo $?) "the copy fails (exit $rc) once ferryd is gone"
 is "$(json_field "$out" status)" failed "its JSON says failed"
-is "$(printf '%s' "$out" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{error}{code}')" network \
+is "$(json_error "$out")" network \
 	"the error is a network error, not a TLS/certificate problem"
 grep -q "cannot reach" "$TEST_DIR/b.out.err"
 ok $? "the message says the daemon cannot be reached"
@@ -188,7 +188,7 @@ out=$("$FERRY" copy --to "https://127.0.0.1:$(cat "$TEST_DIR/reset.port")" \
 	"$TEST_DIR/random.img" vol-e 2> "$TEST_DIR/e.err")
 rc=$?
 is "$rc" 1 "copy to a peer that resets the connection exits 1"
-is "$(printf '%s' "$out" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{error}{code}')" network \
+is "$(json_error "$out")" network \
 	"a reset during the handshake is a network error (got: $(head -c 200 "$TEST_DIR/e.err"))"
 grep -qi "cacert\|insecure" "$TEST_DIR/e.err"
 ok $([ $? != 0 ]; echo $?) "the message does not tell to fix --cacert/--insecure"

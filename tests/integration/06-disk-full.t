@@ -29,7 +29,7 @@ out=$(copy big "$TEST_DIR/full1.err")
 rc=$?
 ok $([ "$rc" != 0 ] && [ "$rc" != 124 ]; echo $?) "copy onto a receiver without enough space fails (exit $rc)"
 is "$(json_field "$out" status)" failed "its JSON says failed"
-is "$(printf '%s' "$out" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{error}{code}')" no_space \
+is "$(json_error "$out")" no_space \
 	"error code is no_space"
 grep -q "$TEST_DIR/full/volumes" "$TEST_DIR/full1.err"
 ok $? "message names the receiver's folder $TEST_DIR/full/volumes: $(head -c 400 "$TEST_DIR/full1.err")"
@@ -48,8 +48,7 @@ ok $([ "$durable" != none ] && [ "$durable" -gt 0 ] && [ "$durable" -lt "$TOTAL"
 identity=$(volume_field big source_identity)
 ranges=$(api POST /v1/volumes/big/transfer \
 	"{\"size\":$((TOTAL * SEG)),\"segment_size\":$SEG,\"source_identity\":\"$identity\"}" |
-	perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>);
-		print join(" ", map { "$_->[0]-$_->[1]" } @{$d->{durable} // []})')
+	jq -r '.durable // [] | map("\(.[0])-\(.[1])") | join(" ")')
 diag "durable ranges: $ranges"
 count=0
 mismatch=""

@@ -32,7 +32,7 @@ is "$(rbd_sha "$B" "rbd/${NAME_PREFIX}-r1")" "$SRC_SHA" "replica image on B equa
 ok $? "never-written objects travel as zero records ($(json_field "$out" segments_zero) of 48)"
 is "$(volume_field "${NAME_PREFIX}-r1" state)" complete "ferry status shows the volume complete"
 "$FERRY" status --daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem" \
-	--json "${NAME_PREFIX}-r1" | grep -q "\"kind\":\"rbd\",\"location\":\"rbd:rbd/${NAME_PREFIX}-r1\""
+	--json "${NAME_PREFIX}-r1" | jq -e --arg l "rbd:rbd/${NAME_PREFIX}-r1" '.kind == "rbd" and .location == $l' > /dev/null
 ok $? "the volume is kept as rbd:rbd/${NAME_PREFIX}-r1 on site B"
 used=$(rbd_b du "rbd/${NAME_PREFIX}-r1" 2>/dev/null |
 	awk -v n="${NAME_PREFIX}-r1" '$1 == n { print $(NF - 1), $NF }')

@@ -140,7 +140,7 @@ ok $? "the run records that the primary could not be fenced"
 is "$(bytes_at "$B" rbd/$V2-disk 2097152)" 6b6b6b6b "the write made inside $V2 is on the disk it runs from"
 curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
 	-X POST -d '{"size": 16777216, "segment_size": 4194304, "source_identity": "x", "kind": "rbd", "base_identity": "y", "segments": []}' \
-	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" | grep -q "promoted by failover run"
+	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" | jq -r .error.message | grep -q "promoted by failover run"
 ok $? "the promoted replica refuses any further delta"
 
 # A run interrupted by kill -9 of ferryd, then resumed.

@@ -173,8 +173,13 @@ SSE=(curl -sN --cacert "$CA" -H "Authorization: Bearer $(cat "$TOKEN")")
 streamer=$!
 sleep 0.5
 "$FERRY" group create sse --interval 60 --daemon "$URL" --token-file "$TOKEN" --cacert "$CA" > /dev/null
-for _ in $(seq 1 50); do grep -q '"object":"sse"' "$TEST_DIR/stream.out" && break; sleep 0.1; done
-grep -q '^event: info$' "$TEST_DIR/stream.out" && grep -q '"object":"sse".*group created' "$TEST_DIR/stream.out"
+# sse_event OBJECT TEXT: the stream so far has an event about OBJECT whose message holds TEXT
+sse_event() {
+	sed -n 's/^data: //p' "$TEST_DIR/stream.out" | json_lines |
+		jq -s -e --arg o "$1" --arg t "$2" 'any(.[]; .object == $o and (.message | contains($t)))' > /dev/null
+}
+wait_until 5 sse_event sse ""
+grep -q '^event: info$' "$TEST_DIR/stream.out" && sse_event sse "group created"
 ok $? "GET /v1/events/stream sends the group's creation as it happens"
 id=$(sed -n 's/^id: //p' "$TEST_DIR/stream.out" | tail -n 1)
 timeout 3 "${SSE[@]}" -H "Last-Event-ID: $((id - 1))" "$URL/v1/events/stream" > "$TEST_DIR/resumed.out"

@@ -90,9 +90,10 @@ ok $? "  takes and ships a point now (point $(field "$IMG" last_point))"
 at_a group resume "$G" > /dev/null && wait_point "$IMG" $((paused_at + 3))
 ok $? "ferry group resume: points come on the schedule again"
 kill "$follower"; wait "$follower" 2> /dev/null
-grep '"kind":"state"' "$TEST_DIR/events.jsonl" | grep "\"object\":\"$G\"" | grep -q '"message":"paused'
+json_lines "$TEST_DIR/events.jsonl" | jq -s -e --arg g "$G" \
+	'any(.[]; .kind == "state" and .object == $g and (.message | startswith("paused")))' > /dev/null
 ok $? "ferry events --follow showed the pause as it happened (a state event)"
-[ "$(grep '"kind":"point"' "$TEST_DIR/events.jsonl" | grep -c "\"object\":\"$VOLUME\"")" -ge 3 ]
+[ "$(json_lines "$TEST_DIR/events.jsonl" | jq -s --arg v "$VOLUME" '[.[] | select(.kind == "point" and .object == $v)] | length')" -ge 3 ]
 ok $? "  and each point committed (point events)"
 at_a health --json > "$TEST_DIR/health.json"
 is "$?/$(jq -r .health "$TEST_DIR/health.json")" 0/ok "ferry health: ok, exit 0"

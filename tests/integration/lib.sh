@@ -271,6 +271,9 @@ json_field() {
 	jq -r --arg k "$2" 'first(if type == "object" and has($k) then .[$k] else empty end,
 		(.. | objects | select(has($k)) | .[$k]) | scalars)' <<< "$1" 2>/dev/null
 }
+# json_lines [FILE]: the lines of FILE (or stdin) that are JSON documents (a JSON-lines log, or an
+# event stream's data), each on a line, compact; a line cut short is left out.
+json_lines() { jq -R -c 'fromjson? // empty' "$@"; }
 # json_error JSON: the error code of an answer {"error": {"code": ...}} ("" when none).
 json_error() { jq -r '.error.code // empty' <<< "$1" 2>/dev/null; }
 
