@@ -454,6 +454,12 @@ catalog_statement_v(struct catalog *catalog, sqlite3_stmt **stmt, const char *sq
 	rc = catalog_prepare(catalog, sql, stmt);
 	if (rc < 0)
 		return rc;
+	/* One letter per parameter of the SQL, no more, no fewer. */
+	assert((int)strlen(types) == sqlite3_bind_parameter_count(*stmt));
+	if ((int)strlen(types) != sqlite3_bind_parameter_count(*stmt))
+		return ferry_error_set(FERRY_ERR_INTERNAL,
+				       "catalog: \"%s\" has %d parameters, not %zu", sql,
+				       sqlite3_bind_parameter_count(*stmt), strlen(types));
 	for (int i = 0; types[i] && bound == SQLITE_OK; i++) {
 		const char *text;
 

@@ -16,7 +16,7 @@ catalog_vm_put(struct catalog *catalog, const char *name, const char *role, cons
 			     "INSERT INTO vms (name, role, group_name, record, updated_ms)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
 			     " role = ?2, group_name = ?3, record = ?4, updated_ms = ?5",
-			     "ttttii", name, role, group, record, util_now_ms());
+			     "tttti", name, role, group, record, util_now_ms());
 }
 
 /* Hands each VM (named name, else of group, else all) to each(); *rows counts them. */
