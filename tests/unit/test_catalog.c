@@ -3,7 +3,7 @@
  *
  * Progress is the part a crash must never corrupt, so besides the public getters the tests read
  * segment_ranges straight from SQLite: catalog_transfer_load_ranges() merges rows through a
- * range_set and would hide rows that overlap or touch, which invariant 2 of catalog.c forbids. */
+ * range_set and would hide rows that overlap or touch, which invariant 4 of transfers.c forbids. */
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
