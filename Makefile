@@ -74,7 +74,7 @@ $(BUILD)/bin/ferryd: $(BUILD)/cmd/ferryd.o $(BUILD)/cmd/ferryd_check.o $(BUILD)/
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/ferry: $(BUILD)/cmd/ferry.o $(BUILD)/cmd/ferry_access.o $(BUILD)/cmd/ferry_config.o \
-		$(BUILD)/cmd/ferry_operate.o $(BUILD)/cmd/ferry_cutover.o \
+		$(BUILD)/cmd/ferry_operate.o $(BUILD)/cmd/ferry_cutover.o $(BUILD)/cmd/ferry_options.o \
 		$(BUILD)/libferry.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LINK    $@")

@@ -62,16 +62,23 @@ cli_since_parse(const char *text, int64_t *out)
 			       text);
 }
 
-static int
-cli_token_create(struct cli_options *options, const char *name)
+/* ferry token create NAME --role ROLE [--expires DAYS] */
+int
+cli_token_create(struct cli_args *args)
 {
-	struct api_client *client = cli_client(options);
-	json_t *request = json_pack("{s:s, s:s}", "name", name, "role", options->role),
-	       *reply = NULL;
+	const struct cli_options *options = &args->options;
+	const char *role = cli_text(args, CLI_OPTION_ROLE), *name = args->operands[0];
+	struct api_client *client = NULL;
+	json_t *request, *reply = NULL;
 	int rc;
 
-	if (options->expires_days)
-		json_object_set_new(request, "expires_days", json_integer(options->expires_days));
+	if (args->operand_count != 1 || role == NULL)
+		return cli_usage_error(args);
+	client = cli_client(options);
+	request = json_pack("{s:s, s:s}", "name", name, "role", role);
+	if (cli_given(args, CLI_OPTION_EXPIRES))
+		json_object_set_new(request, "expires_days",
+				    json_integer(cli_number(args, CLI_OPTION_EXPIRES)));
 	rc = client ? api_client_json(client, "POST", "/v1/tokens", request, &reply)
 		    : ferry_error_last_code();
 	json_decref(request);
@@ -86,20 +93,25 @@ cli_token_create(struct cli_options *options, const char *name)
 		fprintf(stderr,
 			"token %s (role %s) created; it is shown this once: keep it in a file "
 			"readable only by its user (chmod 600)\n",
-			name, options->role);
+			name, role);
 	}
 	json_decref(reply);
 	return 0;
 }
 
-static int
-cli_token_list(struct cli_options *options)
+/* ferry token list [--json] */
+int
+cli_token_list(struct cli_args *args)
 {
-	struct api_client *client = cli_client(options);
+	const struct cli_options *options = &args->options;
+	struct api_client *client = NULL;
 	json_t *reply = NULL, *token;
 	size_t index;
 	int rc;
 
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
+	client = cli_client(options);
 	rc = client ? api_client_json(client, "GET", "/v1/tokens", NULL, &reply)
 		    : ferry_error_last_code();
 	api_client_free(client);
@@ -131,19 +143,24 @@ cli_token_list(struct cli_options *options)
 	return 0;
 }
 
-static int
-cli_token_revoke(struct cli_options *options, const char *name)
+/* ferry token revoke NAME */
+int
+cli_token_revoke(struct cli_args *args)
 {
-	struct api_client *client = cli_client(options);
+	const struct cli_options *options = &args->options;
+	const char *name = args->operands[0];
+	struct api_client *client = NULL;
 	json_t *reply = NULL;
 	char path[200];
 	int rc;
 
+	if (args->operand_count != 1)
+		return cli_usage_error(args);
 	if (!util_volume_name_valid(name)) {
 		fprintf(stderr, "ferry token revoke: '%s' is not a token name\n", name);
-		api_client_free(client);
 		return 2;
 	}
+	client = cli_client(options);
 	snprintf(path, sizeof(path), "/v1/tokens/%s", name);
 	rc = client ? api_client_json(client, "DELETE", path, NULL, &reply)
 		    : ferry_error_last_code();
@@ -160,63 +177,37 @@ cli_token_revoke(struct cli_options *options, const char *name)
 	return 0;
 }
 
-/* ferry token create NAME --role ROLE [--expires DAYS]; token list; token revoke NAME */
-int
-cli_token(int argc, char **argv)
-{
-	struct cli_options options = {0};
-	int first = cli_parse(argc, argv, &options), status = 2;
-	int operands = argc - first;
-
-	if (first < 0)
-		return 2;
-	if (operands == 2 && strcmp(argv[first], "create") == 0 && options.role)
-		status = cli_token_create(&options, argv[first + 1]);
-	else if (operands == 1 && strcmp(argv[first], "list") == 0)
-		status = cli_token_list(&options);
-	else if (operands == 2 && strcmp(argv[first], "revoke") == 0)
-		status = cli_token_revoke(&options, argv[first + 1]);
-	else
-		fprintf(stderr, "usage: ferry token create NAME --role viewer|operator|admin|peer "
-				"[--expires DAYS] [--json]\n"
-				"       ferry token list [--json]\n"
-				"       ferry token revoke NAME\n");
-	free(options.token);
-	return status;
-}
-
 /* ferry audit [--since TIME] [--json] */
 int
-cli_audit(int argc, char **argv)
+cli_audit(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const struct cli_options *options = &args->options;
 	struct api_client *client = NULL;
 	json_t *reply = NULL, *entry;
 	int64_t since = 0;
 	char path[100];
 	size_t index;
-	int first = cli_parse(argc, argv, &options), status = 2;
+	const char *since_text = cli_text(args, CLI_OPTION_SINCE);
+	int status = 2;
 
-	if (first < 0)
-		return 2;
-	if (first != argc) {
+	if (args->operand_count != 0) {
 		fprintf(stderr, "usage: ferry audit [--since TIME] [--json]\n");
 		goto out;
 	}
 	status = 1;
-	if (options.since && cli_since_parse(options.since, &since) < 0) {
-		status = cli_fail(&options, "audit");
+	if (since_text && cli_since_parse(since_text, &since) < 0) {
+		status = cli_fail(options, "audit");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/v1/audit?since_ms=%lld", (long long)since);
-	client = cli_client(&options);
+	client = cli_client(options);
 	if ((client ? api_client_json(client, "GET", path, NULL, &reply)
 		    : ferry_error_last_code()) < 0) {
-		status = cli_fail(&options, "audit");
+		status = cli_fail(options, "audit");
 		goto out;
 	}
 	status = 0;
-	if (options.json) {
+	if (options->json) {
 		json_dumpf(reply, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		goto out;
@@ -238,6 +229,5 @@ cli_audit(int argc, char **argv)
 out:
 	json_decref(reply);
 	api_client_free(client);
-	free(options.token);
 	return status;
 }

@@ -6,7 +6,6 @@
 #include "common/config.h"
 #include "common/error.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,43 +157,15 @@ cli_config_load(struct cli_options *options)
 	return 0;
 }
 
-/* ferry config [--config F] [--json]: the settings in force, and where each came from. */
+/* ferry config [--config F] [--json]: the settings in force, and where each came from. The flags
+ * it shows are the global options (cli_parse() put them in args->options). */
 int
-cli_config(int argc, char **argv)
+cli_config(struct cli_args *args)
 {
-	static const struct option long_options[] = {
-		{"config", required_argument, NULL, 'f'},
-		{"daemon", required_argument, NULL, 'u'},
-		{"to", required_argument, NULL, 'u'},
-		{"token-file", required_argument, NULL, 't'},
-		{"cacert", required_argument, NULL, 'c'},
-		{"ceph-conf", required_argument, NULL, 'C'},
-		{"ceph-id", required_argument, NULL, 'I'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct cli_options options = {0};
-	int option;
+	struct cli_options options = args->options;
 
-	optind = 1;
-	while ((option = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
-		switch (option) {
-		case 'f': options.config_path = optarg; break;
-		case 'u': options.url = optarg; break;
-		case 't': options.token_file = optarg; break;
-		case 'c': options.cacert = optarg; break;
-		case 'C': options.ceph_conf = optarg; break;
-		case 'I': options.ceph_id = optarg; break;
-		case 'j': options.json = true; break;
-		case 'h': cli_command_usage(stdout, "config"); return 0;
-		default: return 2;
-		}
-	}
-	if (optind != argc) {
-		cli_command_usage(stderr, "config");
-		return 2;
-	}
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
 	if (cli_config_load(&options) < 0)
 		return cli_fail(&options, "config");
 	if (options.json) {

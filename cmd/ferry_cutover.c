@@ -54,7 +54,12 @@ cli_print_run(json_t *run, bool steps)
 		printf(", final delta %" JSON_INTEGER_FORMAT " bytes\n",
 		       json_integer_value(json_object_get(vm, "final_delta_bytes")));
 	}
-	json_array_foreach(json_object_get(run, "steps"), i, step) if (steps) cli_print_step(step);
+	if (!steps)
+		return;
+	json_array_foreach(json_object_get(run, "steps"), i, step)
+	{
+		cli_print_step(step);
+	}
 }
 
 /* Starts a run at the daemon and follows it to its end, printing its id at once and each step
@@ -140,197 +145,146 @@ cli_run_follow(const struct cli_options *options, const char *command, json_t *r
 /* ferry vm protect DOMAIN --uri URI --group G --dest-uri URI [--order N] [--delay S]
  * [--network-map SRC=DST ...] [--site SITE] */
 int
-cli_vm(int argc, char **argv)
+cli_vm_protect(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const char *uri = cli_text(args, CLI_OPTION_URI),
+		   *dest_uri = cli_text(args, CLI_OPTION_DEST_URI),
+		   *group = cli_text(args, CLI_OPTION_GROUP),
+		   *site = cli_text(args, CLI_OPTION_SITE);
 	json_t *request;
 	char done[600];
-	int first, status = 2;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
-		status = cli_vm_list(&options);
-		goto out;
-	}
-	if (argc - first == 2 && strcmp(argv[first], "unprotect") == 0) {
-		snprintf(done, sizeof(done),
-			 "%s unprotected: its disks no longer replicate, its record is gone at "
-			 "both sites",
-			 argv[first + 1]);
-		status = cli_request(&options, "vm unprotect", "/v1/vms/remove",
-				     json_pack("{s:s}", "name", argv[first + 1]), done);
-		goto out;
-	}
-	if (argc - first != 2 || strcmp(argv[first], "protect") != 0 || !options.uri ||
-	    !options.dest_uri || !options.group) {
+	if (args->operand_count != 1 || !uri || !dest_uri || !group) {
 		fprintf(stderr, "usage: ferry vm protect DOMAIN --uri LIBVIRT_URI --group GROUP "
 				"--dest-uri LIBVIRT_URI [--order N] [--delay SECONDS] "
 				"[--network-map SRC=DST ...] [--site SITE]\n");
-		goto out;
+		return 2;
 	}
-	request = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "name", argv[first + 1], "uri",
-			    options.uri, "dest_uri", options.dest_uri, "group", options.group,
-			    "order", (json_int_t)options.order, "delay", (json_int_t)options.delay,
-			    "network_map",
-			    options.network_map ? json_incref(options.network_map) : json_object());
-	if (options.site)
-		json_object_set_new(request, "site", json_string(options.site));
+	request = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "name", args->operands[0], "uri",
+			    uri, "dest_uri", dest_uri, "group", group, "order",
+			    (json_int_t)cli_number(args, CLI_OPTION_ORDER), "delay",
+			    (json_int_t)cli_number(args, CLI_OPTION_DELAY), "network_map",
+			    args->network_map ? json_incref(args->network_map) : json_object());
+	if (site)
+		json_object_set_new(request, "site", json_string(site));
 	snprintf(done, sizeof(done),
 		 "%s: protected in group %s; its XML and disks are at the "
 		 "replica site",
-		 argv[first + 1], options.group);
-	status = cli_request(&options, "vm protect", "/v1/vms", request, done);
-out:
-	json_decref(options.network_map);
-	free(options.token);
-	return status;
+		 args->operands[0], group);
+	return cli_request(&args->options, "vm protect", "/v1/vms", request, done);
 }
 
-/* ferry migrate DOMAIN --cold [--shutdown-timeout S] [--force] [--json] */
+/* ferry vm unprotect DOMAIN */
 int
-cli_migrate(int argc, char **argv)
+cli_vm_unprotect(struct cli_args *args)
 {
-	struct cli_options options = {0};
-	int first, status = 2;
+	char done[600];
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first != 1 || (options.live == options.cold && !options.dry_run)) {
+	if (args->operand_count != 1)
+		return cli_usage_error(args);
+	snprintf(done, sizeof(done),
+		 "%s unprotected: its disks no longer replicate, its record is gone at "
+		 "both sites",
+		 args->operands[0]);
+	return cli_request(&args->options, "vm unprotect", "/v1/vms/remove",
+			   json_pack("{s:s}", "name", args->operands[0]), done);
+}
+
+/* ferry migrate DOMAIN --live|--cold [--dry-run] ... */
+int
+cli_migrate(struct cli_args *args)
+{
+	bool live = cli_given(args, CLI_OPTION_LIVE), cold = cli_given(args, CLI_OPTION_COLD),
+	     dry_run = cli_given(args, CLI_OPTION_DRY_RUN);
+
+	if (args->operand_count != 1 || (live == cold && !dry_run)) {
 		fprintf(stderr, "usage: ferry migrate DOMAIN --live [--max-time SECONDS] "
 				"[--bandwidth MIB_PER_S]\n"
 				"       [--on-timeout abort|cold [--shutdown-timeout SECONDS] "
 				"[--force]] [--max-lag SECONDS] [--json]\n"
 				"       ferry migrate DOMAIN --cold [--shutdown-timeout SECONDS] "
 				"[--force] [--max-lag SECONDS] [--json]\n");
-		goto out;
+		return 2;
 	}
 	/* --dry-run checks what a live migration checks, changes nothing, and predicts. */
-	status = cli_run_follow(&options, "migrate",
-				json_pack("{s:s, s:s, s:I, s:b, s:I, s:b, s:I, s:s, s:I}", "kind",
-					  options.dry_run ? "migrate-check"
-					  : options.live  ? "migrate-live"
-							  : "migrate-cold",
-					  "vm", argv[first], "shutdown_timeout",
-					  (json_int_t)options.shutdown_timeout, "force",
-					  options.force, "max_time", (json_int_t)options.max_time,
-					  "dry_run", options.dry_run, "bandwidth",
-					  (json_int_t)options.bandwidth, "on_timeout",
-					  options.on_timeout ? options.on_timeout : "abort",
-					  "max_lag", (json_int_t)options.max_lag));
-out:
-	free(options.token);
-	return status;
+	return cli_run_follow(
+		&args->options, "migrate",
+		json_pack("{s:s, s:s, s:I, s:b, s:I, s:b, s:I, s:s, s:I}", "kind",
+			  dry_run ? "migrate-check"
+			  : live  ? "migrate-live"
+				  : "migrate-cold",
+			  "vm", args->operands[0], "shutdown_timeout",
+			  (json_int_t)cli_number(args, CLI_OPTION_SHUTDOWN_TIMEOUT), "force",
+			  cli_given(args, CLI_OPTION_FORCE), "max_time",
+			  (json_int_t)cli_number(args, CLI_OPTION_MAX_TIME), "dry_run", dry_run,
+			  "bandwidth", (json_int_t)cli_number(args, CLI_OPTION_BANDWIDTH),
+			  "on_timeout", cli_text(args, CLI_OPTION_ON_TIMEOUT) ?: "abort", "max_lag",
+			  (json_int_t)cli_number(args, CLI_OPTION_MAX_LAG)));
 }
 
 /* ferry failover DOMAIN|--group G [--point N] [--test] [--json]; ferry failover --cleanup */
 int
-cli_failover(int argc, char **argv)
+cli_failover(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const char *group = cli_text(args, CLI_OPTION_GROUP);
+	bool cleanup = cli_given(args, CLI_OPTION_CLEANUP);
 	json_t *request;
-	int first, status = 2;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (!options.cleanup && (argc - first == 1) == (options.group != NULL)) {
+	if (args->operand_count > 1 ||
+	    (!cleanup && (args->operand_count == 1) == (group != NULL))) {
 		fprintf(stderr,
 			"usage: ferry failover DOMAIN|--group GROUP [--point N] [--test] "
 			"[--json]\n       ferry failover --cleanup [DOMAIN|--group GROUP]\n");
-		goto out;
+		return 2;
 	}
 	request = json_pack("{s:s, s:I}", "kind",
-			    options.cleanup ? "failover-cleanup"
-			    : options.test  ? "failover-test"
-					    : "failover",
-			    "point", (json_int_t)options.point);
-	if (argc - first == 1)
-		json_object_set_new(request, "vm", json_string(argv[first]));
-	if (options.group)
-		json_object_set_new(request, "group", json_string(options.group));
-	status = cli_run_follow(&options, "failover", request);
-out:
-	free(options.token);
-	return status;
+			    cleanup			       ? "failover-cleanup"
+			    : cli_given(args, CLI_OPTION_TEST) ? "failover-test"
+							       : "failover",
+			    "point", (json_int_t)cli_number(args, CLI_OPTION_POINT));
+	if (args->operand_count == 1)
+		json_object_set_new(request, "vm", json_string(args->operands[0]));
+	if (group)
+		json_object_set_new(request, "group", json_string(group));
+	return cli_run_follow(&args->options, "failover", request);
 }
 
 /* ferry reprotect GROUP [--site SITE] [--json] */
 int
-cli_reprotect(int argc, char **argv)
+cli_reprotect(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const char *site = cli_text(args, CLI_OPTION_SITE);
 	json_t *request;
-	int first, status = 2;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first != 1) {
+	if (args->operand_count != 1) {
 		fprintf(stderr, "usage: ferry reprotect GROUP [--site SITE] [--json]\n");
-		goto out;
+		return 2;
 	}
-	request = json_pack("{s:s, s:s}", "kind", "reprotect", "group", argv[first]);
-	if (options.site)
-		json_object_set_new(request, "site", json_string(options.site));
-	status = cli_run_follow(&options, "reprotect", request);
-out:
-	free(options.token);
-	return status;
+	request = json_pack("{s:s, s:s}", "kind", "reprotect", "group", args->operands[0]);
+	if (site)
+		json_object_set_new(request, "site", json_string(site));
+	return cli_run_follow(&args->options, "reprotect", request);
 }
 
-/* ferry runs [--json]; ferry run show ID [--json]; ferry run resume ID */
-int
-cli_runs(int argc, char **argv, bool one)
+/* GET of a run (id) or of every run (id NULL), printed. */
+static int
+cli_runs_show(const struct cli_options *options, const char *id)
 {
-	struct cli_options options = {0};
-	struct api_client *client = NULL;
+	struct api_client *client = cli_client(options);
 	json_t *reply = NULL, *run;
 	char path[128];
 	size_t i;
-	int first, rc, status = 2;
+	int rc;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (one && (argc - first != 2 ||
-		    (strcmp(argv[first], "show") != 0 && strcmp(argv[first], "resume") != 0 &&
-		     strcmp(argv[first], "rollback") != 0 && strcmp(argv[first], "abort") != 0))) {
-		cli_command_usage(stderr, "run");
-		goto out;
-	}
-	if (one && strcmp(argv[first], "abort") == 0) {
-		snprintf(path, sizeof(path), "/v1/runs/%s/abort", argv[first + 1]);
-		status =
-			cli_request(&options, "run abort", path, json_object(),
-				    "abort asked for: the run stops at the next safe point, the VM "
-				    "running at the source (ferry run show ID)");
-		goto out;
-	}
-	if (one && strcmp(argv[first], "rollback") == 0) {
-		snprintf(path, sizeof(path), "/v1/runs/%s/rollback", argv[first + 1]);
-		status = cli_run_follow_at(&options, "run rollback", path, json_object());
-		goto out;
-	}
-	if (one && strcmp(argv[first], "resume") == 0) {
-		snprintf(path, sizeof(path), "/v1/runs/%s/resume", argv[first + 1]);
-		status = cli_request(&options, "run resume", path, json_object(), "resumed");
-		goto out;
-	}
-	status = 1;
-	client = cli_client(&options);
-	snprintf(path, sizeof(path), one ? "/v1/runs/%s" : "/v1/runs", one ? argv[first + 1] : "");
+	snprintf(path, sizeof(path), id ? "/v1/runs/%s" : "/v1/runs", id ? id : "");
 	rc = client ? api_client_json(client, "GET", path, NULL, &reply) : ferry_error_last_code();
-	if (rc < 0) {
-		status = cli_fail(&options, one ? "run show" : "runs");
-		goto out;
-	}
-	if (options.json) {
+	api_client_free(client);
+	if (rc < 0)
+		return cli_fail(options, id ? "run show" : "runs");
+	if (options->json) {
 		json_dumpf(reply, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
-	} else if (one) {
+	} else if (id) {
 		cli_print_run(reply, true);
 	} else {
 		json_array_foreach(json_object_get(reply, "runs"), i, run)
@@ -339,10 +293,37 @@ cli_runs(int argc, char **argv, bool one)
 			cli_print_run(run, false);
 		}
 	}
-	status = 0;
-out:
 	json_decref(reply);
-	api_client_free(client);
-	free(options.token);
-	return status;
+	return 0;
+}
+
+/* ferry runs [--json] */
+int
+cli_runs(struct cli_args *args)
+{
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
+	return cli_runs_show(&args->options, NULL);
+}
+
+/* ferry run show|resume|abort|rollback ID */
+int
+cli_run(struct cli_args *args)
+{
+	const char *verb = args->command->verb, *id = args->operands[0];
+	char path[128], command[64];
+
+	if (args->operand_count != 1)
+		return cli_usage_error(args);
+	if (strcmp(verb, "show") == 0)
+		return cli_runs_show(&args->options, id);
+	snprintf(command, sizeof(command), "run %s", verb);
+	snprintf(path, sizeof(path), "/v1/runs/%s/%s", id, verb);
+	if (strcmp(verb, "abort") == 0)
+		return cli_request(&args->options, command, path, json_object(),
+				   "abort asked for: the run stops at the next safe point, the VM "
+				   "running at the source (ferry run show ID)");
+	if (strcmp(verb, "rollback") == 0)
+		return cli_run_follow_at(&args->options, command, path, json_object());
+	return cli_request(&args->options, command, path, json_object(), "resumed");
 }

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/util.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,66 +54,81 @@ cli_format_age(int64_t ms, char *out, size_t size)
 		snprintf(out, size, "%" PRId64 " d", seconds / 86400);
 }
 
-/* ferry site add|list|remove */
+/* ferry site list [--json] */
 int
-cli_site(int argc, char **argv)
+cli_site_list(struct cli_args *args)
 {
-	struct cli_options options = {0};
-	char *peer_token = NULL, *cacert = NULL, done[600], path[300];
+	const struct cli_options *options = &args->options;
 	json_t *reply = NULL, *site;
 	size_t i;
-	int first, status = 2;
+	int status;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
-		status = cli_call(&options, "site list", "GET", "/v1/sites", NULL, &reply);
-		if (status == 0 && options.json)
-			cli_print_json(reply);
-		else if (status == 0) {
-			printf("%-20s %-44s %s\n", "SITE", "URL", "CA");
-			json_array_foreach(json_object_get(reply, "sites"), i, site) printf(
-				"%-20s %-44s %s\n",
-				json_string_value(json_object_get(site, "name")),
-				json_string_value(json_object_get(site, "url")),
-				json_is_true(json_object_get(site, "cacert")) ? "own" : "system");
-			if (json_array_size(json_object_get(reply, "sites")) == 0)
-				printf("(no replica sites: ferry site add NAME --url URL "
-				       "--peer-token-file F)\n");
-		}
-		goto out;
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
+	status = cli_call(options, "site list", "GET", "/v1/sites", NULL, &reply);
+	if (status == 0 && options->json) {
+		cli_print_json(reply);
+	} else if (status == 0) {
+		printf("%-20s %-44s %s\n", "SITE", "URL", "CA");
+		json_array_foreach(json_object_get(reply, "sites"), i, site)
+			printf("%-20s %-44s %s\n", json_string_value(json_object_get(site, "name")),
+			       json_string_value(json_object_get(site, "url")),
+			       json_is_true(json_object_get(site, "cacert")) ? "own" : "system");
+		if (json_array_size(json_object_get(reply, "sites")) == 0)
+			printf("(no replica sites: ferry site add NAME --url URL "
+			       "--peer-token-file F)\n");
 	}
-	if (argc - first == 2 && strcmp(argv[first], "remove") == 0) {
-		snprintf(path, sizeof(path), "/v1/sites/%s", argv[first + 1]);
-		status = cli_call(&options, "site remove", "DELETE", path, NULL, &reply);
-		if (status == 0)
-			options.json ? cli_print_json(reply)
-				     : (void)printf("site %s removed\n", argv[first + 1]);
-		goto out;
-	}
-	if (argc - first != 2 || strcmp(argv[first], "add") != 0 || !options.site_url) {
-		cli_command_usage(stderr, "site");
-		goto out;
-	}
-	status = 1;
-	if (util_read_token_file(options.peer_token_file, &peer_token) < 0 ||
-	    (options.peer_cacert &&
-	     util_read_file(options.peer_cacert, 64 << 10, &cacert, NULL) < 0)) {
-		status = cli_fail(&options, "site add");
-		goto out;
-	}
-	snprintf(done, sizeof(done), "site %s: %s", argv[first + 1], options.site_url);
-	status = cli_request(&options, "site add", "/v1/sites",
-			     json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[first + 1], "url",
-				       options.site_url, "token", peer_token, "cacert_pem",
-				       cacert ? cacert : "", "replace", options.replace),
-			     done);
-out:
 	json_decref(reply);
+	return status;
+}
+
+/* ferry site remove NAME */
+int
+cli_site_remove(struct cli_args *args)
+{
+	const struct cli_options *options = &args->options;
+	json_t *reply = NULL;
+	char path[300];
+	int status;
+
+	if (args->operand_count != 1)
+		return cli_usage_error(args);
+	snprintf(path, sizeof(path), "/v1/sites/%s", args->operands[0]);
+	status = cli_call(options, "site remove", "DELETE", path, NULL, &reply);
+	if (status == 0)
+		options->json ? cli_print_json(reply)
+			      : (void)printf("site %s removed\n", args->operands[0]);
+	json_decref(reply);
+	return status;
+}
+
+/* ferry site add NAME --url URL --peer-token-file F [--peer-cacert F] [--replace] */
+int
+cli_site_add(struct cli_args *args)
+{
+	const struct cli_options *options = &args->options;
+	const char *url = cli_text(args, CLI_OPTION_URL),
+		   *peer_cacert = cli_text(args, CLI_OPTION_PEER_CACERT);
+	char *peer_token = NULL, *cacert = NULL, done[600];
+	int status = 1;
+
+	if (args->operand_count != 1 || url == NULL)
+		return cli_usage_error(args);
+	if (util_read_token_file(cli_text(args, CLI_OPTION_PEER_TOKEN_FILE), &peer_token) < 0 ||
+	    (peer_cacert && util_read_file(peer_cacert, 64 << 10, &cacert, NULL) < 0)) {
+		status = cli_fail(options, "site add");
+		goto out;
+	}
+	snprintf(done, sizeof(done), "site %s: %s", args->operands[0], url);
+	status =
+		cli_request(options, "site add", "/v1/sites",
+			    json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", args->operands[0], "url",
+				      url, "token", peer_token, "cacert_pem", cacert ? cacert : "",
+				      "replace", cli_given(args, CLI_OPTION_REPLACE)),
+			    done);
+out:
 	free(peer_token);
 	free(cacert);
-	free(options.token);
 	return status;
 }
 
@@ -128,9 +144,83 @@ cli_print_group(json_t *group)
 	       json_is_true(json_object_get(group, "paused")) ? ", paused" : "");
 }
 
-/* ferry group create|set|list|sync|pause|resume|delete */
+/* ferry group list [--json] */
 int
-cli_group(int argc, char **argv)
+cli_group_list(struct cli_args *args)
+{
+	const struct cli_options *options = &args->options;
+	json_t *reply = NULL, *group;
+	size_t i;
+	int status;
+
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
+	status = cli_call(options, "group list", "GET", "/v1/groups", NULL, &reply);
+	if (status == 0 && options->json) {
+		cli_print_json(reply);
+	} else if (status == 0) {
+		json_array_foreach(json_object_get(reply, "groups"), i, group)
+			cli_print_group(group);
+		if (json_array_size(json_object_get(reply, "groups")) == 0)
+			printf("(no groups: ferry group create NAME --interval S)\n");
+	}
+	json_decref(reply);
+	return status;
+}
+
+/* The settings given to group create or set: interval, keep, rpo. */
+static json_t *
+cli_group_settings(const struct cli_args *args)
+{
+	json_t *request = json_object();
+
+	if (cli_given(args, CLI_OPTION_INTERVAL))
+		json_object_set_new(request, "interval",
+				    json_integer(cli_number(args, CLI_OPTION_INTERVAL)));
+	if (cli_given(args, CLI_OPTION_KEEP))
+		json_object_set_new(request, "keep",
+				    json_integer(cli_number(args, CLI_OPTION_KEEP)));
+	if (cli_given(args, CLI_OPTION_RPO))
+		json_object_set_new(request, "rpo", json_integer(cli_number(args, CLI_OPTION_RPO)));
+	return request;
+}
+
+/* The daemon's answer to a group verb, as text or JSON. */
+static void
+cli_group_print_reply(const struct cli_args *args, json_t *reply)
+{
+	if (args->options.json)
+		cli_print_json(reply);
+	else if (json_object_get(reply, "interval"))
+		cli_print_group(reply);
+	else if (json_is_true(json_object_get(reply, "requested")))
+		printf("group %s: a point is taken and shipped now (ferry status shows it)\n",
+		       args->operands[0]);
+	else
+		printf("group %s deleted\n", args->operands[0]);
+}
+
+/* ferry group create NAME --interval S [--keep K] [--rpo S] */
+int
+cli_group_create(struct cli_args *args)
+{
+	json_t *request, *reply = NULL;
+	int status;
+
+	if (args->operand_count != 1 || !cli_given(args, CLI_OPTION_INTERVAL))
+		return cli_usage_error(args);
+	request = cli_group_settings(args);
+	json_object_set_new(request, "name", json_string(args->operands[0]));
+	status = cli_call(&args->options, "group create", "POST", "/v1/groups", request, &reply);
+	if (status == 0)
+		cli_group_print_reply(args, reply);
+	json_decref(reply);
+	return status;
+}
+
+/* ferry group set|delete|sync|pause|resume NAME: one request on /v1/groups/NAME. */
+int
+cli_group_change(struct cli_args *args)
 {
 	/* body: what the request carries, the settings given (set), nothing (delete) or {}. */
 	enum { CLI_BODY_SETTINGS, CLI_BODY_NONE, CLI_BODY_EMPTY };
@@ -144,89 +234,46 @@ cli_group(int argc, char **argv)
 		{"pause", "POST", "/pause", CLI_BODY_EMPTY},
 		{"resume", "POST", "/resume", CLI_BODY_EMPTY},
 	};
-	struct cli_options options = {0};
-	json_t *reply = NULL, *request, *group;
+	const char *verb = args->command->verb;
+	json_t *reply = NULL, *request = NULL;
 	char command[64], path[300];
 	size_t i;
-	int first, status = 2;
+	int status;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc - first == 1 && strcmp(argv[first], "list") == 0) {
-		status = cli_call(&options, "group list", "GET", "/v1/groups", NULL, &reply);
-		if (status == 0 && options.json)
-			cli_print_json(reply);
-		else if (status == 0) {
-			json_array_foreach(json_object_get(reply, "groups"), i, group)
-				cli_print_group(group);
-			if (json_array_size(json_object_get(reply, "groups")) == 0)
-				printf("(no groups: ferry group create NAME --interval S)\n");
-		}
-		goto out;
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verb, verbs[i].verb) == 0)
+			break;
+	assert(i < sizeof(verbs) / sizeof(verbs[0]));
+	if (verbs[i].body == CLI_BODY_SETTINGS)
+		request = cli_group_settings(args);
+	else if (verbs[i].body == CLI_BODY_EMPTY)
+		request = json_object();
+	if (args->operand_count != 1 ||
+	    (verbs[i].body == CLI_BODY_SETTINGS && json_object_size(request) == 0)) {
+		json_decref(request);
+		return cli_usage_error(args);
 	}
-	if (argc - first != 2) {
-		cli_command_usage(stderr, "group");
-		goto out;
-	}
-	request = json_object();
-	if (options.interval)
-		json_object_set_new(request, "interval", json_integer(options.interval));
-	if (options.keep)
-		json_object_set_new(request, "keep", json_integer(options.keep));
-	if (options.rpo)
-		json_object_set_new(request, "rpo", json_integer(options.rpo));
-	snprintf(command, sizeof(command), "group %s", argv[first]);
-	if (strcmp(argv[first], "create") == 0) {
-		if (!options.interval) {
-			json_decref(request);
-			cli_command_usage(stderr, "group");
-			goto out;
-		}
-		json_object_set_new(request, "name", json_string(argv[first + 1]));
-		status = cli_call(&options, command, "POST", "/v1/groups", request, &reply);
-	} else {
-		for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-			if (strcmp(argv[first], verbs[i].verb) == 0)
-				break;
-		if (i == sizeof(verbs) / sizeof(verbs[0]) ||
-		    (verbs[i].body == CLI_BODY_SETTINGS && json_object_size(request) == 0)) {
-			json_decref(request);
-			cli_command_usage(stderr, "group");
-			goto out;
-		}
-		snprintf(path, sizeof(path), "/v1/groups/%s%s", argv[first + 1], verbs[i].suffix);
-		if (verbs[i].body != CLI_BODY_SETTINGS) {
-			json_decref(request);
-			request = verbs[i].body == CLI_BODY_EMPTY ? json_object() : NULL;
-		}
-		status = cli_call(&options, command, verbs[i].method, path, request, &reply);
-	}
-	if (status != 0)
-		goto out;
-	if (options.json)
-		cli_print_json(reply);
-	else if (json_object_get(reply, "interval"))
-		cli_print_group(reply);
-	else if (json_is_true(json_object_get(reply, "requested")))
-		printf("group %s: a point is taken and shipped now (ferry status shows it)\n",
-		       argv[first + 1]);
-	else
-		printf("group %s deleted\n", argv[first + 1]);
-out:
+	snprintf(command, sizeof(command), "group %s", verb);
+	snprintf(path, sizeof(path), "/v1/groups/%s%s", args->operands[0], verbs[i].suffix);
+	status = cli_call(&args->options, command, verbs[i].method, path, request, &reply);
+	if (status == 0)
+		cli_group_print_reply(args, reply);
 	json_decref(reply);
-	free(options.token);
 	return status;
 }
 
 /* ferry vm list [--json]: each VM this site knows, its role here and where it runs. */
 int
-cli_vm_list(const struct cli_options *options)
+cli_vm_list(struct cli_args *args)
 {
+	const struct cli_options *options = &args->options;
 	json_t *reply = NULL, *vm;
 	size_t i;
-	int status = cli_call(options, "vm list", "GET", "/v1/vms", NULL, &reply);
+	int status;
 
+	if (args->operand_count != 0)
+		return cli_usage_error(args);
+	status = cli_call(options, "vm list", "GET", "/v1/vms", NULL, &reply);
 	if (status != 0)
 		return status;
 	if (options->json) {
@@ -249,34 +296,30 @@ cli_vm_list(const struct cli_options *options)
 
 /* ferry health [--json]: 0 ok, 1 warning, 2 error, 3 the daemon cannot be reached. */
 int
-cli_health(int argc, char **argv)
+cli_health(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const struct cli_options *options = &args->options;
 	struct api_client *client = NULL;
 	json_t *reply = NULL, *reason;
 	const char *word;
 	size_t i;
-	int first, status = 3;
+	int status = 3;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc != first) {
+	if (args->operand_count != 0) {
 		cli_command_usage(stderr, "health");
-		free(options.token);
 		return 2;
 	}
-	client = cli_client(&options);
+	client = cli_client(options);
 	if (client == NULL || api_client_json(client, "GET", "/v1/health", NULL, &reply) < 0) {
-		if (options.json)
+		if (options->json)
 			printf("{\"health\":\"unknown\",\"reasons\":[{\"level\":\"error\","
 			       "\"reason\":\"the daemon cannot be reached\"}]}\n");
-		cli_fail(&options, "health");
+		cli_fail(options, "health");
 		goto out;
 	}
 	word = json_string_value(json_object_get(reply, "health"));
 	status = word && strcmp(word, "ok") == 0 ? 0 : word && strcmp(word, "warning") == 0 ? 1 : 2;
-	if (options.json) {
+	if (options->json) {
 		cli_print_json(reply);
 	} else {
 		printf("%s\n", word ? word : "error");
@@ -287,7 +330,6 @@ cli_health(int argc, char **argv)
 out:
 	json_decref(reply);
 	api_client_free(client);
-	free(options.token);
 	return status;
 }
 
@@ -352,38 +394,34 @@ cli_event_chunk(const char *data, size_t length, void *context)
 /* ferry events [--follow] [--json]: the newest events, oldest first; --follow then prints each
  * new one as it happens, reconnecting where it left off when the link drops. */
 int
-cli_events(int argc, char **argv)
+cli_events(struct cli_args *args)
 {
-	struct cli_options options = {0};
+	const struct cli_options *options = &args->options;
 	struct cli_event_follow follow = {0};
 	struct api_client *client = NULL;
 	json_t *reply = NULL, *events;
-	int first, status = 1;
+	int status = 1;
 
-	first = cli_parse(argc, argv, &options);
-	if (first < 0)
-		return 2;
-	if (argc != first) {
+	if (args->operand_count != 0) {
 		cli_command_usage(stderr, "events");
-		free(options.token);
 		return 2;
 	}
-	follow.json = options.json;
-	client = cli_client(&options);
+	follow.json = options->json;
+	client = cli_client(options);
 	if (client == NULL || api_client_json(client, "GET", "/v1/events", NULL, &reply) < 0) {
-		status = cli_fail(&options, "events");
+		status = cli_fail(options, "events");
 		goto out;
 	}
 	events = json_object_get(reply, "events");
-	if (options.json && !options.follow) {
+	if (options->json && !cli_given(args, CLI_OPTION_FOLLOW)) {
 		cli_print_json(reply);
 	} else {
 		for (size_t i = json_array_size(events); i > 0; i--)
-			cli_print_event(json_array_get(events, i - 1), options.json);
+			cli_print_event(json_array_get(events, i - 1), options->json);
 	}
 	follow.last_id = json_integer_value(json_object_get(json_array_get(events, 0), "id"));
 	status = 0;
-	while (options.follow) {
+	while (cli_given(args, CLI_OPTION_FOLLOW)) {
 		char header[64];
 		const char *headers[] = {header, NULL};
 		int rc;
@@ -393,7 +431,7 @@ cli_events(int argc, char **argv)
 				       &follow);
 		if (rc == FERRY_ERR_UNAUTHORIZED || rc == FERRY_ERR_FORBIDDEN ||
 		    rc == FERRY_ERR_TLS) {
-			status = cli_fail(&options, "events");
+			status = cli_fail(options, "events");
 			break;
 		}
 		/* One line per outage, not one per second of it. */
@@ -405,6 +443,5 @@ cli_events(int argc, char **argv)
 out:
 	json_decref(reply);
 	api_client_free(client);
-	free(options.token);
 	return status;
 }
