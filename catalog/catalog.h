@@ -216,6 +216,14 @@ struct catalog_protection {
 	int64_t bytes_shipped;
 	int64_t errors;
 };
+/* Lagging, the one definition: the last point is older than the group's RPO target at now_ms.
+ * ferry status, the metrics and the migration gates all judge by it. */
+static inline bool
+catalog_protection_lagging(const struct catalog_protection *protection,
+			   const struct catalog_group *group, int64_t now_ms)
+{
+	return now_ms - protection->last_point_ms > catalog_group_rpo_target(group) * 1000;
+}
 /* Adds a protection; FERRY_ERR_CONFLICT when the source or the replica is protected already. */
 int catalog_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
 int catalog_protection_remove(struct catalog *catalog, const char *source);

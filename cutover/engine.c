@@ -88,8 +88,10 @@ cutover_step_end(struct cutover_run *run, int seq, int rc, const char *format, .
 		vsnprintf(detail, sizeof(detail), format, args);
 		va_end(args);
 	}
-	if (catalog_run_step_end(run->site->catalog, run->id, seq, rc < 0 ? "failed" : "ok",
-				 detail) < 0)
+	if (catalog_run_step_end(
+		    run->site->catalog, run->id, seq,
+		    catalog_step_result_name(rc < 0 ? CATALOG_STEP_FAILED : CATALOG_STEP_OK),
+		    detail) < 0)
 		log_warn("run %" PRId64 ": cannot record the end of step %d: %s", run->id, seq,
 			 ferry_error_message());
 	{
@@ -116,6 +118,26 @@ cutover_aborted(struct cutover_run *run, const char *name, const char *uri, cons
 	return ferry_error_set(FERRY_ERR_CONFLICT,
 			       "aborted by the operator (%s); %s keeps running at %s", what, name,
 			       uri);
+}
+
+/* ---- run status ---- */
+
+/* The runs that may be resumed or rolled back: cut short, or failed. */
+#define CUTOVER_RUN_ENDED_SHORT                                                                    \
+	(CATALOG_RUN_MASK(CATALOG_RUN_INTERRUPTED) | CATALOG_RUN_MASK(CATALOG_RUN_FAILED))
+
+static bool
+cutover_status_in(const char *name, unsigned mask)
+{
+	enum catalog_run_status status;
+
+	return catalog_run_status_parse(name, &status) == 0 && (CATALOG_RUN_MASK(status) & mask);
+}
+
+static bool
+cutover_run_status_in(const struct catalog_run *run, unsigned mask)
+{
+	return cutover_status_in(run->status, mask);
 }
 
 /* ---- the kinds of run ---- */
@@ -183,7 +205,7 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 	const struct cutover_kind *kind = cutover_kind_find(kind_name);
 	struct cutover_run run = {site,	     run_id, util_now_ms(), json_array(),
 				  kind_name, false,  false};
-	const char *status = "completed";
+	enum catalog_run_status status = CATALOG_RUN_COMPLETED;
 	json_t *result;
 	char *text;
 	int rc;
@@ -198,19 +220,22 @@ cutover_run_execute(const struct cutover_site *site, int64_t run_id, const char 
 			cutover_abort_close(run_id);
 	}
 	if (rc < 0)
-		status = run.aborted ? "aborted" : run.refused ? "refused" : "failed";
+		status = run.aborted   ? CATALOG_RUN_ABORTED
+			 : run.refused ? CATALOG_RUN_REFUSED
+				       : CATALOG_RUN_FAILED;
 	result = json_pack("{s:O, s:I}", "vms", run.vms, "total_ms",
 			   (json_int_t)(util_now_ms() - run.started_ms));
 	text = json_dumps(result, JSON_COMPACT);
-	if (catalog_run_finish(site->catalog, run_id, status, rc < 0 ? ferry_error_message() : "",
-			       text ? text : "{}") < 0)
+	if (catalog_run_finish(site->catalog, run_id, catalog_run_status_name(status),
+			       rc < 0 ? ferry_error_message() : "", text ? text : "{}") < 0)
 		log_error("run %" PRId64 " (%s) ended %s, but the catalog did not record it (%s); "
 			  "it shows as interrupted after a restart of ferryd",
-			  run_id, kind_name, status, ferry_error_message());
+			  run_id, kind_name, catalog_run_status_name(status),
+			  ferry_error_message());
 	catalog_event_add(site->catalog, rc < 0 ? "error" : "info", kind_name, "run %lld %s%s%s",
-			  (long long)run_id, status, rc < 0 ? ": " : "",
+			  (long long)run_id, catalog_run_status_name(status), rc < 0 ? ": " : "",
 			  rc < 0 ? ferry_error_message() : "");
-	log_info("run %" PRId64 " (%s) %s", run_id, kind_name, status);
+	log_info("run %" PRId64 " (%s) %s", run_id, kind_name, catalog_run_status_name(status));
 	free(text);
 	json_decref(result);
 	json_decref(run.vms);
@@ -351,7 +376,8 @@ cutover_rollback_running(const struct catalog_run *run, void *context)
 	struct cutover_rollback_search *search = context;
 	json_t *request;
 
-	if (strcmp(run->kind, "rollback") != 0 || strcmp(run->status, "running") != 0)
+	if (strcmp(run->kind, "rollback") != 0 ||
+	    !cutover_run_status_in(run, CATALOG_RUN_MASK(CATALOG_RUN_RUNNING)))
 		return 0;
 	request = json_loads(run->request ? run->request : "{}", 0, NULL);
 	if (json_integer_value(json_object_get(request, "run")) == search->of)
@@ -409,8 +435,7 @@ cutover_run_resume_claimed(const struct cutover_site *site, int64_t run_id)
 	struct cutover_resume resume = {"", NULL, ""};
 	int rc = catalog_run_list(site->catalog, run_id, 1, cutover_resume_row, &resume);
 
-	if (rc == 0 && strcmp(resume.status, "interrupted") != 0 &&
-	    strcmp(resume.status, "failed") != 0)
+	if (rc == 0 && !cutover_status_in(resume.status, CUTOVER_RUN_ENDED_SHORT))
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "run %lld is %s; only an interrupted or failed run is resumed",
 				     (long long)run_id, resume.status);
@@ -441,8 +466,7 @@ cutover_run_rollback_claimed(const struct cutover_site *site, int64_t run_id, in
 
 	if (rc == 0 && !original.kind[0])
 		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "no run %lld", (long long)run_id);
-	if (rc == 0 && strcmp(original.status, "interrupted") != 0 &&
-	    strcmp(original.status, "failed") != 0)
+	if (rc == 0 && !cutover_status_in(original.status, CUTOVER_RUN_ENDED_SHORT))
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "run %lld is %s; only an interrupted or failed run is rolled "
 				     "back",

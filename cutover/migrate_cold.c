@@ -106,8 +106,8 @@ cutover_remote_run(struct cutover_run *run, const char *site_name, json_t *reque
 		if (rc < 0)
 			goto out;
 		status = cutover_text(reply, "status");
-		if (strcmp(status, "running") != 0) {
-			if (strcmp(status, "completed") != 0)
+		if (strcmp(status, catalog_run_status_name(CATALOG_RUN_RUNNING)) != 0) {
+			if (strcmp(status, catalog_run_status_name(CATALOG_RUN_COMPLETED)) != 0)
 				rc = ferry_error_set(FERRY_ERR_REMOTE, "run %s at site %s %s: %s",
 						     path + 9, site_name, status,
 						     cutover_text(reply, "reason"));
@@ -149,8 +149,9 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 }
 
 /* Every disk of the VM has a committed point at the replica site, its replication works and
- * lags at most max_lag_s (0: three intervals of its group and a minute): else the final delta
- * could not land, or would take long while the guest waits. */
+ * it is not lagging (catalog_protection_lagging(): its group's RPO target), or lags at most
+ * max_lag_s when the operator gives it: else the final delta could not land, or would take long
+ * while the guest waits. */
 int
 cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s)
 {
@@ -162,7 +163,7 @@ cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t 
 	if (max_lag_s <= 0)
 		max_lag_s =
 			catalog_group_get(site->catalog, cutover_text(record, "group"), &group) == 0
-				? 3 * group.interval_s + 60
+				? catalog_group_rpo_target(&group)
 				: 300;
 	json_array_foreach(json_object_get(record, "disks"), i, disk)
 	{

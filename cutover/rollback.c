@@ -93,8 +93,11 @@ cutover_rollback(struct cutover_run *run, json_t *request)
 	} else {
 		rc = cutover_rollback_migration(run, request, seq);
 	}
-	if (rc == 0 && catalog_run_finish(run->site->catalog, original_id, "rolled-back",
-					  "rolled back by a later run", "{}") < 0)
+	if (rc == 0 &&
+	    catalog_run_transition(run->site->catalog, original_id,
+				   CATALOG_RUN_MASK(CATALOG_RUN_INTERRUPTED) |
+					   CATALOG_RUN_MASK(CATALOG_RUN_FAILED),
+				   CATALOG_RUN_ROLLED_BACK, "rolled back by a later run") < 0)
 		rc = ferry_error_set(ferry_error_last_code(),
 				     "run %lld was rolled back, but its status could not be "
 				     "recorded: %s",

@@ -58,7 +58,7 @@ web_protection_state(const struct catalog_protection *protection, const struct c
 	if (protection->last_point == 0)
 		return "syncing";
 	/* Judged now, not at the last cycle, so that a stalled scheduler shows. */
-	if (now_ms - protection->last_point_ms > catalog_group_rpo_target(group) * 1000)
+	if (catalog_protection_lagging(protection, group, now_ms))
 		return "lagging";
 	return "in-sync";
 }
