@@ -108,9 +108,9 @@ else
 	is "$(sha "$STATE/volumes/faulty")" "$(sha "$TEST_DIR/disk.img")" "faulty copy still has the same SHA-256"
 	grep -q 'segment 1 .*422' "$TEST_DIR/faulty.err"
 	ok $? "sender reports the HTTP 422 refusal of segment 1"
-	sleep 0.2
-	if tail -n +$((log_lines + 1)) "$TEST_DIR/site.log" | grep -qi 'segment 1 .*checksum'; then r=0; else r=1; fi
-	ok $r "daemon log mentions the checksum refusal of segment 1"
+	refusal_logged() { tail -n +$((log_lines + 1)) "$TEST_DIR/site.log" | grep -qi 'segment 1 .*checksum'; }
+	wait_until 5 refusal_logged
+	ok $? "daemon log mentions the checksum refusal of segment 1"
 fi
 
 # --- edge sizes ---

@@ -19,6 +19,7 @@ sender_ranges() {
 		FROM segment_ranges r JOIN transfers t ON t.id = r.transfer_id WHERE t.role = 'send'
 		AND t.volume = '$2' AND t.state = 'active' AND r.kind = '$1'"
 }
+# The kills below land at random moments on purpose: not synchronization, the scenario itself.
 random_sleep() {	# 0.5 to 2.0 s
 	local tenths=$((5 + RANDOM % 16))
 	sleep "$((tenths / 10)).$((tenths % 10))"
@@ -148,7 +149,7 @@ before=$(volume_durable vol-d)
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd is frozen ($before segments durable)"
 kill -STOP "$DAEMON_PID"
-sleep 3
+sleep 3	# the scenario: a receiver frozen for 3 s, during which the copy must wait
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy waits for the frozen receiver instead of giving up at once"
 kill -CONT "$DAEMON_PID"
@@ -182,7 +183,7 @@ perl -MIO::Socket::INET -MSocket -e '
 	"$TEST_DIR/reset.port" &
 RESET_PID=$!
 DAEMON_PIDS="$DAEMON_PIDS $RESET_PID"
-for _ in $(seq 1 50); do [ -s "$TEST_DIR/reset.port" ] && break; sleep 0.1; done
+wait_until 5 test -s "$TEST_DIR/reset.port"
 out=$("$FERRY" copy --to "https://127.0.0.1:$(cat "$TEST_DIR/reset.port")" \
 	--token-file "$TEST_DIR/token" --cacert "$TEST_DIR/tls/ca.pem" --json \
 	"$TEST_DIR/random.img" vol-e 2> "$TEST_DIR/e.err")

@@ -65,7 +65,9 @@ ok $? "re-running a finished delta is a no-op that exits 0"
 overwrite 16 40
 rbd_a snap create "rbd/$IMG@p3" >/dev/null 2>&1
 copy_bg "rbd:rbd/$IMG@p3" "$IMG" "$TEST_DIR/p3a.out" --from-snap p2 --bwlimit 6M
-sleep 3
+# delta_landing: the delta's transfer is the volume's current one, with a segment durable
+delta_landing() { [ "$(volume_field "$IMG" state)" = active ] && volume_durable_at_least "$IMG" 1; }
+WAIT_INTERVAL=0.2 wait_until 60 delta_landing
 kill -9 "$COPY_PID" 2>/dev/null
 wait "$COPY_PID" 2>/dev/null
 durable=$(volume_field "$IMG" segments_durable)

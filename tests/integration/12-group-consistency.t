@@ -18,12 +18,12 @@ PRIMARY_PID=$DAEMON_PID PRIMARY_URL=$DAEMON_URL
 # resize_image IMAGE SIZE_MIB [--allow-shrink]: until rbd reports that size. ferryd takes the
 # image's exclusive lock every interval to snapshot it, and rbd resize can lose that race on a
 # busy machine: tried again, the error kept for the log.
+resized() {
+	rbd_a resize ${3:-} --size "$2M" "rbd/$1" >/dev/null 2>"$TEST_DIR/resize.err"
+	[ "$(rbd_a info "rbd/$1" --format json | jq .size)" = $(($2 << 20)) ]
+}
 resize_image() {
-	for _ in $(seq 1 20); do
-		rbd_a resize ${3:-} --size "$2M" "rbd/$1" >/dev/null 2>"$TEST_DIR/resize.err"
-		[ "$(rbd_a info "rbd/$1" --format json | jq .size)" = $(($2 << 20)) ] && return 0
-		sleep 0.5
-	done
+	WAIT_INTERVAL=0.5 wait_until 10 resized "$@" && return 0
 	cat "$TEST_DIR/resize.err" >&2
 	return 1
 }
@@ -45,19 +45,10 @@ ok $? "the first point of both is committed"
 start=$(field "$GA" last_point)
 /usr/bin/python3 "$RBD_TOOL" write-ordered "$A" rbd "$GA" "$GB" 25 > "$TEST_DIR/writer.out" 2>&1 &
 writer=$!
-for _ in $(seq 1 300); do
-	grep -q started "$TEST_DIR/writer.out" 2>/dev/null && break
-	sleep 0.1
-done
+wait_until 30 file_has "$TEST_DIR/writer.out" started
 # The check has teeth: two plain snapshots taken one after the other are not one instant.
 # snap_apart IMAGE: a plain snapshot, tried again while a group snapshot holds the image (EBUSY)
-snap_apart() {
-	for _ in $(seq 1 50); do
-		rbd_a snap create --no-progress "rbd/$1@apart" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+snap_apart() { wait_until 5 rbd_a snap create --no-progress "rbd/$1@apart" 2>/dev/null; }
 snap_apart "$GA" && snap_apart "$GB"
 /usr/bin/python3 "$RBD_TOOL" check-ordered "$A" rbd "$GA" "$GB" apart > "$TEST_DIR/apart.out" 2>&1
 is $? 1 "the check finds per-image snapshots taken one after the other inconsistent ($(tail -n 1 "$TEST_DIR/apart.out"))"
@@ -172,10 +163,12 @@ for round in 1 2 3 4 5; do
 	rbd_a create --size 4M "rbd/$ra" && rbd_a create --size 4M "rbd/$rb"
 	at_a protect --group "$GROUP" --site dr "rbd:rbd/$ra" > /dev/null &&
 		at_a protect --group "$GROUP" --site dr "rbd:rbd/$rb" > /dev/null || left="$left $round:protect"
-	sleep "0.$((round * 2))"
+	sleep "0.$((round * 2))" # on purpose: the unprotect lands at another moment of a pass each round
 	at_a unprotect "rbd:rbd/$ra" > /dev/null && at_a unprotect "rbd:rbd/$rb" > /dev/null ||
 		left="$left $round:unprotect"
-	sleep 1.2 # a pass that began before the unprotect has taken its point by now
+	# On purpose, more than an interval: a pass that began before the unprotect has taken its
+	# point by now, and the check is that nothing came of it.
+	sleep 1.2
 	rbd_a group ls rbd | grep -qx "ferry-$GROUP" && left="$left $round"
 	rbd_a group rm "rbd/ferry-$GROUP" 2>/dev/null
 done

@@ -49,7 +49,7 @@ while kill -0 "$load" 2>/dev/null; do
 	lag=$(field "$IMG" lag_seconds)
 	max_lag=$(awk -v a="$max_lag" -v b="${lag:-0}" 'BEGIN { print (b > a) ? b : a }')
 	samples=$((samples + 1))
-	sleep 1
+	sleep 1 # the sampling period of the lag, not synchronization
 done
 wait "$load"
 ok $? "rbd bench wrote 4 KiB random writes for 24 s ($(grep -c elapsed "$TEST_DIR/bench.out") x 4 MiB)"

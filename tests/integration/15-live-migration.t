@@ -54,7 +54,8 @@ rbd_a create --size 16M "rbd/$V4-disk" && sed "s/$V1/$V4/g; /<uuid>/d" "$TEST_DI
 	v1 define "$TEST_DIR/$V4.xml" > /dev/null && at_a group create "gq$$" --interval 3600 > /dev/null &&
 	at_a vm protect $V4 --uri "$U1" --dest-uri "$U2" --group "gq$$" > /dev/null && wait_point $V4-disk 1
 ok $? "$V4 is protected in a group with a point an hour"
-sleep 3
+lag_above() { awk -v l="$(field "$1" lag_seconds)" -v m="$2" 'BEGIN { exit !(l > m) }'; }
+WAIT_INTERVAL=0.2 wait_until 30 lag_above $V4-disk 2
 at_a migrate $V4 --cold --max-lag 1 --json > "$TEST_DIR/lag.json"
 jq -e '.status == "refused" and (.reason | contains("lags"))' "$TEST_DIR/lag.json" > /dev/null
 ok $? "its migration with --max-lag 1 is refused ($(jq -r .reason "$TEST_DIR/lag.json" | head -c 150))"
@@ -75,12 +76,12 @@ is $? 1 "  and nothing of it is left at B"
 at_a migrate $V1 --live --bandwidth 1M --max-time 600 --json > "$TEST_DIR/op-abort.json" &
 migrating=$!
 run=""
-for _ in $(seq 1 300); do
+copying_memory() { # sets run to the running live migration, once it copies the memory
 	run=$(at_a runs --json | jq -r '[.runs[] | select(.kind == "migrate-live" and .status == "running")][0].run // empty')
 	[ -n "$run" ] && at_a run show "$run" --json |
-		jq -e '.steps[] | select(.result == "running" and (.name | startswith("migrate the memory")))' > /dev/null && break
-	sleep 0.2
-done
+		jq -e '.steps[] | select(.result == "running" and (.name | startswith("migrate the memory")))' > /dev/null
+}
+WAIT_INTERVAL=0.2 wait_until 60 copying_memory
 at_a run abort "$run" > /dev/null
 ok $? "ferry run abort $run during the memory copy is accepted"
 wait "$migrating"
@@ -114,11 +115,10 @@ ok $? "its disk at B is the replica image"
 is "$(bytes_at "$B" rbd/$V1-disk 3145728)" 7c7c7c7c "the write made inside the guest before the migration is on the replica"
 v2 dumpxml --inactive $V1 | grep -q "name='rbd/$V1-disk'"
 ok $? "the destination's saved definition points at the replica too"
-ticking=1 ticks_moved=$(grep -c tick "$TEST_DIR/$V1.serial")
-for _ in $(seq 1 300); do
-	[ "$(grep -c tick "$TEST_DIR/$V1.serial")" -gt "$ticks_moved" ] && { ticking=0; break; }
-	sleep 0.2
-done
+ticks_moved=$(grep -c tick "$TEST_DIR/$V1.serial")
+ticked_since() { [ "$(grep -c tick "$TEST_DIR/$V1.serial")" -gt "$1" ]; }
+WAIT_INTERVAL=0.2 wait_until 60 ticked_since "$ticks_moved"
+ticking=$?
 ok $ticking "the guest keeps ticking at the destination"
 run=$(jq -r .run "$TEST_DIR/live.json")
 sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT name FROM run_steps WHERE run_id = $run ORDER BY seq" > "$TEST_DIR/steps"

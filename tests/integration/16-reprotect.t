@@ -21,13 +21,8 @@ restart_primary() {
 	PRIMARY_PID=$DAEMON_PID
 }
 # wait_replica_bytes OFFSET HEX: until B's replica of $V1 holds HEX at OFFSET at its newest point
-wait_replica_bytes() {
-	for _ in $(seq 1 300); do
-		[ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" "$1")" = "$2" ] && return 0
-		sleep 0.5
-	done
-	return 1
-}
+replica_bytes_are() { [ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" "$1")" = "$2" ]; }
+wait_replica_bytes() { WAIT_INTERVAL=0.5 wait_until 150 replica_bytes_are "$1" "$2"; }
 G="gr$$"
 at_a group create "$G" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -82,10 +77,8 @@ printf '\x99%.0s' $(seq 1 4096) > "$TEST_DIR/divergent"
 ok $? "A's copy of the disk takes a write B never saw (0x99 at 5 MiB)"
 # ... and its definition changes there: A's ferryd tries to send it, B keeps the VM it runs.
 v1 desc $V1 --config --new-desc "changed at A after the failover" > /dev/null
-for _ in $(seq 1 100); do
-	sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep -q "could not be registered again" && break
-	sleep 0.2
-done
+refusal_recorded() { sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep -q "could not be registered again"; }
+WAIT_INTERVAL=0.2 wait_until 20 refusal_recorded
 sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep "could not be registered again" | grep -q "runs at this site"
 ok $? "the old primary's changed definition of $V1 is refused by B"
 is "$(sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -r .promoted_point)" "$P" "  which keeps its own record of the VM it runs"
@@ -118,11 +111,12 @@ rbd_a group ls rbd | grep -qx "ferry-$G"
 is $? 1 "and is in no consistency group at A any more"
 
 first=""
-for _ in $(seq 1 600); do
+replicating_back() { # sets first to B's entry for the disk once it is past point P
+	local entry
 	entry=$(at_b status --json | jq -c --arg n "rbd:rbd/$V1-disk" '.volumes[] | select(.name == $n)')
-	if [ -n "$entry" ] && [ "$(echo "$entry" | jq .last_point)" -gt "$P" ]; then first=$entry; break; fi
-	sleep 0.2
-done
+	[ -n "$entry" ] && [ "$(echo "$entry" | jq .last_point)" -gt "$P" ] && first=$entry
+}
+WAIT_INTERVAL=0.2 wait_until 120 replicating_back
 [ -n "$first" ]
 ok $? "B replicates $V1's disk to A from point $P on ($(echo "$first" | jq -c '{last_point, bytes_changed, bytes_sent}'))"
 [ -n "$first" ] && [ "$(echo "$first" | jq .bytes_changed)" -gt 0 ] &&
@@ -178,11 +172,11 @@ is "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" 4194304)" 55555555
 at_a migrate $V1 --cold --shutdown-timeout 120 --json > /dev/null 2>&1 &
 cli=$!
 run=""
-for _ in $(seq 1 300); do
+shutting_down() { # sets run to the migration once it waits for the guest to shut down
 	run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT run_id FROM run_steps WHERE name LIKE 'shut%' ORDER BY run_id DESC LIMIT 1")
-	[ -n "$run" ] && break
-	sleep 0.2
-done
+	[ -n "$run" ]
+}
+WAIT_INTERVAL=0.2 wait_until 60 shutting_down
 kill9 "$PRIMARY_PID"; wait "$cli" 2>/dev/null
 v1 destroy $V1 > /dev/null # as if the guest had shut down meanwhile
 restart_primary

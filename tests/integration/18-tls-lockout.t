@@ -31,8 +31,7 @@ ok $? "TLS 1.3 is accepted"
 lines_before=$(grep -c 'http:' "$TEST_DIR/site.log")
 /usr/bin/python3 "$(dirname "$0")/hold-connections.py" 127.0.0.1 "$PORT" 200 50 40 > "$TEST_DIR/siege.out" 2>&1 &
 siege=$!
-for _ in $(seq 1 300); do grep -q ready "$TEST_DIR/siege.out" && break; sleep 0.1; done
-grep -q ready "$TEST_DIR/siege.out"
+wait_until 30 file_has "$TEST_DIR/siege.out" ready
 ok $? "250 connections opened from 127.0.0.1"
 code=$(curl -s -o "$TEST_DIR/status.json" -w '%{http_code}' --max-time 2 --interface 127.0.0.2 \
 	"${AUTH[@]}" "$DAEMON_URL/v1/volumes")

@@ -45,15 +45,13 @@ trap 'exit 1' INT TERM HUP	# so that the EXIT trap stops the daemons when prove 
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+none_running() { [ "$(running_threads "$@")" = 0 ]; }
 # gone SECONDS PID...: waits until none of the processes runs (a loaded machine may be slow to
 # finish killing one); says which still run when it gives up.
 gone() {
 	local seconds=$1 pid left=""; shift
 	[ $# -gt 0 ] || { diag "gone: no PIDs to check"; return 1; }
-	for _ in $(seq 1 $((seconds * 10))); do
-		[ "$(running_threads "$@")" = 0 ] && return 0
-		sleep 0.1
-	done
+	wait_until "$seconds" none_running "$@" && return 0
 	for pid in "$@"; do
 		[ "$(running_threads "$pid")" = 0 ] || left="$left $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c 1-80)"
 	done
@@ -78,14 +76,14 @@ ticks() {
 }
 last_tick() { ticks | tail -n 1; }
 # wait_tick N SECONDS: until the guest has printed tick N or more since line FROM_LINE (default 0).
+ticked() {
+	local t
+	t=$(ticks | tail -n +"$((${FROM_LINE:-0} + 1))" | tail -n 1)
+	[ -n "$t" ] && [ "$t" -ge "$1" ]
+}
 wait_tick() {
-	local want=$1 limit=$(($2 * 10)) t
-	for _ in $(seq 1 "$limit"); do
-		t=$(ticks | tail -n +"$((${FROM_LINE:-0} + 1))" | tail -n 1)
-		[ -n "$t" ] && [ "$t" -ge "$want" ] && return 0
-		sleep 0.1
-	done
-	diag "no tick $want within $2 s; the serial log ends with:"
+	wait_until "$2" ticked "$1" && return 0
+	diag "no tick $1 within $2 s; the serial log ends with:"
 	tail -n 3 "$SERIAL" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
 	return 1
 }

@@ -354,16 +354,11 @@ with open(sys.argv[2], "a", buffering=1) as log:
         log.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
 ' "$NOTIFY_DIR/notify" "$TEST_DIR/notify.log" &
 DAEMON_PIDS="$DAEMON_PIDS $!"
-for _ in $(seq 1 50); do [ -S "$NOTIFY_DIR/notify" ] && break; sleep 0.1; done
+wait_until 5 test -S "$NOTIFY_DIR/notify"
 # notified TEXT [SECONDS]: until a notify message starting with TEXT arrived after the mark
 notify_mark=0
-notified() {
-	for _ in $(seq 1 $((${2:-10} * 10))); do
-		tail -n +$((notify_mark + 1)) "$TEST_DIR/notify.log" 2>/dev/null | grep -q "^$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+notify_since_mark() { tail -n +$((notify_mark + 1)) "$TEST_DIR/notify.log" 2>/dev/null | grep -q "^$1"; }
+notified() { wait_until "${2:-10}" notify_since_mark "$1"; }
 NOTIFY_SOCKET="$NOTIFY_DIR/notify" unshare --mount --uts --propagation private \
 	/bin/sh "$TEST_DIR/unit-mounts.sh" "$TEST_DIR" "$UNIT" \
 	/usr/sbin/ferryd --config /etc/ferry/ferryd.conf --listen "127.0.0.1:$PORT" \

@@ -39,7 +39,9 @@ ok $? "  having made nothing"
 cp "$TOKEN" "$TEST_DIR/open-token" && chmod 644 "$TEST_DIR/open-token"
 python3 -c 'import socket,time,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(30)' "$PORT" &
 blocker=$!
-sleep 0.5
+DAEMON_PIDS="$DAEMON_PIDS $blocker"
+port_listened() { ss -Htln "sport = :$1" | grep -q .; }
+wait_until 5 port_listened "$PORT"
 "$FERRYD" --config "$TEST_DIR/good.conf" --check-config --token-file "$TEST_DIR/open-token" \
 	--tls-key "$TEST_DIR/tls/ca.key" --ceph-conf "$TEST_DIR/no-ceph.conf" \
 	--guest-file-dir "$TEST_DIR/no-such-folder" > "$TEST_DIR/bad.out" 2> "$TEST_DIR/bad.err"
@@ -77,10 +79,10 @@ with open(sys.argv[2], "a") as log:
             break
 EOF
 listener=$!
-for _ in $(seq 1 50); do [ -S "$TEST_DIR/notify.sock" ] && break; sleep 0.1; done
+wait_until 5 test -S "$TEST_DIR/notify.sock"
 NOTIFY_SOCKET="$TEST_DIR/notify.sock" start_ferryd "$TEST_DIR/site.log" --config "$TEST_DIR/good.conf"
 DAEMON_PID=$FERRYD_PID
-for _ in $(seq 1 100); do grep -q READY=1 "$TEST_DIR/notify.log" 2> /dev/null && break; sleep 0.1; done
+wait_until 10 file_has "$TEST_DIR/notify.log" READY=1
 grep -q "READY=1" "$TEST_DIR/notify.log" && [ -s "$TEST_DIR/site/ferryd.url" ]
 ok $? "ferryd tells the notify socket READY=1 once it listens, with ferryd.url written"
 grep -q "STATUS=listening on https://127.0.0.1:$PORT, 0 protected volume(s)" "$TEST_DIR/notify.log"
@@ -98,7 +100,7 @@ case $before in *"'later' is not configured"*) ok 0 "before a reload, connection
 *) ok 1 "before a reload, connection 'later' is refused (got: $before)" ;; esac
 printf 'later = test:///default\n' >> "$TEST_DIR/good.conf"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 1 50); do grep -q "configuration reloaded" "$TEST_DIR/site.log" && break; sleep 0.1; done
+wait_until 5 file_has "$TEST_DIR/site.log" "configuration reloaded"
 after=$(protect_message)
 kill -0 "$DAEMON_PID" && grep -q "configuration reloaded: 2 libvirt connection(s)" "$TEST_DIR/site.log"
 ok $? "SIGHUP re-reads the configuration and ferryd keeps running"
@@ -108,7 +110,7 @@ grep -q "RELOADING=1" "$TEST_DIR/notify.log"
 ok $? "  telling systemd RELOADING=1, then READY=1 again"
 printf 'not ini at all\n' >> "$TEST_DIR/good.conf"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 1 50); do grep -q "reload refused" "$TEST_DIR/site.log" && break; sleep 0.1; done
+wait_until 5 file_has "$TEST_DIR/site.log" "reload refused"
 after=$(protect_message)
 kill -0 "$DAEMON_PID" && grep -q "reload refused" "$TEST_DIR/site.log"
 ok $? "a configuration that does not parse is refused at a reload, and ferryd goes on"
@@ -169,9 +171,9 @@ ok $? "a refused request is logged with the client's address"
 
 # Server-Sent Events: what happens arrives as it happens, and Last-Event-ID resumes.
 SSE=(curl -sN --cacert "$CA" -H "Authorization: Bearer $(cat "$TOKEN")")
-"${SSE[@]}" "$URL/v1/events/stream" > "$TEST_DIR/stream.out" &
+"${SSE[@]}" -D "$TEST_DIR/stream.headers" "$URL/v1/events/stream" > "$TEST_DIR/stream.out" &
 streamer=$!
-sleep 0.5
+wait_until 5 file_has "$TEST_DIR/stream.headers" '^HTTP/.* 200'
 "$FERRY" group create sse --interval 60 --daemon "$URL" --token-file "$TOKEN" --cacert "$CA" > /dev/null
 # sse_event OBJECT TEXT: the stream so far has an event about OBJECT whose message holds TEXT
 sse_event() {

@@ -71,13 +71,14 @@ follower=$!
 at_a group pause "$G" > /dev/null
 ok $? "ferry group pause"
 # A cycle that began before the pause may still commit its point: wait for it to end.
-for _ in $(seq 1 100); do [ "$(field "$IMG" pending_point)" = 0 ] && break; sleep 0.2; done
+no_pending_point() { [ "$(field "$IMG" pending_point)" = 0 ]; }
+WAIT_INTERVAL=0.2 wait_until 20 no_pending_point
 paused_at=$(field "$IMG" last_point)
 is "$(field "$IMG" state)" paused "status shows the volume paused"
 is "$(series ferry_group_paused "group=\"$G\"")" 1 "ferry_group_paused is 1"
 [ -n "$(series ferry_group_paused_since_timestamp_seconds "group=\"$G\"")" ]
 ok $? "  with the time it was paused"
-sleep 6
+sleep 6 # on purpose: three intervals pass, to show that no point is taken
 is "$(field "$IMG" last_point)" "$paused_at" "three intervals later no point was taken"
 at_a health > "$TEST_DIR/health.out"
 is $? 1 "ferry health exits 1 (warning) while a group is paused"
@@ -114,9 +115,10 @@ ok $? "site remove is refused while an image replicates there"
 
 # The replica site goes away: down in metrics, error in status and health.
 stop_daemon "$REPLICA_PID"
-for _ in $(seq 1 150); do [ "$(field "$IMG" state)" = error ] && break; sleep 0.2; done
+wait_state "$IMG" error 30
 is "$(field "$IMG" state)" error "with the replica site stopped, the protection is in error"
-for _ in $(seq 1 50); do [ "$(series ferry_site_up 'site="dr"')" = 0 ] && break; sleep 0.2; done
+site_down() { [ "$(series ferry_site_up 'site="dr"')" = 0 ]; }
+WAIT_INTERVAL=0.2 wait_until 10 site_down
 is "$(series ferry_site_up 'site="dr"')" 0 "ferry_site_up{site=dr} is 0"
 awk -v n="$(series ferry_protection_errors_total "$LABELS")" 'BEGIN { exit !(n >= 1) }'
 ok $? "ferry_protection_errors_total counts the failed cycles"

@@ -150,6 +150,7 @@ ok $? "at the replica site, runs $test_run (failover-test) and $cleanup_run (fai
 ! v2 list --all --name | grep -qx "$V1" && running_on "$U1" $V1
 ok $? "the test VM is gone from libvirtd 2 after the cleanup, and $V1 still runs at the primary"
 
-for _ in $(seq 1 50); do [ -z "$(chromium_left)" ] && break; sleep 0.2; done
+no_chromium_left() { [ -z "$(chromium_left)" ]; }
+WAIT_INTERVAL=0.2 wait_until 10 no_chromium_left
 is "$(chromium_left | wc -l)" 0 "no Chromium process of this test is left"
 exit $test_failed
