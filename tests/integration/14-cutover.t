@@ -142,9 +142,19 @@ curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_D
 	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" | jq -r .error.message | grep -q "promoted by failover run"
 ok $? "the promoted replica refuses any further delta"
 
-# A run interrupted by kill -9 of ferryd, then resumed.
+# A run interrupted by kill -9 of ferryd, then resumed. The run is held in its step "wait" by a
+# delay of 30 s in $V2's record, written into the catalog while the replica's ferryd is stopped
+# (no API changes a promoted VM's record; a running daemon's catalog is never written under it).
 v2 destroy $V2 > /dev/null; v2 undefine $V2 > /dev/null
+# restart_replica: site B's ferryd again on its port
+restart_replica() {
+	DAEMON_PORT=${REPLICA_URL##*:}
+	start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
+	REPLICA_PID=$DAEMON_PID
+}
+stop_daemon "$REPLICA_PID"
 sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 30) WHERE name = '$V2'"
+restart_replica
 reply=$(curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
 	-X POST -d "{\"kind\": \"failover-test\", \"vm\": \"$V2\"}" "$REPLICA_URL/v1/runs")
 run=$(echo "$reply" | jq -r .run)
@@ -152,9 +162,7 @@ run_waiting() { sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT name FROM run_ste
 WAIT_INTERVAL=0.2 wait_until 60 run_waiting
 kill9 "$REPLICA_PID"
 sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 0) WHERE name = '$V2'"
-DAEMON_PORT=${REPLICA_URL##*:}
-start_daemon replica --ceph-conf "$B" "${SITE_FLAGS[@]}" || { echo "Bail out! replica ferryd did not restart"; exit 1; }
-REPLICA_PID=$DAEMON_PID
+restart_replica
 at_b run show "$run" --json > "$TEST_DIR/interrupted.json"
 is "$(jq -r .status "$TEST_DIR/interrupted.json")" interrupted "after kill -9 and a restart, the run shows as interrupted"
 jq -r '.steps[-1] | .result + " " + .name' "$TEST_DIR/interrupted.json" | grep -q "^interrupted wait"

@@ -9,9 +9,10 @@
 
 ROUTES=$("$FERRYD" --print-routes)
 route_count=$(echo "$ROUTES" | wc -l)
-plan $((route_count + 36))
+plan $((route_count + 37))
 
-start_daemon site --libvirt local=test:///default || { echo "Bail out! ferryd did not start"; exit 1; }
+PORT=$(free_port) # the same URL after the restart below
+DAEMON_PORT=$PORT start_daemon site --libvirt local=test:///default || { echo "Bail out! ferryd did not start"; exit 1; }
 CA="$TEST_DIR/tls/ca.pem"
 ADMIN=(--daemon "$DAEMON_URL" --token-file "$TEST_DIR/token" --cacert "$CA")
 for role in viewer operator admin peer; do
@@ -102,7 +103,12 @@ is "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: b
 	"the scheme is case-insensitive"
 is "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $(cat "$TEST_DIR/t-viewer") junk" "$DAEMON_URL/v1/volumes")" 401 \
 	"a token followed by anything is refused"
+# A token that expired long ago: no API makes one (expires_days is 1 or more), so the catalog is
+# changed while ferryd is stopped, and ferryd started again on it.
+stop_daemon "$DAEMON_PID"
+ok $? "ferryd stops (to age a token in its catalog)"
 sqlite3 "$TEST_DIR/site/catalog.db" "UPDATE tokens SET expires_ms = 1 WHERE name = 't-viewer'"
+DAEMON_PORT=$PORT start_daemon site --libvirt local=test:///default || { echo "Bail out! ferryd did not restart"; exit 1; }
 is "$(code "$TEST_DIR/t-viewer" GET /v1/volumes)" 401 "an expired token is refused"
 "$FERRY" token revoke t-peer2 "${ADMIN[@]}" > /dev/null
 ok $? "ferry token revoke t-peer2"

@@ -11,10 +11,14 @@ plan 11
 STATE="$TEST_DIR/open-folder"
 mkdir -m 0755 "$STATE"
 [ -f "$TEST_DIR/token" ] || openssl rand -hex 24 > "$TEST_DIR/token"
-start_ferryd "$TEST_DIR/open.log" --state-dir "$STATE" --listen 127.0.0.1:0 \
-	--token-file "$TEST_DIR/token" --tls-san ferry.example.org --tls-san 10.1.2.3
-DAEMON_PID=$FERRYD_PID
-wait_listening "$DAEMON_PID" "$STATE"
+PORT=$(free_port) # the same URL after the restart below
+start_open() {
+	start_ferryd "$TEST_DIR/open.log" --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
+		--token-file "$TEST_DIR/token" --tls-san ferry.example.org --tls-san 10.1.2.3
+	DAEMON_PID=$FERRYD_PID
+	wait_listening "$DAEMON_PID" "$STATE"
+}
+start_open
 URL=$(cat "$STATE/ferryd.url")
 [ -n "$URL" ]
 ok $? "ferryd starts in a folder that was created 0755 ($URL)"
@@ -45,8 +49,11 @@ is "$code" 400 "a token request with a newline and an escape in its role is refu
 grep -q "^injected-line" "$TEST_DIR/open.log" || grep -q $'\e' "$TEST_DIR/open.log"
 is $? 1 "  and its refusal in the log is one line, without the escape byte"
 # A row holding bytes that are not UTF-8 (written by an older version, or by hand) must not
-# make the whole event listing fail.
+# make the whole event listing fail. It is written while ferryd is stopped, as an older version
+# would have left it.
+stop_daemon "$DAEMON_PID"
 sqlite3 "$STATE/catalog.db" "INSERT INTO events (time_ms, level, object, message) VALUES (1, 'info', 'x', CAST(X'6261642dFF2dC3' AS TEXT))"
+start_open
 code=$(curl -s -o "$TEST_DIR/events.json" -w '%{http_code}' --cacert "$CERT" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" "$URL/v1/events")
 [ "$code" = 200 ] && jq -e '[.events[] | select(.message == "bad-?-?")] | length == 1' "$TEST_DIR/events.json" > /dev/null
 ok $? "GET /v1/events answers $code with a row of broken UTF-8 shown as '?'"
