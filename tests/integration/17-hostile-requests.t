@@ -1,6 +1,7 @@
 #!/bin/bash
-# Hostile requests against a real ferryd, one data file each in hostile/ (request, expected status
-# and message, expected effect). Nothing runs, connects or starts on an API caller's say-so:
+# Hostile requests against a real ferryd, one case file each in tests/data/hostile/ (request,
+# expected status and message, expected effect; see its README.md). Nothing runs, connects or
+# starts on an API caller's say-so:
 # ferryd opens only the libvirt connections of its own configuration (--libvirt NAME=URI), and a
 # domain definition from a peer or the API passes an allow-list before it is stored; the
 # protect-qemu-ext case is the exploit of qemu+ext:///system?command=PROG, which ran PROG as
@@ -8,7 +9,7 @@
 # never redirected without --replace.
 . "$(dirname "$0")/lib.sh"
 
-CASES=("$(dirname "$0")"/hostile/*.json)
+CASES=("$(dirname "$0")"/../data/hostile/*.json)
 plan $((3 * ${#CASES[@]} + 8))
 
 MARKER_SCRIPT="$TEST_DIR/marker.sh" MARKER_FILE="$TEST_DIR/marker-ran"
