@@ -16,8 +16,36 @@ struct repl_io {
 /* Most pieces a backend is handed at once (and so at most in flight). */
 #define REPL_IO_BATCH_MAX 128
 
+/* A kind's points and groups of points (repl.h's repl_point_* and repl_group_* say what each
+ * call does; points.c checks the arguments and picks the table by the location's scheme).
+ * location is always the whole one ("rbd:POOL/IMAGE"), so that messages can name it; a point
+ * is its number N; group is a protection group's name, which the kind maps onto a group of its
+ * own (RBD: the RBD group ferry-GROUP in the image's pool). Every call checks location in full
+ * before it reaches the storage. */
+struct repl_point_ops {
+	int (*list)(const char *location, int64_t *points, size_t max, size_t *count,
+		    int64_t *newest_time);
+	int (*rollback)(const char *location, int64_t point);
+	int (*clone)(const char *location, int64_t point, const char *clone_name);
+	int (*clone_remove)(const char *location, int64_t point, const char *clone_name);
+	int (*restore)(const char *location, const char *group, int64_t point);
+	int (*reset)(const char *location, int64_t point);
+	int (*group_place)(const char *location, char *place, size_t size);
+	int (*group_join)(const char *location, const char *group, const char *member);
+	int (*group_leave)(const char *location, const char *group);
+	int (*group_point_exists)(const char *location, const char *group, int64_t point);
+	int (*group_point_take)(const char *location, const char *group, int64_t point,
+				bool *taken);
+	int (*group_point_remove)(const char *location, const char *group, int64_t point);
+	int (*group_prune)(const char *location, const char *group,
+			   const struct repl_retention *retention);
+	int (*group_dissolve)(const char *location, const char *group);
+};
+
 struct repl_backend_ops {
 	const char *scheme; /* the "file" of "file:/path" */
+	/* Optional (NULL: the kind has no points, and repl_point_* refuse its volumes). */
+	const struct repl_point_ops *points;
 	int (*open)(struct repl_volume *volume, const char *path, enum repl_open_mode mode);
 	int (*create)(const char *path, uint64_t size, bool truncate);
 	void (*close)(struct repl_volume *volume);
@@ -68,5 +96,6 @@ int repl_volume_write_ranges(struct repl_volume *volume, uint64_t offset, const 
 
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;
+extern const struct repl_point_ops repl_points_rbd;
 
 #endif

@@ -678,6 +678,7 @@ rbd_volume_resize(struct repl_volume *volume, uint64_t size)
 
 const struct repl_backend_ops repl_backend_rbd = {
 	.scheme = "rbd",
+	.points = &repl_points_rbd,
 	.open = rbd_volume_open,
 	.create = rbd_volume_create,
 	.close = rbd_volume_close,

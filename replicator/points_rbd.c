@@ -675,3 +675,222 @@ out:
 	rbd_group_close(&handle);
 	return rc < 0 ? rc : 0;
 }
+
+/* ---- the point table of rbd: volumes (struct repl_point_ops, called through points.c) ---- */
+
+/* Checks rbd:POOL/IMAGE in full, before any call reaches Ceph; sets the pool. */
+static int
+rbd_points_location(const char *location, char *pool, size_t size)
+{
+	struct rbd_volume parsed = {0};
+	int rc;
+
+	if (strncmp(location, "rbd:", 4) != 0)
+		return ferry_error_set(FERRY_ERR_INVALID, "%s is not an RBD image", location);
+	rc = rbd_parse(location + 4, &parsed);
+	if (rc < 0)
+		return rc;
+	if (parsed.snapshot[0])
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "'%s' names a snapshot; points are of the image itself: "
+				       "give rbd:POOL/IMAGE",
+				       location);
+	return repl_rbd_pool_of(location, pool, size);
+}
+
+/* The RBD group that holds a protection group's images: ferry-GROUP in the images' pool. */
+static int
+rbd_points_group(const char *location, const char *group, char *pool, size_t pool_size,
+		 char *rbd_group, size_t rbd_group_size)
+{
+	int rc = rbd_points_location(location, pool, pool_size);
+
+	if (rc == 0 &&
+	    (size_t)snprintf(rbd_group, rbd_group_size, "ferry-%s", group) >= rbd_group_size)
+		rc = ferry_error_set(FERRY_ERR_INVALID, "group name '%s' is too long", group);
+	return rc;
+}
+
+static void
+rbd_points_name(int64_t point, char *name, size_t size)
+{
+	snprintf(name, size, "ferry-%lld", (long long)point);
+}
+
+static int
+rbd_points_list(const char *location, int64_t *points, size_t max, size_t *count,
+		int64_t *newest_time)
+{
+	char pool[128];
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	return rc < 0 ? rc : repl_rbd_points(location, points, max, count, newest_time);
+}
+
+static int
+rbd_points_rollback(const char *location, int64_t point)
+{
+	char pool[128], name[32];
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	rbd_points_name(point, name, sizeof(name));
+	return rc < 0 ? rc : repl_rbd_rollback(location, name);
+}
+
+static int
+rbd_points_clone(const char *location, int64_t point, const char *clone_name)
+{
+	char pool[128], name[32];
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	rbd_points_name(point, name, sizeof(name));
+	return rc < 0 ? rc : repl_rbd_clone(location, name, clone_name);
+}
+
+static int
+rbd_points_clone_remove(const char *location, int64_t point, const char *clone_name)
+{
+	char pool[128], name[32] = "";
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	if (point > 0)
+		rbd_points_name(point, name, sizeof(name));
+	return rc < 0 ? rc : repl_rbd_remove_clone(location, name, clone_name);
+}
+
+static int
+rbd_points_restore(const char *location, const char *group, int64_t point)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	return rc < 0 ? rc : repl_rbd_point_restore(location, rbd_group, point);
+}
+
+static int
+rbd_points_reset(const char *location, int64_t point)
+{
+	char pool[128];
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	return rc < 0 ? rc : repl_rbd_points_reset(location, point);
+}
+
+static int
+rbd_points_group_place(const char *location, char *place, size_t size)
+{
+	char pool[128];
+	int rc = rbd_points_location(location, pool, sizeof(pool));
+
+	if (rc == 0 && (size_t)snprintf(place, size, "%s", pool) >= size)
+		rc = ferry_error_set(FERRY_ERR_INVALID, "the pool name of %s is too long",
+				     location);
+	return rc;
+}
+
+/* One RBD group snapshot covers one pool: a member of another pool is refused. */
+static int
+rbd_points_group_join(const char *location, const char *group, const char *member)
+{
+	char pool[128], member_pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	if (rc == 0 && member != NULL) {
+		rc = rbd_points_location(member, member_pool, sizeof(member_pool));
+		if (rc == 0 && strcmp(member_pool, pool) != 0)
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "group %s protects images of pool %s; %s is in pool "
+					     "%s, and one group snapshot covers one pool: protect "
+					     "it in another group",
+					     group, member_pool, location, pool);
+	}
+	return rc < 0 ? rc : repl_rbd_group_join(pool, rbd_group, location);
+}
+
+static int
+rbd_points_group_leave(const char *location, const char *group)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	return rc < 0 ? rc : repl_rbd_group_leave(pool, rbd_group, location);
+}
+
+static int
+rbd_points_group_point_exists(const char *location, const char *group, int64_t point)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8], name[32];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	rbd_points_name(point, name, sizeof(name));
+	return rc < 0 ? rc : repl_rbd_group_snapshot_exists(pool, rbd_group, name);
+}
+
+static int
+rbd_points_group_point_take(const char *location, const char *group, int64_t point, bool *taken)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8], name[32];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	rbd_points_name(point, name, sizeof(name));
+	if (rc == 0)
+		rc = repl_rbd_group_snapshot_create(pool, rbd_group, name, taken);
+	if (rc == 0 && *taken)
+		log_debug("group %s: RBD group snapshot %s/%s@%s taken", group, pool, rbd_group,
+			  name);
+	return rc;
+}
+
+static int
+rbd_points_group_point_remove(const char *location, const char *group, int64_t point)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8], name[32];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	rbd_points_name(point, name, sizeof(name));
+	return rc < 0 ? rc : repl_rbd_group_snapshot_remove(pool, rbd_group, name);
+}
+
+static int
+rbd_points_group_prune(const char *location, const char *group,
+		       const struct repl_retention *retention)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	return rc < 0 ? rc : repl_rbd_group_prune_points(pool, rbd_group, retention);
+}
+
+static int
+rbd_points_group_dissolve(const char *location, const char *group)
+{
+	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	int rc =
+		rbd_points_group(location, group, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
+
+	return rc < 0 ? rc : repl_rbd_group_dissolve(pool, rbd_group);
+}
+
+const struct repl_point_ops repl_points_rbd = {
+	.list = rbd_points_list,
+	.rollback = rbd_points_rollback,
+	.clone = rbd_points_clone,
+	.clone_remove = rbd_points_clone_remove,
+	.restore = rbd_points_restore,
+	.reset = rbd_points_reset,
+	.group_place = rbd_points_group_place,
+	.group_join = rbd_points_group_join,
+	.group_leave = rbd_points_group_leave,
+	.group_point_exists = rbd_points_group_point_exists,
+	.group_point_take = rbd_points_group_point_take,
+	.group_point_remove = rbd_points_group_point_remove,
+	.group_prune = rbd_points_group_prune,
+	.group_dissolve = rbd_points_group_dissolve,
+};

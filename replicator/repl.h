@@ -73,7 +73,65 @@ bool repl_retention_keeps(const struct repl_retention *retention, int64_t point)
  * does not keep. Returns how many. */
 int repl_volume_prune_points(struct repl_volume *volume, const struct repl_retention *retention);
 
-/* RBD groups (primary site). The RBD images of a protection group are kept in one RBD group,
+/* ---- points ----
+ * A volume's points N = 1, 2, 3, ... and the points a protection group's volumes share, through
+ * the point table of the volume's kind (struct repl_point_ops in backend.h), chosen by the
+ * location's scheme. RBD images (rbd:POOL/IMAGE) have them: a point is the image's snapshot
+ * ferry-N, and a group's point one RBD group snapshot ferry-N of the RBD group ferry-GROUP in
+ * the images' pool, so that every image of the group holds the same instant. Other kinds have
+ * none yet: a file volume is refused (FERRY_ERR_INVALID, naming it: points need an RBD volume),
+ * as is an unknown scheme; a malformed location is refused before any call reaches the storage.
+ * group is always a protection group's name. */
+
+/* Whether location's kind has points (no message is recorded). */
+bool repl_point_supported(const char *location);
+/* The points the volume holds (at a replica: the committed ones), at most max of them, in no
+ * order; *newest_time is when the newest was taken (Unix seconds). */
+int repl_point_list(const char *location, int64_t *points, size_t max, size_t *count,
+		    int64_t *newest_time);
+/* Brings the volume back to point (a failover onto a point), so that a delta from it lists only
+ * what is written afterwards. */
+int repl_point_rollback(const char *location, int64_t point);
+/* Clones point of the volume into a volume clone_name beside it (a test failover); the clone
+ * keeps the point from being pruned. Removing the clone lets go of the point again (point 0:
+ * not known, the clone alone goes). An existing clone is kept; a missing one is no error. */
+int repl_point_clone(const char *location, int64_t point, const char *clone_name);
+int repl_point_clone_remove(const char *location, int64_t point, const char *clone_name);
+/* Reversing the direction (reprotect) at the site that becomes the replica. */
+/* Brings the volume back to point: its own point, else group's point (which brings back every
+ * volume of the group); FERRY_ERR_NOT_FOUND when neither is left. */
+int repl_point_restore(const char *location, const char *group, int64_t point);
+/* Leaves the volume as a replica at point: removes its points after it (and RBD's ferry-M-before
+ * snapshots) and takes point again unless it is there. */
+int repl_point_reset(const char *location, int64_t point);
+
+/* Where the group of a volume would live, in the kind's own terms (RBD: the pool): the volumes
+ * of one group share it, as one group point covers one place. */
+int repl_group_place(const char *location, char *place, size_t size);
+/* Adds the volume to group, creating the group if needed. member (NULL: none yet) is a volume
+ * already in the group: one that cannot share its group points is refused (FERRY_ERR_INVALID).
+ * FERRY_ERR_CONFLICT when the volume is in another group of the kind's (not ferry's). */
+int repl_group_join(const char *location, const char *group, const char *member);
+/* Removes the volume from group; the last one out removes the group and its points. */
+int repl_group_leave(const char *location, const char *group);
+/* For repl_group_point_*, repl_group_prune and repl_group_dissolve, location is any volume of
+ * the group (it says where the group lives). */
+/* 1 when group holds a complete point, else 0; or a negative error. */
+int repl_group_point_exists(const char *location, const char *group, int64_t point);
+/* Takes group's point over all its volumes at one instant, unless a complete one exists (one
+ * cut short is taken again); *taken says whether it was taken now. */
+int repl_group_point_take(const char *location, const char *group, int64_t point, bool *taken);
+/* Removes group's point; one that is not there is no error. */
+int repl_group_point_remove(const char *location, const char *group, int64_t point);
+/* Removes group's points that retention does not keep; returns how many. */
+int repl_group_prune(const char *location, const char *group,
+		     const struct repl_retention *retention);
+/* Removes group with its points; its volumes stay. No group: 0. */
+int repl_group_dissolve(const char *location, const char *group);
+
+/* RBD-only calls, kept until cutover/ goes through repl_point_* and repl_group_* above (which
+ * call these for rbd: locations; new code uses those).
+ * RBD groups (primary site). The RBD images of a protection group are kept in one RBD group,
  * group in pool, so that one group snapshot gives every image the same instant. Reading
  * rbd:POOL/IMAGE@NAME finds the image's part of group snapshot NAME when no user snapshot has
  * that name, and a diff from NAME starts at the user snapshot NAME-before when there is one. */
@@ -218,7 +276,7 @@ int repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_cont
 int repl_protection_add(struct catalog *catalog, const struct catalog_protection *protection);
 /* Unprotects source: removes it from the catalog and its image from its group's RBD group (the
  * group goes with its last image). keep_point > 0 first leaves the image at that point (see
- * repl_rbd_points_reset), for a reprotect to ship only what changed since. A pass in progress
+ * repl_point_reset), for a reprotect to ship only what changed since. A pass in progress
  * never puts the image back. FERRY_ERR_NOT_FOUND when it is not protected, unless group (may
  * be NULL) names its protection group: the image then still leaves that RBD group. */
 int repl_protection_remove(struct catalog *catalog, const char *source, const char *group,
