@@ -1,8 +1,8 @@
 /* The point scheduler of a primary site: one thread that, for every protection group whose
- * interval has passed, takes the group's point N (one RBD group snapshot ferry-N over all its
- * images, so they share one instant) and ships each image's delta from its last point to the
- * group's replica site, where the replica image takes ferry-N once every byte has landed and
- * verified.
+ * interval has passed, takes the group's point N through repl.h's point interface
+ * (repl_group_point_take: for RBD images one RBD group snapshot ferry-N over all of them, so
+ * they share one instant) and ships each image's delta from its last point to the group's
+ * replica site, where the replica image takes ferry-N once every byte has landed and verified.
  *
  * Invariants:
  *  1. A point is taken once: its number is recorded as pending before it is shipped, and a
@@ -93,16 +93,6 @@ repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_contact 
 	*segments_resent = scheduler->segments_resent;
 	pthread_mutex_unlock(&scheduler->lock);
 	return count;
-}
-
-/* The RBD group that holds a protection group's images: ferry-GROUP in the images' pool. */
-static void
-scheduler_rbd_group(const struct catalog_protection *protection, char *pool, size_t pool_size,
-		    char *rbd_group, size_t rbd_group_size)
-{
-	if (repl_rbd_pool_of(protection->source, pool, pool_size) < 0)
-		pool[0] = '\0';
-	snprintf(rbd_group, rbd_group_size, "ferry-%s", protection->group);
 }
 
 static int
@@ -351,47 +341,37 @@ scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *prot
 			  protection->reason);
 }
 
-struct scheduler_group_pool {
+struct scheduler_group_member {
 	const char *group;
 	const char *source; /* the image being protected, not counted */
-	char pool[128];	    /* the pool of the group's images so far, "" for none */
+	char member[sizeof(((struct catalog_protection *)0)->source)]; /* another one, or "" */
 };
 
 static int
-scheduler_group_pool_entry(const struct catalog_protection *protection, void *context)
+scheduler_group_member_entry(const struct catalog_protection *protection, void *context)
 {
-	struct scheduler_group_pool *find = context;
+	struct scheduler_group_member *find = context;
 
 	if (strcmp(protection->group, find->group) == 0 &&
-	    strcmp(protection->source, find->source) != 0 && find->pool[0] == '\0') {
-		char rbd_group[VOLUME_NAME_MAX + 8];
-
-		scheduler_rbd_group(protection, find->pool, sizeof(find->pool), rbd_group,
-				    sizeof(rbd_group));
-	}
+	    strcmp(protection->source, find->source) != 0 && find->member[0] == '\0')
+		snprintf(find->member, sizeof(find->member), "%s", protection->source);
 	return 0;
 }
 
-/* A protection group's images share RBD group snapshots, so they must share a pool; the image
- * joins the group's RBD group (ferry-GROUP) now, so that a conflict shows at once. */
+/* A protection group's images share group points, so they must be able to (RBD: share a
+ * pool); the image joins the group (RBD: the RBD group ferry-GROUP) now, so that a conflict
+ * shows at once. */
 static int
 scheduler_protect_join(struct catalog *catalog, const struct catalog_protection *protection)
 {
-	struct scheduler_group_pool find = {protection->group, protection->source, ""};
-	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
+	struct scheduler_group_member find = {protection->group, protection->source, ""};
 	int rc;
 
-	scheduler_rbd_group(protection, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
-	rc = catalog_protection_list(catalog, scheduler_group_pool_entry, &find);
+	rc = catalog_protection_list(catalog, scheduler_group_member_entry, &find);
 	if (rc < 0)
 		return rc;
-	if (find.pool[0] && strcmp(find.pool, pool) != 0)
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "group %s protects images of pool %s; %s is in pool %s, and "
-				       "one group snapshot covers one pool: protect it in another "
-				       "group",
-				       protection->group, find.pool, protection->source, pool);
-	return repl_rbd_group_join(pool, rbd_group, protection->source);
+	return repl_group_join(protection->source, protection->group,
+			       find.member[0] ? find.member : NULL);
 }
 
 int
@@ -421,7 +401,6 @@ repl_protection_remove(struct catalog *catalog, const char *source, const char *
 		       int64_t keep_point)
 {
 	struct catalog_protection protection = {0};
-	char pool[128], rbd_group[VOLUME_NAME_MAX + 8];
 	int rc;
 
 	pthread_mutex_lock(&scheduler_membership_lock);
@@ -435,13 +414,12 @@ repl_protection_remove(struct catalog *catalog, const char *source, const char *
 		snprintf(protection.group, sizeof(protection.group), "%s", group);
 		rc = 0;
 	}
-	if (rc < 0 || strncmp(source, "rbd:", 4) != 0)
+	if (rc < 0 || !repl_point_supported(source))
 		goto out;
-	scheduler_rbd_group(&protection, pool, sizeof(pool), rbd_group, sizeof(rbd_group));
-	/* Still in the RBD group here: its part of the group snapshot ferry-N is there to keep. */
-	if (keep_point > 0 && repl_rbd_points_reset(source, keep_point) < 0)
+	/* Still in the group here: its part of the group's point N is there to keep. */
+	if (keep_point > 0 && repl_point_reset(source, keep_point) < 0)
 		log_warn("%s: %s", source, ferry_error_message());
-	if (pool[0] && repl_rbd_group_leave(pool, rbd_group, source) < 0)
+	if (repl_group_leave(source, protection.group) < 0)
 		log_warn("%s: %s", source, ferry_error_message());
 out:
 	pthread_mutex_unlock(&scheduler_membership_lock);
@@ -455,7 +433,8 @@ static void
 scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_protection *members,
 			   size_t count, bool *ship)
 {
-	char pool[128] = "", rbd_group[VOLUME_NAME_MAX + 8] = "", name[32], before[48];
+	const char *group, *where;
+	char before[48];
 	int64_t point = 0, newest = 0;
 	bool taken = false;
 	int rc;
@@ -466,17 +445,16 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 			point = members[p].pending_point;
 		if (members[p].last_point > newest)
 			newest = members[p].last_point;
-		if (pool[0] == '\0')
-			scheduler_rbd_group(&members[p], pool, sizeof(pool), rbd_group,
-					    sizeof(rbd_group));
 	}
-	if (pool[0] == '\0')
+	if (count == 0)
 		return;
+	/* Any member says where the group lives; the first one is the others' yardstick. */
+	group = members[0].group;
+	where = members[0].source;
 	if (point == 0)
 		point = newest + 1;
-	snprintf(name, sizeof(name), "ferry-%" PRId64, point);
 	snprintf(before, sizeof(before), "ferry-%" PRId64 "-before", point);
-	rc = repl_rbd_group_snapshot_exists(pool, rbd_group, name);
+	rc = repl_group_point_exists(where, group, point);
 	for (size_t p = 0; rc == 1 && p < count; p++)
 		if (members[p].pending_point == point) {
 			/* Resumed: it holds the members that were pending when it was taken. */
@@ -487,10 +465,10 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 	if (rc == 1) {
 		/* Not ours to resume: left by an earlier life of this group (its catalog gone).
 		 * Never a point of this one: take it anew. */
-		log_warn("group %s: RBD group snapshot %s/%s@%s is not a point of this site's "
+		log_warn("group %s: its group point %" PRId64 " is not a point of this site's "
 			 "catalog; taking it again",
-			 members[0].group, pool, rbd_group, name);
-		repl_rbd_group_snapshot_remove(pool, rbd_group, name);
+			 group, point);
+		repl_group_point_remove(where, group, point);
 	}
 	rc = 0;
 	pthread_mutex_lock(&scheduler_membership_lock);
@@ -512,7 +490,7 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 			continue;
 		}
 		if (rc == 0)
-			rc = repl_rbd_group_join(pool, rbd_group, member->source);
+			rc = repl_group_join(member->source, group, where);
 		if (rc == 0)
 			rc = repl_volume_open(member->source, REPL_OPEN_WRITE, &source);
 		if (rc == 0)
@@ -527,11 +505,11 @@ scheduler_take_group_point(struct repl_scheduler *scheduler, struct catalog_prot
 			rc = 0;
 		}
 	}
-	rc = repl_rbd_group_snapshot_create(pool, rbd_group, name, &taken);
+	rc = repl_group_point_take(where, group, point, &taken);
 	pthread_mutex_unlock(&scheduler_membership_lock);
 	if (rc == 0 && taken)
-		log_info("group %s: point %" PRId64 " taken (RBD group snapshot %s/%s@%s)",
-			 members[0].group, point, pool, rbd_group, name);
+		log_info("group %s: point %" PRId64 " taken, one instant of its images", group,
+			 point);
 	if (rc < 0)
 		for (size_t p = 0; p < count; p++)
 			if (ship[p]) {
@@ -546,22 +524,17 @@ static void
 scheduler_prune_group(struct repl_scheduler *scheduler, const struct catalog_group *group,
 		      struct catalog_protection *members, size_t count)
 {
-	char pool[128] = "", rbd_group[VOLUME_NAME_MAX + 8];
 	struct repl_retention retention;
 	int64_t newest = 0;
 
-	for (size_t p = 0; p < count; p++) {
+	for (size_t p = 0; p < count; p++)
 		if (members[p].last_point > newest)
 			newest = members[p].last_point;
-		if (pool[0] == '\0')
-			scheduler_rbd_group(&members[p], pool, sizeof(pool), rbd_group,
-					    sizeof(rbd_group));
-	}
-	if (pool[0] == '\0' || newest == 0 ||
+	if (count == 0 || newest == 0 ||
 	    !scheduler_group_retention(scheduler->catalog, group, newest, &retention) ||
 	    retention.keep_from <= 1)
 		return;
-	if (repl_rbd_group_prune_points(pool, rbd_group, &retention) < 0)
+	if (repl_group_prune(members[0].source, group->name, &retention) < 0)
 		log_warn("group %s: retention: %s", group->name, ferry_error_message());
 }
 
