@@ -369,20 +369,80 @@ out:
 	ferryd_settings_free(&fresh);
 }
 
+/* The token, the state folder (made absolute: paths recorded in the catalog must not depend on
+ * the cwd), the catalog with its interrupted runs marked, libvirt, and the Ceph settings. */
+static int
+ferryd_state_open(const struct ferryd_settings *settings, char *state_dir_absolute, char **token,
+		  struct catalog **catalog)
+{
+	char catalog_path[4096];
+	struct stat token_info;
+
+	if (util_read_token_file(settings->token_file, token) < 0 ||
+	    util_mkdir_p(settings->state_dir, 0700) < 0)
+		return ferry_error_last_code();
+	if (stat(settings->token_file, &token_info) == 0 && (token_info.st_mode & 077))
+		log_warn("token file %s is readable by other users (mode %03o); chmod 600 it",
+			 settings->token_file, (unsigned)(token_info.st_mode & 0777));
+	if (realpath(settings->state_dir, state_dir_absolute) == NULL)
+		return ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s",
+				       settings->state_dir, strerror(errno));
+	if (util_format(catalog_path, sizeof(catalog_path), "the path of the catalog",
+			"%s/catalog.db", state_dir_absolute) < 0)
+		return ferry_error_last_code();
+	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, catalog) < 0)
+		return ferry_error_last_code();
+	/* A run that was going on when this daemon stopped says so, and waits to be resumed. */
+	if (catalog_run_mark_interrupted(*catalog) < 0 || cutover_init() < 0)
+		return ferry_error_last_code();
+	if (settings->ceph_conf) {
+		struct stat conf_info;
+
+		if (stat(settings->ceph_conf, &conf_info) < 0)
+			return ferry_error_set(FERRY_ERR_NOT_FOUND,
+					       "cannot read --ceph-conf %s: %s",
+					       settings->ceph_conf, strerror(errno));
+		repl_ceph_configure(settings->ceph_conf, settings->ceph_id);
+		log_info("RBD volumes go to pool %s of the cluster in %s (client.%s)",
+			 settings->replica_pool, settings->ceph_conf,
+			 settings->ceph_id ? settings->ceph_id : "admin");
+	}
+	return 0;
+}
+
+/* Until a stop signal (returned): each SIGHUP reloads the configuration. */
+static int
+ferryd_wait_stop(const sigset_t *signals, int argc, char **argv, struct ferryd_settings *settings,
+		 struct catalog *catalog, const char *url)
+{
+	int received = 0;
+
+	for (;;) {
+		if (sigwait(signals, &received) != 0)
+			continue;
+		if (received != SIGHUP)
+			return received;
+		/* Logs go to stderr (the journal's stream under systemd): nothing to reopen. */
+		sd_notify(0, "RELOADING=1");
+		ferryd_reload(argc, argv, settings);
+		sd_notify(0, "READY=1");
+		ferryd_notify_status(catalog, url);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	struct ferryd_settings settings = {0};
 	const char *state_dir;
 	char *token = NULL, *certificate_pem = NULL, *key_pem = NULL;
-	char catalog_path[4096], url_path[4096] = "", url[512], state_dir_absolute[PATH_MAX];
+	char url_path[4096] = "", url[512], state_dir_absolute[PATH_MAX];
 	struct catalog *catalog = NULL;
 	struct repl_receiver *receiver = NULL;
 	struct web_server *server = NULL;
 	struct repl_scheduler *scheduler = NULL;
 	struct cutover_refresher *refresher = NULL;
 	struct cutover_site cutover = {0};
-	struct stat token_info;
 	sigset_t signals;
 	int received = 0, status, listen_fd = -1;
 
@@ -425,40 +485,9 @@ main(int argc, char **argv)
 	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (util_read_token_file(settings.token_file, &token) < 0 ||
-	    util_mkdir_p(state_dir, 0700) < 0)
+	if (ferryd_state_open(&settings, state_dir_absolute, &token, &catalog) < 0)
 		goto out;
-	if (stat(settings.token_file, &token_info) == 0 && (token_info.st_mode & 077))
-		log_warn("token file %s is readable by other users (mode %03o); chmod 600 it",
-			 settings.token_file, (unsigned)(token_info.st_mode & 0777));
-	/* Absolute from here on: paths recorded in the catalog must not depend on the cwd. */
-	if (realpath(state_dir, state_dir_absolute) == NULL) {
-		ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s", state_dir,
-				strerror(errno));
-		goto out;
-	}
 	state_dir = state_dir_absolute;
-	if (util_format(catalog_path, sizeof(catalog_path), "the path of the catalog",
-			"%s/catalog.db", state_dir) < 0)
-		goto out;
-	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, &catalog) < 0)
-		goto out;
-	/* A run that was going on when this daemon stopped says so, and waits to be resumed. */
-	if (catalog_run_mark_interrupted(catalog) < 0 || cutover_init() < 0)
-		goto out;
-	if (settings.ceph_conf) {
-		struct stat conf_info;
-
-		if (stat(settings.ceph_conf, &conf_info) < 0) {
-			ferry_error_set(FERRY_ERR_NOT_FOUND, "cannot read --ceph-conf %s: %s",
-					settings.ceph_conf, strerror(errno));
-			goto out;
-		}
-		repl_ceph_configure(settings.ceph_conf, settings.ceph_id);
-		log_info("RBD volumes go to pool %s of the cluster in %s (client.%s)",
-			 settings.replica_pool, settings.ceph_conf,
-			 settings.ceph_id ? settings.ceph_id : "admin");
-	}
 	receiver = repl_receiver_new(catalog, state_dir, settings.replica_pool);
 	if (receiver == NULL)
 		goto out;
@@ -509,17 +538,7 @@ main(int argc, char **argv)
 		goto out;
 	sd_notify(0, "READY=1");
 	ferryd_notify_status(catalog, url);
-	for (;;) {
-		if (sigwait(&signals, &received) != 0)
-			continue;
-		if (received != SIGHUP)
-			break;
-		/* Logs go to stderr (the journal's stream under systemd): nothing to reopen. */
-		sd_notify(0, "RELOADING=1");
-		ferryd_reload(argc, argv, &settings);
-		sd_notify(0, "READY=1");
-		ferryd_notify_status(catalog, url);
-	}
+	received = ferryd_wait_stop(&signals, argc, argv, &settings, catalog, url);
 	sd_notify(0, "STOPPING=1");
 	log_info("ferryd stopping (%s)", strsignal(received));
 	status = 0;

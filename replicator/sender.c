@@ -677,6 +677,102 @@ out:
 	return rc;
 }
 
+/* Bytes of the segments the receiver holds durable and this side knew: not sent again. */
+static uint64_t
+copy_skipped_bytes(const struct copy_run *run)
+{
+	uint64_t skipped = 0;
+
+	for (size_t i = 0; i < run->remote_durable.count; i++) {
+		const struct range *range = &run->remote_durable.ranges[i];
+
+		for (uint64_t index = range->first; index <= range->last; index++)
+			if (range_set_contains(&run->local_known, index))
+				skipped += index == run->segments_total - 1
+						   ? run->source->size - index * run->segment_size
+						   : run->segment_size;
+	}
+	return skipped;
+}
+
+/* Each worker's connection, codec and buffers; freed by the caller even on an error. */
+static int
+copy_workers_make(struct copy_run *run, const struct api_client_options *client_options,
+		  struct copy_worker *workers, int jobs)
+{
+	const struct repl_copy_options *options = run->options;
+
+	for (int i = 0; i < jobs; i++) {
+		workers[i].run = run;
+		workers[i].client = api_client_new(client_options);
+		workers[i].codec = segment_codec_new(options->zstd_level);
+		workers[i].plain = malloc(run->segment_size);
+		workers[i].encoded_capacity = segment_encoded_bound(
+			segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run->segment_size));
+		workers[i].encoded = malloc(workers[i].encoded_capacity);
+		if (run->delta) {
+			workers[i].extents =
+				calloc(SEGMENT_EXTENTS_MAX, sizeof(struct segment_extent));
+			workers[i].packed = malloc(segment_extents_packed_size(SEGMENT_EXTENTS_MAX,
+									       run->segment_size));
+			if (!workers[i].extents || !workers[i].packed) {
+				return ferry_error_no_memory();
+			}
+		}
+		if (!workers[i].client || !workers[i].codec || !workers[i].plain ||
+		    !workers[i].encoded) {
+			return ferry_error_no_memory();
+		}
+	}
+	return 0;
+}
+
+/* Starts the workers and waits for them all, drawing the progress line meanwhile. */
+static void
+copy_workers_run(struct copy_run *run, struct copy_worker *workers, pthread_t *threads, int jobs,
+		 double started, uint64_t skipped_bytes)
+{
+	const struct repl_copy_options *options = run->options;
+	int started_threads = 0;
+
+	run->workers_running = jobs;
+	for (int i = 0; i < jobs; i++) {
+		if (pthread_create(&threads[i], NULL, copy_worker_main, &workers[i]) != 0) {
+			pthread_mutex_lock(&run->lock);
+			run->workers_running -= jobs - i;
+			run->failed = true;
+			run->error_code = FERRY_ERR_INTERNAL;
+			snprintf(run->error_message, sizeof(run->error_message),
+				 "pthread_create failed");
+			pthread_mutex_unlock(&run->lock);
+			break;
+		}
+		started_threads++;
+	}
+	/* Woken the moment the last worker ends (a small delta, a guest frozen meanwhile), and
+	 * every 200 ms for the progress line. */
+	pthread_mutex_lock(&run->lock);
+	while (run->workers_running > 0) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&run->workers_done, &run->lock, &until) != 0 &&
+		    options->progress) {
+			pthread_mutex_unlock(&run->lock);
+			copy_draw_progress(run, started, skipped_bytes, false);
+			pthread_mutex_lock(&run->lock);
+		}
+	}
+	pthread_mutex_unlock(&run->lock);
+	for (int i = 0; i < started_threads; i++)
+		pthread_join(threads[i], NULL);
+}
+
 int
 repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *result)
 {
@@ -693,7 +789,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	json_t *transfer = NULL;
 	double started = util_monotonic_seconds();
 	uint64_t skipped_bytes = 0;
-	int jobs = options->jobs > 0 ? options->jobs : 4, started_threads = 0, rc;
+	int jobs = options->jobs > 0 ? options->jobs : 4, rc;
 
 	memset(&run, 0, sizeof(run));
 	memset(result, 0, sizeof(*result));
@@ -749,16 +845,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 		result->status = "complete";
 		goto out;
 	}
-	for (size_t i = 0; i < run.remote_durable.count; i++) {
-		const struct range *range = &run.remote_durable.ranges[i];
-
-		for (uint64_t index = range->first; index <= range->last; index++)
-			if (range_set_contains(&run.local_known, index))
-				skipped_bytes +=
-					index == run.segments_total - 1
-						? run.source->size - index * run.segment_size
-						: run.segment_size;
-	}
+	skipped_bytes = copy_skipped_bytes(&run);
 
 	/* Each connection may use the whole limit; copy_throttle() keeps their sum under it. */
 	client_options.max_send_speed = options->bandwidth_limit;
@@ -768,66 +855,10 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 		rc = ferry_error_no_memory();
 		goto out;
 	}
-	for (int i = 0; i < jobs; i++) {
-		workers[i].run = &run;
-		workers[i].client = api_client_new(&client_options);
-		workers[i].codec = segment_codec_new(options->zstd_level);
-		workers[i].plain = malloc(run.segment_size);
-		workers[i].encoded_capacity = segment_encoded_bound(
-			segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run.segment_size));
-		workers[i].encoded = malloc(workers[i].encoded_capacity);
-		if (run.delta) {
-			workers[i].extents =
-				calloc(SEGMENT_EXTENTS_MAX, sizeof(struct segment_extent));
-			workers[i].packed = malloc(
-				segment_extents_packed_size(SEGMENT_EXTENTS_MAX, run.segment_size));
-			if (!workers[i].extents || !workers[i].packed) {
-				rc = ferry_error_no_memory();
-				goto out;
-			}
-		}
-		if (!workers[i].client || !workers[i].codec || !workers[i].plain ||
-		    !workers[i].encoded) {
-			rc = ferry_error_no_memory();
-			goto out;
-		}
-	}
-	run.workers_running = jobs;
-	for (int i = 0; i < jobs; i++) {
-		if (pthread_create(&threads[i], NULL, copy_worker_main, &workers[i]) != 0) {
-			pthread_mutex_lock(&run.lock);
-			run.workers_running -= jobs - i;
-			run.failed = true;
-			run.error_code = FERRY_ERR_INTERNAL;
-			snprintf(run.error_message, sizeof(run.error_message),
-				 "pthread_create failed");
-			pthread_mutex_unlock(&run.lock);
-			break;
-		}
-		started_threads++;
-	}
-	/* Woken the moment the last worker ends (a small delta, a guest frozen meanwhile), and
-	 * every 200 ms for the progress line. */
-	pthread_mutex_lock(&run.lock);
-	while (run.workers_running > 0) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 200000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		if (pthread_cond_timedwait(&run.workers_done, &run.lock, &until) != 0 &&
-		    options->progress) {
-			pthread_mutex_unlock(&run.lock);
-			copy_draw_progress(&run, started, skipped_bytes, false);
-			pthread_mutex_lock(&run.lock);
-		}
-	}
-	pthread_mutex_unlock(&run.lock);
-	for (int i = 0; i < started_threads; i++)
-		pthread_join(threads[i], NULL);
+	rc = copy_workers_make(&run, &client_options, workers, jobs);
+	if (rc < 0)
+		goto out;
+	copy_workers_run(&run, workers, threads, jobs, started, skipped_bytes);
 	if (options->progress)
 		copy_draw_progress(&run, started, skipped_bytes, true);
 	if (run.failed) {
