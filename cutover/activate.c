@@ -131,7 +131,7 @@ cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size
 		char location[600];
 
 		cutover_replica_location(run->site, disk, location, sizeof(location));
-		rc = repl_rbd_points(location, points, CUTOVER_POINTS_MAX, &count, &newest_time);
+		rc = repl_point_list(location, points, CUTOVER_POINTS_MAX, &count, &newest_time);
 		if (rc < 0)
 			break;
 		if (count == 0) {
@@ -416,9 +416,7 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		const char *name = cutover_text(record, "name");
 		json_t *images = json_object(), *clones = json_array();
 		int64_t point = choices[i].point, point_time = choices[i].point_time;
-		char snapshot[32];
 
-		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
 		seq = cutover_step_begin(run, "%s the disks of %s at point %lld",
 					 test ? "clone" : "roll back", name, (long long)point);
 		json_array_foreach(json_object_get(record, "disks"), j, disk)
@@ -430,13 +428,13 @@ cutover_activate(struct cutover_run *run, json_t *request)
 			if (test) {
 				snprintf(clone, sizeof(clone), "%s-test-%lld",
 					 cutover_text(disk, "replica"), (long long)run->id);
-				rc = repl_rbd_clone(location, snapshot, clone);
+				rc = repl_point_clone(location, point, clone);
 				json_array_append_new(clones, json_string(clone));
 			} else {
 				snprintf(clone, sizeof(clone), "%s", cutover_text(disk, "replica"));
 				rc = catalog_promoted_put(run->site->catalog, clone, run->id);
 				if (rc == 0)
-					rc = repl_rbd_rollback(location, snapshot);
+					rc = repl_point_rollback(location, point);
 			}
 			snprintf(image, sizeof(image), "%s/%s", run->site->replica_pool, clone);
 			json_object_set_new(images, cutover_text(disk, "target"),
@@ -521,15 +519,12 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 		{
 			disk = json_array_get(json_object_get(record, "disks"), j);
 			if (rc == 0 && disk) {
-				char location[600], snapshot[32];
+				char location[600];
 
 				cutover_replica_location(run->site, disk, location,
 							 sizeof(location));
-				snprintf(snapshot, sizeof(snapshot), "ferry-%lld",
-					 (long long)flags.test_point);
-				rc = repl_rbd_remove_clone(location,
-							   flags.test_point ? snapshot : "",
-							   json_string_value(clone));
+				rc = repl_point_clone_remove(location, flags.test_point,
+							     json_string_value(clone));
 			}
 		}
 		/* Counted before the clean-up frees the record's test, and its clones with it. */

@@ -55,7 +55,6 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 {
 	const char *group_name = cutover_text(request, "group");
 	json_t *disks = json_object_get(request, "disks"), *disk, *record;
-	char rbd_group[VOLUME_NAME_MAX + 8];
 	struct catalog_group group;
 	size_t i;
 	int rc = 0;
@@ -82,7 +81,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 			return ferry_error_set(FERRY_ERR_INVALID,
 					       "each disk needs a valid 'volume', its 'point' and "
 					       "'identity'");
-		if (repl_rbd_pool_of(cutover_text(disk, "location"), pool, sizeof(pool)) == 0 &&
+		if (repl_group_place(cutover_text(disk, "location"), pool, sizeof(pool)) == 0 &&
 		    strcmp(pool, site->replica_pool) != 0)
 			return ferry_error_set(FERRY_ERR_INVALID,
 					       "%s is in pool %s, but this site keeps its replicas "
@@ -91,7 +90,6 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 					       cutover_text(disk, "location"), pool,
 					       site->replica_pool);
 	}
-	snprintf(rbd_group, sizeof(rbd_group), "ferry-%s", group_name);
 	/* The scheduler must not take a point of these images while they change roles, nor the
 	 * refresher register their VMs again. */
 	pthread_mutex_lock(&cutover_refresh_lock);
@@ -103,13 +101,16 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 		snprintf(location, sizeof(location), "rbd:%s/%s", site->replica_pool,
 			 cutover_text(disk, "volume"));
 		repl_receiver_release(site->receiver, cutover_text(disk, "volume"));
-		rc = repl_rbd_point_restore(location, rbd_group,
-					    json_integer_value(json_object_get(disk, "point")));
+		rc = repl_point_restore(location, group_name,
+					json_integer_value(json_object_get(disk, "point")));
 		if (rc < 0)
 			goto out;
 		catalog_protection_remove(site->catalog, location);
+		/* Once every image is back at its point, their group here goes (any member says
+		 * where it lives). */
+		if (i + 1 == json_array_size(disks))
+			rc = repl_group_dissolve(location, group_name);
 	}
-	rc = repl_rbd_group_dissolve(site->replica_pool, rbd_group);
 	json_array_foreach(disks, i, disk)
 	{
 		char location[600], snapshot[32];
@@ -120,7 +121,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 		snprintf(location, sizeof(location), "rbd:%s/%s", site->replica_pool,
 			 cutover_text(disk, "volume"));
 		snprintf(snapshot, sizeof(snapshot), "ferry-%lld", (long long)point);
-		rc = repl_rbd_points_reset(location, point);
+		rc = repl_point_reset(location, point);
 		if (rc == 0)
 			rc = repl_receiver_adopt(
 				site->receiver, cutover_text(disk, "volume"),
@@ -275,7 +276,7 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 
 			cutover_replica_location(run->site, disk, location, sizeof(location));
 			/* Points after the shared one were never the other site's. */
-			rc = repl_rbd_points_reset(location, point);
+			rc = repl_point_reset(location, point);
 			snprintf(at_point, sizeof(at_point), "%s@ferry-%lld", location,
 				 (long long)point);
 			if (rc == 0)
