@@ -1,9 +1,15 @@
 #!/bin/bash
 # Proves that ferryd's /v1 API refuses malformed, oversized, misrouted and hostile requests with the
 # right 4xx status and without writing anything, and that it stays alive and correct afterwards.
+# The requests are case files, one each in tests/data/malformed/ (see its README.md): the
+# request, the status and error code expected, and what must not have changed. They run against
+# a transfer of volume v with segment 0 of 3 durable; then the same transfer completes.
 source "$(dirname "$0")/lib.sh"
 
-plan 80
+CASES=("$(dirname "$0")"/../data/malformed/*.json)
+# each case: its status, its error code if it names one, one assertion per expected effect
+case_assertions=$(jq -s '[.[] | 1 + (if .error_code then 1 else 0 end) + (.effect // {} | length)] | add' "${CASES[@]}")
+plan $((case_assertions + 19))
 
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }
 STATE="$TEST_DIR/site"
@@ -28,10 +34,18 @@ put() {
 }
 error_code() { jq -r '.error.code // empty' < "$BODY" 2>/dev/null; }
 durable() { req /v1/volumes/v > /dev/null; jq -r .transfer.segments_durable < "$BODY"; }
-# in_4xx STATUS: 0 when STATUS is 400..499.
-in_4xx() { [ "$1" -ge 400 ] 2>/dev/null && [ "$1" -le 499 ]; }
+# status_is EXPECTED GOT: EXPECTED is a status, "4xx" (400..499) or "not 2xx".
+status_is() {
+	case $1 in
+	4xx) [ "$2" -ge 400 ] 2>/dev/null && [ "$2" -le 499 ] ;;
+	"not 2xx") case $2 in 2*) return 1 ;; esac ;;
+	*) [ "$2" = "$1" ] ;;
+	esac
+}
 files_now() { find "$TEST_DIR" -path "$TEST_DIR/cli" -prune -o -print | grep -v -e '\.log$' \
 	-e 'catalog\.db' -e "$BODY" | sort; }
+# segment_zero INDEX: the bytes of segment INDEX of v are still zero (nothing was written there)
+segment_zero() { cmp -s -n $SEG <(dd if="$STATE/volumes/v" bs=$SEG skip="$1" count=1 2>/dev/null) /dev/zero; }
 
 # Plain segments, their zstd frames (zstd -c FILE declares the content size) and checksums.
 head -c $SEG /dev/urandom > "$TEST_DIR/p0"
@@ -42,6 +56,13 @@ for i in 0 1 2; do
 	eval "s$i=$(xxh128sum "$TEST_DIR/p$i" | cut -c1-32)"
 done
 empty="$TEST_DIR/empty"; : > "$empty"
+# The other bodies the cases send (body_file NAME is $TEST_DIR/NAME).
+head -c 5000 /dev/urandom > "$TEST_DIR/random"
+cat "$TEST_DIR/f1" "$TEST_DIR/random" > "$TEST_DIR/trailing"
+cat "$TEST_DIR/f1" "$TEST_DIR/f1" > "$TEST_DIR/twice"
+zstd -q -c < "$TEST_DIR/p1" > "$TEST_DIR/nosize"
+head -c 100000 /dev/zero | tr '\0' ' ' > "$TEST_DIR/big.json"
+JUNK_100K=$(head -c 100000 /dev/zero | tr '\0' 'j')
 
 # --- begin a transfer ---
 code=$(req -X POST -H 'Content-Type: application/json' \
@@ -54,157 +75,42 @@ code=$(put 0 "$TEST_DIR/f0" "$TID" $SEG zstd "$s0")
 is "$code" 200 "a well-formed segment 0 is accepted (the harness is right)"
 is "$(durable)" 1 "segment 0 is durable"
 
-# --- segment headers ---
-code=$(put 1 "$TEST_DIR/f1" "$TID" $((SEG - 1)) zstd "$s1")
-is "$code" 400 "a wrong X-Ferry-Length is 400"
-is "$(error_code)" invalid_request "with error code invalid_request"
-code=$(put 1 "$TEST_DIR/f1" "$TID" 64k zstd "$s1")
-is "$code" 400 "a non-numeric X-Ferry-Length is 400"
-code=$(put 1 "$TEST_DIR/f1" "$TID" 99999999999999999999999 zstd "$s1")
-is "$code" 400 "an overflowing X-Ferry-Length is 400"
-code=$(put 1 "$TEST_DIR/f1" "$TID" $SEG zstd "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz")
-is "$code" 400 "a non-hex X-Ferry-Checksum is 400"
-code=$(put 1 "$TEST_DIR/f1" "$TID" $SEG zstd "${s1}00")
-is "$code" 400 "a 34-digit X-Ferry-Checksum is 400"
-code=$(put 1 "$TEST_DIR/f1" "$TID" $SEG gzip "$s1")
-is "$code" 400 "an unknown X-Ferry-Encoding is 400"
-code=$(req -X PUT -H "X-Ferry-Length: $SEG" -H 'X-Ferry-Encoding: zstd' -H "X-Ferry-Checksum: $s1" \
-	--data-binary "@$TEST_DIR/f1" /v1/volumes/v/segments/1)
-is "$code" 400 "a segment without X-Ferry-Transfer is 400"
-
-# --- checksums that do not match: refused, nothing written ---
-code=$(put 1 "$TEST_DIR/f1" "$TID" $SEG zstd "$s0")
-is "$code" 422 "a well-formed checksum that does not match the data is 422"
-is "$(error_code)" checksum_mismatch "with error code checksum_mismatch"
-is "$(durable)" 1 "segment 1 did not become durable"
-cmp -s -n $SEG <(dd if="$STATE/volumes/v" bs=$SEG skip=1 count=1 2>/dev/null) /dev/zero
-ok $? "nothing was written to segment 1's bytes"
-code=$(put 1 "$empty" "$TID" $SEG zero "$s1")
-is "$code" 422 "a zero record whose checksum is not that of zeroes is 422"
-
-# --- bodies ---
-code=$(put 1 "$TEST_DIR/p1" "$TID" $SEG zstd "$s1")
-is "$code" 400 "a body that is not a zstd frame is 400"
-head -c 5000 /dev/urandom > "$TEST_DIR/random"
-code=$(put 1 "$TEST_DIR/random" "$TID" $SEG zstd "$s1")
-is "$code" 400 "random bytes as the body are 400"
-cat "$TEST_DIR/f1" "$TEST_DIR/random" > "$TEST_DIR/trailing"
-code=$(put 1 "$TEST_DIR/trailing" "$TID" $SEG zstd "$s1")
-is "$code" 400 "a valid frame followed by trailing garbage is 400"
-cat "$TEST_DIR/f1" "$TEST_DIR/f1" > "$TEST_DIR/twice"
-code=$(put 1 "$TEST_DIR/twice" "$TID" $SEG zstd "$s1")
-is "$code" 400 "two frames in one body are 400"
-zstd -q -c < "$TEST_DIR/p1" > "$TEST_DIR/nosize"
-code=$(put 1 "$TEST_DIR/nosize" "$TID" $SEG zstd "$s1")
-is "$code" 400 "a frame without a declared content size is 400"
-code=$(put 2 "$TEST_DIR/f0" "$TID" 1000 zstd "$s2")
-is "$code" 400 "a frame whose size does not match the segment length is 400"
-code=$(put 1 "$empty" "$TID" $SEG zstd "$s1")
-is "$code" 400 "an empty zstd body is 400"
-code=$(put 1 "$TEST_DIR/f1" "$TID" $SEG zero "$s1")
-is "$code" 400 "a zero record with a body is 400"
-is "$(durable)" 1 "still only segment 0 is durable"
-cmp -s -n $SEG <(dd if="$STATE/volumes/v" bs=$SEG skip=1 count=1 2>/dev/null) /dev/zero
-ok $? "segment 1's bytes are still zero"
-
-# --- indexes, volumes, transfers ---
-code=$(put 3 "$TEST_DIR/f2" "$TID" 1000 zstd "$s2")
-is "$code" 400 "segment index == segments_total is 400"
-code=$(put 18446744073709551615 "$TEST_DIR/f2" "$TID" 1000 zstd "$s2")
-is "$code" 400 "segment index 2^64-1 is 400"
-code=$(put 99999999999999999999999 "$TEST_DIR/f2" "$TID" 1000 zstd "$s2")
-is "$code" 400 "an overflowing segment index is 400"
-code=$(put -1 "$TEST_DIR/f2" "$TID" 1000 zstd "$s2")
-is "$code" 400 "segment index -1 is 400"
-code=$(put 0x1 "$TEST_DIR/f2" "$TID" 1000 zstd "$s2")
-is "$code" 400 "a non-decimal segment index is 400"
-code=$(put 0 "$TEST_DIR/f0" "$TID" $SEG zstd "$s0" nosuch)
-is "$code" 404 "a segment for an unknown volume is 404"
-is "$(error_code)" not_found "with error code not_found"
-code=$(req /v1/volumes/nosuch)
-is "$code" 404 "GET of an unknown volume is 404"
-code=$(put 1 "$TEST_DIR/f1" $((TID + 1000)) $SEG zstd "$s1")
-is "$code" 409 "a transfer id that is not current is 409"
-is "$(error_code)" conflict "with error code conflict"
-
-# --- path traversal ---
-before=$(files_now)
-code=$(req --path-as-is -X PUT -H "X-Ferry-Transfer: $TID" -H "X-Ferry-Length: $SEG" \
-	-H 'X-Ferry-Encoding: zstd' -H "X-Ferry-Checksum: $s0" --data-binary "@$TEST_DIR/f0" \
-	/v1/volumes/../segments/0)
-in_4xx "$code"
-ok $? "PUT /v1/volumes/../segments/0 (--path-as-is) is 4xx (got $code)"
-code=$(req --path-as-is -X PUT -H "X-Ferry-Transfer: $TID" -H "X-Ferry-Length: $SEG" \
-	-H 'X-Ferry-Encoding: zstd' -H "X-Ferry-Checksum: $s0" --data-binary "@$TEST_DIR/f0" \
-	/v1/volumes/%2e%2e/segments/0)
-in_4xx "$code"
-ok $? "PUT /v1/volumes/%2e%2e/segments/0 is 4xx (got $code)"
-for path in /v1/volumes/../transfer /v1/volumes/%2e%2e/transfer /v1/volumes/%2e%2e%2fescape/transfer \
-	/v1/volumes/..%2f..%2fescape/transfer /v1/volumes/%2f%2e%2e/transfer; do
-	code=$(req --path-as-is -X POST -H 'Content-Type: application/json' \
-		--data '{"size":4096,"source_identity":"evil"}' "$path")
-	in_4xx "$code"
-	ok $? "POST $path is 4xx (got $code)"
+# --- the cases ---
+for file in "${CASES[@]}"; do
+	name=$(basename "$file" .json)
+	case_json=$(sed "s/@TID@/$TID/g; s/@OTHER_TID@/$((TID + 1000))/g; s/@S0@/$s0/g; s/@S1@/$s1/g; s/@S2@/$s2/g" "$file")
+	why=$(jq -r .why <<< "$case_json")
+	args=(-X "$(jq -r '.method // "GET"' <<< "$case_json")")
+	[ "$(jq -r '.path_as_is // false' <<< "$case_json")" = true ] && args+=(--path-as-is)
+	while IFS= read -r header; do
+		[ -n "$header" ] && args+=(-H "${header//@JUNK_100K@/$JUNK_100K}")
+	done < <(jq -r '.headers // {} | to_entries[] | "\(.key): \(.value)"' <<< "$case_json")
+	if jq -e 'has("body")' <<< "$case_json" > /dev/null; then
+		args+=(--data "$(jq -c .body <<< "$case_json")")
+	elif jq -e 'has("body_text")' <<< "$case_json" > /dev/null; then
+		args+=(--data "$(jq -r .body_text <<< "$case_json")")
+	elif jq -e 'has("body_file")' <<< "$case_json" > /dev/null; then
+		args+=(--data-binary "@$TEST_DIR/$(jq -r .body_file <<< "$case_json")")
+	fi
+	before=$(files_now)
+	code=$(req "${args[@]}" "$(jq -r .path <<< "$case_json")")
+	expected=$(jq -r .status <<< "$case_json")
+	status_is "$expected" "$code"
+	ok $? "$name: $why (expected $expected, got $code)"
+	if jq -e 'has("error_code")' <<< "$case_json" > /dev/null; then
+		is "$(error_code)" "$(jq -r .error_code <<< "$case_json")" "  with error code $(jq -r .error_code <<< "$case_json")"
+	fi
+	while IFS=$'\t' read -r effect value; do
+		case $effect in
+		durable) is "$(durable)" "$value" "  still only $value segment(s) durable" ;;
+		segment_zero) segment_zero "$value"; ok $? "  nothing was written to segment $value's bytes" ;;
+		no_volume) [ ! -e "$STATE/volumes/$value" ]; ok $? "  no volume file $value was created" ;;
+		files_unchanged) is "$(files_now)" "$before" "  no file was created anywhere" ;;
+		volumes_only) is "$(ls "$STATE/volumes")" "$value" "  DIR/volumes still holds only $value" ;;
+		*) ok 1 "  an effect this runner does not know: $effect" ;;
+		esac
+	done < <(jq -r '.effect // {} | to_entries[] | "\(.key)\t\(.value)"' <<< "$case_json")
 done
-code=$(req --path-as-is /v1/volumes/..)
-in_4xx "$code"
-ok $? "GET /v1/volumes/.. is 4xx (got $code)"
-is "$(files_now)" "$before" "no file was created anywhere by the traversal attempts"
-is "$(ls "$STATE/volumes")" v "DIR/volumes still holds only v"
-# An encoded '/' is data, not a separator: the name "/slashed" is invalid.
-code=$(req --path-as-is -X POST -H 'Content-Type: application/json' \
-	--data '{"size":4096,"source_identity":"evil"}' /v1/volumes/%2Fslashed/transfer)
-in_4xx "$code"
-ok $? "POST /v1/volumes/%2Fslashed/transfer (name '/slashed') is 4xx (got $code)"
-
-# --- /transfer bodies ---
-code=$(req -X POST -H 'Content-Type: application/json' --data '{"size": 4096,' /v1/volumes/w/transfer)
-is "$code" 400 "invalid JSON to /transfer is 400"
-code=$(req -X POST -H 'Content-Type: application/json' --data '[1,2]' /v1/volumes/w/transfer)
-is "$code" 400 "a JSON array to /transfer is 400"
-code=$(req -X POST -H 'Content-Type: application/json' --data '{"size":-1,"source_identity":"x"}' \
-	/v1/volumes/w/transfer)
-is "$code" 400 "a negative size is 400"
-code=$(req -X POST -H 'Content-Type: application/json' \
-	--data '{"size":4096,"segment_size":1000,"source_identity":"x"}' /v1/volumes/w/transfer)
-is "$code" 400 "a segment_size that is not a multiple of 4096 is 400"
-code=$(req -X POST -H 'Content-Type: application/json' --data '{"size":4096}' /v1/volumes/w/transfer)
-is "$code" 400 "a transfer without source_identity is 400"
-[ ! -e "$STATE/volumes/w" ]
-ok $? "no volume file was created by the refused /transfer requests"
-code=$(req -X POST -H 'Content-Type: application/json' \
-	--data "{\"size\":$SIZE,\"segment_size\":$SEG,\"source_identity\":\"someone-else\"}" \
-	/v1/volumes/v/transfer)
-is "$code" 409 "a different source for a partly copied volume is 409"
-head -c 100000 /dev/zero | tr '\0' ' ' > "$TEST_DIR/big.json"
-code=$(req -X POST -H 'Content-Type: application/json' --data-binary "@$TEST_DIR/big.json" \
-	/v1/volumes/v/transfer)
-is "$code" 413 "a 100 KB body to /transfer is 413"
-is "$(error_code)" too_large "with error code too_large"
-code=$(req -X POST -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \
-	--data-binary "@$TEST_DIR/big.json" /v1/volumes/v/transfer)
-is "$code" 413 "a 100 KB chunked body (no Content-Length) to /transfer is 413"
-junk=$(head -c 100000 /dev/zero | tr '\0' 'j')
-code=$(req -H "X-Junk: $junk" /v1/health)
-case "$code" in 2*) r=1 ;; *) r=0 ;; esac
-ok $r "a 100 KB header is never answered 2xx (got $code)"
-
-# --- routing ---
-code=$(req /v1/nothing)
-is "$code" 404 "an unknown path is 404"
-code=$(req /v2/health)
-is "$code" 404 "an unknown API version is 404"
-code=$(req /v1/volumes/v/segments/0/a/b/c)
-is "$code" 404 "a path with too many parts is 404"
-code=$(req -X DELETE /v1/volumes/v)
-in_4xx "$code"
-ok $? "DELETE /v1/volumes/v is 4xx (got $code)"
-code=$(req -X POST --data '{}' /v1/health)
-in_4xx "$code"
-ok $? "POST /v1/health is 4xx (got $code)"
-code=$(req /v1/volumes/v/transfer)
-in_4xx "$code"
-ok $? "GET /v1/volumes/v/transfer is 4xx (got $code)"
 
 # --- commit and completion over the raw API ---
 code=$(req -X POST -H 'Content-Type: application/json' \
