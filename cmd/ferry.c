@@ -340,8 +340,7 @@ cli_print_health_and_groups(struct api_client *client, json_t *status_reply)
 	}
 	printf("\n%-16s %7s %-8s %6s %8s %9s %8s %7s %5s\n", "GROUP", "MEMBERS", "STATE", "POINT",
 	       "AGE", "NEXT", "DURATION", "RPO", "FAILS");
-	json_array_foreach(groups, i, group)
-	{
+	json_array_foreach(groups, i, group) {
 		const char *name = json_string_value(json_object_get(group, "name"));
 		int64_t last = json_integer_value(json_object_get(group, "last_point_time_ms"));
 		int64_t next = json_integer_value(json_object_get(group, "next_point_ms"));
@@ -402,7 +401,8 @@ cli_status(struct cli_args *args)
 			unhealthy = cli_print_health_and_groups(client, reply);
 		printf("%-24s %-10s %7s %10s %19s %s\n", "VOLUME", "STATE", "DONE", "SIZE",
 		       "SEGMENTS", "DIGEST");
-		json_array_foreach(volumes, i, volume) cli_print_volume_row(volume);
+		json_array_foreach(volumes, i, volume)
+			cli_print_volume_row(volume);
 		if (json_array_size(volumes) == 0)
 			printf("(no volumes)\n");
 		json_decref(volumes);

@@ -123,8 +123,7 @@ cli_token_list(struct cli_args *args)
 	} else {
 		printf("%-24s %-9s %-21s %-21s %s\n", "NAME", "ROLE", "CREATED", "LAST USED",
 		       "EXPIRES");
-		json_array_foreach(json_object_get(reply, "tokens"), index, token)
-		{
+		json_array_foreach(json_object_get(reply, "tokens"), index, token) {
 			char created[32], used[32], expires[32];
 
 			cli_time_text(json_integer_value(json_object_get(token, "created_ms")),
@@ -212,8 +211,7 @@ cli_audit(struct cli_args *args)
 		fputc('\n', stdout);
 		goto out;
 	}
-	json_array_foreach(json_object_get(reply, "entries"), index, entry)
-	{
+	json_array_foreach(json_object_get(reply, "entries"), index, entry) {
 		char when[32];
 
 		cli_time_text(json_integer_value(json_object_get(entry, "time_ms")), when,

@@ -36,8 +36,7 @@ cli_print_run(json_t *run, bool steps)
 	       (double)json_integer_value(json_object_get(run, "total_ms")) / 1000.0,
 	       *json_string_value(json_object_get(run, "reason")) ? ": " : "",
 	       json_string_value(json_object_get(run, "reason")));
-	json_array_foreach(json_object_get(run, "vms"), i, vm)
-	{
+	json_array_foreach(json_object_get(run, "vms"), i, vm) {
 		printf("  %s at point %" JSON_INTEGER_FORMAT,
 		       json_string_value(json_object_get(vm, "name")),
 		       json_integer_value(json_object_get(vm, "point")));
@@ -56,8 +55,7 @@ cli_print_run(json_t *run, bool steps)
 	}
 	if (!steps)
 		return;
-	json_array_foreach(json_object_get(run, "steps"), i, step)
-	{
+	json_array_foreach(json_object_get(run, "steps"), i, step) {
 		cli_print_step(step);
 	}
 }
@@ -287,8 +285,7 @@ cli_runs_show(const struct cli_options *options, const char *id)
 	} else if (id) {
 		cli_print_run(reply, true);
 	} else {
-		json_array_foreach(json_object_get(reply, "runs"), i, run)
-		{
+		json_array_foreach(json_object_get(reply, "runs"), i, run) {
 			json_object_set_new(run, "steps", json_array());
 			cli_print_run(run, false);
 		}

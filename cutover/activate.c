@@ -124,8 +124,7 @@ cutover_vm_points(struct cutover_run *run, json_t *record, int64_t *common, size
 		return ferry_error_no_memory();
 	*common_count = 0;
 	*point_time = 0;
-	json_array_foreach(json_object_get(record, "disks"), j, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), j, disk) {
 		int64_t newest_time = 0;
 		size_t count = 0, kept = 0;
 		char location[600];
@@ -193,8 +192,7 @@ cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted,
 				     "no memory to choose the point of %zu VMs", vm_count);
 		goto out;
 	}
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		rc = cutover_vm_points(run, record, points[i], &sets[i].count,
 				       &choices[i].point_time);
 		if (rc < 0)
@@ -210,8 +208,7 @@ cutover_choose_points(struct cutover_run *run, json_t *vms, int64_t wanted,
 				     cutover_text(json_array_get(vms, missing), "name"));
 		goto out;
 	}
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		choices[i].point = chosen[i].point;
 		choices[i].shares = chosen[i].shares;
 		if (chosen[i].shares)
@@ -280,8 +277,7 @@ cutover_replica_images(const struct cutover_site *site, json_t *record)
 	char image[400];
 	size_t i;
 
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		snprintf(image, sizeof(image), "%s/%s", site->replica_pool,
 			 cutover_text(disk, "replica"));
 		json_object_set_new(images, cutover_text(disk, "target"), json_string(image));
@@ -328,8 +324,7 @@ cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t ru
 
 	if (rc < 0)
 		return rc;
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		if (rc == 0)
 			rc = catalog_promoted_put(site->catalog, cutover_text(disk, "replica"),
 						  run_id);
@@ -403,7 +398,8 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		goto out;
 	}
 	if (fence)
-		json_array_foreach(vms, i, record) cutover_fence(run, record);
+		json_array_foreach(vms, i, record)
+			cutover_fence(run, record);
 	choices = calloc(json_array_size(vms) + 1, sizeof(*choices));
 	rc = choices ? cutover_choose_points(run, vms,
 					     json_integer_value(json_object_get(request, "point")),
@@ -411,16 +407,14 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		     : ferry_error_no_memory();
 	if (rc < 0)
 		goto out;
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		const char *name = cutover_text(record, "name");
 		json_t *images = json_object(), *clones = json_array();
 		int64_t point = choices[i].point, point_time = choices[i].point_time;
 
 		seq = cutover_step_begin(run, "%s the disks of %s at point %lld",
 					 test ? "clone" : "roll back", name, (long long)point);
-		json_array_foreach(json_object_get(record, "disks"), j, disk)
-		{
+		json_array_foreach(json_object_get(record, "disks"), j, disk) {
 			char location[600], clone[300], image[400];
 
 			cutover_replica_location(run->site, disk, location, sizeof(location));
@@ -491,8 +485,7 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 	rc = cutover_vms_of(run->site->catalog, request, &vms);
 	if (rc < 0)
 		return rc;
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		const char *name = cutover_text(record, "name"),
 			   *uri = cutover_text(record, "dest_uri");
 		virConnectPtr connection = NULL;
@@ -515,8 +508,7 @@ cutover_cleanup(struct cutover_run *run, json_t *request)
 			virDomainFree(domain);
 		}
 		cutover_virt_close(connection);
-		json_array_foreach(flags.test_clones, j, clone)
-		{
+		json_array_foreach(flags.test_clones, j, clone) {
 			disk = json_array_get(json_object_get(record, "disks"), j);
 			if (rc == 0 && disk) {
 				char location[600];

@@ -18,8 +18,7 @@ cutover_progress_entry(const struct catalog_protection *protection, void *contex
 	json_t *disk;
 	size_t i;
 
-	json_array_foreach(progress->disks, i, disk)
-	{
+	json_array_foreach(progress->disks, i, disk) {
 		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
 			continue;
 		progress->total++;
@@ -130,8 +129,7 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
 	json_t *disk;
 	size_t i;
 
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		const char *source = cutover_text(disk, "source");
 
 		if (strncmp(source, "rbd:", 4) != 0)
@@ -165,8 +163,7 @@ cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t 
 			catalog_group_get(site->catalog, cutover_text(record, "group"), &group) == 0
 				? catalog_group_rpo_target(&group)
 				: 300;
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		struct catalog_protection protection;
 		const char *source = cutover_text(disk, "source");
 		int64_t lag_s;

@@ -117,8 +117,7 @@ cutover_link_entry(const struct catalog_protection *protection, void *context)
 	json_t *disk;
 	size_t i;
 
-	json_array_foreach(link->disks, i, disk)
-	{
+	json_array_foreach(link->disks, i, disk) {
 		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
 			continue;
 		if (protection->last_point_ms &&

@@ -135,8 +135,7 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 				     name);
 		goto out;
 	}
-	json_array_foreach(disks, index, disk)
-	{
+	json_array_foreach(disks, index, disk) {
 		struct catalog_protection protection, existing;
 		const char *source = cutover_text(disk, "source");
 		const char *image = strchr(source, '/') + 1;
@@ -216,8 +215,7 @@ cutover_record_keys_check(json_t *record)
 	const char *key;
 	json_t *value;
 
-	json_object_foreach(record, key, value)
-	{
+	json_object_foreach(record, key, value) {
 		(void)value;
 		if (!cutover_record_key_portable(key))
 			return ferry_error_set(FERRY_ERR_INVALID,
@@ -334,8 +332,7 @@ cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **
 		goto out;
 	}
 	replica_forgot = true;
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		const char *source = cutover_text(disk, "source");
 
 		if (repl_protection_remove(site->catalog, source, NULL, 0) < 0)
@@ -494,8 +491,7 @@ cutover_vm_refresh(const struct cutover_site *site)
 	if (records == NULL)
 		return ferry_error_no_memory();
 	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, records);
-	json_array_foreach(records, i, record)
-	{
+	json_array_foreach(records, i, record) {
 		if (rc >= 0 && cutover_refresh_one(site, record) > 0)
 			changed++;
 	}

@@ -13,8 +13,7 @@ cutover_record_reversed(const struct cutover_run *run, json_t *record, const cha
 	json_t *reversed = json_deep_copy(record), *disks = json_array(), *disk;
 	size_t i;
 
-	json_array_foreach(json_object_get(record, "disks"), i, disk)
-	{
+	json_array_foreach(json_object_get(record, "disks"), i, disk) {
 		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
 		char here[600];
 
@@ -33,9 +32,10 @@ cutover_record_reversed(const struct cutover_run *run, json_t *record, const cha
 		json_t *map = json_object(), *value;
 		const char *key;
 
-		json_object_foreach(json_object_get(record, "network_map"), key,
-				    value) if (json_is_string(value))
-			json_object_set_new(map, json_string_value(value), json_string(key));
+		json_object_foreach(json_object_get(record, "network_map"), key, value)
+			if (json_is_string(value))
+				json_object_set_new(map, json_string_value(value),
+						    json_string(key));
 		json_object_set_new(reversed, "network_map", map);
 	}
 	json_object_set_new(reversed, "xml", json_string(xml));
@@ -70,8 +70,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 			"this site has no Ceph settings (--ceph-conf): it cannot keep "
 			"the replicas of group %s",
 			group_name);
-	json_array_foreach(disks, i, disk)
-	{
+	json_array_foreach(disks, i, disk) {
 		char pool[128];
 		const char *volume = cutover_text(disk, "volume");
 
@@ -94,8 +93,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 	 * refresher register their VMs again. */
 	pthread_mutex_lock(&cutover_refresh_lock);
 	repl_scheduler_hold(site->scheduler);
-	json_array_foreach(disks, i, disk)
-	{
+	json_array_foreach(disks, i, disk) {
 		char location[600];
 
 		snprintf(location, sizeof(location), "rbd:%s/%s", site->replica_pool,
@@ -111,8 +109,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 		if (i + 1 == json_array_size(disks))
 			rc = repl_group_dissolve(location, group_name);
 	}
-	json_array_foreach(disks, i, disk)
-	{
+	json_array_foreach(disks, i, disk) {
 		char location[600], snapshot[32];
 		int64_t point = json_integer_value(json_object_get(disk, "point"));
 
@@ -129,8 +126,7 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 				(uint64_t)json_integer_value(json_object_get(disk, "size")),
 				snapshot);
 	}
-	json_array_foreach(json_object_get(request, "records"), i, record)
-	{
+	json_array_foreach(json_object_get(request, "records"), i, record) {
 		if (rc == 0)
 			rc = cutover_vm_receive(site, record);
 	}
@@ -158,8 +154,7 @@ cutover_reprotect_check(struct cutover_run *run, json_t *vms)
 	json_t *record, *disk;
 	size_t i, j;
 
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		int64_t promoted_by = 0;
 
 		if (cutover_record_state(record, "replica") != CUTOVER_VM_PROMOTED)
@@ -171,8 +166,7 @@ cutover_reprotect_check(struct cutover_run *run, json_t *vms)
 				"the "
 				"VMs moved to, once all of the group's VMs are there",
 				cutover_text(record, "name"), cutover_text(record, "group"));
-		json_array_foreach(json_object_get(record, "disks"), j, disk)
-		{
+		json_array_foreach(json_object_get(record, "disks"), j, disk) {
 			catalog_promoted_get(run->site->catalog, cutover_text(disk, "replica"),
 					     &promoted_by);
 			if (promoted_by == 0)
@@ -242,8 +236,7 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 	size_t i, j;
 	int rc = 0;
 
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		const char *name = cutover_text(record, "name");
 		int64_t point = cutover_record_promoted_point(record);
 		json_t *reversed;
@@ -267,8 +260,7 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 		if (reversed == NULL || json_array_append_new(primaries, reversed) != 0)
 			return ferry_error_set(FERRY_ERR_NO_MEMORY,
 					       "no memory for the reversed record of %s", name);
-		json_array_foreach(json_object_get(record, "disks"), j, disk)
-		{
+		json_array_foreach(json_object_get(record, "disks"), j, disk) {
 			char location[600], at_point[640];
 			struct repl_volume *volume = NULL;
 			const char *source = cutover_text(disk, "source"),
@@ -295,15 +287,13 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 		}
 	}
 	/* The other site keeps each VM's record as its replica: what it would bring up. */
-	json_array_foreach(primaries, i, record)
-	{
+	json_array_foreach(primaries, i, record) {
 		json_t *copy = json_object();
 		const char *key;
 		json_t *value;
 
 		/* Only what a primary sends; the other site has no say in this site's runs. */
-		json_object_foreach(record, key, value)
-		{
+		json_object_foreach(record, key, value) {
 			if (cutover_record_key_portable(key) && strcmp(key, "site") != 0)
 				json_object_set(copy, key, value);
 		}
@@ -320,8 +310,7 @@ cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
 	json_t *record;
 	size_t i;
 
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		if (cutover_record_reprotected_by(record) != run->id)
 			return false;
 	}
@@ -337,8 +326,7 @@ cutover_reprotect_finish(struct cutover_run *run, json_t *vms, const char *group
 	json_t *record;
 	size_t i;
 
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		cutover_reprotect_undefine(run, cutover_text(record, "name"),
 					   cutover_text(record, resumed ? "dest_uri" : "uri"));
 		json_array_append_new(
@@ -386,8 +374,7 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 					     "site add",
 					     group_name);
 	}
-	json_array_foreach(vms, i, record)
-	{
+	json_array_foreach(vms, i, record) {
 		if (rc == 0)
 			rc = cutover_reprotect_not_running(record);
 	}
@@ -423,12 +410,10 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 			group.keep = 3;
 		rc = catalog_group_put(run->site->catalog, &group);
 	}
-	json_array_foreach(primaries, i, record)
-	{
+	json_array_foreach(primaries, i, record) {
 		int64_t point = cutover_record_promoted_point(json_array_get(vms, i));
 
-		json_array_foreach(json_object_get(record, "disks"), j, disk)
-		{
+		json_array_foreach(json_object_get(record, "disks"), j, disk) {
 			struct catalog_protection protection, existing;
 
 			if (rc < 0)

@@ -438,8 +438,7 @@ copy_ranges_from_json(json_t *array, struct range_set *out)
 
 	if (!json_is_array(array))
 		return ferry_error_set(FERRY_ERR_REMOTE, "receiver reply lacks 'durable' ranges");
-	json_array_foreach(array, i, pair)
-	{
+	json_array_foreach(array, i, pair) {
 		json_int_t first = json_integer_value(json_array_get(pair, 0));
 		json_int_t last = json_integer_value(json_array_get(pair, 1));
 

@@ -215,8 +215,7 @@ web_volume_prune(struct web_route_context *route)
 	also = json_object_get(body, "also_keep"); /* optional: older points still needed */
 	retention.keep_from = json_integer_value(keep_from);
 	also_valid = also == NULL || json_is_array(also);
-	json_array_foreach(also, i, point)
-	{
+	json_array_foreach(also, i, point) {
 		if (json_is_integer(point) && json_integer_value(point) >= 1)
 			repl_retention_also(&retention, json_integer_value(point));
 		else

@@ -182,8 +182,7 @@ web_unknown_keys(json_t *body, const char *const *allowed)
 	const char *key;
 	json_t *value;
 
-	json_object_foreach(body, key, value)
-	{
+	json_object_foreach(body, key, value) {
 		bool known = false;
 
 		(void)value;

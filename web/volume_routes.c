@@ -45,8 +45,7 @@ web_ranges_from_json(json_t *array, struct range_set *out)
 
 	if (!json_is_array(array))
 		return FERRY_ERR_INVALID;
-	json_array_foreach(array, i, pair)
-	{
+	json_array_foreach(array, i, pair) {
 		json_t *first = json_array_get(pair, 0), *last = json_array_get(pair, 1);
 
 		if (json_array_size(pair) != 2 || !json_is_integer(first) ||
@@ -409,7 +408,8 @@ web_volume_list(struct web_route_context *route)
 		code = catalog_group_list(catalog, web_group_entry, &status);
 	if (code == 0)
 		code = catalog_protection_list(catalog, web_protection_entry, &status);
-	json_object_foreach(status.groups, name, group) json_array_append(groups, group);
+	json_object_foreach(status.groups, name, group)
+		json_array_append(groups, group);
 	json_decref(status.groups);
 	if (code < 0) {
 		json_decref(volumes.array);
