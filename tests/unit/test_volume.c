@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "common/util.h"
 #include "replicator/backend.h"
 
 #define IMAGE_SIZE (2u << 20)
@@ -188,16 +189,22 @@ static bool snapshot_present[SNAPSHOTS_MAX][2];
 static int
 snapshots_remove(struct repl_volume *volume, const char *name)
 {
-	char *end;
-	long point;
+	char digits[24];
+	const char *dash;
+	int64_t point;
 	int kind;
 
 	(void)volume;
 	assert_memory_equal(name, "ferry-", 6);
-	point = strtol(name + 6, &end, 10);
-	kind = strcmp(end, "-before") == 0;
-	assert_true(kind || *end == '\0');
-	assert_true(point >= 1 && point < SNAPSHOTS_MAX);
+	dash = strchr(name + 6, '-');
+	kind = dash != NULL && strcmp(dash, "-before") == 0;
+	assert_true(kind || dash == NULL);
+	assert_int_equal(
+		util_format(digits, sizeof(digits), "a snapshot's point", "%.*s",
+			    (int)(dash != NULL ? (size_t)(dash - (name + 6)) : strlen(name + 6)),
+			    name + 6),
+		0);
+	assert_int_equal(util_parse_int64(digits, 1, SNAPSHOTS_MAX - 1, &point), 0);
 	if (!snapshot_present[point][kind])
 		return FERRY_ERR_NOT_FOUND;
 	snapshot_present[point][kind] = false;
