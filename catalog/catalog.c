@@ -198,7 +198,7 @@ catalog_sqlite_error(struct catalog *catalog, int sqlite_rc, const char *what)
 	case SQLITE_CORRUPT:
 	case SQLITE_BUSY: code = FERRY_ERR_IO; break;
 	case SQLITE_CONSTRAINT: code = FERRY_ERR_CONFLICT; break;
-	case SQLITE_NOMEM: code = FERRY_ERR_NO_MEMORY; break;
+	case SQLITE_NOMEM: code = FERRY_ERR_NO_MEMORY; break; /* lint: maps codes */
 	}
 	return ferry_error_set(code, "catalog %s: %s: %s", catalog->path, what,
 			       sqlite3_errmsg(catalog->db));

@@ -32,10 +32,11 @@ cutover_record_reversed(const struct cutover_run *run, json_t *record, const cha
 		json_t *map = json_object(), *value;
 		const char *key;
 
-		json_object_foreach(json_object_get(record, "network_map"), key, value)
+		json_object_foreach(json_object_get(record, "network_map"), key, value) {
 			if (json_is_string(value))
 				json_object_set_new(map, json_string_value(value),
 						    json_string(key));
+		}
 		json_object_set_new(reversed, "network_map", map);
 	}
 	json_object_set_new(reversed, "xml", json_string(xml));
