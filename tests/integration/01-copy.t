@@ -93,10 +93,7 @@ is "$(sha "$STATE/volumes/small")" "$(sha "$TEST_DIR/small.img")" "small-segment
 
 # --- the fault hook: a corrupted segment body is refused and retried ---
 if ! grep -qa FERRY_FAULT_CORRUPT_SEGMENT "$FERRY"; then
-	for _ in 1 2 3 4 5; do
-		test_number=$((test_number + 1))
-		echo "ok $test_number # skip $FERRY has no fault hook (not a check build)"
-	done
+	for _ in 1 2 3 4 5; do skip "$FERRY has no fault hook (not a check build)"; done
 else
 	log_lines=$(wc -l < "$TEST_DIR/site.log")
 	out=$(FERRY_FAULT_CORRUPT_SEGMENT=1 ferry_copy "$DAEMON_URL" "$TEST_DIR/disk.img" faulty \
