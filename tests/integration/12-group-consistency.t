@@ -23,7 +23,7 @@ resized() {
 	[ "$(rbd_a info "rbd/$1" --format json | jq .size)" = $(($2 << 20)) ]
 }
 resize_image() {
-	WAIT_INTERVAL=0.5 wait_until 10 resized "$@" && return 0
+	WAIT_INTERVAL=0.5 wait_until 30 resized "$@" && return 0
 	cat "$TEST_DIR/resize.err" >&2
 	return 1
 }

@@ -30,7 +30,7 @@ rbd_a create --size 8M "rbd/$V1-data" && rbd_disk_xml "$V1-data" vdb > "$TEST_DI
 v1 attach-device $V1 "$TEST_DIR/data-disk.xml" --config > /dev/null
 replica_record() { sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$1'"; }
 record_has_data_disk() { replica_record $V1 | jq -e --arg d "rbd/$V1-data" '.xml | contains($d)' > /dev/null 2>&1; }
-WAIT_INTERVAL=0.2 wait_until 30 record_has_data_disk
+WAIT_INTERVAL=0.2 wait_until 60 record_has_data_disk
 sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -e --arg d "rbd/$V1-data" '(.xml | contains($d)) and ([.disks[] | select(.target == "vdb")] | length == 1)' > /dev/null
 ok $? "a disk added to $V1's definition in libvirt reaches the replica site's record by itself"
 wait_point $V1-data 1
@@ -159,7 +159,7 @@ reply=$(curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat 
 	-X POST -d "{\"kind\": \"failover-test\", \"vm\": \"$V2\"}" "$REPLICA_URL/v1/runs")
 run=$(echo "$reply" | jq -r .run)
 run_waiting() { sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT name FROM run_steps WHERE run_id = $run" | grep -q "^wait"; }
-WAIT_INTERVAL=0.2 wait_until 60 run_waiting
+WAIT_INTERVAL=0.2 wait_until 120 run_waiting
 kill9 "$REPLICA_PID"
 sqlite3 "$TEST_DIR/replica/catalog.db" "UPDATE vms SET record = json_set(record, '$.delay', 0) WHERE name = '$V2'"
 restart_replica

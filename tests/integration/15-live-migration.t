@@ -81,7 +81,7 @@ copying_memory() { # sets run to the running live migration, once it copies the 
 	[ -n "$run" ] && at_a run show "$run" --json |
 		jq -e '.steps[] | select(.result == "running" and (.name | startswith("migrate the memory")))' > /dev/null
 }
-WAIT_INTERVAL=0.2 wait_until 60 copying_memory
+WAIT_INTERVAL=0.2 wait_until 150 copying_memory
 at_a run abort "$run" > /dev/null
 ok $? "ferry run abort $run during the memory copy is accepted"
 wait "$migrating"

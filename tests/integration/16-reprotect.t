@@ -22,7 +22,7 @@ restart_primary() {
 }
 # wait_replica_bytes OFFSET HEX: until B's replica of $V1 holds HEX at OFFSET at its newest point
 replica_bytes_are() { [ "$(bytes_at "$B" "rbd/$V1-disk@ferry-$(point_of $V1-disk)" "$1")" = "$2" ]; }
-wait_replica_bytes() { WAIT_INTERVAL=0.5 wait_until 150 replica_bytes_are "$1" "$2"; }
+wait_replica_bytes() { WAIT_INTERVAL=0.5 wait_until 300 replica_bytes_are "$1" "$2"; }
 G="gr$$"
 at_a group create "$G" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -78,7 +78,7 @@ ok $? "A's copy of the disk takes a write B never saw (0x99 at 5 MiB)"
 # ... and its definition changes there: A's ferryd tries to send it, B keeps the VM it runs.
 v1 desc $V1 --config --new-desc "changed at A after the failover" > /dev/null
 refusal_recorded() { sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep -q "could not be registered again"; }
-WAIT_INTERVAL=0.2 wait_until 20 refusal_recorded
+WAIT_INTERVAL=0.2 wait_until 40 refusal_recorded
 sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT message FROM events WHERE object = '$V1'" | grep "could not be registered again" | grep -q "runs at this site"
 ok $? "the old primary's changed definition of $V1 is refused by B"
 is "$(sqlite3 "$TEST_DIR/replica/catalog.db" "SELECT record FROM vms WHERE name = '$V1'" | jq -r .promoted_point)" "$P" "  which keeps its own record of the VM it runs"
@@ -116,7 +116,7 @@ replicating_back() { # sets first to B's entry for the disk once it is past poin
 	entry=$(at_b status --json | jq -c --arg n "rbd:rbd/$V1-disk" '.volumes[] | select(.name == $n)')
 	[ -n "$entry" ] && [ "$(echo "$entry" | jq .last_point)" -gt "$P" ] && first=$entry
 }
-WAIT_INTERVAL=0.2 wait_until 120 replicating_back
+WAIT_INTERVAL=0.2 wait_until 240 replicating_back
 [ -n "$first" ]
 ok $? "B replicates $V1's disk to A from point $P on ($(echo "$first" | jq -c '{last_point, bytes_changed, bytes_sent}'))"
 [ -n "$first" ] && [ "$(echo "$first" | jq .bytes_changed)" -gt 0 ] &&
@@ -176,7 +176,7 @@ shutting_down() { # sets run to the migration once it waits for the guest to shu
 	run=$(sqlite3 "$TEST_DIR/primary/catalog.db" "SELECT run_id FROM run_steps WHERE name LIKE 'shut%' ORDER BY run_id DESC LIMIT 1")
 	[ -n "$run" ]
 }
-WAIT_INTERVAL=0.2 wait_until 60 shutting_down
+WAIT_INTERVAL=0.2 wait_until 90 shutting_down
 kill9 "$PRIMARY_PID"; wait "$cli" 2>/dev/null
 v1 destroy $V1 > /dev/null # as if the guest had shut down meanwhile
 restart_primary

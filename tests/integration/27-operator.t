@@ -72,7 +72,7 @@ at_a group pause "$G" > /dev/null
 ok $? "ferry group pause"
 # A cycle that began before the pause may still commit its point: wait for it to end.
 no_pending_point() { [ "$(field "$IMG" pending_point)" = 0 ]; }
-WAIT_INTERVAL=0.2 wait_until 20 no_pending_point
+WAIT_INTERVAL=0.2 wait_until 40 no_pending_point
 paused_at=$(field "$IMG" last_point)
 is "$(field "$IMG" state)" paused "status shows the volume paused"
 is "$(series ferry_group_paused "group=\"$G\"")" 1 "ferry_group_paused is 1"
@@ -115,10 +115,10 @@ ok $? "site remove is refused while an image replicates there"
 
 # The replica site goes away: down in metrics, error in status and health.
 stop_daemon "$REPLICA_PID"
-wait_state "$IMG" error 30
+wait_state "$IMG" error 60
 is "$(field "$IMG" state)" error "with the replica site stopped, the protection is in error"
 site_down() { [ "$(series ferry_site_up 'site="dr"')" = 0 ]; }
-WAIT_INTERVAL=0.2 wait_until 10 site_down
+WAIT_INTERVAL=0.2 wait_until 20 site_down
 is "$(series ferry_site_up 'site="dr"')" 0 "ferry_site_up{site=dr} is 0"
 awk -v n="$(series ferry_protection_errors_total "$LABELS")" 'BEGIN { exit !(n >= 1) }'
 ok $? "ferry_protection_errors_total counts the failed cycles"

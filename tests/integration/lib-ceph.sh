@@ -9,8 +9,8 @@
 #   at_a, at_b CMD ARGS...                   the CLI at each site, with the test token and CA
 #   field IMAGE KEY                          KEY of rbd:rbd/IMAGE in the primary's status
 #   point_of IMAGE                           its last committed point
-#   wait_point IMAGE N [SECONDS]             until that is N or more (default 120 s)
-#   wait_state IMAGE STATE [SECONDS]         until its state is STATE (default 90 s)
+#   wait_point IMAGE N [SECONDS]             until that is N or more (default 240 s)
+#   wait_state IMAGE STATE [SECONDS]         until its state is STATE (default 180 s)
 # A test's own EXIT trap must call ceph_cleanup (it stops the test's ferryd processes while their
 # clusters still run, then the clusters, then runs lib.sh's cleanup).
 CEPH_CLUSTER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/ceph-cluster.sh
@@ -100,8 +100,8 @@ field() { # field IMAGE KEY: KEY of the protected volume rbd:rbd/IMAGE in the pr
 point_of() { field "$1" last_point; } # point_of IMAGE: its last committed point at the primary
 point_at_least() { [ "$(point_of "$1" 2>/dev/null || echo 0)" -ge "$2" ] 2>/dev/null; }
 state_is() { [ "$(field "$1" state 2>/dev/null)" = "$2" ]; }
-wait_point() { WAIT_INTERVAL=0.2 wait_until "${3:-120}" point_at_least "$1" "$2"; } # wait_point IMAGE N [SECONDS]
-wait_state() { WAIT_INTERVAL=0.2 wait_until "${3:-90}" state_is "$1" "$2"; } # wait_state IMAGE STATE [SECONDS]
+wait_point() { WAIT_INTERVAL=0.2 wait_until "${3:-240}" point_at_least "$1" "$2"; } # wait_point IMAGE N [SECONDS]
+wait_state() { WAIT_INTERVAL=0.2 wait_until "${3:-180}" state_is "$1" "$2"; } # wait_state IMAGE STATE [SECONDS]
 
 # rbd_sha CONF POOL/IMAGE: SHA-256 of `rbd export` (exit status non-zero when the export fails).
 rbd_sha() {

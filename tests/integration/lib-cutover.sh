@@ -14,9 +14,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LIBVIRT_SH="$ROOT/tests/libvirt-daemon.sh"
 GUEST="$ROOT/tests/guest"
 
-# wait_run_ended SITE RUN: until run RUN at SITE (at_a or at_b) is no longer running (60 s)
+# wait_run_ended SITE RUN: until run RUN at SITE (at_a or at_b) is no longer running (120 s)
 run_ended() { [ "$("$1" run show "$2" --json | jq -r .status)" != running ]; }
-wait_run_ended() { WAIT_INTERVAL=0.2 wait_until 60 run_ended "$1" "$2"; }
+wait_run_ended() { WAIT_INTERVAL=0.2 wait_until 120 run_ended "$1" "$2"; }
 
 cutover_skip_unless_ready() {
 	if ! command -v libvirtd > /dev/null || ! command -v qemu-system-x86_64 > /dev/null ||
