@@ -15,7 +15,8 @@
 #   tests/demo.sh stop [DIR]   (`make demo-stop`) stop and remove every kept demo, or the one in DIR
 # Without root or mount namespaces it says why and shows the copy (4) alone, exit 0.
 # Env: FERRY_BIN (the binaries, default bin/), FERRY_TEST_CEPH_A_CONF and _B_CONF (running
-# clusters to use instead of starting two, as make check shares them).
+# clusters to use instead of starting two, as make check shares them), FERRY_DEMO_LOGS (a folder
+# where a failed run leaves its logs).
 # Everything lives in /tmp/ferry-demo.XXXXXX and listens on 127.0.0.1 only; Ctrl-C or a failure
 # stops and removes it all. Helpers: tests/integration/lib*.sh, shared with the tests.
 set -u
@@ -91,6 +92,12 @@ finish() {
 		exit "$rc"
 	fi
 	sites_stop "$DEMO"
+	if [ "$rc" != 0 ] && [ -n "${FERRY_DEMO_LOGS:-}" ]; then	# what a failure leaves to read
+		mkdir -p "$FERRY_DEMO_LOGS" && FERRY_DEMO_LOGS=$(cd "$FERRY_DEMO_LOGS" && pwd)
+		(cd "$DEMO" && find . -maxdepth 5 \( -name '*.log' -o -name '*.out' -o -name '*.json' -o -name '*.err' \) \
+			-not -path './site-*/ceph/*' -exec cp --parents {} "$FERRY_DEMO_LOGS" \; 2>/dev/null)
+		echo "logs kept in $FERRY_DEMO_LOGS"
+	fi
 	rm -rf "$DEMO"
 	[ "$rc" != 130 ] || echo "interrupted: every process and file of the demo is gone"
 	exit "$rc"
@@ -243,10 +250,13 @@ vm_steps() {
 	site A migrate "$VM" --live --dry-run --json > "$DEMO/dry.json"
 	jq -r '.vms[0] | "   predicted: \(.strategy), total \(.predicted_total_ms) ms, frozen \(.predicted_frozen_ms) ms"' "$DEMO/dry.json" 2>/dev/null
 	# A writer inside the guest: 4 KiB blocks at 8 MiB and up, each with its own pattern, one
-	# after the other until the VM has left A; each acknowledged write is logged.
+	# after the other until the migration starts; each acknowledged write is logged. (It writes
+	# through QEMU's monitor, which a paused guest would not: once the source QEMU has handed its
+	# disk over, such a write makes it abort, so it stops when libvirt shows the migration job.)
 	: > "$DEMO/writes"
 	(
 		for i in $(seq 1 1000); do
+			timeout 10 virsh -q -c "$U_A" domjobinfo "$VM" 2>/dev/null | grep -q '^Job type: *None' || break
 			vm_write "$U_A" "$(printf '0x%02x' $((i % 255 + 1)))" $((8388608 + i * 4096)) 4096 2>/dev/null || break
 			echo "$i $(date +%s%3N)" >> "$DEMO/writes"
 		done
@@ -277,7 +287,7 @@ vm_steps() {
 	last=$(tail -1 "$DEMO/writes" | cut -d' ' -f2)
 	resume_ms=$(jq -r '[.steps[] | select(.name | startswith("resume"))][0].ended_ms // empty' "$DEMO/live.json")
 	[ "$writes" -gt 0 ] && [ "$missing" = 0 ]
-	check $? "2. every write present at B" "$writes writes acknowledged at A, the last $(( ${resume_ms:-0} - ${last:-0} )) ms before the resume at B; $missing missing (read by rbd export)" || return 1
+	check $? "2. every write present at B" "$writes writes at A up to the migration, the last $(( ${resume_ms:-0} - ${last:-0} )) ms before the resume at B; $missing missing (read by rbd export)" || return 1
 	ticks=$(grep -c tick "$DEMO/$VM.serial")
 	for _ in $(seq 1 50); do [ "$(grep -c tick "$DEMO/$VM.serial")" -gt "$ticks" ] && break; sleep 0.2; done
 	[ "$(grep -c tick "$DEMO/$VM.serial")" -gt "$ticks" ]
