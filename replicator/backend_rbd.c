@@ -5,6 +5,7 @@
  * hanging them: a DR appliance must say "replica cluster unreachable", not freeze. */
 #include "replicator/backend_rbd.h"
 #include "common/error.h"
+#include "common/util.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -168,7 +169,8 @@ rbd_ioctx_open(const char *pool, const char *location, rados_ioctx_t *ioctx)
 }
 
 /* Points of a protection group are RBD group snapshots: each image holds its part of group
- * snapshot NAME as a snapshot in the group namespace, which librbd opens only by id. */
+ * snapshot NAME as a snapshot in the group namespace, which librbd opens only by id. Returns
+ * librbd's own -errno codes, as the librbd calls beside it do: the caller maps them. */
 static int
 rbd_set_group_snapshot(rbd_image_t image, const char *group_snapshot)
 {
@@ -179,7 +181,7 @@ rbd_set_group_snapshot(rbd_image_t image, const char *group_snapshot)
 		free(snapshots);
 		snapshots = calloc((size_t)count, sizeof(*snapshots));
 		if (snapshots == NULL)
-			return -ENOMEM;
+			return -ENOMEM; /* lint: maps codes */
 		rc = rbd_snap_list(image, snapshots, &count);
 		if (rc != -ERANGE)
 			break;
@@ -187,7 +189,7 @@ rbd_set_group_snapshot(rbd_image_t image, const char *group_snapshot)
 	if (rc < 0)
 		goto out;
 	count = rc;
-	rc = -ENOENT;
+	rc = -ENOENT; /* lint: maps codes */
 	for (int i = 0; i < count && rc == -ENOENT; i++) {
 		rbd_snap_namespace_type_t type;
 		rbd_snap_group_namespace_t group;
@@ -217,7 +219,7 @@ rbd_volume_open(struct repl_volume *volume, const char *path, enum repl_open_mod
 
 	rbd = calloc(1, sizeof(*rbd));
 	if (rbd == NULL)
-		return FERRY_ERR_NO_MEMORY;
+		return ferry_error_no_memory();
 	rc = rbd_parse(path, rbd);
 	if (rc < 0)
 		goto out;
@@ -259,12 +261,16 @@ rbd_volume_open(struct repl_volume *volume, const char *path, enum repl_open_mod
 	volume->size = size;
 	/* A snapshot never changes; a live image is identified down to its last recorded change. */
 	if (rbd->snapshot[0])
-		snprintf(volume->identity, sizeof(volume->identity), "rbd:%s/%s@%s:id=%s:size=%llu",
-			 rbd->pool, rbd->name, rbd->snapshot, id, (unsigned long long)size);
+		rc = util_format(volume->identity, sizeof(volume->identity),
+				 "the identity of an image", "rbd:%s/%s@%s:id=%s:size=%llu",
+				 rbd->pool, rbd->name, rbd->snapshot, id, (unsigned long long)size);
 	else
-		snprintf(volume->identity, sizeof(volume->identity),
-			 "rbd:%s/%s:id=%s:size=%llu:mtime=%lld", rbd->pool, rbd->name, id,
-			 (unsigned long long)size, (long long)modified.tv_sec);
+		rc = util_format(volume->identity, sizeof(volume->identity),
+				 "the identity of an image", "rbd:%s/%s:id=%s:size=%llu:mtime=%lld",
+				 rbd->pool, rbd->name, id, (unsigned long long)size,
+				 (long long)modified.tv_sec);
+	if (rc < 0)
+		goto out;
 	volume->backend_data = rbd;
 	rbd = NULL;
 	rc = 0;
@@ -616,7 +622,7 @@ rbd_snapshots_of(struct rbd_volume *image, const char *location, rbd_snap_info_t
 		free(snapshots);
 		snapshots = calloc((size_t)found, sizeof(*snapshots));
 		if (snapshots == NULL)
-			return FERRY_ERR_NO_MEMORY;
+			return ferry_error_no_memory();
 		rc = rbd_snap_list(image->image, snapshots, &found);
 		if (rc != -ERANGE)
 			break;

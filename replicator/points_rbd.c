@@ -5,6 +5,7 @@
 #include "replicator/backend_rbd.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,15 @@
 /* ---- RBD groups ---- */
 
 /* Opens pool and, when image_location is given, that image (rbd:POOL/IMAGE) in it. */
+
+/* Whether name is exactly ferry-N, a point (N >= 1, through the one strict number parser). */
+static bool
+rbd_point_number(const char *name, int64_t *point)
+{
+	return strncmp(name, "ferry-", 6) == 0 &&
+	       util_parse_int64(name + 6, 1, INT64_MAX, point) == 0;
+}
+
 static int
 rbd_group_open(const char *pool, const char *image_location, struct rbd_volume *image)
 {
@@ -146,7 +156,7 @@ rbd_group_snapshots(rados_ioctx_t ioctx, const char *group,
 		free(snapshots);
 		snapshots = calloc(count, sizeof(*snapshots));
 		if (snapshots == NULL)
-			return FERRY_ERR_NO_MEMORY;
+			return ferry_error_no_memory();
 		rc = rbd_group_snap_list(ioctx, group, snapshots, sizeof(*snapshots), &count);
 		if (rc != -ERANGE)
 			break;
@@ -275,14 +285,10 @@ static int
 rbd_group_prune_snapshot(const char *name, bool complete, void *context)
 {
 	struct rbd_group_prune *prune = context;
-	char *end;
-	long long point;
+	int64_t point;
 
 	(void)complete;
-	if (strncmp(name, "ferry-", 6) != 0)
-		return 0;
-	point = strtoll(name + 6, &end, 10);
-	if (*end != '\0' || point < 1 || repl_retention_keeps(prune->retention, point))
+	if (!rbd_point_number(name, &point) || repl_retention_keeps(prune->retention, point))
 		return 0;
 	if (rbd_group_snap_remove(prune->ioctx, prune->group, name) == 0)
 		prune->removed++;
@@ -340,7 +346,7 @@ repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count
 		free(snapshots);
 		snapshots = calloc((size_t)found, sizeof(*snapshots));
 		if (snapshots == NULL) {
-			rc = FERRY_ERR_NO_MEMORY;
+			rc = ferry_error_no_memory();
 			goto out;
 		}
 		rc = rbd_snap_list(image.image, snapshots, &found);
@@ -354,13 +360,9 @@ repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count
 	found = rc;
 	rc = 0;
 	for (int i = 0; i < found; i++) {
-		char *end;
-		long long point;
+		int64_t point;
 
-		if (strncmp(snapshots[i].name, "ferry-", 6) != 0)
-			continue;
-		point = strtoll(snapshots[i].name + 6, &end, 10);
-		if (*end != '\0' || point < 1)
+		if (!rbd_point_number(snapshots[i].name, &point))
 			continue;
 		if (*count < max)
 			points[(*count)++] = point;
@@ -594,19 +596,19 @@ repl_rbd_points_reset(const char *location, int64_t point)
 		return rc;
 	for (int i = 0; rc == 0 && i < count; i++) {
 		const char *snapshot = snapshots[i].name;
-		char *end;
-		long long number;
+		int64_t number = 0;
+		bool exact;
 
 		if (strncmp(snapshot, "ferry-", 6) != 0)
 			continue;
-		number = strtoll(snapshot + 6, &end, 10);
-		if (*end == '\0' && number == point) {
+		exact = rbd_point_number(snapshot, &number);
+		if (exact && number == point) {
 			has_point = true;
 			continue;
 		}
 		/* Points after the shared one hold writes the other site never saw; a -before
 		 * snapshot belongs to a primary's group point. Neither may stay on a replica. */
-		if (*end == '\0' && number < point)
+		if (exact && number < point)
 			continue;
 		rc = rbd_snap_remove(image.image, snapshot);
 		if (rc < 0)
@@ -639,7 +641,7 @@ repl_rbd_group_dissolve(const char *pool, const char *group)
 		free(images);
 		images = calloc(count, sizeof(*images));
 		if (images == NULL) {
-			rc = FERRY_ERR_NO_MEMORY;
+			rc = ferry_error_no_memory();
 			goto out;
 		}
 		rc = rbd_group_image_list(handle.ioctx, group, images, sizeof(*images), &count);

@@ -980,8 +980,6 @@ repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_
 		     char *digest_out)
 {
 	struct catalog_volume record;
-	struct repl_volume *image = NULL;
-	uint8_t *sums = NULL;
 	int rc;
 
 	rc = repl_receiver_check_name(volume);
@@ -993,17 +991,5 @@ repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_
 	rc = catalog_volume_get(receiver->catalog, volume, &record);
 	if (rc < 0)
 		return rc;
-	rc = repl_volume_open(record.location, REPL_OPEN_READ, &image);
-	if (rc < 0)
-		goto out;
-	sums = malloc((repl_volume_size(image) / segment_size + 1) * CHECKSUM_BYTES);
-	if (sums == NULL) {
-		rc = ferry_error_no_memory();
-		goto out;
-	}
-	rc = repl_volume_digest(image, segment_size, sums, digest_out);
-out:
-	free(sums);
-	repl_volume_close(image);
-	return rc;
+	return repl_volume_verify(record.location, segment_size, digest_out);
 }

@@ -179,6 +179,8 @@ int repl_rbd_group_dissolve(const char *pool, const char *group);
  * computes the digest. Used by `ferry verify` on both sides. */
 int repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,
 		       char *digest_out);
+/* The digest (hex, as repl_volume_digest) of the volume at location, opened for reading. */
+int repl_volume_verify(const char *location, uint64_t segment_size, char *digest_out);
 
 /* ---- receiver (ferryd) ---- */
 

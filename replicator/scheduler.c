@@ -308,7 +308,7 @@ scheduler_rows_add(struct scheduler_rows *rows, const void *row)
 		void *grown = realloc(rows->rows, capacity * rows->size);
 
 		if (grown == NULL)
-			return FERRY_ERR_NO_MEMORY;
+			return ferry_error_no_memory();
 		rows->rows = grown;
 		rows->capacity = capacity;
 	}

@@ -425,3 +425,24 @@ out:
 	free(buffer);
 	return rc;
 }
+
+int
+repl_volume_verify(const char *location, uint64_t segment_size, char *digest_out)
+{
+	struct repl_volume *image = NULL;
+	uint8_t *sums = NULL;
+	int rc = repl_volume_open(location, REPL_OPEN_READ, &image);
+
+	if (rc < 0)
+		goto out;
+	sums = malloc((repl_volume_size(image) / segment_size + 1) * CHECKSUM_BYTES);
+	if (sums == NULL) {
+		rc = ferry_error_no_memory();
+		goto out;
+	}
+	rc = repl_volume_digest(image, segment_size, sums, digest_out);
+out:
+	free(sums);
+	repl_volume_close(image);
+	return rc;
+}

@@ -18,7 +18,7 @@ RULES = [
     (re.compile(r"(return|=|\?|:)\s*FERRY_ERR_NO_MEMORY\s*;"),
      "a no-memory code without a message: the operator would see an older message; "
      "use ferry_error_no_memory() (common/error.h)", None),
-    (re.compile(r"\breturn\s+-E[A-Z]+\b|=\s*-E[A-Z]+\s*;"),
+    (re.compile(r"\breturn\s+-E[A-Z]+\b|(?<![=!<>])=\s*-E[A-Z]+\s*;"),
      "a raw -E... code where negative numbers are ferry codes; use a FERRY_ERR_ code "
      "(ferry_error_from_errno() maps errno)", ERRNO_HELPERS),
     (re.compile(r"\b(atoi|atol|atoll|strtol|strtoll|strtoul|strtoull|strtoimax|strtoumax)\s*\("),

@@ -15,6 +15,7 @@
 
 #include "catalog/catalog.h"
 #include "common/error.h"
+#include "common/util.h"
 
 struct fixture {
 	char folder[256];
@@ -106,8 +107,9 @@ collect_site(const struct catalog_site *site, void *context)
 
 	if (names->count >= 8)
 		return FERRY_ERR_INTERNAL;
-	snprintf(names->names[names->count++], sizeof(names->names[0]), "%s %s", site->name,
-		 site->url);
+	if (util_format(names->names[names->count++], sizeof(names->names[0]), "a site's line",
+			"%s %s", site->name, site->url) < 0)
+		return FERRY_ERR_TOO_LARGE;
 	return 0;
 }
 

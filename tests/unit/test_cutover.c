@@ -16,6 +16,7 @@
 
 #include "catalog/catalog.h"
 #include "common/error.h"
+#include "common/util.h"
 #include "cutover/internal.h"
 #include "cutover/virt.h"
 
@@ -248,8 +249,7 @@ test_catalog_runs_steps_and_interruption(void **state)
 static int
 copy_target(const struct catalog_run *run, void *context)
 {
-	snprintf(context, 64, "%s", run->target);
-	return 0;
+	return util_format(context, 64, "a run's target", "%s", run->target);
 }
 
 struct event_writer {
