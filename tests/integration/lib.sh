@@ -96,9 +96,14 @@ start_ferryd() {
 	"$FERRYD" "$@" 2>> "$log" &
 	FERRYD_PID=$!
 	DAEMON_PIDS="$DAEMON_PIDS $FERRYD_PID"
-	FERRYD_PIDS="$FERRYD_PIDS $FERRYD_PID"
-	FERRYD_LOG[$FERRYD_PID]=$log
+	track_ferryd "$FERRYD_PID" "$log"
 	if env | grep -q '^FERRY_FAULT_EXIT'; then FERRYD_ON_PURPOSE[$FERRYD_PID]=1; fi
+}
+# track_ferryd PID LOG: a ferryd started some other way (setsid, a sandbox) is checked at exit
+# like one of start_ferryd's (its exit status only when it is a child of this shell).
+track_ferryd() {
+	FERRYD_PIDS="$FERRYD_PIDS $1"
+	FERRYD_LOG[$1]=$2
 }
 # wait_listening PID STATE-DIR [SECONDS]: until ferryd PID has written STATE-DIR/ferryd.url
 # (default 10 s); fails at once when it exits.
