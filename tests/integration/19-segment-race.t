@@ -37,9 +37,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		completed=$((completed + 1))
 		# The digest it was committed with, against one recomputed from the bytes it holds.
 		recorded=$(volume_field "race-$round" digest)
-		actual=$(curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
-			-H 'Content-Type: application/json' -X POST --data "{\"segment_size\":$SEG}" \
-			"$DAEMON_URL/v1/volumes/race-$round/verify" | jq -r .digest)
+		actual=$(api POST "/v1/volumes/race-$round/verify" "{\"segment_size\":$SEG}" | jq -r .digest)
 		[ -n "$recorded" ] && [ "$recorded" = "$actual" ]
 		ok $? "round $round: complete, and its bytes match its digest (exits $rc_a/$rc_b)"
 	else

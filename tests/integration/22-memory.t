@@ -13,10 +13,8 @@ COUNT=100
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0:allocator_release_to_os_interval_ms=0:detect_stack_use_after_return=0:malloc_context_size=2"
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
-transfer=$(curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
-	-H 'Content-Type: application/json' -X POST \
-	--data "{\"size\":$((COUNT * SEG)),\"segment_size\":$SEG,\"source_identity\":\"test:mem\"}" \
-	"$DAEMON_URL/v1/volumes/mem/transfer" | jq -r .transfer.id)
+transfer=$(api POST /v1/volumes/mem/transfer \
+	"{\"size\":$((COUNT * SEG)),\"segment_size\":$SEG,\"source_identity\":\"test:mem\"}" | jq -r .transfer.id)
 # warm up: one segment on a connection of its own, so that idle counts what any use costs
 /usr/bin/python3 "$(dirname "$0")/hold-segments.py" "$DAEMON_URL" "$TEST_DIR/token" mem "$transfer" "$SEG" 1 0 > /dev/null
 sleep 1 # on purpose: the warm-up's connection closes and its memory settles before the measure

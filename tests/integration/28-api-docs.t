@@ -11,7 +11,7 @@ CA="$TEST_DIR/tls/ca.pem"
 "$FERRYD" --print-routes > "$TEST_DIR/routes.txt"
 [ "$(wc -l < "$TEST_DIR/routes.txt")" -gt 30 ]
 ok $? "ferryd --print-routes lists the route table ($(wc -l < "$TEST_DIR/routes.txt") routes)"
-curl -s --cacert "$CA" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" "$DAEMON_URL/v1/openapi.json" > "$TEST_DIR/openapi.json"
+api GET /v1/openapi.json > "$TEST_DIR/openapi.json"
 is "$(jq -r .openapi "$TEST_DIR/openapi.json")" 3.0.3 "GET /v1/openapi.json is an OpenAPI 3 document"
 # Both as "METHOD /path ROLE" with every variable part as *.
 awk '{ print $1, $2, $3 }' "$TEST_DIR/routes.txt" | sort > "$TEST_DIR/table.txt"
