@@ -7,7 +7,6 @@
 plan 7
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 start_daemon site || { echo "Bail out! ferryd did not start"; exit 1; }
-CA="$TEST_DIR/tls/ca.pem"
 "$FERRYD" --print-routes > "$TEST_DIR/routes.txt"
 [ "$(wc -l < "$TEST_DIR/routes.txt")" -gt 30 ]
 ok $? "ferryd --print-routes lists the route table ($(wc -l < "$TEST_DIR/routes.txt") routes)"
