@@ -69,7 +69,7 @@ fail_note() { printf '   FAILED: %s\n' "$*"; }
 failed=0
 result() { # result STEP ok|FAILED FIGURE
 	printf '%s|%s|%s\n' "$1" "$2" "$3" >> "$DEMO/summary"
-	[ "$2" = ok ] || failed=1
+	case "$2" in ok|"not run") ;; *) failed=1 ;; esac
 }
 check() { # check STATUS STEP FIGURE: ok when STATUS is 0
 	if [ "$1" = 0 ]; then result "$2" ok "$3"; else result "$2" FAILED "$3"; fail_note "$2 ($3)"; fi
@@ -82,12 +82,16 @@ summary() {
 			for (i = 1; i <= NR; i++) { split(r[i], f, "|"); printf fmt, f[1], f[2], f[3] } }' "$DEMO/summary"
 }
 
-WRITER=""
+WRITER="" INTERRUPTED=""
+exec 3>&1 4>&2	# the demo's stdout and stderr, for finish (the daemons it starts do not get them)
 finish() {
 	local rc=$?
+	[ -z "$INTERRUPTED" ] || rc=130
+	# A trap may run inside a command whose output goes to a file: back to the demo's own.
+	{ exec 1>&3 2>&4; } 2>/dev/null
 	trap - EXIT INT TERM HUP
 	[ -z "$WRITER" ] || kill "$WRITER" 2>/dev/null
-	if [ "$KEEP" = 1 ] && [ "$rc" != 130 ]; then
+	if [ "$KEEP" = 1 ] && [ -z "$INTERRUPTED" ]; then
 		keep_notes
 		exit "$rc"
 	fi
@@ -99,11 +103,11 @@ finish() {
 		echo "logs kept in $FERRY_DEMO_LOGS"
 	fi
 	rm -rf "$DEMO"
-	[ "$rc" != 130 ] || echo "interrupted: every process and file of the demo is gone"
+	[ -z "$INTERRUPTED" ] || printf '\ninterrupted: every process and file of the demo is gone\n'
 	exit "$rc"
 }
 trap finish EXIT
-trap 'exit 130' INT TERM HUP
+trap 'INTERRUPTED=1; exit 130' INT TERM HUP
 
 # ---- 4. the cold copy (also the whole demo where sites cannot run) ----
 copy_part() {
@@ -170,11 +174,11 @@ keep_notes() {
 if ! why=$(sites_can_run); then
 	say "this machine cannot run the two sites with Ceph and libvirt: $why"
 	note "showing the cold copy alone (4), between two ferryd in $DEMO"
-	site_ferryd A && site_ferryd B || exit 1
+	site_ferryd A 3>&- 4>&- && site_ferryd B 3>&- 4>&- || exit 1
 	site A token create viewer --role viewer --json | jq -r .token > "$(site_folder A)/viewer.token"
 	site B token create viewer --role viewer --json | jq -r .token > "$(site_folder B)/viewer.token"
-	copy_part
 	result "1-3. replication and cutovers" "not run" "$why"
+	copy_part
 	summary
 	[ "$failed" = 0 ]
 	exit $?
@@ -182,16 +186,16 @@ fi
 
 # ---- the two sites ----
 say "two sites in $DEMO, each with its own Ceph cluster, libvirtd and ferryd"
-site_ceph A 7600 && site_ceph B 7800 || exit 1
+site_ceph A 7600 3>&- 4>&- && site_ceph B 7800 3>&- 4>&- || exit 1
 note "Ceph: site A $(site_get A CEPH), site B $(site_get B CEPH)${SITE_CEPH_REUSED:+ (reused)}"
-site_libvirt A 13 && site_libvirt B 14 A || exit 1
+site_libvirt A 13 3>&- 4>&- && site_libvirt B 14 A 3>&- 4>&- || exit 1
 note "libvirtd: site A $(site_get A URI)"
 note "          site B $(site_get B URI)"
 export FERRY_LIBVIRT_TIMEOUT=180
 # Each ferryd may open both libvirt connections (a=, b=) and nothing else; guests' serial logs
 # may be written in the demo's folder only.
 SITE_FLAGS=(--vm-refresh 2 --libvirt "a=$(site_get A URI)" --libvirt "b=$(site_get B URI)" --guest-file-dir "$DEMO")
-site_ferryd A "${SITE_FLAGS[@]}" && site_ferryd B "${SITE_FLAGS[@]}" || exit 1
+site_ferryd A "${SITE_FLAGS[@]}" 3>&- 4>&- && site_ferryd B "${SITE_FLAGS[@]}" 3>&- 4>&- || exit 1
 site_pair A B || { echo "the sites could not be paired" >&2; exit 1; }
 for name in A B; do
 	site "$name" token create viewer --role viewer --json | jq -r .token > "$(site_folder "$name")/viewer.token"
@@ -326,7 +330,7 @@ vm_steps() {
 	# ---- site B comes back ----
 	say "site B comes back; A protects the VM towards it again"
 	show "ferryd   (site B, again)"
-	site_ferryd B "${SITE_FLAGS[@]}" || { check 1 "3. site B back" "its ferryd did not start"; return 1; }
+	site_ferryd B "${SITE_FLAGS[@]}" 3>&- 4>&- || { check 1 "3. site B back" "its ferryd did not start"; return 1; }
 	show "ferry reprotect $G --site site-b   (at site A)"
 	site A reprotect "$G" --site site-b > "$DEMO/back.out" 2>&1
 	out=$?
