@@ -21,6 +21,7 @@
 # stops and removes it all. Helpers: tests/integration/lib*.sh, shared with the tests.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+export FERRY_BIN=${FERRY_BIN:-$(cd "$here/.." && pwd)/bin}
 KEEP=${FERRY_DEMO_KEEP:-0}
 case "$KEEP" in 1|yes|true) KEEP=1 ;; *) KEEP=0 ;; esac
 case "${1:-}" in
@@ -91,7 +92,7 @@ finish() {
 	{ exec 1>&3 2>&4; } 2>/dev/null
 	trap - EXIT INT TERM HUP
 	[ -z "$WRITER" ] || kill "$WRITER" 2>/dev/null
-	if [ "$KEEP" = 1 ] && [ -z "$INTERRUPTED" ]; then
+	if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then	# a failed or interrupted demo is not kept
 		keep_notes
 		exit "$rc"
 	fi
@@ -161,12 +162,13 @@ keep_notes() {
 	for name in A B; do
 		folder=$(site_folder "$name")
 		[ -f "$folder/ferry.conf" ] || continue
-		echo "site $name: console $(site_get "$name" URL)/ (certificate $folder/ferryd/tls/cert.pem),"
-		echo "        viewer token $(cat "$folder/viewer.token" 2>/dev/null), admin token $folder/admin.token"
-		echo "        export FERRY_CONFIG=$folder/ferry.conf FERRY_STATE_DIR=$DEMO/cli; ferry status"
+		echo "site $name: console $(site_get "$name" URL)/ (self-signed: $folder/ferryd/tls/cert.pem)"
+		echo "        log in with the viewer token $(cat "$folder/viewer.token" 2>/dev/null)"
+		echo "        (admin token: $folder/admin.token)"
+		echo "        FERRY_CONFIG=$folder/ferry.conf FERRY_STATE_DIR=$DEMO/cli $FERRY status"
 		[ -z "$(site_get "$name" URI)" ] || echo "        virsh -c '$(site_get "$name" URI)' list --all"
 	done
-	echo "try: ferry status; ferry runs; ferry events; ferry vm list; ferry health"
+	echo "with FERRY_CONFIG set (ferry config shows it), try: ferry status, vm list, runs, run show 1, events, health"
 	echo "stop: make demo-stop   (or bash tests/demo.sh stop)"
 }
 
