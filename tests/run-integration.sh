@@ -13,7 +13,9 @@ stop_all() {
 	rm -rf "$work"
 }
 trap stop_all EXIT
-port=7100
+# FERRY_CEPH_PORT moves the two clusters (default 7100 and 7300), so that two runs on one
+# machine (a helper's and the suite's) do not clash.
+port=${FERRY_CEPH_PORT:-7100}
 for name in A B; do
 	if command -v ceph-mon >/dev/null && bash "$here/ceph-cluster.sh" start "$work/$name" "$port" "${FERRY_CEPH_STORE:-bluestore}"; then
 		started="$started $work/$name"
