@@ -113,8 +113,10 @@ const struct cli_command cli_commands[] = {
 	 "  migrate DOMAIN --live|--cold --dry-run [--json]\n"
 	 "                        check and predict, change nothing\n"},
 	{"failover", NULL, cli_failover,
-	 CLI_TAKES(CLI_OPTION_GROUP, CLI_OPTION_POINT, CLI_OPTION_TEST, CLI_OPTION_CLEANUP), false,
-	 "  failover DOMAIN|--group G [--point N] [--test] [--json]\n"
+	 CLI_TAKES(CLI_OPTION_GROUP, CLI_OPTION_POINT, CLI_OPTION_TEST, CLI_OPTION_CLEANUP,
+		   CLI_OPTION_FORCE),
+	 false,
+	 "  failover DOMAIN|--group G [--point N] [--test] [--force] [--json]\n"
 	 "  failover --cleanup [DOMAIN|--group G]\n"
 	 "                        (replica site) bring VMs up from a committed point; --test\n"
 	 "                        on clones with links down, while replication goes on\n"},

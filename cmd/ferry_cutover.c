@@ -230,9 +230,9 @@ cli_failover(struct cli_args *args)
 
 	if (args->operand_count > 1 ||
 	    (!cleanup && (args->operand_count == 1) == (group != NULL))) {
-		fprintf(stderr,
-			"usage: ferry failover DOMAIN|--group GROUP [--point N] [--test] "
-			"[--json]\n       ferry failover --cleanup [DOMAIN|--group GROUP]\n");
+		fprintf(stderr, "usage: ferry failover DOMAIN|--group GROUP [--point N] [--test] "
+				"[--force] [--json]\n       ferry failover --cleanup "
+				"[DOMAIN|--group GROUP]\n");
 		return 2;
 	}
 	request = json_pack("{s:s, s:I}", "kind",
@@ -240,6 +240,8 @@ cli_failover(struct cli_args *args)
 			    : cli_given(args, CLI_OPTION_TEST) ? "failover-test"
 							       : "failover",
 			    "point", (json_int_t)cli_number(args, CLI_OPTION_POINT));
+	if (cli_given(args, CLI_OPTION_FORCE))
+		json_object_set_new(request, "force", json_true());
 	if (args->operand_count == 1)
 		json_object_set_new(request, "vm", json_string(args->operands[0]));
 	if (group)

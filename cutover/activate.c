@@ -75,29 +75,70 @@ cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out)
 	return 0;
 }
 
-/* Destroys the VM at its primary site when that site answers (fencing); never fails. */
-static void
-cutover_fence(struct cutover_run *run, json_t *record)
+/* Fencing keeps two copies from writing: the VM is destroyed at its primary site when that site
+ * answers. The step records exactly what happened. A primary that answers but could not fence
+ * the VM stops the failover before anything starts here (FERRY_ERR_CONFLICT), unless force:
+ * then the step says it was forced. An unreachable primary is no refusal: that is the disaster
+ * a failover is for. */
+static int
+cutover_fence(struct cutover_run *run, json_t *record, bool force)
 {
 	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
-	int seq = cutover_step_begin(run, "fence %s at the primary site", name);
+	char failure[512] = "";
+	int active, rc = 0, seq = cutover_step_begin(run, "fence %s at the primary site", name);
 
 	if (cutover_virt_open(uri, &connection) < 0) {
 		cutover_step_end(run, seq, 0, "primary site unreachable, not fenced: %s",
 				 ferry_error_message());
-		return;
+		return 0;
 	}
-	if (cutover_virt_domain(connection, uri, name, &domain) < 0)
+	if (cutover_virt_domain(connection, uri, name, &domain) < 0) {
 		cutover_step_end(run, seq, 0, "not defined at %s", uri);
-	else if (virDomainIsActive(domain) == 1 && virDomainDestroy(domain) == 0)
+		goto out;
+	}
+	active = virDomainIsActive(domain);
+#ifdef FERRY_FAULT_INJECTION
+	/* Test hook: FERRY_FAULT_FENCE_FAIL=1 makes the destroy fail, as a libvirt that answers but
+	 * cannot stop the domain (a hung QEMU, a denied call) would. */
+	if (active == 1 && getenv("FERRY_FAULT_FENCE_FAIL")) {
+		snprintf(failure, sizeof(failure), "FERRY_FAULT_FENCE_FAIL: the destroy failed");
+		active = -1;
+	}
+#endif
+	if (active == 0) {
+		cutover_step_end(run, seq, 0, "was not running at %s", uri);
+		goto out;
+	}
+	if (active == 1 && virDomainDestroy(domain) == 0) {
 		cutover_step_end(run, seq, 0, "destroyed at %s", uri);
-	else
-		cutover_step_end(run, seq, 0, "not running at %s", uri);
+		goto out;
+	}
+	if (!failure[0])
+		snprintf(failure, sizeof(failure), "%s", cutover_virt_message());
+	if (force) {
+		cutover_step_end(run, seq, 0,
+				 "failed to destroy at %s (%s); going on as --force asked: it may "
+				 "still be running there",
+				 uri, failure);
+		goto out;
+	}
+	rc = cutover_step_end(
+		run, seq,
+		ferry_error_set(
+			FERRY_ERR_CONFLICT,
+			"%s answers at %s but could not be fenced (%s): nothing was started "
+			"here, so that two copies never write; stop it there, or give --force "
+			"to fail over anyway",
+			name, uri, failure[0] ? failure : "its state is unknown"),
+		NULL);
+	run->refused = true;
+out:
 	if (domain)
 		virDomainFree(domain);
 	cutover_virt_close(connection);
+	return rc;
 }
 
 void
@@ -397,9 +438,14 @@ cutover_activate(struct cutover_run *run, json_t *request)
 				     "replicas to bring VMs up from");
 		goto out;
 	}
-	if (fence)
-		json_array_foreach(vms, i, record)
-			cutover_fence(run, record);
+	/* Every VM is fenced before any comes up here: one that could not be stops them all. */
+	json_array_foreach(vms, i, record) {
+		if (fence && rc == 0)
+			rc = cutover_fence(run, record,
+					   json_is_true(json_object_get(request, "force")));
+	}
+	if (rc < 0)
+		goto out;
 	choices = calloc(json_array_size(vms) + 1, sizeof(*choices));
 	rc = choices ? cutover_choose_points(run, vms,
 					     json_integer_value(json_object_get(request, "point")),
