@@ -163,6 +163,14 @@ enum MHD_Result web_reply_text(struct MHD_Connection *connection, unsigned int s
 const char *web_protection_state(const struct catalog_protection *protection,
 				 const struct catalog_group *group, int64_t now_ms);
 json_t *web_parse_json_body(struct web_route_context *route, int *code);
+/* web/routes.c: url split into parts (in place in buffer; false when it has too many or empty
+ * parts), and the route of those parts and method (NULL: none; *path_known says whether the
+ * path exists with another method). */
+bool web_split_path(const char *url, char *buffer, size_t size, const char **parts, int *count);
+const struct web_route *web_find_route(const char **parts, int count, const char *method,
+				       bool *path_known);
+/* web/server.c: the client's address as text, for logs and the audit. */
+void web_client_address(struct MHD_Connection *connection, char *out, size_t size);
 /* FERRY_ERR_INVALID naming the first key of body not in allowed (NULL-ended), else 0. */
 int web_unknown_keys(json_t *body, const char *const *allowed);
 
