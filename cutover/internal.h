@@ -95,6 +95,9 @@ int cutover_record_mark_migrated(json_t *record, int64_t run_id);
 int cutover_record_mark_unsent(json_t *record);
 int cutover_record_mark_test(json_t *record, int64_t run_id, int64_t point, json_t *clones);
 void cutover_record_clear_test(json_t *record);
+/* FERRY_ERR_INVALID naming the key when a record's portable part is not of its shape (invariant
+ * 6 of record_state.c); its keys themselves are checked by cutover_vm_receive(). */
+int cutover_record_schema_check(json_t *record);
 /* reversed (a copy of original made for the other direction) keeps only reprotect's flags. */
 int cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id);
 

@@ -29,7 +29,9 @@
  *   2. A MIGRATED record is never registered again by the refresher.
  *   3. A TESTING record names every clone its test made, until the clean-up removes them.
  *   4. No flag crosses sites: only the portable keys are sent (cutover_record_key_portable()).
- *   5. A promoted point and a test point are committed points (> 0). */
+ *   5. A promoted point and a test point are committed points (> 0).
+ *   6. A record from the other site fits the schema below (cutover_record_schema_check()):
+ *      every key of the right type, before anything of it is used or stored. */
 #include "cutover/internal.h"
 
 #include <assert.h>
@@ -168,5 +170,74 @@ cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id)
 		    0)
 		return ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory to reverse the record of %s",
 				       cutover_text(reversed, "name"));
+	return 0;
+}
+
+/* ---- the schema of a record's portable part ---- */
+
+static int
+cutover_record_type_error(const char *name, const char *key, const char *wanted)
+{
+	return ferry_error_set(FERRY_ERR_INVALID,
+			       "VM record %.80s: '%s' must be %s; the primary site sends records "
+			       "of this shape (ferry vm protect there)",
+			       name, key, wanted);
+}
+
+int
+cutover_record_schema_check(json_t *record)
+{
+	static const char *const strings[] = {"name", "uri", "dest_uri", "group", "site", "xml"};
+	static const char *const disk_strings[] = {"target", "source", "replica"};
+	const char *name = json_string_value(json_object_get(record, "name"));
+	json_t *value, *disk;
+	const char *key;
+	size_t i;
+
+	if (!json_is_object(record))
+		return ferry_error_set(FERRY_ERR_INVALID, "a VM record is a JSON object");
+	name = name ? name : "(no name)";
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+		value = json_object_get(record, strings[i]);
+		if (value && !json_is_string(value))
+			return cutover_record_type_error(name, strings[i], "a string");
+	}
+	for (i = 0; i < 2; i++) {
+		key = i == 0 ? "order" : "delay";
+		value = json_object_get(record, key);
+		if (value && !json_is_null(value) &&
+		    (!json_is_integer(value) || json_integer_value(value) < 0 ||
+		     json_integer_value(value) > 86400))
+			return cutover_record_type_error(name, key,
+							 "a whole number from 0 to 86400");
+	}
+	value = json_object_get(record, "network_map");
+	if (value && !json_is_null(value)) {
+		json_t *to;
+
+		if (!json_is_object(value))
+			return cutover_record_type_error(name, "network_map",
+							 "an object of network names");
+		json_object_foreach(value, key, to) {
+			if (!json_is_string(to))
+				return cutover_record_type_error(name, "network_map",
+								 "an object of network names");
+		}
+	}
+	value = json_object_get(record, "disks");
+	if (value && !json_is_array(value))
+		return cutover_record_type_error(name, "disks", "an array of disks");
+	json_array_foreach(value, i, disk) {
+		if (!json_is_object(disk))
+			return cutover_record_type_error(name, "disks", "an array of disk objects");
+		for (size_t k = 0; k < sizeof(disk_strings) / sizeof(disk_strings[0]); k++) {
+			json_t *field = json_object_get(disk, disk_strings[k]);
+
+			if (!json_is_string(field) || !json_string_value(field)[0])
+				return cutover_record_type_error(
+					name, "disks",
+					"disks each with a target, source and replica (strings)");
+		}
+	}
 	return 0;
 }

@@ -173,6 +173,10 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 		rc = ferry_error_no_memory();
 		goto out;
 	}
+	/* The same shape a replica site asks of it: a delay of years would hold a failover. */
+	rc = cutover_record_schema_check(record);
+	if (rc < 0)
+		goto out;
 	rc = cutover_record_store(site->catalog, record, "primary");
 	/* The record travels to the replica site now, so that a failover run there works when
 	 * this site is gone. */
@@ -240,6 +244,9 @@ cutover_vm_receive(const struct cutover_site *site, json_t *record)
 	rc = cutover_record_keys_check(record);
 	if (rc < 0)
 		return ferry_error_set(rc, "VM %s: %s", name, ferry_error_message());
+	rc = cutover_record_schema_check(record);
+	if (rc < 0)
+		return rc;
 	/* This site opens dest_uri at a failover, and defines the XML: both must be allowed here,
 	 * before anything is stored. */
 	rc = cutover_virt_resolve(cutover_text(record, "dest_uri"), dest_uri, sizeof(dest_uri));
