@@ -18,49 +18,7 @@
 #include "catalog/catalog.h"
 #include "common/error.h"
 
-struct fixture {
-	char folder[256];
-	char path[512];
-	struct catalog *catalog;
-};
-
-static int
-remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
-{
-	(void)info;
-	(void)flag;
-	(void)walk;
-	return remove(path);
-}
-
-static int
-setup(void **state)
-{
-	struct fixture *fixture = calloc(1, sizeof(*fixture));
-
-	if (fixture == NULL)
-		return -1;
-	snprintf(fixture->folder, sizeof(fixture->folder), "/tmp/ferry-test-catalog-XXXXXX");
-	if (mkdtemp(fixture->folder) == NULL) {
-		free(fixture);
-		return -1;
-	}
-	snprintf(fixture->path, sizeof(fixture->path), "%s/catalog.db", fixture->folder);
-	*state = fixture;
-	return catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog) == 0 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fixture = *state;
-	int rc;
-
-	catalog_close(fixture->catalog);
-	rc = nftw(fixture->folder, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fixture);
-	return rc;
-}
+#include "tests/unit/catalog_fixture.h"
 
 static int
 copy_run(const struct catalog_run *run, void *context)
@@ -353,16 +311,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_run_status_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_finish_and_steps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_mark_interrupted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_transition_guards, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_reopen_keeps_its_behaviour, setup,
+		cmocka_unit_test_setup_teardown(test_run_status_names, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_run_finish_and_steps, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_run_mark_interrupted, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_run_transition_guards, setup_catalog,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_run_transition_race_shared_catalog, setup,
+		cmocka_unit_test_setup_teardown(test_run_reopen_keeps_its_behaviour, setup_catalog,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_run_transition_race_two_connections, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_run_transition_race_shared_catalog,
+						setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_run_transition_race_two_connections,
+						setup_catalog, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,49 +17,7 @@
 #include "common/error.h"
 #include "common/util.h"
 
-struct fixture {
-	char folder[256];
-	char path[512];
-	struct catalog *catalog;
-};
-
-static int
-remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
-{
-	(void)info;
-	(void)flag;
-	(void)walk;
-	return remove(path);
-}
-
-static int
-setup(void **state)
-{
-	struct fixture *fixture = calloc(1, sizeof(*fixture));
-
-	if (fixture == NULL)
-		return -1;
-	snprintf(fixture->folder, sizeof(fixture->folder), "/tmp/ferry-test-catalog-XXXXXX");
-	if (mkdtemp(fixture->folder) == NULL) {
-		free(fixture);
-		return -1;
-	}
-	snprintf(fixture->path, sizeof(fixture->path), "%s/catalog.db", fixture->folder);
-	*state = fixture;
-	return catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog) == 0 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fixture = *state;
-	int rc;
-
-	catalog_close(fixture->catalog);
-	rc = nftw(fixture->folder, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fixture);
-	return rc;
-}
+#include "tests/unit/catalog_fixture.h"
 
 /* ---- helpers ---- */
 
@@ -518,17 +476,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_site_put_get_list, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_site_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_create_put_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_check_constraints, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_protection_add_get_update, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_protection_conflicts_and_removal, setup,
+		cmocka_unit_test_setup_teardown(test_site_put_get_list, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_site_remove, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_group_create_put_get, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_group_check_constraints, setup_catalog,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_protection_state_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_vm_put_get_list_remove, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_promoted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_remove, setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_protection_add_get_update, setup_catalog,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_protection_conflicts_and_removal,
+						setup_catalog, teardown),
+		cmocka_unit_test_setup_teardown(test_protection_state_names, setup_catalog,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vm_put_get_list_remove, setup_catalog,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_promoted, setup_catalog, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

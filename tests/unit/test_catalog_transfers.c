@@ -19,61 +19,7 @@
 
 #define PATH_SIZE 512
 
-struct fixture {
-	char folder[256];
-	char path[PATH_SIZE]; /* folder/catalog.db */
-	struct catalog *catalog;
-};
-
-static int
-remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
-{
-	(void)info;
-	(void)flag;
-	(void)walk;
-	return remove(path);
-}
-
-/* A fresh folder and its catalog path. */
-static int
-setup_folder(void **state)
-{
-	struct fixture *fixture = calloc(1, sizeof(*fixture));
-
-	if (fixture == NULL)
-		return -1;
-	snprintf(fixture->folder, sizeof(fixture->folder), "/tmp/ferry-test-catalog-XXXXXX");
-	if (mkdtemp(fixture->folder) == NULL) {
-		free(fixture);
-		return -1;
-	}
-	snprintf(fixture->path, sizeof(fixture->path), "%s/catalog.db", fixture->folder);
-	*state = fixture;
-	return 0;
-}
-
-static int
-setup_catalog(void **state)
-{
-	struct fixture *fixture;
-
-	if (setup_folder(state) < 0)
-		return -1;
-	fixture = *state;
-	return catalog_open(fixture->path, CATALOG_SYNC_NORMAL, &fixture->catalog) == 0 ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fixture = *state;
-	int rc;
-
-	catalog_close(fixture->catalog);
-	rc = nftw(fixture->folder, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fixture);
-	return rc;
-}
+#include "tests/unit/catalog_fixture.h"
 
 /* ---- helpers ---- */
 
