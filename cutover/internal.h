@@ -139,8 +139,8 @@ int cutover_migrate_live(struct cutover_run *run, json_t *request);
 int cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s);
 int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
 			      const char *xml);
-int cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, int64_t *point,
-			int64_t *bytes);
+int cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, bool catch_up,
+			int64_t *point, int64_t *bytes);
 void cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point);
 int cutover_site_call(struct catalog *catalog, const char *site_name, const char *path,
 		      json_t *request, json_t **reply);

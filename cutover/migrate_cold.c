@@ -32,15 +32,20 @@ cutover_progress_entry(const struct catalog_protection *protection, void *contex
 	return 0;
 }
 
-/* Waits until every disk has a committed point taken after after_ms (the final delta). */
+/* Waits until every disk has a committed point taken after after_ms: the final delta, or with
+ * catch_up the point that brings the replicas up to date before a live migration's memory copy
+ * (each its own step name, so that a run's steps say which is which). */
 int
-cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, int64_t *point,
-		    int64_t *bytes)
+cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, bool catch_up,
+		    int64_t *point, int64_t *bytes)
 {
 	const char *group = cutover_text(record, "group");
 	int64_t until = util_now_ms() + 600 * 1000;
 	unsigned polls = 0;
-	int seq = cutover_step_begin(run, "ship the final delta of group %s", group);
+	int seq = cutover_step_begin(run,
+				     catch_up ? "catch up group %s before the memory copy"
+					      : "ship the final delta of group %s",
+				     group);
 
 	for (;;) {
 		struct cutover_progress progress = {
@@ -283,7 +288,7 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 		goto out;
 	restart = was_running;
 	off_ms = util_now_ms();
-	rc = cutover_final_point(run, record, off_ms, &point, &bytes);
+	rc = cutover_final_point(run, record, off_ms, false, &point, &bytes);
 	if (rc < 0)
 		goto out;
 	seq = cutover_step_begin(run, "start %s at site %s from point %lld", name,

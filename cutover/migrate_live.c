@@ -368,7 +368,8 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 	int rc, seq;
 
 	/* From here the source writes nothing: the final delta is the last word. */
-	rc = cutover_final_point(run, live->record, live->returned_ms, &live->point, &live->bytes);
+	rc = cutover_final_point(run, live->record, live->returned_ms, false, &live->point,
+				 &live->bytes);
 	if (rc == 0) {
 		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", live->name, "run",
 					(json_int_t)run->id, "point", (json_int_t)live->point);
@@ -436,7 +437,7 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 		goto out;
 	}
 	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
-	rc = cutover_final_point(run, live.record, util_now_ms(), &live.point, &live.bytes);
+	rc = cutover_final_point(run, live.record, util_now_ms(), true, &live.point, &live.bytes);
 	if (rc < 0)
 		goto out;
 	if (cutover_abort_requested(run->id)) {
