@@ -334,6 +334,10 @@ cutover_live_copy_memory(struct cutover_run *run, json_t *request, struct cutove
 		goto out;
 	}
 	if (rc < 0) {
+		char cause[512];
+
+		/* libvirt's message before the next call (virDomainIsActive) clears it. */
+		snprintf(cause, sizeof(cause), "%s", cutover_virt_message());
 		if (watch.aborted)
 			rc = ferry_error_set(FERRY_ERR_IO,
 					     "%s did not converge within %lld s and was aborted: "
@@ -342,11 +346,19 @@ cutover_live_copy_memory(struct cutover_run *run, json_t *request, struct cutove
 					     "--max-time",
 					     live->name, (long long)(watch.limit_ms / 1000),
 					     live->uri);
-		else
+		else if (virDomainIsActive(live->domain) == 1)
 			rc = ferry_error_set(FERRY_ERR_IO,
 					     "live migration of %s failed; it keeps running at %s "
 					     "(%s)",
-					     live->name, live->uri, cutover_virt_message());
+					     live->name, live->uri, cause);
+		else
+			/* Its QEMU went away during the copy: say so, never that it runs on. */
+			rc = ferry_error_set(
+				FERRY_ERR_IO,
+				"live migration of %s failed and it is no longer running "
+				"at %s (%s); start it there again (virsh start) or fail "
+				"it over (ferry failover at the replica site)",
+				live->name, live->uri, cause);
 		cutover_step_end(run, seq, rc, NULL);
 		goto out;
 	}
