@@ -4,7 +4,7 @@
 
 CC ?= cc
 PACKAGES := libcurl libmicrohttpd jansson libzstd sqlite3 libxxhash gnutls inih libvirt libxml-2.0 \
-	libsystemd
+	libsystemd libnbd
 # The version lives in one place, the Debian changelog's first line; both programs print it.
 VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

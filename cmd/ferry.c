@@ -27,18 +27,24 @@
 const struct cli_command cli_commands[] = {
 	{"copy", NULL, cli_copy,
 	 CLI_TAKES(CLI_OPTION_SEGMENT_SIZE, CLI_OPTION_JOBS, CLI_OPTION_ZSTD_LEVEL,
-		   CLI_OPTION_RESTART, CLI_OPTION_BWLIMIT, CLI_OPTION_TARGET, CLI_OPTION_FROM_SNAP),
+		   CLI_OPTION_RESTART, CLI_OPTION_BWLIMIT, CLI_OPTION_TARGET, CLI_OPTION_FROM_SNAP,
+		   CLI_OPTION_SOURCE_FORMAT),
 	 false,
 	 "  copy [--to URL] [--segment-size BYTES] [--jobs N] [--zstd-level N] [--restart]\n"
-	 "       [--bwlimit RATE] [--target file|rbd] [--from-snap SNAPSHOT] [--json]\n"
-	 "       SOURCE NAME\n"
+	 "       [--bwlimit RATE] [--target file|rbd] [--from-snap SNAPSHOT]\n"
+	 "       [--source-format raw|qcow2|vmdk|vhdx|vpc] [--json] SOURCE NAME\n"
 	 "                        copy a file, block device or RBD image to a ferryd as\n"
 	 "                        volume NAME, resuming whatever an earlier run left;\n"
 	 "                        --target: keep it there as a file or an RBD image\n"
 	 "                        (default: the same kind as SOURCE); --from-snap: ship\n"
-	 "                        only what changed since that snapshot of SOURCE\n"},
-	{"verify", NULL, cli_verify, CLI_TAKES(CLI_OPTION_SEGMENT_SIZE), false,
-	 "  verify [--to URL] [--segment-size BYTES] [--json] SOURCE NAME\n"
+	 "                        only what changed since that snapshot of SOURCE;\n"
+	 "                        --source-format: SOURCE is a disk image (a qcow2 with its\n"
+	 "                        backing chain, vmdk, vhdx, vpc), copied as the guest sees\n"
+	 "                        it, into a raw volume\n"},
+	{"verify", NULL, cli_verify, CLI_TAKES(CLI_OPTION_SEGMENT_SIZE, CLI_OPTION_SOURCE_FORMAT),
+	 false,
+	 "  verify [--to URL] [--segment-size BYTES] [--source-format FORMAT] [--json]\n"
+	 "         SOURCE NAME\n"
 	 "                        re-read both sides and compare their digests\n"},
 	{"status", NULL, cli_status, NULL, false,
 	 "  status [--json] [NAME]\n"
@@ -189,12 +195,72 @@ cli_state_catalog(struct catalog **out)
 	return catalog_open(path, CATALOG_SYNC_NORMAL, out);
 }
 
+/* The location SOURCE is read from: disk:FORMAT:SOURCE with --source-format, else SOURCE as
+ * given. Nothing is guessed: a plain file that starts like a disk image of another format
+ * (its header says qcow2, vmdk, vhdx or vpc) is refused until --source-format says how to read
+ * it, raw included (a raw disk may hold such a header). Exit status 2 on a refusal. */
+static int
+cli_source_location(struct cli_args *args, const char *command, char *out, size_t size)
+{
+	static const struct {
+		const char *magic, *format;
+	} headers[] = {{"QFI\xfb", "qcow2"},
+		       {"KDMV", "vmdk"},
+		       {"# Disk DescriptorFile", "vmdk"},
+		       {"vhdxfile", "vhdx"},
+		       {"conectix", "vpc"}};
+	const char *source = args->operands[0], *format = cli_text(args, CLI_OPTION_SOURCE_FORMAT);
+	char head[64] = "";
+	FILE *file;
+	size_t got;
+
+	if (format) {
+		if (strchr(source, ':') && source[0] != '/' && source[0] != '.') {
+			fprintf(stderr,
+				"ferry %s: --source-format is for a disk image file, not %s; give "
+				"its path\n",
+				command, source);
+			return 2;
+		}
+		if (util_format(out, size, "the source's location", "disk:%s:%s", format, source) <
+		    0) {
+			fprintf(stderr, "ferry %s: %s\n", command, ferry_error_message());
+			return 2;
+		}
+		return 0;
+	}
+	if (util_format(out, size, "the source's location", "%s", source) < 0) {
+		fprintf(stderr, "ferry %s: %s\n", command, ferry_error_message());
+		return 2;
+	}
+	file = strchr(source, ':') && source[0] != '/' && source[0] != '.' ? NULL
+									   : fopen(source, "rb");
+	got = file ? fread(head, 1, sizeof(head), file) : 0;
+	if (file)
+		fclose(file);
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		size_t length = strlen(headers[i].magic);
+
+		if (got >= length && memcmp(head, headers[i].magic, length) == 0) {
+			fprintf(stderr,
+				"ferry %s: %s starts with a %s header: say how to read it, "
+				"--source-format %s for the disk it describes, or --source-format "
+				"raw for its bytes as they are\n",
+				command, source, headers[i].format, headers[i].format);
+			return 2;
+		}
+	}
+	return 0;
+}
+
 int
 cli_copy(struct cli_args *args)
 {
 	const struct cli_options *options = &args->options;
 	struct repl_copy_result result;
 	struct catalog *catalog = NULL;
+	char source[1024];
+	const char *target;
 	json_t *document;
 	int rc, status = 1;
 
@@ -202,6 +268,14 @@ cli_copy(struct cli_args *args)
 		fprintf(stderr, "ferry copy: give SOURCE and NAME\n");
 		return 2;
 	}
+	status = cli_source_location(args, "copy", source, sizeof(source));
+	if (status != 0)
+		return status;
+	status = 1;
+	/* A disk image arrives as a raw volume unless --target says otherwise. */
+	target = cli_text(args, CLI_OPTION_TARGET);
+	if (target == NULL && cli_given(args, CLI_OPTION_SOURCE_FORMAT))
+		target = "file";
 	rc = cli_state_catalog(&catalog);
 	if (rc < 0) {
 		status = cli_fail(options, "copy");
@@ -209,7 +283,7 @@ cli_copy(struct cli_args *args)
 	}
 	rc = repl_copy_run(
 		&(struct repl_copy_options){
-			.source = args->operands[0],
+			.source = source,
 			.name = args->operands[1],
 			.url = options->url,
 			.token = options->token,
@@ -219,7 +293,7 @@ cli_copy(struct cli_args *args)
 			.jobs = (int)cli_number(args, CLI_OPTION_JOBS),
 			.zstd_level = (int)cli_number(args, CLI_OPTION_ZSTD_LEVEL),
 			.restart = cli_given(args, CLI_OPTION_RESTART),
-			.target_kind = cli_text(args, CLI_OPTION_TARGET),
+			.target_kind = target,
 			.from_snapshot = cli_text(args, CLI_OPTION_FROM_SNAP),
 			.progress = options->progress,
 			.bandwidth_limit = (uint64_t)cli_number(args, CLI_OPTION_BWLIMIT),
@@ -428,7 +502,7 @@ cli_verify(struct cli_args *args)
 	struct api_client *client = NULL;
 	struct repl_volume *source = NULL;
 	json_t *volume = NULL, *request = NULL, *reply = NULL;
-	char path[512], local_digest[DIGEST_STRING_SIZE];
+	char path[512], local_digest[DIGEST_STRING_SIZE], location[1024];
 	const char *remote_digest, *recorded;
 	uint8_t *sums = NULL;
 	uint64_t segment_size;
@@ -439,6 +513,10 @@ cli_verify(struct cli_args *args)
 		fprintf(stderr, "ferry verify: give SOURCE and NAME\n");
 		return 2;
 	}
+	status = cli_source_location(args, "verify", location, sizeof(location));
+	if (status != 0)
+		return status;
+	status = -1;
 	client = cli_client(options);
 	snprintf(path, sizeof(path), "/v1/volumes/%s", args->operands[1]);
 	if (client == NULL || api_client_json(client, "GET", path, NULL, &volume) < 0)
@@ -449,7 +527,7 @@ cli_verify(struct cli_args *args)
 		segment_size = (uint64_t)cli_number(args, CLI_OPTION_SEGMENT_SIZE);
 	if (segment_size == 0)
 		segment_size = SEGMENT_SIZE_DEFAULT;
-	if (repl_volume_open(args->operands[0], REPL_OPEN_READ, &source) < 0)
+	if (repl_volume_open(location, REPL_OPEN_READ, &source) < 0)
 		goto out;
 	sums = malloc((repl_volume_size(source) / segment_size + 1) * CHECKSUM_BYTES);
 	if (sums == NULL || repl_volume_digest(source, segment_size, sums, local_digest) < 0)

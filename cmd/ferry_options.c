@@ -184,6 +184,8 @@ static const struct cli_option cli_option_table[CLI_OPTION_COUNT] = {
 		CLI_CHOICE("target", "file|rbd", "keep the volume as a file or an RBD image"),
 	[CLI_OPTION_FROM_SNAP] =
 		CLI_TEXT("from-snap", "SNAPSHOT", "ship only what changed since SNAPSHOT"),
+	[CLI_OPTION_SOURCE_FORMAT] = CLI_CHOICE("source-format", "raw|qcow2|vmdk|vhdx|vpc",
+						"read SOURCE as a disk image of that format"),
 
 	[CLI_OPTION_URL] = CLI_TEXT("url", "URL", "the replica site's ferryd"),
 	[CLI_OPTION_PEER_TOKEN_FILE] = CLI_TEXT("peer-token-file", "FILE",

@@ -96,6 +96,10 @@ int repl_volume_write_ranges(struct repl_volume *volume, uint64_t offset, const 
 
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;
+/* disk:FORMAT:/path, read through qemu-nbd (backend_disk.c); FORMAT one of raw, qcow2, vmdk,
+ * vhdx, vpc (repl_disk_format_known). */
+extern const struct repl_backend_ops repl_backend_disk;
+bool repl_disk_format_known(const char *format);
 extern const struct repl_point_ops repl_points_rbd;
 
 #endif

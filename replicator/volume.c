@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct repl_backend_ops *const repl_backends[] = {&repl_backend_file,
-							       &repl_backend_rbd};
+static const struct repl_backend_ops *const repl_backends[] = {
+	&repl_backend_file, &repl_backend_rbd, &repl_backend_disk};
 
 static int
 repl_backend_for(const char *location, const struct repl_backend_ops **ops, const char **path)
