@@ -127,6 +127,14 @@ demo: deps
 demo-stop:
 	bash tests/demo.sh stop
 
+# The thrash soak (not part of check, whose 33-soak.t runs a 3-minute version): SOAK_MINUTES
+# (default 20) of kill -9, cut and stalled links and a stopped replica OSD under a write load,
+# then every point compared with the source; its last line is a JSON report.
+.PHONY: soak
+soak: deps
+	$(MAKE) all
+	SOAK_MINUTES=$(or $(SOAK_MINUTES),20) FERRY_BIN=$(CURDIR)/$(BUILD)/bin bash tests/soak/soak.sh
+
 # clang-format, then the project's own rules (tests/lint-idiom.py: the error idiom, one number
 # parser, no file over 1,000 lines and no function over 150), each saying what to use instead.
 lint:
