@@ -28,11 +28,12 @@ const struct cli_command cli_commands[] = {
 	{"copy", NULL, cli_copy,
 	 CLI_TAKES(CLI_OPTION_SEGMENT_SIZE, CLI_OPTION_JOBS, CLI_OPTION_ZSTD_LEVEL,
 		   CLI_OPTION_RESTART, CLI_OPTION_BWLIMIT, CLI_OPTION_TARGET, CLI_OPTION_FROM_SNAP,
-		   CLI_OPTION_SOURCE_FORMAT),
+		   CLI_OPTION_SOURCE_FORMAT, CLI_OPTION_TARGET_FORMAT),
 	 false,
 	 "  copy [--to URL] [--segment-size BYTES] [--jobs N] [--zstd-level N] [--restart]\n"
 	 "       [--bwlimit RATE] [--target file|rbd] [--from-snap SNAPSHOT]\n"
-	 "       [--source-format raw|qcow2|vmdk|vhdx|vpc] [--json] SOURCE NAME\n"
+	 "       [--source-format raw|qcow2|vmdk|vhdx|vpc] [--target-format raw|qcow2]\n"
+	 "       [--json] SOURCE NAME\n"
 	 "                        copy a file, block device or RBD image to a ferryd as\n"
 	 "                        volume NAME, resuming whatever an earlier run left;\n"
 	 "                        --target: keep it there as a file or an RBD image\n"
@@ -40,7 +41,8 @@ const struct cli_command cli_commands[] = {
 	 "                        only what changed since that snapshot of SOURCE;\n"
 	 "                        --source-format: SOURCE is a disk image (a qcow2 with its\n"
 	 "                        backing chain, vmdk, vhdx, vpc), copied as the guest sees\n"
-	 "                        it, into a raw volume\n"},
+	 "                        it; --target-format: the volume there is a raw file\n"
+	 "                        (default) or a qcow2 file\n"},
 	{"verify", NULL, cli_verify, CLI_TAKES(CLI_OPTION_SEGMENT_SIZE, CLI_OPTION_SOURCE_FORMAT),
 	 false,
 	 "  verify [--to URL] [--segment-size BYTES] [--source-format FORMAT] [--json]\n"
@@ -276,6 +278,17 @@ cli_copy(struct cli_args *args)
 	target = cli_text(args, CLI_OPTION_TARGET);
 	if (target == NULL && cli_given(args, CLI_OPTION_SOURCE_FORMAT))
 		target = "file";
+	if (cli_given(args, CLI_OPTION_TARGET_FORMAT) &&
+	    strcmp(cli_text(args, CLI_OPTION_TARGET_FORMAT), "qcow2") == 0) {
+		if (target && strcmp(target, "file") != 0) {
+			fprintf(stderr,
+				"ferry copy: --target-format qcow2 keeps a file, not an %s "
+				"image; leave out --target %s\n",
+				target, target);
+			return 2;
+		}
+		target = "qcow2"; /* the receiver's kind of volume */
+	}
 	rc = cli_state_catalog(&catalog);
 	if (rc < 0) {
 		status = cli_fail(options, "copy");

@@ -186,6 +186,8 @@ static const struct cli_option cli_option_table[CLI_OPTION_COUNT] = {
 		CLI_TEXT("from-snap", "SNAPSHOT", "ship only what changed since SNAPSHOT"),
 	[CLI_OPTION_SOURCE_FORMAT] = CLI_CHOICE("source-format", "raw|qcow2|vmdk|vhdx|vpc",
 						"read SOURCE as a disk image of that format"),
+	[CLI_OPTION_TARGET_FORMAT] = CLI_CHOICE("target-format", "raw|qcow2",
+						"keep the volume as a raw or a qcow2 file"),
 
 	[CLI_OPTION_URL] = CLI_TEXT("url", "URL", "the replica site's ferryd"),
 	[CLI_OPTION_PEER_TOKEN_FILE] = CLI_TEXT("peer-token-file", "FILE",

@@ -1,5 +1,7 @@
-/* Disk-image backend, read-only: a file in any format QEMU reads (raw, qcow2 with its backing
- * chain, vmdk, vhdx, vpc), location disk:FORMAT:/path. Each open runs its own
+/* Disk-image backend: a file in any format QEMU reads (raw, qcow2 with its backing chain, vmdk,
+ * vhdx, vpc), location disk:FORMAT:/path, read as a source; and a qcow2 file written as a
+ * received volume (--target-format qcow2), made durable by NBD flush (an fsync of the file and
+ * its metadata by qemu-nbd) before the receiver acknowledges anything. Each open runs its own
  * `qemu-nbd --read-only --format=FORMAT` over a private socket (libnbd's socket activation) and
  * reads the guest-visible bytes through NBD, so that the format is always the one given and
  * never what QEMU would guess from the data: a raw image can carry a qcow2 header. Block status
@@ -9,11 +11,17 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libnbd.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
 
 /* The formats a disk: location may name; any other is refused, never passed to QEMU. */
 static const char *const disk_formats[] = {"raw", "qcow2", "vmdk", "vhdx", "vpc"};
@@ -75,11 +83,11 @@ disk_open(struct repl_volume *volume, const char *spec, enum repl_open_mode mode
 	rc = disk_parse(spec, format, sizeof(format), &path);
 	if (rc < 0)
 		return rc;
-	if (mode == REPL_OPEN_WRITE)
+	if (mode == REPL_OPEN_WRITE && strcmp(format, "qcow2") != 0)
 		return ferry_error_set(
 			FERRY_ERR_INVALID,
-			"disk:%s is read here, not written: a received volume is kept "
-			"as a raw file or an RBD image (--target)",
+			"disk:%s is read here, not written: a received volume is a raw "
+			"file, a qcow2 file or an RBD image",
 			spec);
 	if (stat(path, &info) < 0)
 		return ferry_error_set(errno == ENOENT ? FERRY_ERR_NOT_FOUND : FERRY_ERR_IO,
@@ -96,8 +104,13 @@ disk_open(struct repl_volume *volume, const char *spec, enum repl_open_mode mode
 	nbd_add_meta_context(disk->nbd, LIBNBD_CONTEXT_BASE_ALLOCATION);
 	{
 		/* No shell: the path is one argument whatever bytes it holds. */
-		char *argv[] = {"qemu-nbd",	"--read-only",	 format_option, "--shared=1",
-				"--cache=none", "--aio=threads", (char *)path,	NULL};
+		char *reader[] = {"qemu-nbd",	  "--read-only",   format_option, "--shared=1",
+				  "--cache=none", "--aio=threads", (char *)path,  NULL};
+		/* Written: zeros may become holes (an NBD zero without NO_HOLE, with discard on),
+		 * and flushes reach the disk. */
+		char *writer[] = {"qemu-nbd",	   format_option,     "--shared=1", "--cache=none",
+				  "--aio=threads", "--discard=unmap", (char *)path, NULL};
+		char **argv = mode == REPL_OPEN_WRITE ? writer : reader;
 
 		if (nbd_connect_systemd_socket_activation(disk->nbd, argv) < 0) {
 			rc = disk_nbd_error("cannot open", path);
@@ -130,15 +143,61 @@ out:
 	return rc;
 }
 
+/* Runs qemu-img create (no shell: every argument is one word), then makes the new file
+ * durable. */
 static int
-disk_create(const char *path, uint64_t size, bool truncate)
+disk_qcow2_make(const char *path, uint64_t size)
 {
-	(void)size;
-	(void)truncate;
-	return ferry_error_set(FERRY_ERR_INVALID,
-			       "disk:%s is only read; a received volume is a raw file or an RBD "
-			       "image",
-			       path);
+	char size_text[32];
+	char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", (char *)path, size_text, NULL};
+	pid_t child;
+	int status = 0, fd, rc;
+
+	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)size);
+	rc = posix_spawnp(&child, "qemu-img", NULL, NULL, argv, environ);
+	if (rc != 0)
+		return ferry_error_set(FERRY_ERR_IO,
+				       "cannot run qemu-img to create %s: %s; install qemu-utils",
+				       path, strerror(rc));
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return ferry_error_set(FERRY_ERR_IO, "qemu-img could not create %s (status %d)",
+				       path, status);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		rc = ferry_error_set(FERRY_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A received qcow2 volume: made when it is new (or asked to start over), kept when it exists,
+ * so that a resumed transfer writes on into it. */
+static int
+disk_create(const char *spec, uint64_t size, bool truncate)
+{
+	char format[16];
+	const char *path = NULL;
+	struct stat info;
+	int rc = disk_parse(spec, format, sizeof(format), &path);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(format, "qcow2") != 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "disk:%s is only read; a received volume is a raw file, a "
+				       "qcow2 file or an RBD image",
+				       spec);
+	if (!truncate && stat(path, &info) == 0)
+		return 0;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return ferry_error_set(FERRY_ERR_IO, "cannot replace %s: %s", path,
+				       strerror(errno));
+	return disk_qcow2_make(path, size);
 }
 
 static void
@@ -167,18 +226,21 @@ disk_read(struct repl_volume *volume, uint64_t offset, void *buffer, size_t leng
 static int
 disk_write(struct repl_volume *volume, uint64_t offset, const void *data, size_t length)
 {
-	(void)offset;
-	(void)data;
-	(void)length;
-	return disk_create(volume->location, 0, false);
+	struct disk_volume *disk = volume->backend_data;
+
+	if (nbd_pwrite(disk->nbd, data, length, offset, 0) < 0)
+		return disk_nbd_error("cannot write", volume->location);
+	return 0;
 }
 
 static int
 disk_write_zeroes(struct repl_volume *volume, uint64_t offset, uint64_t length)
 {
-	(void)offset;
-	(void)length;
-	return disk_create(volume->location, 0, false);
+	struct disk_volume *disk = volume->backend_data;
+
+	if (nbd_zero(disk->nbd, length, offset, 0) < 0)
+		return disk_nbd_error("cannot write zeros to", volume->location);
+	return 0;
 }
 
 struct disk_zero_walk {
@@ -238,8 +300,14 @@ disk_is_hole(struct repl_volume *volume, uint64_t offset, uint64_t length, bool 
 static int
 disk_flush(struct repl_volume *volume)
 {
-	(void)volume;
-	return 0; /* read-only: nothing to make durable */
+	struct disk_volume *disk = volume->backend_data;
+
+	/* A read-only export has nothing to make durable, and may not take a flush. */
+	if (nbd_can_flush(disk->nbd) != 1)
+		return 0;
+	if (nbd_flush(disk->nbd, 0) < 0)
+		return disk_nbd_error("cannot flush", volume->location);
+	return 0;
 }
 
 const struct repl_backend_ops repl_backend_disk = {

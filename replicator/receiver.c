@@ -285,7 +285,9 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 		memset(&volume, 0, sizeof(volume));
 		snprintf(volume.name, sizeof(volume.name), "%s", request->volume);
 		snprintf(volume.kind, sizeof(volume.kind), "%s",
-			 strncmp(path, "rbd:", 4) == 0 ? "rbd" : "file");
+			 strncmp(path, "rbd:", 4) == 0		 ? "rbd"
+			 : strncmp(path, "disk:qcow2:", 11) == 0 ? "qcow2"
+								 : "file");
 		snprintf(volume.location, sizeof(volume.location), "%s", path);
 		volume.size = request->size;
 		volume.transfer_id = out->id;
@@ -430,9 +432,9 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 			"digits, '.', '_' or '-'",
 			request->volume, sizeof(current.snapshot) - 1);
 	if (request->kind && strcmp(request->kind, "file") != 0 &&
-	    strcmp(request->kind, "rbd") != 0)
+	    strcmp(request->kind, "rbd") != 0 && strcmp(request->kind, "qcow2") != 0)
 		return ferry_error_set(FERRY_ERR_INVALID,
-				       "volume %s: 'kind' must be file or rbd, not '%.32s'",
+				       "volume %s: 'kind' must be file, qcow2 or rbd, not '%.32s'",
 				       request->volume, request->kind);
 	/* Checked whole before anything is created or truncated: a size no file system or
 	 * checksum store can hold is a bad request, not a half-made volume. */
@@ -454,6 +456,11 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 		if (util_format(path, sizeof(path), "the path of a volume", "%s/%s",
 				receiver->volumes_dir, request->volume) < 0)
 			return ferry_error_last_code();
+	} else if (strcmp(request->kind, "qcow2") == 0) {
+		/* A qcow2 file in the same folder, written through qemu-nbd. */
+		if (util_format(path, sizeof(path), "the path of a volume", "disk:qcow2:%s/%s",
+				receiver->volumes_dir, request->volume) < 0)
+			return ferry_error_last_code();
 	} else if (strcmp(request->kind, "rbd") == 0) {
 		if (receiver->replica_pool[0] == '\0' || !repl_ceph_configured())
 			return ferry_error_set(
@@ -464,7 +471,8 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 				request->volume);
 		snprintf(path, sizeof(path), "rbd:%s/%s", receiver->replica_pool, request->volume);
 	} else {
-		return ferry_error_set(FERRY_ERR_INVALID, "unknown volume kind '%.32s' (file, rbd)",
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "unknown volume kind '%.32s' (file, qcow2, rbd)",
 				       request->kind);
 	}
 

@@ -4,9 +4,10 @@
 # `qemu-img convert -O raw` of the source byte for byte, verified end to end; ranges that read
 # as zeros are not read. A plain file with an image header is refused until --source-format
 # says how to read it (a raw disk may hold such a header: raw copies its bytes as they are). A
-# copy cut by kill -9 resumes.
+# copy cut by kill -9 resumes. --target-format qcow2 keeps the volume as a sparse qcow2 file,
+# written through qemu-nbd, that survives a kill -9 of the receiving ferryd.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 26
 
 IMAGES="$TEST_DIR/images"
 mkdir -p "$IMAGES"
@@ -78,3 +79,27 @@ wait "$copier" 2>/dev/null
 jq -e '.status == "complete" and .segments_skipped > 0' "$TEST_DIR/cut.json" > /dev/null
 ok $? "a copy cut by kill -9 resumes ($(jq -c '{segments_skipped, segments_sent}' "$TEST_DIR/cut.json"))"
 is "$(sha "$TEST_DIR/site/volumes/cut")" "$(sha "$IMAGES/top.expected")" "  and its volume equals the guest's disk"
+
+# A qcow2 volume at the receiver, cut by kill -9 of the receiving ferryd and resumed.
+"$FERRY" copy "${TO[@]}" --source-format qcow2 --target-format qcow2 --json "$IMAGES/top.qcow2" q > "$TEST_DIR/q.json"
+ok $? "--target-format qcow2 keeps the volume as a qcow2 file"
+[ "$(qemu-img info --output=json "$TEST_DIR/site/volumes/q" | jq -r .format)" = qcow2 ] &&
+	[ "$(volume_field q segments_total)" != none ]
+ok $? "  qemu-img says it is qcow2, and ferry status lists it"
+raw_of "$TEST_DIR/site/volumes/q" "$IMAGES/q.raw"
+is "$(sha "$IMAGES/q.raw")" "$(sha "$IMAGES/top.expected")" "  its guest-visible bytes equal the source's"
+"$FERRY" copy "${TO[@]}" --source-format qcow2 --target-format qcow2 --bwlimit 4M --no-progress \
+	"$IMAGES/top.qcow2" q-cut > /dev/null 2>&1 &
+copier=$!
+wait_until 60 volume_durable_at_least q-cut 3
+kill9 "$DAEMON_PID"
+kill -9 "$copier" 2>/dev/null # the run below resumes it, not the copier's own retries
+wait "$copier" 2>/dev/null
+DAEMON_PORT=${DAEMON_URL##*:} start_daemon site || { echo "Bail out! ferryd did not restart"; exit 1; }
+"$FERRY" copy "${TO[@]}" --source-format qcow2 --target-format qcow2 --json "$IMAGES/top.qcow2" q-cut > "$TEST_DIR/q-cut.json"
+jq -e '.status == "complete" and .segments_skipped > 0' "$TEST_DIR/q-cut.json" > /dev/null
+ok $? "a qcow2 volume cut by kill -9 of the receiving ferryd resumes ($(jq -c '{segments_skipped, segments_sent}' "$TEST_DIR/q-cut.json"))"
+raw_of "$TEST_DIR/site/volumes/q-cut" "$IMAGES/q-cut.raw"
+is "$(sha "$IMAGES/q-cut.raw")" "$(sha "$IMAGES/top.expected")" "  and every byte the guest sees is there"
+"$FERRY" copy "${TO[@]}" --target rbd --target-format qcow2 "$IMAGES/top.expected" q-rbd > /dev/null 2>&1
+is "$?" 2 "--target-format qcow2 with --target rbd is refused (exit 2)"
