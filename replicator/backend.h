@@ -94,6 +94,21 @@ int repl_volume_write_batch(struct repl_volume *volume, const struct repl_io *io
 int repl_volume_write_ranges(struct repl_volume *volume, uint64_t offset, const void *data,
 			     const struct segment_extent *ranges, size_t count);
 
+/* Per-thread decoding scratch: a connection's thread keeps its codec across segments; the plain
+ * and packed buffers live for one request only (sized by that transfer's segment). */
+struct receiver_scratch {
+	struct segment_codec *codec;
+	char *plain;
+	size_t capacity;
+	/* extents segments: their packed form and table */
+	uint8_t *packed;
+	size_t packed_capacity;
+	struct segment_extent extents[SEGMENT_EXTENTS_MAX];
+};
+/* This thread's scratch with room for `length` plain bytes and `packed_length` bytes of packed
+ * extents, or NULL when memory runs out (receiver_scratch.c). */
+struct receiver_scratch *receiver_scratch_get(size_t length, size_t packed_length);
+
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;
 /* disk:FORMAT:/path, read through qemu-nbd (backend_disk.c); FORMAT one of raw, qcow2, vmdk,

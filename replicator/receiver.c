@@ -52,76 +52,6 @@ struct repl_receiver {
 	} open[RECEIVER_OPEN_VOLUMES];
 };
 
-/* Per-thread decoding scratch: a connection's thread keeps its codec across segments; the plain
- * and packed buffers live for one request only (sized by that transfer's segment). */
-struct receiver_scratch {
-	struct segment_codec *codec;
-	char *plain;
-	size_t capacity;
-	/* extents segments: their packed form and table */
-	uint8_t *packed;
-	size_t packed_capacity;
-	struct segment_extent extents[SEGMENT_EXTENTS_MAX];
-};
-
-static pthread_key_t receiver_scratch_key;
-static pthread_once_t receiver_scratch_once = PTHREAD_ONCE_INIT;
-
-static void
-receiver_scratch_free(void *pointer)
-{
-	struct receiver_scratch *scratch = pointer;
-
-	segment_codec_free(scratch->codec);
-	free(scratch->plain);
-	free(scratch->packed);
-	free(scratch);
-}
-
-static void
-receiver_scratch_init(void)
-{
-	pthread_key_create(&receiver_scratch_key, receiver_scratch_free);
-}
-
-/* This thread's scratch with room for `length` plain bytes and `packed_length` bytes of packed
- * extents, or NULL when memory runs out. */
-static struct receiver_scratch *
-receiver_scratch_get(size_t length, size_t packed_length)
-{
-	struct receiver_scratch *scratch;
-
-	pthread_once(&receiver_scratch_once, receiver_scratch_init);
-	scratch = pthread_getspecific(receiver_scratch_key);
-	if (scratch == NULL) {
-		scratch = calloc(1, sizeof(*scratch));
-		if (scratch == NULL)
-			return NULL;
-		scratch->codec = segment_codec_new(0);
-		if (scratch->codec == NULL || pthread_setspecific(receiver_scratch_key, scratch)) {
-			receiver_scratch_free(scratch);
-			return NULL;
-		}
-	}
-	if (scratch->capacity < length) {
-		char *grown = realloc(scratch->plain, length);
-
-		if (grown == NULL)
-			return NULL;
-		scratch->plain = grown;
-		scratch->capacity = length;
-	}
-	if (scratch->packed_capacity < packed_length) {
-		uint8_t *grown = realloc(scratch->packed, packed_length);
-
-		if (grown == NULL)
-			return NULL;
-		scratch->packed = grown;
-		scratch->packed_capacity = packed_length;
-	}
-	return scratch;
-}
-
 struct repl_receiver *
 repl_receiver_new(struct catalog *catalog, const char *state_dir, const char *replica_pool)
 {
@@ -400,6 +330,33 @@ out:
 	return rc;
 }
 
+/* Where a received volume of the request's kind lives: a raw file (default) or a qcow2 file in
+ * the volumes folder, or an RBD image of the replica pool. */
+static int
+receiver_location(struct repl_receiver *receiver, const struct repl_begin_request *request,
+		  char *path, size_t size)
+{
+	const char *kind = request->kind ? request->kind : "file";
+
+	if (strcmp(kind, "rbd") == 0 &&
+	    (receiver->replica_pool[0] == '\0' || !repl_ceph_configured()))
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"this site has no Ceph settings, so it cannot keep volume %s "
+			"in RBD: start ferryd with --ceph-conf, or copy with --target "
+			"file",
+			request->volume);
+	if (strcmp(kind, "rbd") == 0)
+		return util_format(path, size, "the location of a volume", "rbd:%s/%s",
+				   receiver->replica_pool, request->volume);
+	if (strcmp(kind, "file") == 0 || strcmp(kind, "qcow2") == 0)
+		return util_format(path, size, "the path of a volume", "%s%s/%s",
+				   strcmp(kind, "qcow2") == 0 ? "disk:qcow2:" : "",
+				   receiver->volumes_dir, request->volume);
+	return ferry_error_set(FERRY_ERR_INVALID, "unknown volume kind '%.32s' (file, qcow2, rbd)",
+			       kind);
+}
+
 int
 repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
 		    struct catalog_transfer *out)
@@ -452,29 +409,9 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 					       (unsigned long long)segment, rbd ? "RBD" : "file",
 					       (unsigned long long)limit);
 	}
-	if (request->kind == NULL || strcmp(request->kind, "file") == 0) {
-		if (util_format(path, sizeof(path), "the path of a volume", "%s/%s",
-				receiver->volumes_dir, request->volume) < 0)
-			return ferry_error_last_code();
-	} else if (strcmp(request->kind, "qcow2") == 0) {
-		/* A qcow2 file in the same folder, written through qemu-nbd. */
-		if (util_format(path, sizeof(path), "the path of a volume", "disk:qcow2:%s/%s",
-				receiver->volumes_dir, request->volume) < 0)
-			return ferry_error_last_code();
-	} else if (strcmp(request->kind, "rbd") == 0) {
-		if (receiver->replica_pool[0] == '\0' || !repl_ceph_configured())
-			return ferry_error_set(
-				FERRY_ERR_INVALID,
-				"this site has no Ceph settings, so it cannot keep "
-				"volume %s in RBD: start ferryd with --ceph-conf, or "
-				"copy with --target file",
-				request->volume);
-		snprintf(path, sizeof(path), "rbd:%s/%s", receiver->replica_pool, request->volume);
-	} else {
-		return ferry_error_set(FERRY_ERR_INVALID,
-				       "unknown volume kind '%.32s' (file, qcow2, rbd)",
-				       request->kind);
-	}
+	rc = receiver_location(receiver, request, path, sizeof(path));
+	if (rc < 0)
+		return rc;
 
 	pthread_rwlock_wrlock(&receiver->lock);
 	/* One primary per volume: a replica that a failover brought up is written by its VM. */
