@@ -1,5 +1,8 @@
 /* ferryd: the per-site appliance daemon. Parses options, opens the site's catalog, loads TLS,
- * serves /v1 in the foreground until SIGTERM or SIGINT, then stops cleanly. */
+ * serves /v1 in the foreground until SIGTERM or SIGINT, then stops cleanly, within
+ * FERRYD_STOP_SECONDS whatever its clusters, peers and libvirt daemons are doing: a watchdog
+ * ends the process then (the catalog is crash-safe, and whatever was under way resumes at the
+ * next start as after a kill), naming what it was waiting for. */
 #include "cmd/ferryd.h"
 #include "catalog/catalog.h"
 #include "common/config.h"
@@ -22,8 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
+
+/* From the stop signal to the end of the process, at most (systemd's default stop timeout is
+ * 90 s; an operator's `systemctl restart` should not wait on a dead cluster). */
+#define FERRYD_STOP_SECONDS 8
 
 static void
 usage(FILE *out)
@@ -32,7 +41,8 @@ usage(FILE *out)
 		"usage: ferryd --state-dir DIR --listen HOST:PORT --token-file FILE\n"
 		"              [--tls-cert FILE --tls-key FILE] [--ceph-conf FILE] [--ceph-id "
 		"NAME]\n"
-		"              [--replica-pool POOL] [--vm-refresh SECONDS] [--config FILE]\n"
+		"              [--replica-pool POOL] [--ceph-op-timeout SECONDS]\n"
+		"              [--vm-refresh SECONDS] [--config FILE]\n"
 		"              [--libvirt NAME=URI]... [--guest-file-dir DIR]... [--tls-san "
 		"NAME]...\n"
 		"              [--print-routes] [--verbose] [--check-config] [--version]\n"
@@ -43,7 +53,10 @@ usage(FILE *out)
 		"DIR/tls/ the self-signed TLS pair made on first start when no --tls-cert is "
 		"given.\n"
 		"With --ceph-conf, volumes can also be kept as RBD images in the replica pool\n"
-		"(default rbd). --vm-refresh: how often the definitions of the VMs that run here\n"
+		"(default rbd). --ceph-op-timeout: the longest any Ceph call may wait on the\n"
+		"cluster (connecting, monitors, OSDs; default 30 s); a pass against a cluster\n"
+		"that does not answer fails then, and is tried again with backoff.\n"
+		"--vm-refresh: how often the definitions of the VMs that run here\n"
 		"are read again from libvirt (default 30 s); a changed one is registered again.\n"
 		"--libvirt: a libvirt connection this site may open (repeatable); requests name\n"
 		"one of them or give its exact URI, and no other connection is ever opened.\n"
@@ -59,7 +72,7 @@ usage(FILE *out)
 		"  [ferryd] state-dir, listen, token-file, tls-cert, tls-key, tls-san, "
 		"vm-refresh,\n"
 		"           log-level (debug, info, warn, error; --verbose is debug)\n"
-		"  [ceph]   conf, id, replica-pool\n"
+		"  [ceph]   conf, id, replica-pool, op-timeout\n"
 		"  [libvirt] NAME = URI, one line per connection\n"
 		"  [guests] file-dir = DIR, one line per folder\n");
 }
@@ -79,6 +92,7 @@ static const struct {
 	{"ceph", "conf", offsetof(struct ferryd_settings, ceph_conf)},
 	{"ceph", "id", offsetof(struct ferryd_settings, ceph_id)},
 	{"ceph", "replica-pool", offsetof(struct ferryd_settings, replica_pool)},
+	{"ceph", "op-timeout", offsetof(struct ferryd_settings, ceph_op_timeout)},
 };
 
 /* Sets a setting unless a flag already did (flags are read first and win). */
@@ -213,6 +227,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		{"ceph-conf", required_argument, NULL, 'C'},
 		{"ceph-id", required_argument, NULL, 'I'},
 		{"replica-pool", required_argument, NULL, 'p'},
+		{"ceph-op-timeout", required_argument, NULL, 'T'},
 		{"vm-refresh", required_argument, NULL, 'R'},
 		{"config", required_argument, NULL, 'f'},
 		{"libvirt", required_argument, NULL, 'L'},
@@ -239,6 +254,7 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 		case 'C': field = &settings->ceph_conf; break;
 		case 'I': field = &settings->ceph_id; break;
 		case 'p': field = &settings->replica_pool; break;
+		case 'T': field = &settings->ceph_op_timeout; break;
 		case 'R': field = &settings->vm_refresh; break;
 		case 'f': field = &settings->config_path; break;
 		case 'v':
@@ -296,6 +312,12 @@ ferryd_settings_parse(int argc, char **argv, struct ferryd_settings *settings)
 	    util_parse_int64(settings->vm_refresh, 1, INT32_MAX, &settings->vm_refresh_s) < 0) {
 		fprintf(stderr,
 			"ferryd: --vm-refresh takes a whole number of seconds, 1 or more\n");
+		return 2;
+	}
+	if (settings->ceph_op_timeout && util_parse_int64(settings->ceph_op_timeout, 1, 3600,
+							  &settings->ceph_op_timeout_s) < 0) {
+		fprintf(stderr, "ferryd: --ceph-op-timeout ([ceph] op-timeout) takes a whole "
+				"number of seconds, 1 to 3600\n");
 		return 2;
 	}
 	if (settings->log_level && ferryd_log_level(settings->log_level) < 0) {
@@ -403,11 +425,88 @@ ferryd_state_open(const struct ferryd_settings *settings, char *state_dir_absolu
 					       "cannot read --ceph-conf %s: %s",
 					       settings->ceph_conf, strerror(errno));
 		repl_ceph_configure(settings->ceph_conf, settings->ceph_id);
-		log_info("RBD volumes go to pool %s of the cluster in %s (client.%s)",
+		if (settings->ceph_op_timeout_s &&
+		    repl_ceph_set_timeout((int)settings->ceph_op_timeout_s) < 0)
+			return ferry_error_last_code();
+		log_info("RBD volumes go to pool %s of the cluster in %s (client.%s; Ceph calls "
+			 "bounded to %d s)",
 			 settings->replica_pool, settings->ceph_conf,
-			 settings->ceph_id ? settings->ceph_id : "admin");
+			 settings->ceph_id ? settings->ceph_id : "admin",
+			 settings->ceph_op_timeout_s ? (int)settings->ceph_op_timeout_s
+						     : REPL_CEPH_TIMEOUT_DEFAULT);
 	}
 	return 0;
+}
+
+/* What the stop is doing now, for the watchdog's message. */
+static _Atomic(const char *) ferryd_stop_stage = "starting to stop";
+static int ferryd_stop_status;
+
+static void *
+ferryd_stop_watchdog(void *argument)
+{
+	struct timespec pause = {FERRYD_STOP_SECONDS, 0};
+
+	(void)argument;
+	while (nanosleep(&pause, &pause) != 0)
+		;
+	log_warn("still stopping after %d s (%s): exiting now; what was under way resumes at the "
+		 "next start, as after a crash",
+		 FERRYD_STOP_SECONDS, atomic_load(&ferryd_stop_stage));
+	_exit(ferryd_stop_status);
+}
+
+/* Bounds the stop: from now on, the process ends within FERRYD_STOP_SECONDS. */
+static void
+ferryd_stop_bound(int status)
+{
+	pthread_attr_t attributes;
+	pthread_t watchdog;
+
+	ferryd_stop_status = status;
+	pthread_attr_init(&attributes);
+	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&watchdog, &attributes, ferryd_stop_watchdog, NULL) != 0)
+		log_warn("cannot start the stop watchdog: the stop is not bounded");
+	pthread_attr_destroy(&attributes);
+}
+
+static void
+ferryd_stop_stage_set(const char *stage)
+{
+	atomic_store(&ferryd_stop_stage, stage);
+	log_debug("stopping: %s", stage);
+}
+
+/* Stops what runs in threads, under the stop bound (the watchdog starts here). */
+static void
+ferryd_stop_threads(struct cutover_refresher *refresher, struct repl_scheduler *scheduler,
+		    struct web_server *server, int status)
+{
+	double stop_started = util_monotonic_seconds();
+
+	ferryd_stop_bound(status);
+	ferryd_stop_stage_set("stopping the VM definition refresher (libvirt calls in flight)");
+	cutover_refresher_stop(refresher);
+	ferryd_stop_stage_set("stopping the scheduler (its pass in flight: Ceph calls, pushes to "
+			      "peers)");
+	repl_scheduler_stop(scheduler);
+	ferryd_stop_stage_set("stopping the web server (requests in flight: received segments "
+			      "being written)");
+	web_server_stop(server);
+	/* Runs in progress use the catalog: give them what is left of the bound, else leave
+	 * them interrupted (the next start marks them so) rather than pull the catalog from
+	 * under them. */
+	ferryd_stop_stage_set("waiting for cutover runs in progress");
+	while (cutover_runs_active() > 0 &&
+	       util_monotonic_seconds() - stop_started < FERRYD_STOP_SECONDS - 2)
+		usleep(100 * 1000);
+	if (cutover_runs_active() > 0) {
+		log_warn("stopping with %d cutover run(s) in progress; they show as interrupted "
+			 "after the next start (ferry run resume ID)",
+			 cutover_runs_active());
+		_exit(status);
+	}
 }
 
 /* Until a stop signal (returned): each SIGHUP reloads the configuration. */
@@ -545,27 +644,18 @@ main(int argc, char **argv)
 out:
 	if (status != 0 && ferry_error_message()[0])
 		log_error("%s", ferry_error_message());
-	cutover_refresher_stop(refresher);
-	repl_scheduler_stop(scheduler);
-	web_server_stop(server);
-	/* Runs in progress use the catalog: give them a moment, else leave them interrupted (the
-	 * next start marks them so) rather than pull the catalog from under them. */
-	for (int i = 0; i < 100 && cutover_runs_active() > 0; i++)
-		usleep(100 * 1000);
-	if (cutover_runs_active() > 0) {
-		log_warn("stopping with %d cutover run(s) in progress; they show as interrupted "
-			 "after the next start (ferry run resume ID)",
-			 cutover_runs_active());
-		_exit(status);
-	}
+	ferryd_stop_threads(refresher, scheduler, server, status);
 	if (url_path[0])
 		unlink(url_path);
 	if (listen_fd >= 0)
 		close(listen_fd);
 	if (catalog && status == 0)
 		catalog_event_add(catalog, "info", "ferryd", "stopped");
+	ferryd_stop_stage_set("closing the received volumes (flushing RBD images)");
 	repl_receiver_free(receiver);
+	ferryd_stop_stage_set("disconnecting from the Ceph cluster");
 	repl_ceph_shutdown();
+	ferryd_stop_stage_set("closing the catalog");
 	catalog_close(catalog);
 	free(token);
 	free(certificate_pem);

@@ -16,6 +16,8 @@ struct ferryd_settings {
 	char *ceph_conf;
 	char *ceph_id;
 	char *replica_pool;
+	char *ceph_op_timeout;
+	int64_t ceph_op_timeout_s; /* ceph_op_timeout, checked; 0 when not given */
 	char *vm_refresh;
 	int64_t vm_refresh_s; /* vm_refresh, checked */
 	char *config_path;

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "cutover/cutover.h"
+#include "replicator/repl.h"
 #include "web/web.h"
 
 #include <errno.h>
@@ -194,8 +195,11 @@ ferryd_check_ceph(const struct ferryd_settings *settings)
 			 "/etc/ceph/$cluster.$name.keyring,/etc/ceph/$cluster.keyring,"
 			 "/etc/ceph/keyring,/etc/ceph/keyring.bin");
 	if (ferryd_keyring_readable(keyring, client, found, sizeof(found)))
-		printf("Ceph: %s as %s, keyring %s, replica pool %s\n", settings->ceph_conf, client,
-		       found, settings->replica_pool ? settings->replica_pool : "rbd");
+		printf("Ceph: %s as %s, keyring %s, replica pool %s, calls bounded to %lld s\n",
+		       settings->ceph_conf, client, found,
+		       settings->replica_pool ? settings->replica_pool : "rbd",
+		       (long long)(settings->ceph_op_timeout_s ? settings->ceph_op_timeout_s
+							       : REPL_CEPH_TIMEOUT_DEFAULT));
 	else
 		ferryd_check_problem("Ceph: no keyring for %s is readable by this user (looked at "
 				     "%s): give the ferry user read access (e.g. a group that "

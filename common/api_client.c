@@ -1,14 +1,22 @@
 /* libcurl-based client of the /v1 API. Errors are reported once here, with the URL and a next
- * step, so that the CLI can print ferry_error_message() as it is. */
+ * step, so that the CLI can print ferry_error_message() as it is.
+ *
+ * Bounded waits: a connection is given 10 s to open and is dropped when no byte moves for
+ * stall_seconds (libcurl's low-speed limit of 1 byte/s), a call that could not reach the
+ * daemon is retried with capped exponential backoff and jitter for at most retry_seconds,
+ * and a cancel flag cuts a call in flight (libcurl's progress callback) and every wait. */
 #include "common/api_client.h"
 #include "common/error.h"
+#include "common/log.h"
 
 #include <curl/curl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define API_REPLY_MAX (16u << 20)
 
@@ -17,7 +25,65 @@ struct api_client {
 	char url[512];
 	char authorization[4200];
 	bool insecure;
+	int stall_seconds;
+	int retry_seconds;
+	const atomic_bool *cancel;
+	uint64_t retries;
 };
+
+int64_t
+api_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms)
+{
+	static _Atomic uint64_t state = 0;
+	uint64_t seed, mixed;
+	int64_t delay = base_ms > 0 ? base_ms : 1;
+
+	for (int i = 1; i < attempt && delay < cap_ms; i++)
+		delay *= 2;
+	if (delay > cap_ms)
+		delay = cap_ms;
+	/* splitmix64 over a shared counter seeded from the clock: jitter, not cryptography. */
+	seed = atomic_fetch_add(&state, 0x9e3779b97f4a7c15ULL);
+	if (seed == 0) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		seed = (uint64_t)now.tv_nsec * 0x2545f4914f6cdd1dULL + (uint64_t)pthread_self();
+		atomic_store(&state, seed);
+	}
+	mixed = seed + 0x9e3779b97f4a7c15ULL;
+	mixed = (mixed ^ (mixed >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	mixed = (mixed ^ (mixed >> 27)) * 0x94d049bb133111ebULL;
+	mixed ^= mixed >> 31;
+	/* 80% to 120% of the delay. */
+	return delay * 8 / 10 + (int64_t)(mixed % (uint64_t)(delay * 4 / 10 + 1));
+}
+
+bool
+api_backoff_sleep(int64_t milliseconds, const atomic_bool *cancel)
+{
+	while (milliseconds > 0) {
+		int64_t slice = milliseconds < 100 ? milliseconds : 100;
+		struct timespec pause = {0, (long)slice * 1000000L};
+
+		if (cancel && atomic_load(cancel))
+			return false;
+		nanosleep(&pause, NULL);
+		milliseconds -= slice;
+	}
+	return !(cancel && atomic_load(cancel));
+}
+
+/* libcurl's progress callback: a non-zero answer cuts the transfer in flight. */
+static int
+api_client_progress(void *context, curl_off_t download_total, curl_off_t downloaded,
+		    curl_off_t upload_total, curl_off_t uploaded)
+{
+	const struct api_client *client = context;
+
+	(void)download_total, (void)downloaded, (void)upload_total, (void)uploaded;
+	return client->cancel && atomic_load(client->cancel);
+}
 
 struct api_reply {
 	char *data;
@@ -57,10 +123,20 @@ api_client_new(const struct api_client_options *options)
 	curl_easy_setopt(client->curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(client->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(client->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* A stalled peer must not hang a copy forever: give up on < 1 KiB/s for 60 s. */
-	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	/* A stalled peer must not hang a copy forever: no byte for stall_seconds drops the
+	 * connection, and the caller resumes on a new one. */
+	client->stall_seconds =
+		options->stall_seconds > 0 ? options->stall_seconds : API_CLIENT_STALL_SECONDS;
+	client->retry_seconds = options->retry_seconds > 0 ? options->retry_seconds : 0;
+	client->cancel = options->cancel;
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)client->stall_seconds);
 	curl_easy_setopt(client->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (client->cancel) {
+		curl_easy_setopt(client->curl, CURLOPT_XFERINFOFUNCTION, api_client_progress);
+		curl_easy_setopt(client->curl, CURLOPT_XFERINFODATA, client);
+		curl_easy_setopt(client->curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (options->cacert)
 		curl_easy_setopt(client->curl, CURLOPT_CAINFO, options->cacert);
 	client->insecure = options->insecure;
@@ -72,6 +148,12 @@ api_client_new(const struct api_client_options *options)
 		curl_easy_setopt(client->curl, CURLOPT_MAX_SEND_SPEED_LARGE,
 				 (curl_off_t)options->max_send_speed);
 	return client;
+}
+
+uint64_t
+api_client_retries(const struct api_client *client)
+{
+	return client ? client->retries : 0;
 }
 
 void
@@ -154,6 +236,7 @@ static int
 api_client_transport_error(struct api_client *client, CURLcode code, const char *detail)
 {
 	const char *text = detail[0] ? detail : curl_easy_strerror(code);
+	char stalled[160];
 	bool certificate = code == CURLE_PEER_FAILED_VERIFICATION ||
 			   code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM ||
 			   (code == CURLE_SSL_CONNECT_ERROR && strcasestr(text, "certificate"));
@@ -177,6 +260,15 @@ api_client_transport_error(struct api_client *client, CURLcode code, const char 
 			client->insecure ? ""
 					 : " (--insecure skips the check: a last resort, it trusts "
 					   "anyone on the path)");
+	}
+	if (code == CURLE_ABORTED_BY_CALLBACK)
+		return ferry_error_set(FERRY_ERR_NETWORK,
+				       "call to %s cut: this process is stopping", client->url);
+	if (code == CURLE_OPERATION_TIMEDOUT && !strstr(text, "onnect")) {
+		snprintf(stalled, sizeof(stalled),
+			 "no byte moved for %d s (%s), connection dropped", client->stall_seconds,
+			 text);
+		text = stalled;
 	}
 	return ferry_error_set(FERRY_ERR_NETWORK,
 			       "cannot reach %s: %s; check that ferryd runs there and the "
@@ -213,10 +305,10 @@ api_client_status_error(struct api_client *client, long status, const struct api
 	return code;
 }
 
-int
-api_client_send(struct api_client *client, const char *method, const char *path,
-		const char *content_type, const void *body, size_t body_length,
-		const char *const *headers, json_t **reply_out)
+static int
+api_client_send_once(struct api_client *client, const char *method, const char *path,
+		     const char *content_type, const void *body, size_t body_length,
+		     const char *const *headers, json_t **reply_out)
 {
 	struct curl_slist *list = NULL;
 	struct api_reply reply = {0};
@@ -274,6 +366,41 @@ out:
 	curl_slist_free_all(list);
 	free(reply.data);
 	return rc;
+}
+
+int
+api_client_send(struct api_client *client, const char *method, const char *path,
+		const char *content_type, const void *body, size_t body_length,
+		const char *const *headers, json_t **reply_out)
+{
+	struct timespec now;
+	double deadline;
+	int rc, attempt = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = (double)now.tv_sec + (double)now.tv_nsec / 1e9 + client->retry_seconds;
+	for (;;) {
+		int64_t wait_ms;
+
+		if (client->cancel && atomic_load(client->cancel))
+			return ferry_error_set(FERRY_ERR_NETWORK,
+					       "call to %s not made: this process is stopping",
+					       client->url);
+		rc = api_client_send_once(client, method, path, content_type, body, body_length,
+					  headers, reply_out);
+		if (rc != FERRY_ERR_NETWORK || client->retry_seconds == 0)
+			return rc;
+		wait_ms = api_backoff_ms(++attempt, 500, 15000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((double)now.tv_sec + (double)now.tv_nsec / 1e9 + (double)wait_ms / 1000.0 >
+		    deadline)
+			return rc; /* its message says what failed; the caller adds what it was */
+		client->retries++;
+		log_warn("%s; trying %s %s again in %.1f s (try %d)", ferry_error_message(), method,
+			 path, (double)wait_ms / 1000.0, attempt + 1);
+		if (!api_backoff_sleep(wait_ms, client->cancel))
+			return rc;
+	}
 }
 
 int
@@ -342,7 +469,7 @@ api_client_stream(struct api_client *client, const char *path, const char *const
 	/* A quiet stream sends a few bytes every few seconds: not a stalled transfer. */
 	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 0L);
 	code = curl_easy_perform(client->curl);
-	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)client->stall_seconds);
 	curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (stream.status != 0 && (stream.status < 200 || stream.status > 299))

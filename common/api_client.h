@@ -6,6 +6,7 @@
 #define FERRY_COMMON_API_CLIENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,11 +19,32 @@ struct api_client_options {
 	const char *cacert;	 /* CA file to trust, or NULL for the system's */
 	bool insecure;		 /* skip certificate verification (explicit operator choice) */
 	uint64_t max_send_speed; /* bytes per second, 0 for no limit */
+	/* A connection that moves no byte for this long is dropped (a network error, so that
+	 * callers retry and resume); 0: API_CLIENT_STALL_SECONDS. */
+	int stall_seconds;
+	/* How long a call that cannot reach the daemon (FERRY_ERR_NETWORK) is tried again, with
+	 * api_backoff_ms() between tries; 0: never (one try). Streams are never retried. */
+	int retry_seconds;
+	/* When set (ferryd stopping), a call in flight is cut and none is retried: the call
+	 * returns FERRY_ERR_NETWORK at once. May be NULL. */
+	const atomic_bool *cancel;
 };
+
+#define API_CLIENT_STALL_SECONDS 60
+
+/* Capped exponential backoff with jitter, the one schedule of every retry loop (the sender's
+ * segments, peer calls, the scheduler's failed passes): the wait before retry number attempt
+ * (1, 2, ...) is base_ms * 2^(attempt - 1), at most cap_ms, spread by -20%..+20% so that clients
+ * that failed together do not come back together. */
+int64_t api_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
+/* Sleeps milliseconds, in slices, returning false early when cancel (may be NULL) is set. */
+bool api_backoff_sleep(int64_t milliseconds, const atomic_bool *cancel);
 
 /* Returns NULL with a message when the URL is not https:// or memory runs out. */
 struct api_client *api_client_new(const struct api_client_options *options);
 void api_client_free(struct api_client *client);
+/* How many times this client's calls were tried again (retry_seconds) since it was made. */
+uint64_t api_client_retries(const struct api_client *client);
 
 /* Sends one request. body may be NULL; headers is a NULL-terminated list of "Name: value"
  * or NULL. On 2xx returns 0 and, when reply_out is not NULL, the parsed JSON reply (caller

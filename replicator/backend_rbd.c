@@ -2,7 +2,11 @@
  * read-only at that snapshot). One cluster connection per process, made on first use with the
  * settings given to repl_ceph_configure(); every image open gets its own I/O context.
  * Timeouts are set on the connection so that a cluster that went away fails calls instead of
- * hanging them: a DR appliance must say "replica cluster unreachable", not freeze. */
+ * hanging them: a DR appliance must say "replica cluster unreachable", not freeze. One bound,
+ * repl_ceph_set_timeout() (ferryd's [ceph] op-timeout, default 30 s), is given to librados as
+ * client_mount_timeout (rados_connect), rados_mon_op_timeout (monitor commands) and
+ * rados_osd_op_timeout (every read, write and metadata call of librbd): no call of ours waits
+ * on the network for longer. */
 #include "replicator/backend_rbd.h"
 #include "common/error.h"
 #include "common/util.h"
@@ -21,6 +25,7 @@ static rados_t ceph_cluster;
 static bool ceph_connected;
 static char ceph_conf_path[1024];
 static char ceph_client_id[128] = "admin";
+static int ceph_timeout_s = REPL_CEPH_TIMEOUT_DEFAULT;
 
 int
 repl_ceph_configure(const char *conf_path, const char *client_id)
@@ -29,6 +34,19 @@ repl_ceph_configure(const char *conf_path, const char *client_id)
 	snprintf(ceph_conf_path, sizeof(ceph_conf_path), "%s", conf_path ? conf_path : "");
 	snprintf(ceph_client_id, sizeof(ceph_client_id), "%s",
 		 client_id && client_id[0] ? client_id : "admin");
+	pthread_mutex_unlock(&ceph_lock);
+	return 0;
+}
+
+int
+repl_ceph_set_timeout(int seconds)
+{
+	if (seconds < 1 || seconds > 3600)
+		return ferry_error_set(
+			FERRY_ERR_INVALID,
+			"the Ceph operation timeout must be 1 to 3600 seconds, not %d", seconds);
+	pthread_mutex_lock(&ceph_lock);
+	ceph_timeout_s = seconds;
 	pthread_mutex_unlock(&ceph_lock);
 	return 0;
 }
@@ -55,6 +73,7 @@ rbd_error(int negative_errno, const char *what, const char *location)
 	int error_number = -negative_errno;
 	int code = FERRY_ERR_IO;
 	const char *hint = "";
+	char cluster[1200] = "";
 
 	switch (error_number) {
 	case ENOENT:
@@ -74,7 +93,12 @@ rbd_error(int negative_errno, const char *what, const char *location)
 	case ENOTCONN:
 	case ESHUTDOWN:
 		code = FERRY_ERR_NETWORK;
-		hint = "; check that the Ceph cluster is up and reachable";
+		/* Which cluster, and how long it was given: the operator's first question. */
+		snprintf(cluster, sizeof(cluster),
+			 "; the Ceph cluster of %s did not answer within %d s ([ceph] "
+			 "op-timeout): check that its monitors and OSDs are up and reachable",
+			 ceph_conf_path[0] ? ceph_conf_path : "(no ceph.conf)", ceph_timeout_s);
+		hint = cluster;
 		break;
 	case EEXIST: code = FERRY_ERR_CONFLICT; break;
 	}
@@ -85,6 +109,9 @@ rbd_error(int negative_errno, const char *what, const char *location)
 static int
 rbd_connect_locked(void)
 {
+	static const char *const bounded[] = {"client_mount_timeout", "rados_mon_op_timeout",
+					      "rados_osd_op_timeout"};
+	char timeout[16];
 	int rc;
 
 	if (ceph_connected)
@@ -96,13 +123,10 @@ rbd_connect_locked(void)
 	rc = rados_create(&ceph_cluster, ceph_client_id);
 	if (rc < 0)
 		return rbd_error(rc, "rados_create for client", ceph_client_id);
+	snprintf(timeout, sizeof(timeout), "%d", ceph_timeout_s);
 	rc = rados_conf_read_file(ceph_cluster, ceph_conf_path);
-	if (rc == 0)
-		rc = rados_conf_set(ceph_cluster, "client_mount_timeout", "15");
-	if (rc == 0)
-		rc = rados_conf_set(ceph_cluster, "rados_mon_op_timeout", "15");
-	if (rc == 0)
-		rc = rados_conf_set(ceph_cluster, "rados_osd_op_timeout", "60");
+	for (size_t i = 0; rc == 0 && i < sizeof(bounded) / sizeof(bounded[0]); i++)
+		rc = rados_conf_set(ceph_cluster, bounded[i], timeout);
 	if (rc < 0) {
 		rados_shutdown(ceph_cluster);
 		return rbd_error(rc, "cannot read Ceph configuration", ceph_conf_path);
@@ -111,14 +135,16 @@ rbd_connect_locked(void)
 	if (rc < 0) {
 		rados_shutdown(ceph_cluster);
 		return ferry_error_set(rc == -ETIMEDOUT ? FERRY_ERR_NETWORK : FERRY_ERR_IO,
-				       "cannot connect to the Ceph cluster of %s as client.%s: %s; "
-				       "check that the keyring named there holds client.%s's key "
-				       "and that its monitors are up",
+				       "cannot connect to the Ceph cluster of %s as client.%s: %s "
+				       "(waited up to %d s); check that its monitors are up and "
+				       "reachable and that the keyring named there holds "
+				       "client.%s's key",
 				       ceph_conf_path, ceph_client_id, strerror(-rc),
-				       ceph_client_id);
+				       ceph_timeout_s, ceph_client_id);
 	}
 	ceph_connected = true;
-	log_info("connected to Ceph as client.%s (%s)", ceph_client_id, ceph_conf_path);
+	log_info("connected to Ceph as client.%s (%s; calls bounded to %d s)", ceph_client_id,
+		 ceph_conf_path, ceph_timeout_s);
 	return 0;
 }
 

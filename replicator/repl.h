@@ -6,6 +6,7 @@
 #ifndef FERRY_REPLICATOR_REPL_H
 #define FERRY_REPLICATOR_REPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,11 @@
 /* Ceph settings for every rbd: volume this process opens: the ceph.conf (whose keyring setting
  * names the key) and the client id (NULL: "admin"). The cluster is connected on first use. */
 int repl_ceph_configure(const char *conf_path, const char *client_id);
+/* The bound, in seconds (1 to 3600), of every librados/librbd call that waits on the cluster:
+ * connecting, monitor commands and OSD operations alike. Takes effect at the next connection
+ * (set it before the first rbd: volume is opened). */
+#define REPL_CEPH_TIMEOUT_DEFAULT 30
+int repl_ceph_set_timeout(int seconds);
 bool repl_ceph_configured(void);
 void repl_ceph_shutdown(void);
 
@@ -264,6 +270,10 @@ void repl_scheduler_request(struct repl_scheduler *scheduler, const char *group)
  * protections can then be changed under the scheduler's feet (a reprotect). */
 void repl_scheduler_hold(struct repl_scheduler *scheduler);
 void repl_scheduler_release(struct repl_scheduler *scheduler);
+/* Whether group's last cycle failed (1, else 0): then *failures, the cycles failed in a row,
+ * and *next_retry_ms, when the next try is due (ms since the epoch; backoff, see scheduler.c). */
+int repl_scheduler_retry(struct repl_scheduler *scheduler, const char *group,
+			 int64_t *next_retry_ms, int *failures);
 /* How the last push to each replica site went, and the segments sent again since the start. */
 struct repl_site_contact {
 	char site[VOLUME_NAME_MAX + 1];
@@ -301,9 +311,16 @@ struct repl_copy_options {
 	const char *from_snapshot; /* ship only what changed since this snapshot of the source */
 	bool progress;		   /* draw progress on stderr */
 	uint64_t bandwidth_limit;  /* bytes per second on the wire, 0 for none */
-	int send_attempts;	   /* tries per segment; 0: the default (6) */
+	/* How long a passing failure (the link, the receiver restarting) is retried, with capped
+	 * exponential backoff and jitter: 0 the default (REPL_COPY_RETRY_SECONDS), < 0 never
+	 * (one try: the scheduler's next cycle resumes). */
+	int retry_seconds;
+	int stall_seconds;	   /* no byte for this long drops a connection; 0: the default */
+	const atomic_bool *cancel; /* set: the copy stops at once (ferryd stopping); or NULL */
 	struct catalog *catalog;   /* the CLI's own records */
 };
+
+#define REPL_COPY_RETRY_SECONDS 120
 
 struct repl_copy_result {
 	char name[VOLUME_NAME_MAX + 1];

@@ -12,8 +12,14 @@
  *     so the base of the next delta (point N) is never removed.
  *  4. Point numbers belong to the group: the images of a group move in step, and an image that
  *     joins while point N is pending waits for N + 1 (N's group snapshot does not hold it).
+ *  5. A group whose cycle failed is tried again with capped exponential backoff and jitter
+ *     (api_backoff_ms: its interval, then 2x, 4x ... up to SCHEDULER_RETRY_CAP_MS, never less
+ *     than the interval), not at every interval: a dead cluster or peer costs a few tries a
+ *     minute, not thousands. A success, or a point asked for, ends the backoff.
  * librbd diffs only from user snapshots, so each image also gets the user snapshot ferry-N-before
- * just before group snapshot N: the next delta starts there (see repl.h). */
+ * just before group snapshot N: the next delta starts there (see repl.h).
+ * Stopping: repl_scheduler_stop() sets cancel, which cuts the transfer and peer calls in flight
+ * and every wait of theirs; a librbd call in flight ends within the Ceph timeout. */
 #include "replicator/backend.h"
 #include "common/api_client.h"
 #include "common/error.h"
@@ -26,7 +32,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEDULER_GROUPS_MAX 256
+#define SCHEDULER_GROUPS_MAX   256
+#define SCHEDULER_RETRY_CAP_MS (5 * 60 * 1000)
 
 /* Held while an image joins or leaves a protection and its RBD group, and while a group's point
  * is taken: a pass works on rows copied from the catalog, and must not put an image that was
@@ -41,10 +48,14 @@ struct repl_scheduler {
 	pthread_mutex_t pass_lock; /* held through a pass; repl_scheduler_hold() takes it too */
 	pthread_cond_t wake;
 	bool stopping;
+	atomic_bool cancel; /* set with stopping: cuts the calls of the pass in flight */
 	struct {
 		char name[VOLUME_NAME_MAX + 1];
 		int64_t next_due_ms;
+		int failures;	       /* cycles failed in a row (invariant 5) */
+		int64_t next_retry_ms; /* when the next try is due after a failure, else 0 */
 	} due[SCHEDULER_GROUPS_MAX];
+	uint64_t cycle_failures; /* scheduler_fail() calls, counted by the scheduler's thread */
 	/* Whether each replica site answered at the last try (metrics, health). */
 	struct repl_site_contact sites[SCHEDULER_GROUPS_MAX];
 	int site_count;
@@ -97,7 +108,7 @@ repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_contact 
 
 static int
 scheduler_prune_replica(const struct catalog_site *site, const char *token, const char *replica,
-			const struct repl_retention *retention)
+			const struct repl_retention *retention, const atomic_bool *cancel)
 {
 	struct api_client *client;
 	json_t *request = NULL, *also;
@@ -108,6 +119,7 @@ scheduler_prune_replica(const struct catalog_site *site, const char *token, cons
 		.url = site->url,
 		.token = token,
 		.cacert = site->cacert_path[0] ? site->cacert_path : NULL,
+		.cancel = cancel,
 	});
 	if (client == NULL)
 		return ferry_error_last_code();
@@ -239,8 +251,10 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 			.target_kind = "rbd",
 			.from_snapshot = protection->last_point ? base : NULL,
 			.catalog = catalog,
-			/* The next cycle resumes anyway: a failure shows in the status at once. */
-			.send_attempts = 1,
+			/* The next cycle resumes anyway (after a backoff, invariant 5): a failure
+			 * shows in the status at once. */
+			.retry_seconds = -1,
+			.cancel = &scheduler->cancel,
 		},
 		&result);
 	scheduler_site_contact(scheduler, protection->site, rc, &result);
@@ -281,7 +295,8 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 		if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0 &&
 		    repl_volume_prune_points(source, &retention) < 0)
 			log_warn("%s: retention: %s", protection->source, ferry_error_message());
-		if (scheduler_prune_replica(&site, token, protection->replica, &retention) < 0)
+		if (scheduler_prune_replica(&site, token, protection->replica, &retention,
+					    &scheduler->cancel) < 0)
 			log_warn("%s: retention at site %s: %s", protection->source,
 				 protection->site, ferry_error_message());
 	}
@@ -335,6 +350,7 @@ scheduler_fail(struct repl_scheduler *scheduler, struct catalog_protection *prot
 	snprintf(protection->reason, sizeof(protection->reason), "%s", ferry_error_message());
 	snprintf(protection->state, sizeof(protection->state), "error");
 	protection->errors++;
+	scheduler->cycle_failures++;
 	log_warn("%s: %s", protection->source, protection->reason);
 	catalog_protection_update(scheduler->catalog, protection);
 	catalog_event_add(scheduler->catalog, "error", protection->source, "%s",
@@ -552,20 +568,32 @@ scheduler_protection_cycle(struct repl_scheduler *scheduler, const struct catalo
 		scheduler_fail(scheduler, protection);
 }
 
-static int64_t *
-scheduler_due_slot(struct repl_scheduler *scheduler, const char *group)
+/* The slot of group in scheduler->due (made on first use), or -1 when all are taken. Called
+ * with scheduler->lock held. */
+static int
+scheduler_slot(struct repl_scheduler *scheduler, const char *group)
 {
 	for (int i = 0; i < SCHEDULER_GROUPS_MAX; i++) {
 		if (strcmp(scheduler->due[i].name, group) == 0)
-			return &scheduler->due[i].next_due_ms;
+			return i;
 		if (scheduler->due[i].name[0] == '\0') {
 			snprintf(scheduler->due[i].name, sizeof(scheduler->due[i].name), "%s",
 				 group);
 			scheduler->due[i].next_due_ms = 0;
-			return &scheduler->due[i].next_due_ms;
+			scheduler->due[i].failures = 0;
+			scheduler->due[i].next_retry_ms = 0;
+			return i;
 		}
 	}
-	return NULL;
+	return -1;
+}
+
+static int64_t *
+scheduler_due_slot(struct repl_scheduler *scheduler, const char *group)
+{
+	int slot = scheduler_slot(scheduler, group);
+
+	return slot < 0 ? NULL : &scheduler->due[slot].next_due_ms;
 }
 
 /* Whether a point of group was asked for (repl_scheduler_request) and not yet taken. */
@@ -580,6 +608,62 @@ scheduler_asked(struct repl_scheduler *scheduler, const char *group)
 	asked = due != NULL && *due == 0;
 	pthread_mutex_unlock(&scheduler->lock);
 	return asked;
+}
+
+/* Invariant 5: after a cycle of group, the time of its next one. A success keeps the interval
+ * the pass set; a failure puts the next try a backoff away from now. */
+static void
+scheduler_backoff(struct repl_scheduler *scheduler, const struct catalog_group *group, bool failed)
+{
+	int64_t interval_ms = group->interval_s * 1000, wait_ms = 0;
+	int failures = 0, slot;
+
+	pthread_mutex_lock(&scheduler->lock);
+	slot = scheduler_slot(scheduler, group->name);
+	if (slot >= 0) {
+		failures = failed ? scheduler->due[slot].failures + 1 : 0;
+		scheduler->due[slot].failures = failures;
+		scheduler->due[slot].next_retry_ms = 0;
+		if (failed) {
+			wait_ms = api_backoff_ms(failures, interval_ms > 0 ? interval_ms : 1000,
+						 interval_ms > SCHEDULER_RETRY_CAP_MS
+							 ? interval_ms
+							 : SCHEDULER_RETRY_CAP_MS);
+			if (wait_ms < interval_ms)
+				wait_ms = interval_ms;
+			scheduler->due[slot].next_retry_ms = util_now_ms() + wait_ms;
+			/* A point asked for meanwhile (0) stays asked. */
+			if (scheduler->due[slot].next_due_ms != 0)
+				scheduler->due[slot].next_due_ms =
+					scheduler->due[slot].next_retry_ms;
+		}
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+	if (failed)
+		log_warn("group %s: cycle failed (%d in a row); next try in %.1f s", group->name,
+			 failures, (double)wait_ms / 1000.0);
+}
+
+int
+repl_scheduler_retry(struct repl_scheduler *scheduler, const char *group, int64_t *next_retry_ms,
+		     int *failures)
+{
+	int found = 0;
+
+	*next_retry_ms = 0;
+	*failures = 0;
+	if (scheduler == NULL)
+		return 0;
+	pthread_mutex_lock(&scheduler->lock);
+	for (int i = 0; i < SCHEDULER_GROUPS_MAX && scheduler->due[i].name[0]; i++)
+		if (strcmp(scheduler->due[i].name, group) == 0) {
+			*next_retry_ms = scheduler->due[i].next_retry_ms;
+			*failures = scheduler->due[i].failures;
+			found = *failures > 0;
+			break;
+		}
+	pthread_mutex_unlock(&scheduler->lock);
+	return found;
 }
 
 /* One pass: every group whose interval has passed gets a cycle. First every volume of the
@@ -604,6 +688,7 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		struct catalog_protection *members = protections.rows;
 		const struct catalog_group *group;
 		int64_t *due, started;
+		uint64_t failures_before;
 
 		/* A group whose point was asked for (a cutover waits, maybe with a guest frozen)
 		 * goes next, before those merely due. */
@@ -644,10 +729,12 @@ scheduler_pass(struct repl_scheduler *scheduler)
 			continue;
 		log_debug("group %s: taking a point of its %zu image(s)%s", group->name, count,
 			  group->paused_ms > 0 ? " (asked for while paused)" : "");
+		failures_before = scheduler->cycle_failures;
 		scheduler_take_group_point(scheduler, members, count, ship);
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])
 				scheduler_protection_cycle(scheduler, group, &members[p]);
+		scheduler_backoff(scheduler, group, scheduler->cycle_failures != failures_before);
 		/* A point asked for meanwhile comes first; the next pass prunes. */
 		if (!scheduler_asked(scheduler, group->name))
 			scheduler_prune_group(scheduler, group, members, count);
@@ -711,6 +798,7 @@ repl_scheduler_stop(struct repl_scheduler *scheduler)
 		return;
 	pthread_mutex_lock(&scheduler->lock);
 	scheduler->stopping = true;
+	atomic_store(&scheduler->cancel, true);
 	pthread_cond_signal(&scheduler->wake);
 	pthread_mutex_unlock(&scheduler->lock);
 	pthread_join(scheduler->thread, NULL);

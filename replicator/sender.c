@@ -8,7 +8,13 @@
  * "attempted" in the CLI's catalog; a later run that sends it again counts it as re-sent.
  *
  * Threads: `jobs` workers, each with its own connection, codec and buffers, claim the next
- * segment index under `lock`; the calling thread draws progress and joins them. */
+ * segment index under `lock`; the calling thread draws progress and joins them.
+ *
+ * Retries: a segment whose send failed for a passing reason (the link, the receiver restarting,
+ * a checksum refused) is tried again with capped exponential backoff and jitter
+ * (api_backoff_ms) for at most retry_seconds, and the control calls (begin, the base's size,
+ * commit) alike through their client, so that a copy outlives a receiver's restart of a few
+ * seconds; options->cancel cuts every wait and call when the process stops. */
 #include "replicator/backend.h"
 #include "common/api_client.h"
 #include "common/error.h"
@@ -23,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SEND_ATTEMPTS 6
+#define SEND_RETRY_BASE_MS 250
+#define SEND_RETRY_CAP_MS  15000
 
 enum segment_job { JOB_SKIP, JOB_CHECKSUM_ONLY, JOB_SEND };
 
@@ -91,6 +98,13 @@ copy_claim(struct copy_run *run, uint64_t *index, enum segment_job *job)
 	bool claimed = false;
 
 	pthread_mutex_lock(&run->lock);
+	if (!run->failed && run->options->cancel && atomic_load(run->options->cancel)) {
+		run->failed = true;
+		run->error_code = FERRY_ERR_NETWORK;
+		snprintf(run->error_message, sizeof(run->error_message),
+			 "copy of %s to %s cut: this process is stopping; the next run resumes",
+			 run->options->name, run->options->url);
+	}
 	while (!run->failed && run->next_index < run->segments_total) {
 		uint64_t candidate = run->next_index++;
 
@@ -110,6 +124,28 @@ copy_error_is_transient(int code)
 {
 	return code == FERRY_ERR_NETWORK || code == FERRY_ERR_CHECKSUM || code == FERRY_ERR_IO ||
 	       code == FERRY_ERR_REMOTE || code == FERRY_ERR_INTERNAL;
+}
+
+/* How long a passing failure is retried: options->retry_seconds, 0 the default, < 0 never. */
+static int64_t
+copy_retry_seconds(const struct repl_copy_options *options)
+{
+	if (options->retry_seconds < 0)
+		return 0;
+	return options->retry_seconds > 0 ? options->retry_seconds : REPL_COPY_RETRY_SECONDS;
+}
+
+/* The retries of one call ran out: its last failure, and for how long it was retried. */
+static int
+copy_gave_up(int code, int tries, int64_t first_failure_ms)
+{
+	char cause[1024];
+
+	if (tries < 2)
+		return code;
+	snprintf(cause, sizeof(cause), "%s", ferry_error_message());
+	return ferry_error_set(code, "%s (tried %d times over %.0f s; re-run to resume)", cause,
+			       tries, (double)(util_now_ms() - first_failure_ms) / 1000.0);
 }
 
 #ifdef FERRY_FAULT_INJECTION
@@ -254,6 +290,7 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 	char checksum_header[64], hex[CHECKSUM_HEX_LENGTH + 1];
 	const char *headers[] = {transfer_header, length_header, encoding_header, checksum_header,
 				 NULL};
+	int64_t first_failure_ms = 0, deadline_ms = 0;
 	int rc = 0;
 
 	checksum_to_hex(sum, hex);
@@ -268,20 +305,20 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 	rc = catalog_transfer_mark_attempted(run->options->catalog, run->local.id, index);
 	if (rc < 0)
 		return rc;
-	int attempts =
-		run->options->send_attempts > 0 ? run->options->send_attempts : SEND_ATTEMPTS;
-
-	for (int attempt = 0; attempt < attempts; attempt++) {
+	for (int attempt = 0;; attempt++) {
 		if (attempt > 0) {
-			struct timespec pause = {0, 250000000L << (attempt - 1)};
+			int64_t wait_ms =
+				api_backoff_ms(attempt, SEND_RETRY_BASE_MS, SEND_RETRY_CAP_MS);
 
-			while (pause.tv_nsec >= 1000000000L) {
-				pause.tv_sec++;
-				pause.tv_nsec -= 1000000000L;
+			if (util_now_ms() + wait_ms > deadline_ms) {
+				rc = copy_gave_up(rc, attempt, first_failure_ms);
+				break;
 			}
-			log_warn("segment %" PRIu64 " of %s: %s; retrying (%d of %d)", index,
-				 run->options->name, ferry_error_message(), attempt, attempts - 1);
-			nanosleep(&pause, NULL);
+			log_warn("segment %" PRIu64 " of %s: %s; trying again in %.1f s (try %d)",
+				 index, run->options->name, ferry_error_message(),
+				 (double)wait_ms / 1000.0, attempt + 1);
+			if (!api_backoff_sleep(wait_ms, run->options->cancel))
+				break;
 			pthread_mutex_lock(&run->lock);
 			run->retries++;
 			pthread_mutex_unlock(&run->lock);
@@ -302,6 +339,10 @@ copy_send_segment(struct copy_worker *worker, uint64_t index, uint64_t length,
 		pthread_mutex_unlock(&run->lock);
 		if (rc == 0 || !copy_error_is_transient(rc) || run->failed)
 			break;
+		if (attempt == 0) {
+			first_failure_ms = util_now_ms();
+			deadline_ms = first_failure_ms + copy_retry_seconds(run->options) * 1000;
+		}
 	}
 	if (rc < 0)
 		return rc;
@@ -780,6 +821,9 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 		.token = options->token,
 		.cacert = options->cacert,
 		.insecure = options->insecure,
+		.stall_seconds = options->stall_seconds,
+		.retry_seconds = (int)copy_retry_seconds(options),
+		.cancel = options->cancel,
 	};
 	struct copy_run run;
 	struct copy_worker *workers = NULL;
@@ -846,8 +890,10 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 	}
 	skipped_bytes = copy_skipped_bytes(&run);
 
-	/* Each connection may use the whole limit; copy_throttle() keeps their sum under it. */
+	/* Each connection may use the whole limit; copy_throttle() keeps their sum under it. A
+	 * segment's retries are the worker's own (a refused checksum is retried too). */
 	client_options.max_send_speed = options->bandwidth_limit;
+	client_options.retry_seconds = 0;
 	workers = calloc((size_t)jobs, sizeof(*workers));
 	threads = calloc((size_t)jobs, sizeof(*threads));
 	if (workers == NULL || threads == NULL) {
@@ -874,7 +920,7 @@ out:
 	result->bytes_read = run.bytes_read;
 	result->segments_zero = run.segments_zero;
 	result->segments_sent = run.segments_sent;
-	result->retries = run.retries;
+	result->retries = run.retries + api_client_retries(control);
 	result->seconds = util_monotonic_seconds() - started;
 	for (int i = 0; workers && i < jobs; i++) {
 		api_client_free(workers[i].client);

@@ -279,6 +279,7 @@ struct web_status_context {
 	json_t *volumes;
 	json_t *groups; /* name -> group object, filled as volumes are seen */
 	int64_t now_ms;
+	struct repl_scheduler *scheduler; /* NULL: no retries to show */
 };
 
 static const char *const web_state_order[] = {"in-sync", "syncing", "paused", "lagging", "error"};
@@ -299,6 +300,8 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 	struct catalog_group group = {.interval_s = 1};
 	json_t *entry, *group_json;
 	const char *state = protection->state;
+	int64_t next_retry_ms = 0;
+	int failures = 0;
 	double lag = protection->last_point_ms
 			     ? (double)(status->now_ms - protection->last_point_ms) / 1000.0
 			     : -1;
@@ -327,6 +330,11 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 	json_object_set_new(entry, "lag_ms", json_integer(lag < 0 ? 0 : (json_int_t)(lag * 1000)));
 	json_object_set_new(entry, "duration_ms",
 			    json_integer((json_int_t)(protection->last_seconds * 1000)));
+	/* A failed cycle is tried again after a backoff: when, and how many failed in a row
+	 * (0 and 0 when the last cycle went well). */
+	repl_scheduler_retry(status->scheduler, protection->group, &next_retry_ms, &failures);
+	json_object_set_new(entry, "next_retry_ms", json_integer(next_retry_ms));
+	json_object_set_new(entry, "failed_cycles", json_integer(failures));
 	json_array_append_new(status->volumes, entry);
 	group_json = json_object_get(status->groups, protection->group);
 	if (group_json) {
@@ -365,6 +373,8 @@ web_protection_entry(const struct catalog_protection *protection, void *context)
 		}
 		if (strcmp(state, "error") == 0)
 			json_object_set_new(group_json, "reason", json_string(protection->reason));
+		json_object_set_new(group_json, "next_retry_ms", json_integer(next_retry_ms));
+		json_object_set_new(group_json, "failed_cycles", json_integer(failures));
 	}
 	return 0;
 }
@@ -377,7 +387,7 @@ web_group_entry(const struct catalog_group *group, void *context)
 	return json_object_set_new(
 		       status->groups, group->name,
 		       json_pack("{s:s, s:I, s:I, s:i, s:s, s:I, s:f, s:I, s:I, s:b, s:I,"
-				 " s:I, s:I}",
+				 " s:I, s:I, s:I, s:i}",
 				 "name", group->name, "interval", (json_int_t)group->interval_s,
 				 "keep", (json_int_t)group->keep, "volumes", 0, "state",
 				 group->paused_ms ? "paused" : "syncing", "last_point",
@@ -385,7 +395,8 @@ web_group_entry(const struct catalog_group *group, void *context)
 				 "rpo_target", (json_int_t)catalog_group_rpo_target(group),
 				 "paused", group->paused_ms > 0, "paused_since_ms",
 				 (json_int_t)group->paused_ms, "duration_ms", (json_int_t)0,
-				 "errors", (json_int_t)0))
+				 "errors", (json_int_t)0, "next_retry_ms", (json_int_t)0,
+				 "failed_cycles", 0))
 		       ? FERRY_ERR_NO_MEMORY
 		       : 0;
 }
@@ -396,7 +407,9 @@ web_volume_list(struct web_route_context *route)
 	struct catalog *catalog = route->server->options.catalog;
 	struct web_list_context volumes = {catalog, json_array()};
 	struct web_list_context transfers = {catalog, json_array()};
-	struct web_status_context status = {catalog, volumes.array, json_object(), util_now_ms()};
+	struct web_status_context status = {
+		catalog, volumes.array, json_object(), util_now_ms(),
+		route->server->options.cutover ? route->server->options.cutover->scheduler : NULL};
 	json_t *groups = json_array(), *group;
 	const char *name;
 	int code;
