@@ -7,12 +7,17 @@
  *     transaction with the version bump, so a crash leaves the catalog at one version or the next.
  *  2. Every call holds catalog->lock while it uses the connection; a write runs in one
  *     transaction, the caller's (catalog_transaction_begin) or its own.
+ *  3. Outside a caller's transaction the connection is in autocommit: a write never joins a
+ *     transaction left open by a failure (catalog_rollback() ends the process first).
+ *  4. Every catalog file goes through the "ferry" VFS (fault.c): a failed fsync ends the
+ *     process, never retried.
  */
 #include "catalog/catalog_internal.h"
 #include "common/error.h"
 #include "common/log.h"
 
 #include <assert.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,9 +194,19 @@ int
 catalog_sqlite_error(struct catalog *catalog, int sqlite_rc, const char *what)
 {
 	int code = FERRY_ERR_INTERNAL;
+	const char *slash = strrchr(catalog->path, '/');
 
+	/* A full catalog names the folder to free space in (the state folder, for ferryd). */
+	if ((sqlite_rc & 0xff) == SQLITE_FULL)
+		return ferry_error_set(
+			FERRY_ERR_NO_SPACE,
+			"catalog %s: %s: %s; the filesystem of its folder %.*s has no "
+			"room: free space there (new work is refused until then; "
+			"nothing acknowledged is lost)",
+			catalog->path, what, sqlite3_errmsg(catalog->db),
+			slash ? (int)(slash - catalog->path) + (slash == catalog->path) : 1,
+			slash ? catalog->path : ".");
 	switch (sqlite_rc & 0xff) {
-	case SQLITE_FULL: code = FERRY_ERR_NO_SPACE; break;
 	case SQLITE_IOERR:
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
@@ -224,6 +239,22 @@ catalog_exec(struct catalog *catalog, const char *sql)
 	return 0;
 }
 
+/* Rolls the connection's transaction back. Should it stay open (a ROLLBACK that failed), every
+ * later write would join it as the caller's own and never be committed, yet be answered as
+ * done: the process ends instead (invariant 3), and a restart recovers from the WAL. */
+static void
+catalog_rollback(struct catalog *catalog)
+{
+	sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+	if (sqlite3_get_autocommit(catalog->db) == 0) {
+		log_error("catalog %s: a failed transaction cannot be rolled back (%s); this "
+			  "process stops now (exit %d) rather than record later work in it; start "
+			  "it again: the catalog recovers from its WAL",
+			  catalog->path, sqlite3_errmsg(catalog->db), CATALOG_EXIT_FATAL);
+		_exit(CATALOG_EXIT_FATAL);
+	}
+}
+
 /* Starts a write transaction unless the caller already holds one; *owned says which. */
 int
 catalog_write_begin(struct catalog *catalog, bool *owned)
@@ -244,7 +275,7 @@ catalog_write_end(struct catalog *catalog, bool owned, int rc)
 		if (rc >= 0)
 			rc = catalog_exec(catalog, "COMMIT");
 		if (rc < 0)
-			sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+			catalog_rollback(catalog);
 	}
 	pthread_mutex_unlock(&catalog->lock);
 	return rc;
@@ -270,7 +301,7 @@ catalog_transaction_commit(struct catalog *catalog)
 	int rc = catalog_exec(catalog, "COMMIT");
 
 	if (rc < 0)
-		sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+		catalog_rollback(catalog);
 	pthread_mutex_unlock(&catalog->lock);
 	return rc;
 }
@@ -278,7 +309,7 @@ catalog_transaction_commit(struct catalog *catalog)
 void
 catalog_transaction_rollback(struct catalog *catalog)
 {
-	sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+	catalog_rollback(catalog);
 	pthread_mutex_unlock(&catalog->lock);
 }
 
@@ -329,7 +360,7 @@ catalog_migrate(struct catalog *catalog, int target_version)
 		if (rc == 0)
 			rc = catalog_exec(catalog, "COMMIT");
 		if (rc < 0) {
-			sqlite3_exec(catalog->db, "ROLLBACK", NULL, NULL, NULL);
+			catalog_rollback(catalog);
 			return rc;
 		}
 		version++;
@@ -354,9 +385,12 @@ catalog_open_at_version(const char *path, enum catalog_sync sync, int target_ver
 	pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&catalog->lock, &attributes);
 	pthread_mutexattr_destroy(&attributes);
+	rc = catalog_vfs_register(path);
+	if (rc < 0)
+		goto out;
 	rc = sqlite3_open_v2(path, &catalog->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-			     NULL);
+			     CATALOG_VFS_NAME);
 	if (rc != SQLITE_OK) {
 		rc = ferry_error_set(FERRY_ERR_IO, "cannot open catalog %s: %s", path,
 				     catalog->db ? sqlite3_errmsg(catalog->db) : "out of memory");

@@ -36,6 +36,15 @@ struct catalog {
 	pthread_mutex_t lock; /* recursive: held by every call, and from begin to commit */
 };
 
+/* The catalog's VFS (fault.c): the default one, except that a failed fsync of a catalog file
+ * ends the process, and that the check build can fail the Nth write or fsync on demand.
+ * catalog_vfs_register() makes it known to SQLite (once per process; again is a no-op). */
+#define CATALOG_VFS_NAME "ferry"
+int catalog_vfs_register(const char *path);
+/* The exit status of a process that the catalog had to end: a failed fsync, or a transaction
+ * that could not be rolled back (EX_IOERR of sysexits.h). A restart recovers from the WAL. */
+#define CATALOG_EXIT_FATAL 74
+
 /* catalog_step()'s answer when the statement produced a row (0: it is done). */
 #define CATALOG_ROW 1
 
