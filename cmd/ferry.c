@@ -28,12 +28,12 @@ const struct cli_command cli_commands[] = {
 	{"copy", NULL, cli_copy,
 	 CLI_TAKES(CLI_OPTION_SEGMENT_SIZE, CLI_OPTION_JOBS, CLI_OPTION_ZSTD_LEVEL,
 		   CLI_OPTION_RESTART, CLI_OPTION_BWLIMIT, CLI_OPTION_TARGET, CLI_OPTION_FROM_SNAP,
-		   CLI_OPTION_SOURCE_FORMAT, CLI_OPTION_TARGET_FORMAT),
+		   CLI_OPTION_SOURCE_FORMAT, CLI_OPTION_TARGET_FORMAT, CLI_OPTION_RETRY_FOR),
 	 false,
 	 "  copy [--to URL] [--segment-size BYTES] [--jobs N] [--zstd-level N] [--restart]\n"
 	 "       [--bwlimit RATE] [--target file|rbd] [--from-snap SNAPSHOT]\n"
 	 "       [--source-format raw|qcow2|vmdk|vhdx|vpc] [--target-format raw|qcow2]\n"
-	 "       [--json] SOURCE NAME\n"
+	 "       [--retry-for N] [--json] SOURCE NAME\n"
 	 "                        copy a file, block device or RBD image to a ferryd as\n"
 	 "                        volume NAME, resuming whatever an earlier run left;\n"
 	 "                        --target: keep it there as a file or an RBD image\n"
@@ -307,6 +307,11 @@ cli_copy(struct cli_args *args)
 			.zstd_level = (int)cli_number(args, CLI_OPTION_ZSTD_LEVEL),
 			.restart = cli_given(args, CLI_OPTION_RESTART),
 			.target_kind = target,
+			/* 0 on the command line is one try; 0 in the options is the default. */
+			.retry_seconds = !cli_given(args, CLI_OPTION_RETRY_FOR) ? 0
+					 : cli_number(args, CLI_OPTION_RETRY_FOR) == 0
+						 ? -1
+						 : (int)cli_number(args, CLI_OPTION_RETRY_FOR),
 			.from_snapshot = cli_text(args, CLI_OPTION_FROM_SNAP),
 			.progress = options->progress,
 			.bandwidth_limit = (uint64_t)cli_number(args, CLI_OPTION_BWLIMIT),

@@ -186,6 +186,9 @@ static const struct cli_option cli_option_table[CLI_OPTION_COUNT] = {
 		CLI_TEXT("from-snap", "SNAPSHOT", "ship only what changed since SNAPSHOT"),
 	[CLI_OPTION_SOURCE_FORMAT] = CLI_CHOICE("source-format", "raw|qcow2|vmdk|vhdx|vpc",
 						"read SOURCE as a disk image of that format"),
+	[CLI_OPTION_RETRY_FOR] = CLI_INTEGER("retry-for", 0, 86400,
+					     "retry a cut link or a restarting daemon for N "
+					     "seconds (default 120; 0: fail at once)"),
 	[CLI_OPTION_TARGET_FORMAT] = CLI_CHOICE("target-format", "raw|qcow2",
 						"keep the volume as a raw or a qcow2 file"),
 

@@ -83,7 +83,8 @@ ok $([ "$bytes_sent" -le $(((64 - skipped) * BODY_MAX)) ] && [ "$bytes_sent" -lt
 
 # ---- b) kill -9 of the receiver mid copy
 diag "b) ferryd killed with SIGKILL mid copy"
-copy_bg "$TEST_DIR/random.img" vol-b "$TEST_DIR/b.out" --bwlimit 8M
+# --retry-for 3: it gives up once the daemon has been gone 3 s (it would retry 2 minutes)
+copy_bg "$TEST_DIR/random.img" vol-b "$TEST_DIR/b.out" --bwlimit 8M --retry-for 3
 wait_durable vol-b 1
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd is killed"
@@ -115,7 +116,8 @@ ok $([ "$skipped" -gt 0 ] && [ "$skipped" = "$durable" ]; echo $?) \
 
 # ---- c) SIGTERM of the receiver mid copy
 diag "c) ferryd stopped with SIGTERM mid copy"
-copy_bg "$TEST_DIR/random.img" vol-c "$TEST_DIR/c.out" --bwlimit 8M
+# --retry-for 3: it gives up once the daemon has been gone 3 s (it would retry 2 minutes)
+copy_bg "$TEST_DIR/random.img" vol-c "$TEST_DIR/c.out" --bwlimit 8M --retry-for 3
 wait_durable vol-c 1
 kill -0 "$COPY_PID" 2>/dev/null
 ok $? "the copy is running when ferryd gets SIGTERM"
