@@ -758,6 +758,11 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	}
 	if (rc == 0)
 		rc = repl_volume_flush(volume);
+	/* Only the volume's own write is the volume's folder or pool being full; a full catalog
+	 * says so itself, naming the state folder. */
+	if (rc == FERRY_ERR_NO_SPACE)
+		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
+					    "writing");
 	if (rc == 0)
 		rc = catalog_transfer_mark_durable(receiver->catalog, transfer.id, request->index,
 						   &sum);
@@ -770,9 +775,6 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	if (rc == 0)
 		receiver_fault_exit_after();
 #endif
-	if (rc == FERRY_ERR_NO_SPACE)
-		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
-					    "writing");
 out:
 	if (segment_lock)
 		pthread_mutex_unlock(segment_lock);
