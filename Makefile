@@ -96,6 +96,7 @@ check:
 	$(MAKE) lint
 	$(MAKE) BUILD=build/check unit-binaries
 	$(MAKE) BUILD=build/check check-unit-run check-integration-run
+	$(MAKE) check-fuzz
 
 check-unit:
 	$(MAKE) BUILD=build/check unit-binaries
@@ -141,6 +142,73 @@ lint:
 	clang-format --dry-run --Werror $(LIBRARY_SOURCES) $(UNIT_SOURCES) cmd/*.c */*.h
 	python3 tests/lint-idiom.py --self-test tests/data/lint
 	python3 tests/lint-idiom.py $(LIBRARY_SOURCES) $(UNIT_SOURCES) cmd/*.c
+
+# ---- fuzzing ----
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c), built with clang into $(FUZZ_BUILD): the library's
+# sources with -fsanitize=fuzzer-no-link,address,undefined, each target linked with
+# -fsanitize=fuzzer,address,undefined. `make fuzz` runs each for FUZZ_SECONDS (default 60) from
+# its seeds in tests/fuzz/corpus/NAME (read only: what a run finds goes to $(FUZZ_BUILD)/corpus,
+# a crash's input to $(FUZZ_BUILD)/artifacts); `make check-fuzz` is a 10 s run of each, part of
+# `make check`. A crash's input becomes a seed of its target, so every later run replays it.
+.PHONY: fuzz check-fuzz fuzz-binaries
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,\
+	$(wildcard tests/fuzz/fuzz_*.c)))
+# clang warns of vsnprintf in helpers that gcc (the usual compiler) reads as format functions.
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral -O1 -g -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined \
+	-fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+FUZZ_OBJECTS := $(LIBRARY_SOURCES:%.c=$(FUZZ_BUILD)/%.o) $(FUZZ_BUILD)/web/console_assets.o \
+	$(FUZZ_BUILD)/cmd/ferry_config.o $(FUZZ_BUILD)/tests/fuzz/fuzz_common.o
+FUZZ_BINARIES := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+# Kept, so that a second run links nothing again.
+.SECONDARY: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.o)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard */*.h) tests/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/web/console_assets.c: web/embed-console.sh $(wildcard web/console/*)
+	@mkdir -p $(dir $@)
+	$(Q)sh web/embed-console.sh web/console > $@.tmp && mv $@.tmp $@
+
+$(FUZZ_BUILD)/web/console_assets.o: $(FUZZ_BUILD)/web/console_assets.c
+	@$(if $(Q),echo "  FUZZCC  $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
+
+$(FUZZ_BUILD)/libferry-fuzz.a: $(FUZZ_OBJECTS)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libferry-fuzz.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz-binaries: $(FUZZ_BINARIES)
+
+# Each target to its end, or to its first crash (then the next ones still run; exit 1).
+fuzz: fuzz-binaries
+	@failed=0; for name in $(FUZZ_TARGETS); do \
+		echo "== fuzz_$$name, $(FUZZ_SECONDS) s"; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$name $(FUZZ_BUILD)/artifacts; \
+		$(FUZZ_BUILD)/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/artifacts/$$name- \
+			$(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name \
+			> $(FUZZ_BUILD)/fuzz_$$name.log 2>&1 || \
+			{ failed=1; tail -n 60 $(FUZZ_BUILD)/fuzz_$$name.log; \
+			  echo "fuzz_$$name FAILED: $(FUZZ_BUILD)/fuzz_$$name.log, input in" \
+			       "$(FUZZ_BUILD)/artifacts/"; continue; }; \
+		grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done)' \
+			$(FUZZ_BUILD)/fuzz_$$name.log; \
+	done; exit $$failed
+
+check-fuzz:
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # ---- installing and packaging ----
 # `make install [PREFIX=/usr/local] [DESTDIR=] [BUILD=]` installs the programs, man pages

@@ -7,7 +7,7 @@ libxxhash-dev libzstd-dev libsqlite3-dev libcmocka-dev libinih-dev libgnutls28-d
 openssl rsync zstd curl sqlite3 perl util-linux procps time jq xxd xxhash iproute2
 ceph-mon ceph-osd ceph-common librbd-dev librados-dev python3-rbd python3-rados iptables
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
-qemu-system-x86 qemu-utils qemu-block-extra tini clang-format libsystemd-dev libnbd-dev
+qemu-system-x86 qemu-utils qemu-block-extra tini clang-format clang libsystemd-dev libnbd-dev
 debhelper dpkg-dev fakeroot lintian scdoc systemd adduser man-db bash-completion python3-seccomp
 prometheus python3-yaml chromium chromium-driver python3-selenium"
 missing=""
