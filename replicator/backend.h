@@ -112,9 +112,8 @@ struct receiver_scratch *receiver_scratch_get(size_t length, size_t packed_lengt
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;
 /* disk:FORMAT:/path, read through qemu-nbd (backend_disk.c); FORMAT one of raw, qcow2, vmdk,
- * vhdx, vpc (repl_disk_format_known). */
+ * vhdx, vpc. */
 extern const struct repl_backend_ops repl_backend_disk;
-bool repl_disk_format_known(const char *format);
 extern const struct repl_point_ops repl_points_rbd;
 
 #endif

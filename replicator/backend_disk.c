@@ -31,8 +31,8 @@ struct disk_volume {
 	bool zero_known; /* the server answers base:allocation */
 };
 
-bool
-repl_disk_format_known(const char *format)
+static bool
+disk_format_known(const char *format)
 {
 	for (size_t i = 0; i < sizeof(disk_formats) / sizeof(disk_formats[0]); i++)
 		if (strcmp(format, disk_formats[i]) == 0)
@@ -61,7 +61,7 @@ disk_parse(const char *spec, char *format, size_t size, const char **path)
 			spec);
 	memcpy(format, spec, (size_t)(colon - spec));
 	format[colon - spec] = '\0';
-	if (!repl_disk_format_known(format))
+	if (!disk_format_known(format))
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "disk format '%.32s' of %.200s is not one ferry reads (raw, "
 				       "qcow2, vmdk, vhdx, vpc)",

@@ -14,8 +14,6 @@
 
 /* ---- RBD groups ---- */
 
-/* Opens pool and, when image_location is given, that image (rbd:POOL/IMAGE) in it. */
-
 /* Whether name is exactly ferry-N, a point (N >= 1, through the one strict number parser). */
 static bool
 rbd_point_number(const char *name, int64_t *point)
@@ -24,6 +22,20 @@ rbd_point_number(const char *name, int64_t *point)
 	       util_parse_int64(name + 6, 1, INT64_MAX, point) == 0;
 }
 
+/* The pool of rbd:POOL/IMAGE (or POOL/IMAGE) into pool. */
+static int
+repl_rbd_pool_of(const char *location, char *pool, size_t size)
+{
+	const char *path = location + (strncmp(location, "rbd:", 4) == 0 ? 4 : 0);
+	const char *slash = strchr(path, '/');
+
+	if (slash == NULL || slash == path || (size_t)(slash - path) >= size)
+		return ferry_error_set(FERRY_ERR_INVALID, "'%s' is not rbd:POOL/IMAGE", location);
+	snprintf(pool, size, "%.*s", (int)(slash - path), path);
+	return 0;
+}
+
+/* Opens pool and, when image_location is given, that image (rbd:POOL/IMAGE) in it. */
 static int
 rbd_group_open(const char *pool, const char *image_location, struct rbd_volume *image)
 {
@@ -65,7 +77,9 @@ rbd_group_close(struct rbd_volume *image)
 		rados_ioctx_destroy(image->ioctx);
 }
 
-int
+/* Adds the image (rbd:POOL/IMAGE) to the group, creating the group if needed;
+ * FERRY_ERR_CONFLICT when it is in another group. */
+static int
 repl_rbd_group_join(const char *pool, const char *group, const char *image_location)
 {
 	struct rbd_volume image;
@@ -106,7 +120,8 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int
+/* Removes the image from the group; the last one out removes the group. */
+static int
 repl_rbd_group_leave(const char *pool, const char *group, const char *image_location)
 {
 	struct rbd_volume image;
@@ -207,7 +222,8 @@ rbd_group_snapshot_state(rados_ioctx_t ioctx, const char *pool, const char *grou
 	return find.found;
 }
 
-int
+/* 1 when the group holds a complete snapshot name, else 0; or a negative error. */
+static int
 repl_rbd_group_snapshot_exists(const char *pool, const char *group, const char *name)
 {
 	struct rbd_volume handle;
@@ -221,7 +237,9 @@ repl_rbd_group_snapshot_exists(const char *pool, const char *group, const char *
 	return rc < 0 ? rc : rc == 2;
 }
 
-int
+/* Takes group snapshot name unless a complete one exists (an incomplete one is taken again);
+ * *taken says whether it was taken now. */
+static int
 repl_rbd_group_snapshot_create(const char *pool, const char *group, const char *name, bool *taken)
 {
 	struct rbd_volume handle;
@@ -253,7 +271,7 @@ out:
 	return rc;
 }
 
-int
+static int
 repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *name)
 {
 	struct rbd_volume handle;
@@ -295,7 +313,8 @@ rbd_group_prune_snapshot(const char *name, bool complete, void *context)
 	return 0;
 }
 
-int
+/* Removes the group snapshots ferry-M that retention does not keep; returns how many. */
+static int
 repl_rbd_group_prune_points(const char *pool, const char *group,
 			    const struct repl_retention *retention)
 {
@@ -328,7 +347,9 @@ rbd_point_open(const char *location, struct rbd_volume *image)
 	return rc < 0 ? rc : rbd_group_open(pool, location, image);
 }
 
-int
+/* Replica points of rbd:POOL/IMAGE (its snapshots ferry-N), at most max of them, in no order;
+ * *newest_time is when the newest was taken (Unix seconds). */
+static int
 repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count,
 		int64_t *newest_time)
 {
@@ -446,7 +467,9 @@ rbd_rollback_rebase(struct rbd_volume *image, const char *location, const char *
 		      : 0;
 }
 
-int
+/* Brings the image back to snapshot (a failover onto a point) and takes that snapshot again
+ * with the same bytes, so that a diff from it lists only what is written afterwards. */
+static int
 repl_rbd_rollback(const char *location, const char *snapshot)
 {
 	struct rbd_volume image;
@@ -459,7 +482,9 @@ repl_rbd_rollback(const char *location, const char *snapshot)
 	return rc;
 }
 
-int
+/* Clones snapshot of the image into clone_name in the same pool (a test failover), and
+ * removes such a clone again. */
+static int
 repl_rbd_clone(const char *location, const char *snapshot, const char *clone_name)
 {
 	struct rbd_volume image;
@@ -482,7 +507,7 @@ repl_rbd_clone(const char *location, const char *snapshot, const char *clone_nam
 	return rc;
 }
 
-int
+static int
 repl_rbd_remove_clone(const char *location, const char *snapshot, const char *clone_name)
 {
 	struct rbd_volume image;
@@ -505,18 +530,6 @@ out:
 
 /* ---- reversing the direction (reprotect) ---- */
 
-int
-repl_rbd_pool_of(const char *location, char *pool, size_t size)
-{
-	const char *path = location + (strncmp(location, "rbd:", 4) == 0 ? 4 : 0);
-	const char *slash = strchr(path, '/');
-
-	if (slash == NULL || slash == path || (size_t)(slash - path) >= size)
-		return ferry_error_set(FERRY_ERR_INVALID, "'%s' is not rbd:POOL/IMAGE", location);
-	snprintf(pool, size, "%.*s", (int)(slash - path), path);
-	return 0;
-}
-
 /* Opens the image at location (in pool) and lists its snapshots, for the point functions
  * below. On success *snapshots is the caller's to free (rbd_snapshots_free) and image to
  * close; on failure nothing is left open. */
@@ -538,7 +551,10 @@ rbd_point_snapshots(const char *location, char *pool, size_t pool_size, struct r
 	return rc;
 }
 
-int
+/* Brings the image back to point N: its user snapshot ferry-N, else group snapshot ferry-N of
+ * RBD group group (which rolls back every image of that group); FERRY_ERR_NOT_FOUND when
+ * neither is left. */
+static int
 repl_rbd_point_restore(const char *location, const char *group, int64_t point)
 {
 	struct rbd_volume image;
@@ -581,7 +597,9 @@ out:
 	return rc;
 }
 
-int
+/* Leaves the image as a replica at point N: removes its snapshots ferry-M for M > N and every
+ * ferry-M-before, and takes ferry-N unless it exists. */
+static int
 repl_rbd_points_reset(const char *location, int64_t point)
 {
 	struct rbd_volume image;
@@ -624,7 +642,8 @@ repl_rbd_points_reset(const char *location, int64_t point)
 	return rc;
 }
 
-int
+/* Removes RBD group group of pool with its snapshots; the images stay. No group: 0. */
+static int
 repl_rbd_group_dissolve(const char *pool, const char *group)
 {
 	struct rbd_volume handle;

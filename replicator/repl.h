@@ -135,52 +135,6 @@ int repl_group_prune(const char *location, const char *group,
 /* Removes group with its points; its volumes stay. No group: 0. */
 int repl_group_dissolve(const char *location, const char *group);
 
-/* RBD-only calls, kept until cutover/ goes through repl_point_* and repl_group_* above (which
- * call these for rbd: locations; new code uses those).
- * RBD groups (primary site). The RBD images of a protection group are kept in one RBD group,
- * group in pool, so that one group snapshot gives every image the same instant. Reading
- * rbd:POOL/IMAGE@NAME finds the image's part of group snapshot NAME when no user snapshot has
- * that name, and a diff from NAME starts at the user snapshot NAME-before when there is one. */
-/* Adds the image (rbd:POOL/IMAGE) to the group, creating the group if needed;
- * FERRY_ERR_CONFLICT when it is in another group. */
-int repl_rbd_group_join(const char *pool, const char *group, const char *image_location);
-/* Removes the image from the group; the last one out removes the group. */
-int repl_rbd_group_leave(const char *pool, const char *group, const char *image_location);
-/* 1 when the group holds a complete snapshot name, else 0; or a negative error. */
-int repl_rbd_group_snapshot_exists(const char *pool, const char *group, const char *name);
-/* Takes group snapshot name unless a complete one exists (an incomplete one is taken again);
- * *taken says whether it was taken now. */
-int repl_rbd_group_snapshot_create(const char *pool, const char *group, const char *name,
-				   bool *taken);
-/* Replica points of rbd:POOL/IMAGE (its snapshots ferry-N), at most max of them, in no order;
- * *newest_time is when the newest was taken (Unix seconds). */
-int repl_rbd_points(const char *location, int64_t *points, size_t max, size_t *count,
-		    int64_t *newest_time);
-/* Brings the image back to snapshot (a failover onto a point) and takes that snapshot again
- * with the same bytes, so that a diff from it lists only what is written afterwards. */
-int repl_rbd_rollback(const char *location, const char *snapshot);
-/* Clones snapshot of the image into clone_name in the same pool (a test failover), and
- * removes such a clone again. */
-int repl_rbd_clone(const char *location, const char *snapshot, const char *clone_name);
-int repl_rbd_remove_clone(const char *location, const char *snapshot, const char *clone_name);
-int repl_rbd_group_snapshot_remove(const char *pool, const char *group, const char *name);
-/* Removes the group snapshots ferry-M that retention does not keep; returns how many. */
-int repl_rbd_group_prune_points(const char *pool, const char *group,
-				const struct repl_retention *retention);
-
-/* Reversing the direction (reprotect) at the site that becomes the replica. */
-/* The pool of rbd:POOL/IMAGE (or POOL/IMAGE) into pool. */
-int repl_rbd_pool_of(const char *location, char *pool, size_t size);
-/* Brings the image back to point N: its user snapshot ferry-N, else group snapshot ferry-N of
- * RBD group group (which rolls back every image of that group); FERRY_ERR_NOT_FOUND when
- * neither is left. */
-int repl_rbd_point_restore(const char *location, const char *group, int64_t point);
-/* Leaves the image as a replica at point N: removes its snapshots ferry-M for M > N and every
- * ferry-M-before, and takes ferry-N unless it exists. */
-int repl_rbd_points_reset(const char *location, int64_t point);
-/* Removes RBD group group of pool with its snapshots; the images stay. No group: 0. */
-int repl_rbd_group_dissolve(const char *pool, const char *group);
-
 /* Checksums every segment of a volume (holes without reading) into sums (16 bytes each) and
  * computes the digest. Used by `ferry verify` on both sides. */
 int repl_volume_digest(struct repl_volume *volume, uint64_t segment_size, uint8_t *sums,

@@ -1,15 +1,20 @@
 /* The fixture of the catalog's unit tests: a fresh folder under /tmp with the path of its
  * catalog, the catalog opened in it (or not, for tests that prepare the file first), and a
- * teardown that closes it and removes the folder. */
+ * teardown that closes it and removes the folder; and the helpers the tests share. Include it
+ * after <cmocka.h>. */
 #ifndef FERRY_TESTS_UNIT_CATALOG_FIXTURE_H
 #define FERRY_TESTS_UNIT_CATALOG_FIXTURE_H
 
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
+#include <sqlite3.h>
+
 #include "catalog/catalog.h"
+#include "common/checksum.h"
 
 struct fixture {
 	char folder[256];
@@ -66,6 +71,26 @@ teardown(void **state)
 	rc = nftw(fixture->folder, fixture_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(fixture);
 	return rc;
+}
+
+/* The catalog file opened with SQLite itself, for reading what is stored as it is. */
+static inline sqlite3 *
+open_raw(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	return db;
+}
+
+/* A checksum that differs per segment index. */
+static inline void
+make_checksum(uint64_t index, struct checksum *sum)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "segment %llu", (unsigned long long)index);
+	checksum_compute(text, strlen(text), sum);
 }
 
 #endif

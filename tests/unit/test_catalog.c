@@ -24,15 +24,6 @@
 
 /* ---- helpers ---- */
 
-static sqlite3 *
-open_raw(const char *path)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	return db;
-}
-
 static int
 raw_user_version(const char *path)
 {
@@ -46,15 +37,6 @@ raw_user_version(const char *path)
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	return version;
-}
-
-static void
-make_checksum(uint64_t index, struct checksum *sum)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "segment %llu", (unsigned long long)index);
-	checksum_compute(text, strlen(text), sum);
 }
 
 /* ---- schema and migrations ---- */

@@ -27,15 +27,6 @@
  * segment_ranges straight from SQLite: catalog_transfer_load_ranges() merges rows through a
  * range_set and would hide rows that overlap or touch, which invariant 4 of transfers.c forbids. */
 
-static sqlite3 *
-open_raw(const char *path)
-{
-	sqlite3 *db = NULL;
-
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	return db;
-}
-
 /* Reads the (transfer, kind) range rows as stored, checks invariant 2 (sorted rows never
  * overlap or touch) and returns the number of rows; *total gets the number of indexes. */
 static size_t
@@ -69,15 +60,6 @@ raw_range_rows(const char *path, int64_t id, const char *kind, uint64_t *total)
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	return rows;
-}
-
-static void
-make_checksum(uint64_t index, struct checksum *sum)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "segment %llu", (unsigned long long)index);
-	checksum_compute(text, strlen(text), sum);
 }
 
 /* A sender-side transfer of `segments` segments of 4 MiB, the last one short. */
