@@ -184,6 +184,20 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	"ALTER TABLE protections ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;"
 	/* and what an event is about, for the event stream: point, state, step, error, info */
 	"ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'info';",
+	/* 9: generations, one writer per group (catalog/generations.c): this site's generation of
+	 * each group it writes or keeps replicas of (none: 1), what it last learnt of the other
+	 * site's and when, when it last raised its own, and when it saw a split brain (0: not
+	 * now); the group a received volume replicates in, and the generation each transfer (so
+	 * each point) was made at (0: a copy outside any group). */
+	"CREATE TABLE generations ("
+	" group_name TEXT PRIMARY KEY,"
+	" generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1),"
+	" peer_generation INTEGER NOT NULL DEFAULT 0,"
+	" peer_seen_ms INTEGER NOT NULL DEFAULT 0,"
+	" raised_ms INTEGER NOT NULL DEFAULT 0,"
+	" split_brain_ms INTEGER NOT NULL DEFAULT 0);"
+	"ALTER TABLE volumes ADD COLUMN group_name TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE transfers ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(CATALOG_SUMS_CHUNKS_MAX *CATALOG_SUMS_CHUNK *CHECKSUM_BYTES ==

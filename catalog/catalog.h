@@ -22,7 +22,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 8
+#define CATALOG_SCHEMA_VERSION 9
 /* Segments whose checksums share one row of the checksum store (64 KiB), and how many such
  * rows a transfer may have (the SQL of catalog.c spells 8192 out). */
 #define CATALOG_SUMS_CHUNK	4096
@@ -58,9 +58,10 @@ struct catalog_volume {
 	uint64_t size;
 	int64_t transfer_id; /* the transfer that fills it now, 0 if none */
 	int64_t created_ms;
+	char group[VOLUME_NAME_MAX + 1]; /* the protection group it replicates in; "" none */
 };
 
-/* Inserts or updates (by name); sets volume->id. */
+/* Inserts or updates (by name); sets volume->id. An update with group "" keeps the group. */
 int catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume);
 /* FERRY_ERR_NOT_FOUND when there is no such volume. */
 int catalog_volume_get(struct catalog *catalog, const char *name, struct catalog_volume *out);
@@ -104,6 +105,7 @@ struct catalog_transfer {
 	int64_t created_ms;
 	int64_t updated_ms;
 	uint64_t segments_durable; /* filled by the getters */
+	int64_t generation; /* its group's generation when it was made; 0: outside any group */
 };
 
 const char *catalog_transfer_state_name(enum catalog_transfer_state state);
@@ -330,9 +332,42 @@ int catalog_run_steps(struct catalog *catalog, int64_t run_id,
 
 /* A replica volume a failover brought up: its VM writes it now, and no delta may land on it. */
 int catalog_promoted_put(struct catalog *catalog, const char *volume, int64_t run_id);
-/* Sets *run_id to the run that promoted volume, 0 when it is not promoted. */
+/* The run id of a volume that `ferry group promote` promoted: no run, but never 0. */
+#define CATALOG_PROMOTED_NO_RUN (-1)
+/* Sets *run_id to the run that promoted volume (CATALOG_PROMOTED_NO_RUN: a group promote), 0
+ * when it is not promoted. */
 int catalog_promoted_get(struct catalog *catalog, const char *volume, int64_t *run_id);
 int catalog_promoted_remove(struct catalog *catalog, const char *volume);
+
+/* ---- generations: one writer per group (catalog/generations.c) ----
+ * Each site keeps its own generation of every group it writes or keeps replicas of; promoting
+ * replicas raises it at the site that now writes, and a push from a site at a lower one is a
+ * split brain, refused. A group without a row is at generation 1, with nothing learnt. */
+struct catalog_generation {
+	char group[VOLUME_NAME_MAX + 1];
+	int64_t generation;	 /* this site's, 1 or more */
+	int64_t peer_generation; /* the other site's, as last learnt; 0: nothing learnt yet */
+	int64_t peer_seen_ms;	 /* when it was learnt (a push from it, or its answer to one) */
+	int64_t raised_ms;	 /* when this site last raised it (a promote); 0: never */
+	int64_t split_brain_ms;	 /* since when a push across generations is refused; 0: none */
+};
+/* Fills out (group's row, or generation 1 with nothing learnt); never FERRY_ERR_NOT_FOUND. */
+int catalog_generation_get(struct catalog *catalog, const char *group,
+			   struct catalog_generation *out);
+/* Raises group's generation here to one above both its own and the peer's last learnt, now
+ * (raised_ms); sets *generation (may be NULL) to the new one. */
+int catalog_generation_raise(struct catalog *catalog, const char *group, int64_t *generation);
+/* Records what this site learnt of the other site's generation now: with split_brain, that a
+ * push across generations was refused (split_brain_ms keeps when that was first seen); without,
+ * that the two agree again (split_brain_ms 0). */
+int catalog_generation_learn(struct catalog *catalog, const char *group, int64_t peer_generation,
+			     bool split_brain);
+/* Takes the higher generation that a push from the other site carries as this site's own (a
+ * reversed direction taking over): generation and peer_generation become it, no split brain. */
+int catalog_generation_adopt(struct catalog *catalog, const char *group, int64_t generation);
+int catalog_generation_list(struct catalog *catalog,
+			    int (*each)(const struct catalog_generation *generation, void *context),
+			    void *context);
 
 /* Event log: every operator-visible change. level is "info", "warn" or "error". */
 int catalog_event_add(struct catalog *catalog, const char *level, const char *object,

@@ -43,7 +43,7 @@ catalog_transfer_state_name(enum catalog_transfer_state state)
 	" segments_total, state, digest, created_ms, updated_ms,"                                  \
 	" (SELECT COALESCE(SUM(last - first + 1), 0) FROM segment_ranges r"                        \
 	"  WHERE r.transfer_id = transfers.id AND r.kind = 'durable'),"                            \
-	" base_identity, snapshot, segments_member"
+	" base_identity, snapshot, segments_member, generation"
 
 /* A name the CHECK constraints allow, or the first one (a row written by hand). */
 static int
@@ -78,6 +78,7 @@ catalog_transfer_from_row(sqlite3_stmt *stmt, struct catalog_transfer *out)
 	catalog_copy_text(out->base_identity, sizeof(out->base_identity), stmt, 15);
 	catalog_copy_text(out->snapshot, sizeof(out->snapshot), stmt, 16);
 	out->segments_member = (uint64_t)sqlite3_column_int64(stmt, 17);
+	out->generation = sqlite3_column_int64(stmt, 18);
 }
 
 bool
@@ -140,14 +141,14 @@ catalog_transfer_create(struct catalog *catalog, struct catalog_transfer *transf
 		catalog, &stmt,
 		"INSERT INTO transfers (role, volume, peer, location, source_identity, remote_id,"
 		" size, segment_size, segments_total, state, created_ms, updated_ms, base_identity,"
-		" snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?10, ?11, "
-		"?12)"
+		" snapshot, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10,"
+		" ?10, ?11, ?12, ?13)"
 		" RETURNING id",
-		"tttttiiiiitt", role_names[transfer->role], transfer->volume, transfer->peer,
+		"tttttiiiiitti", role_names[transfer->role], transfer->volume, transfer->peer,
 		transfer->location, transfer->source_identity, transfer->remote_id,
 		(int64_t)transfer->size, (int64_t)transfer->segment_size,
 		(int64_t)transfer->segments_total, transfer->created_ms, transfer->base_identity,
-		transfer->snapshot);
+		transfer->snapshot, transfer->generation);
 	if (rc < 0)
 		goto out;
 	rc = catalog_step(catalog, stmt, "transfer create");

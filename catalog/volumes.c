@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#define VOLUME_COLUMNS "id, name, kind, location, size, transfer_id, created_ms"
+#define VOLUME_COLUMNS "id, name, kind, location, size, transfer_id, created_ms, group_name"
 
 static void
 catalog_volume_from_row(sqlite3_stmt *stmt, struct catalog_volume *out)
@@ -18,6 +18,7 @@ catalog_volume_from_row(sqlite3_stmt *stmt, struct catalog_volume *out)
 	out->size = (uint64_t)sqlite3_column_int64(stmt, 4);
 	out->transfer_id = sqlite3_column_int64(stmt, 5);
 	out->created_ms = sqlite3_column_int64(stmt, 6);
+	catalog_copy_text(out->group, sizeof(out->group), stmt, 7);
 }
 
 int
@@ -34,12 +35,13 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 		volume->created_ms = util_now_ms();
 	rc = catalog_statement(
 		catalog, &stmt,
-		"INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		"INSERT INTO volumes (name, kind, location, size, transfer_id, created_ms,"
+		" group_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 		" ON CONFLICT (name) DO UPDATE SET kind = ?2, location = ?3, size = ?4,"
-		" transfer_id = ?5 RETURNING id, created_ms",
-		"tttiii", volume->name, volume->kind, volume->location, (int64_t)volume->size,
-		volume->transfer_id, volume->created_ms);
+		" transfer_id = ?5, group_name = CASE ?7 WHEN '' THEN group_name ELSE ?7 END"
+		" RETURNING id, created_ms, group_name",
+		"tttiiit", volume->name, volume->kind, volume->location, (int64_t)volume->size,
+		volume->transfer_id, volume->created_ms, volume->group);
 	if (rc < 0)
 		goto out;
 	rc = catalog_step(catalog, stmt, "volume put");
@@ -50,6 +52,7 @@ catalog_volume_put(struct catalog *catalog, struct catalog_volume *volume)
 		goto out;
 	volume->id = sqlite3_column_int64(stmt, 0);
 	volume->created_ms = sqlite3_column_int64(stmt, 1);
+	catalog_copy_text(volume->group, sizeof(volume->group), stmt, 2);
 	rc = catalog_step(catalog, stmt, "volume put");
 out:
 	sqlite3_finalize(stmt);

@@ -190,6 +190,8 @@ int cli_group_list(struct cli_args *args);
 int cli_group_create(struct cli_args *args);
 /* group set, delete, sync, pause, resume: one request on /v1/groups/NAME */
 int cli_group_change(struct cli_args *args);
+/* group promote NAME [--point N] [--force] */
+int cli_group_promote(struct cli_args *args);
 int cli_vm_list(struct cli_args *args);
 int cli_health(struct cli_args *args);
 int cli_events(struct cli_args *args);

@@ -76,6 +76,16 @@ const struct cli_command cli_commands[] = {
 	 "  group resume NAME      (pause:) stop taking points on the schedule, or start again\n"},
 	{"group", "delete", cli_group_change, NULL, false,
 	 "  group delete NAME      (refused while images or VMs are protected in it)\n"},
+	{"group", "promote", cli_group_promote, CLI_TAKES(CLI_OPTION_POINT, CLI_OPTION_FORCE),
+	 false,
+	 "  group promote NAME [--point N] [--force] [--json]\n"
+	 "                        (replica site, a group without VMs: those are ferry\n"
+	 "                        failover's) its images go back to point N (default: the\n"
+	 "                        newest they all hold) and are written here from now on;\n"
+	 "                        the group's generation is raised, so that a push from\n"
+	 "                        the old primary is refused as a split brain. Refused\n"
+	 "                        while the primary pushed here in the last 60 s (it still\n"
+	 "                        writes), unless --force\n"},
 	{"events", NULL, cli_events, CLI_TAKES(CLI_OPTION_FOLLOW), false,
 	 "  events [--follow] [--json]\n"
 	 "                        what happened (points, state changes, run steps,\n"
@@ -455,6 +465,8 @@ cli_print_health_and_groups(struct api_client *client, json_t *status_reply)
 		       (double)json_integer_value(json_object_get(group, "duration_ms")) / 1000.0,
 		       json_integer_value(json_object_get(group, "rpo_target")),
 		       json_integer_value(json_object_get(group, "errors")));
+		if (json_string_value(json_object_get(group, "hint")))
+			printf("  %s\n", json_string_value(json_object_get(group, "hint")));
 	}
 	printf("\n");
 	return error;

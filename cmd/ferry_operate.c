@@ -262,6 +262,38 @@ cli_group_change(struct cli_args *args)
 	return status;
 }
 
+/* ferry group promote NAME [--point N] [--force] [--json]: at the replica site. */
+int
+cli_group_promote(struct cli_args *args)
+{
+	json_t *request, *reply = NULL;
+	char path[300];
+	int status;
+
+	if (args->operand_count != 1)
+		return cli_usage_error(args);
+	request = json_object();
+	if (cli_given(args, CLI_OPTION_POINT))
+		json_object_set_new(request, "point",
+				    json_integer(cli_number(args, CLI_OPTION_POINT)));
+	if (cli_given(args, CLI_OPTION_FORCE))
+		json_object_set_new(request, "force", json_true());
+	snprintf(path, sizeof(path), "/v1/groups/%s/promote", args->operands[0]);
+	status = cli_call(&args->options, "group promote", "POST", path, request, &reply);
+	if (status == 0 && args->options.json)
+		cli_print_json(reply);
+	else if (status == 0)
+		printf("group %s promoted at point %" JSON_INTEGER_FORMAT
+		       ", generation %" JSON_INTEGER_FORMAT ": its %zu image(s) are written here "
+		       "now; a push from the old primary is refused as a split brain (ferry "
+		       "reprotect %s here reverses the direction)\n",
+		       args->operands[0], json_integer_value(json_object_get(reply, "point")),
+		       json_integer_value(json_object_get(reply, "generation")),
+		       json_array_size(json_object_get(reply, "volumes")), args->operands[0]);
+	json_decref(reply);
+	return status;
+}
+
 /* ferry vm list [--json]: each VM this site knows, its role here and where it runs. */
 int
 cli_vm_list(struct cli_args *args)

@@ -222,7 +222,8 @@ static const struct cli_option cli_option_table[CLI_OPTION_COUNT] = {
 		CLI_SECONDS("shutdown-timeout", 0, "wait for the guest's shutdown"),
 	[CLI_OPTION_FORCE] =
 		CLI_FLAG("force", "migrate: power it off after --shutdown-timeout; failover: go on "
-				  "when the primary answers but cannot fence it"),
+				  "when the primary answers but cannot fence it; group promote: "
+				  "even while the primary still pushes"),
 	[CLI_OPTION_MAX_LAG] = CLI_SECONDS("max-lag", 0, "refuse when a replica lags more"),
 	[CLI_OPTION_POINT] = CLI_INTEGER("point", 0, INT64_MAX, "this point, not the newest"),
 	[CLI_OPTION_TEST] = CLI_FLAG("test", "on clones with network links down"),

@@ -29,6 +29,7 @@ struct api_client {
 	int retry_seconds;
 	const atomic_bool *cancel;
 	uint64_t retries;
+	json_t *error; /* the error object of the last refusal, NULL after a success */
 };
 
 int64_t
@@ -162,7 +163,14 @@ api_client_free(struct api_client *client)
 	if (client == NULL)
 		return;
 	curl_easy_cleanup(client->curl);
+	json_decref(client->error);
 	free(client);
+}
+
+const json_t *
+api_client_error_detail(const struct api_client *client)
+{
+	return client ? client->error : NULL;
 }
 
 static size_t
@@ -301,6 +309,10 @@ api_client_status_error(struct api_client *client, long status, const struct api
 	else
 		ferry_error_set(code, "%s answered HTTP %ld: %s", client->url, status,
 				message ? message : "(no error message)");
+	if (json_is_object(error)) {
+		json_decref(client->error);
+		client->error = json_incref(error);
+	}
 	json_decref(root);
 	return code;
 }
@@ -317,6 +329,8 @@ api_client_send_once(struct api_client *client, const char *method, const char *
 	long status = 0;
 	int rc = 0;
 
+	json_decref(client->error);
+	client->error = NULL;
 	snprintf(url, sizeof(url), "%s%s", client->url, path);
 	list = curl_slist_append(list, client->authorization);
 	list = curl_slist_append(list, "Accept: application/json");
@@ -454,6 +468,8 @@ api_client_stream(struct api_client *client, const char *path, const char *const
 	CURLcode code;
 	int rc = 0;
 
+	json_decref(client->error);
+	client->error = NULL;
 	snprintf(url, sizeof(url), "%s%s", client->url, path);
 	list = curl_slist_append(list, client->authorization);
 	list = curl_slist_append(list, "Accept: text/event-stream");

@@ -53,6 +53,11 @@ int api_client_send(struct api_client *client, const char *method, const char *p
 		    const char *content_type, const void *body, size_t body_length,
 		    const char *const *headers, json_t **reply_out);
 
+/* The "error" object of the last call's refusal, with whatever else the daemon put in it
+ * (a split brain's generations); NULL after a success or an answer without one. Owned by the
+ * client, valid until its next call. */
+const json_t *api_client_error_detail(const struct api_client *client);
+
 /* JSON convenience: body_json may be NULL (no body). Does not steal body_json. */
 int api_client_json(struct api_client *client, const char *method, const char *path,
 		    json_t *body_json, json_t **reply_out);

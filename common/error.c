@@ -64,6 +64,7 @@ static const struct {
 	{FERRY_ERR_REMOTE, "remote"},
 	{FERRY_ERR_METHOD, "method_not_allowed"},
 	{FERRY_ERR_FORBIDDEN, "forbidden"},
+	{FERRY_ERR_SPLIT_BRAIN, "split_brain"},
 };
 
 const char *

@@ -22,6 +22,9 @@ enum ferry_error {
 	FERRY_ERR_REMOTE = -13,	   /* the peer answered with an error; the message is its message */
 	FERRY_ERR_METHOD = -14,	   /* a known path asked with a method it does not take */
 	FERRY_ERR_FORBIDDEN = -15, /* a valid token whose role or ownership does not allow it */
+	/* a push, commit or prune from a site at a lower generation of its group than this one's:
+	 * the other site promoted the replicas, and two sites wrote (HTTP 409, "split_brain") */
+	FERRY_ERR_SPLIT_BRAIN = -16,
 };
 
 /* Records a printf-style message for the calling thread and returns code, so that

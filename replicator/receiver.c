@@ -168,7 +168,7 @@ repl_receiver_no_space(struct repl_receiver *receiver, const char *volume, const
 static int
 repl_receiver_start_transfer(struct repl_receiver *receiver,
 			     const struct repl_begin_request *request, const char *path,
-			     bool truncate, struct catalog_transfer *out)
+			     bool truncate, int64_t generation, struct catalog_transfer *out)
 {
 	struct catalog_volume volume;
 	int rc;
@@ -194,6 +194,7 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 		 request->base_identity ? request->base_identity : "");
 	snprintf(out->snapshot, sizeof(out->snapshot), "%s",
 		 request->snapshot && strncmp(path, "rbd:", 4) == 0 ? request->snapshot : "");
+	out->generation = generation;
 	rc = catalog_transaction_begin(receiver->catalog);
 	if (rc < 0)
 		return rc;
@@ -221,6 +222,8 @@ repl_receiver_start_transfer(struct repl_receiver *receiver,
 		snprintf(volume.location, sizeof(volume.location), "%s", path);
 		volume.size = request->size;
 		volume.transfer_id = out->id;
+		snprintf(volume.group, sizeof(volume.group), "%s",
+			 request->push.group ? request->push.group : "");
 		rc = catalog_volume_put(receiver->catalog, &volume);
 	}
 	if (rc == 0)
@@ -363,7 +366,7 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 {
 	struct catalog_transfer current;
 	char path[PATH_MAX];
-	int64_t promoted_by = 0;
+	int64_t promoted_by = 0, generation = 0;
 	int rc, found;
 
 	rc = repl_receiver_check_name(request->volume);
@@ -414,14 +417,23 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 		return rc;
 
 	pthread_rwlock_wrlock(&receiver->lock);
+	/* One writer per group: a push from a site at a lower generation is a split brain. */
+	rc = repl_generation_check(receiver->catalog, request->volume, &request->push, &generation);
 	/* One primary per volume: a replica that a failover brought up is written by its VM. */
-	rc = catalog_promoted_get(receiver->catalog, request->volume, &promoted_by);
-	if (rc == 0 && promoted_by)
+	if (rc == 0)
+		rc = catalog_promoted_get(receiver->catalog, request->volume, &promoted_by);
+	if (rc == 0 && promoted_by > 0)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "volume %s was promoted by failover run %lld and is written "
 				     "by its VM at this site; it takes no more deltas. Reverse the "
 				     "direction with ferry reprotect",
 				     request->volume, (long long)promoted_by);
+	else if (rc == 0 && promoted_by)
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "volume %s was promoted by ferry group promote and is written "
+				     "at this site; it takes no more deltas. Reverse the direction "
+				     "with ferry reprotect",
+				     request->volume);
 	if (rc < 0)
 		goto out;
 	found = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "",
@@ -490,7 +502,7 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 				 (unsigned long long)current.size,
 				 (unsigned long long)request->size);
 		}
-		rc = repl_receiver_start_transfer(receiver, request, path, false, out);
+		rc = repl_receiver_start_transfer(receiver, request, path, false, generation, out);
 		goto out;
 	}
 	if (found == 0 && !request->restart) {
@@ -522,7 +534,7 @@ repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_requ
 		log_info("volume %s: transfer %lld abandoned (%s)", request->volume,
 			 (long long)current.id, request->restart ? "restart requested" : "empty");
 	}
-	rc = repl_receiver_start_transfer(receiver, request, path, found == 0, out);
+	rc = repl_receiver_start_transfer(receiver, request, path, found == 0, generation, out);
 	if (rc == 0)
 		log_info("volume %s: transfer %lld started, %llu bytes, %llu segments of %llu",
 			 request->volume, (long long)out->id, (unsigned long long)out->size,
@@ -795,7 +807,8 @@ out:
 
 int
 repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
-		     const char *digest, struct catalog_transfer *out)
+		     const char *digest, const struct repl_push_group *push,
+		     struct catalog_transfer *out)
 {
 	struct range_set members;
 	uint8_t *sums = NULL;
@@ -805,6 +818,8 @@ repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t
 	range_set_init(&members);
 	pthread_rwlock_wrlock(&receiver->lock);
 	rc = repl_receiver_current(receiver, volume, transfer_id, out);
+	if (rc == 0)
+		rc = repl_generation_check(receiver->catalog, volume, push, NULL);
 	if (rc < 0)
 		goto out;
 	if (out->segments_durable != catalog_transfer_segments_carried(out)) {
@@ -892,7 +907,8 @@ out:
 
 int
 repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
-		    const struct repl_retention *retention, int *removed)
+		    const struct repl_push_group *push, const struct repl_retention *retention,
+		    int *removed)
 {
 	struct catalog_transfer current;
 	struct repl_volume *image = NULL;
@@ -903,8 +919,10 @@ repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&receiver->lock);
-	rc = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "", volume,
-					   &current);
+	rc = repl_generation_check(receiver->catalog, volume, push, NULL);
+	if (rc == 0)
+		rc = catalog_transfer_find_current(receiver->catalog, CATALOG_ROLE_RECEIVE, "",
+						   volume, &current);
 	if (rc == 0 && strncmp(current.location, "rbd:", 4) != 0)
 		rc = ferry_error_set(FERRY_ERR_INVALID, "volume %s is a file: it has no points",
 				     volume);
@@ -919,6 +937,23 @@ repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
 	pthread_rwlock_unlock(&receiver->lock);
 	if (image_owned)
 		repl_volume_close(image);
+	return rc;
+}
+
+int
+repl_receiver_exclusive(struct repl_receiver *receiver, int (*each)(void *context), void *context)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&receiver->lock);
+	pthread_mutex_lock(&receiver->open_lock);
+	for (int i = 0; i < RECEIVER_OPEN_VOLUMES; i++) {
+		repl_volume_close(receiver->open[i].volume);
+		receiver->open[i].volume = NULL;
+	}
+	pthread_mutex_unlock(&receiver->open_lock);
+	rc = each(context);
+	pthread_rwlock_unlock(&receiver->lock);
 	return rc;
 }
 

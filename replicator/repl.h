@@ -153,8 +153,17 @@ struct repl_receiver *repl_receiver_new(struct catalog *catalog, const char *sta
 					const char *replica_pool);
 void repl_receiver_free(struct repl_receiver *receiver);
 
+/* What a push (begin, commit, prune) says of its group: the protection group the volume
+ * replicates in at the sending site and that site's generation of it. group NULL: the volume's
+ * group as this site recorded it; generation 0: the first (a sender that names none). */
+struct repl_push_group {
+	const char *group;
+	int64_t generation;
+};
+
 struct repl_begin_request {
 	const char *volume;
+	struct repl_push_group push;
 	uint64_t size;
 	uint64_t segment_size; /* 0: keep the current transfer's, or the default */
 	const char *source_identity;
@@ -166,7 +175,9 @@ struct repl_begin_request {
 };
 
 /* Starts or resumes the transfer that fills volume; *out is the transfer (active or
- * complete). FERRY_ERR_CONFLICT when the volume was started from a different source. */
+ * complete). FERRY_ERR_CONFLICT when the volume was started from a different source;
+ * FERRY_ERR_SPLIT_BRAIN (nothing changed) when the push is at a lower generation of its group
+ * than this site (see repl_generation_check). */
 int repl_receiver_begin(struct repl_receiver *receiver, const struct repl_begin_request *request,
 			struct catalog_transfer *out);
 
@@ -192,9 +203,10 @@ int repl_receiver_put_segment(struct repl_receiver *receiver,
 			      const struct repl_segment_request *request);
 
 /* Compares the sender's whole-volume digest with the receiver's and marks the transfer
- * complete when they match. */
+ * complete when they match; FERRY_ERR_SPLIT_BRAIN (nothing changed) as for a begin. */
 int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int64_t transfer_id,
-			 const char *digest, struct catalog_transfer *out);
+			 const char *digest, const struct repl_push_group *push,
+			 struct catalog_transfer *out);
 
 /* Re-reads the received image and recomputes its digest with segment_size. */
 int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
@@ -205,9 +217,52 @@ int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uin
 void repl_receiver_release(struct repl_receiver *receiver, const char *volume);
 
 /* Removes the points (snapshots ferry-M) that retention does not keep of an RBD volume this
- * site keeps. */
+ * site keeps; FERRY_ERR_SPLIT_BRAIN (nothing removed) as for a begin. */
 int repl_receiver_prune(struct repl_receiver *receiver, const char *volume,
-			const struct repl_retention *retention, int *removed);
+			const struct repl_push_group *push, const struct repl_retention *retention,
+			int *removed);
+
+/* Runs each(context) with the receiver's lock held exclusively and its open handles closed: no
+ * begin, segment, commit or prune runs meanwhile (a promote turns replicas into volumes this
+ * site writes). Returns what each returns. */
+int repl_receiver_exclusive(struct repl_receiver *receiver, int (*each)(void *context),
+			    void *context);
+
+/* ---- generations: one writer per group (replicator/generation.c) ---- */
+
+/* A push's generation against this site's (the receiver's check, under its lock): the group is
+ * push->group, else the one volume was recorded in (none: nothing to check). Lower than this
+ * site's: FERRY_ERR_SPLIT_BRAIN, recorded (both sites' status show it), nothing else changed;
+ * higher: adopted as this site's (a reversed direction takes over); equal: learnt. A group
+ * name or generation that is not one is FERRY_ERR_INVALID. *generation (may be NULL) is this
+ * site's generation of the group afterwards (0: no group). */
+int repl_generation_check(struct catalog *catalog, const char *volume,
+			  const struct repl_push_group *push, int64_t *generation);
+/* Raises group's generation at this site, where its volumes are now written (a failover, a
+ * migration's switch, a promote), and records it as an event. *generation (may be NULL) is the
+ * new one. Call it once the replicas are promoted, before anything writes them. */
+int repl_group_generation_raise(struct catalog *catalog, const char *group, int64_t *generation);
+
+/* ferry group promote, at the replica site of a group without VMs. */
+#define REPL_PROMOTE_VOLUMES_MAX 64
+/* Without force, a promote is refused while the group's primary pushed here this recently: it
+ * still writes, and two writers would be a split brain. */
+#define REPL_PROMOTE_QUIET_MS (60 * 1000)
+struct repl_promote_result {
+	int64_t point;
+	int64_t generation;
+	int64_t peer_seen_ms; /* the primary's last push here (0: none recorded) */
+	size_t volume_count;
+	char volumes[REPL_PROMOTE_VOLUMES_MAX][VOLUME_NAME_MAX + 1];
+};
+/* Promotes the replicas of group kept here: each goes back to point (0: the newest point all of
+ * them hold), is marked promoted (no delta lands on it any more) and the group's generation is
+ * raised, so that a push from the old primary is refused as a split brain. Refused
+ * (FERRY_ERR_CONFLICT) when the group has VMs here (that is ferry failover), when it is
+ * promoted already, and without force while its primary pushed here within
+ * REPL_PROMOTE_QUIET_MS. */
+int repl_group_promote(struct repl_receiver *receiver, struct catalog *catalog, const char *group,
+		       int64_t point, bool force, struct repl_promote_result *result);
 
 /* ---- scheduler (primary site) ---- */
 
@@ -272,6 +327,9 @@ struct repl_copy_options {
 	int stall_seconds;	   /* no byte for this long drops a connection; 0: the default */
 	const atomic_bool *cancel; /* set: the copy stops at once (ferryd stopping); or NULL */
 	struct catalog *catalog;   /* the CLI's own records */
+	/* The protection group the copy replicates in, and this site's generation of it, sent
+	 * with the begin and the commit (group NULL: a copy outside any group, none sent). */
+	struct repl_push_group push;
 };
 
 #define REPL_COPY_RETRY_SECONDS 120
@@ -293,6 +351,9 @@ struct repl_copy_result {
 	double seconds;
 	char digest[DIGEST_STRING_SIZE];
 	int64_t transfer_id;
+	/* With options->push.group: the receiver's generation of the group, from its answer (a
+	 * split brain's refusal too); 0 when it named none. */
+	int64_t peer_generation;
 };
 
 /* Copies options->source to the receiver as volume options->name, resuming what the receiver

@@ -16,6 +16,10 @@
  *     (api_backoff_ms: its interval, then 2x, 4x ... up to SCHEDULER_RETRY_CAP_MS, never less
  *     than the interval), not at every interval: a dead cluster or peer costs a few tries a
  *     minute, not thousands. A success, or a point asked for, ends the backoff.
+ *  6. Every push (begin, commit, prune) carries the group's generation at this site; a split
+ *     brain (the replica site promoted them and is at a higher one) is refused there, recorded
+ *     here (catalog_generation_learn) and retried only on the backoff of invariant 5: the
+ *     pending point stays pending and is never applied there.
  * librbd diffs only from user snapshots, so each image also gets the user snapshot ferry-N-before
  * just before group snapshot N: the next delta starts there (see repl.h).
  * Stopping: repl_scheduler_stop() sets cancel, which cuts the transfer and peer calls in flight
@@ -108,7 +112,8 @@ repl_scheduler_sites(struct repl_scheduler *scheduler, struct repl_site_contact 
 
 static int
 scheduler_prune_replica(const struct catalog_site *site, const char *token, const char *replica,
-			const struct repl_retention *retention, const atomic_bool *cancel)
+			const struct repl_push_group *push, const struct repl_retention *retention,
+			const atomic_bool *cancel)
 {
 	struct api_client *client;
 	json_t *request = NULL, *also;
@@ -127,8 +132,9 @@ scheduler_prune_replica(const struct catalog_site *site, const char *token, cons
 	also = json_array();
 	for (size_t i = 0; i < retention->also_count; i++)
 		json_array_append_new(also, json_integer(retention->also[i]));
-	request = json_pack("{s:I, s:o}", "keep_from", (json_int_t)retention->keep_from,
-			    "also_keep", also);
+	request = json_pack("{s:I, s:o, s:s, s:I}", "keep_from", (json_int_t)retention->keep_from,
+			    "also_keep", also, "group", push->group, "generation",
+			    (json_int_t)push->generation);
 	rc = api_client_json(client, "POST", path, request, NULL);
 	json_decref(request);
 	api_client_free(client);
@@ -213,6 +219,22 @@ scheduler_group_retention(struct catalog *catalog, const struct catalog_group *g
 	return catalog_protection_list(catalog, scheduler_retention_row, &walk) == 0;
 }
 
+/* Invariant 6: what the replica site's answer says of its generation of the group. A split
+ * brain is recorded, so that ferry status shows it with both generations. */
+static void
+scheduler_learn_generation(struct catalog *catalog, const struct repl_push_group *push, int rc,
+			   const struct repl_copy_result *result)
+{
+	int64_t peer = result->peer_generation;
+
+	if (rc == FERRY_ERR_SPLIT_BRAIN)
+		catalog_generation_learn(catalog, push->group,
+					 peer > push->generation ? peer : push->generation + 1,
+					 true);
+	else if (rc == 0 && peer > 0)
+		catalog_generation_learn(catalog, push->group, peer, false);
+}
+
 /* Ships the pending point of one protection; on success it becomes the last point. */
 static int
 scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *group,
@@ -220,6 +242,8 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 {
 	struct catalog *catalog = scheduler->catalog;
 	struct catalog_site site;
+	struct catalog_generation generation;
+	struct repl_push_group push = {group->name, 1};
 	struct repl_copy_result result = {0};
 	struct repl_volume *source = NULL;
 	struct repl_retention retention;
@@ -227,6 +251,10 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	int rc;
 
 	rc = catalog_site_get(catalog, protection->site, &site);
+	if (rc == 0)
+		rc = catalog_generation_get(catalog, group->name, &generation);
+	if (rc == 0)
+		push.generation = generation.generation;
 	if (rc == 0)
 		rc = util_read_token_file(site.token_path, &token);
 	if (rc < 0)
@@ -255,9 +283,11 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 			 * shows in the status at once. */
 			.retry_seconds = -1,
 			.cancel = &scheduler->cancel,
+			.push = push,
 		},
 		&result);
 	scheduler_site_contact(scheduler, protection->site, rc, &result);
+	scheduler_learn_generation(catalog, &push, rc, &result);
 	if (rc < 0)
 		goto out;
 	/* Invariant 2: committed at the replica, so it is the last point now. */
@@ -295,7 +325,7 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 		if (repl_volume_open(protection->source, REPL_OPEN_WRITE, &source) == 0 &&
 		    repl_volume_prune_points(source, &retention) < 0)
 			log_warn("%s: retention: %s", protection->source, ferry_error_message());
-		if (scheduler_prune_replica(&site, token, protection->replica, &retention,
+		if (scheduler_prune_replica(&site, token, protection->replica, &push, &retention,
 					    &scheduler->cancel) < 0)
 			log_warn("%s: retention at site %s: %s", protection->source,
 				 protection->site, ferry_error_message());

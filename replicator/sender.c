@@ -521,6 +521,7 @@ copy_local_record(struct copy_run *run)
 		run->local.remote_id = run->remote_id;
 		run->local.size = run->source->size;
 		run->local.segment_size = run->segment_size;
+		run->local.generation = options->push.group ? options->push.generation : 0;
 		rc = catalog_transfer_create(options->catalog, &run->local);
 	}
 	if (rc < 0)
@@ -613,8 +614,32 @@ out:
 	return rc;
 }
 
+/* A copy that replicates in a group says so, with this site's generation of it. */
+static void
+copy_push_group(const struct repl_copy_options *options, json_t *request)
+{
+	if (options->push.group == NULL)
+		return;
+	json_object_set_new(request, "group", json_string(options->push.group));
+	json_object_set_new(request, "generation", json_integer(options->push.generation));
+}
+
+/* The receiver's generation of the group, from its answer or its refusal (a split brain). */
+static void
+copy_peer_generation(struct api_client *control, json_t *reply, int rc,
+		     struct repl_copy_result *result)
+{
+	json_t *generation =
+		rc == 0 ? json_object_get(reply, "generation")
+			: json_object_get(api_client_error_detail(control), "generation");
+
+	if (json_is_integer(generation) && json_integer_value(generation) > 0)
+		result->peer_generation = json_integer_value(generation);
+}
+
 static int
-copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_out)
+copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_out,
+	   struct repl_copy_result *result)
 {
 	const struct repl_copy_options *options = run->options;
 	json_t *request = NULL, *reply = NULL, *transfer;
@@ -644,8 +669,10 @@ copy_begin(struct copy_run *run, struct api_client *control, json_t **transfer_o
 		json_object_set_new(request, "segments", ranges);
 		json_object_set_new(request, "base_identity", json_string(run->base_identity));
 	}
+	copy_push_group(options, request);
 	snprintf(path, sizeof(path), "/v1/volumes/%s/transfer", options->name);
 	rc = api_client_json(control, "POST", path, request, &reply);
+	copy_peer_generation(control, reply, rc, result);
 	if (rc < 0)
 		goto out;
 	transfer = json_object_get(reply, "transfer");
@@ -697,8 +724,14 @@ copy_commit(struct copy_run *run, struct api_client *control, struct repl_copy_r
 		checksum_digest(sums, run->segments_total, result->digest);
 	request = json_pack("{s:I, s:s}", "transfer_id", (json_int_t)run->remote_id, "digest",
 			    result->digest);
+	if (request == NULL) {
+		rc = ferry_error_no_memory();
+		goto out;
+	}
+	copy_push_group(run->options, request);
 	snprintf(path, sizeof(path), "/v1/volumes/%s/commit", run->options->name);
 	rc = api_client_json(control, "POST", path, request, &reply);
+	copy_peer_generation(control, reply, rc, result);
 	if (rc < 0)
 		goto out;
 	remote_digest =
@@ -868,7 +901,7 @@ repl_copy_run(const struct repl_copy_options *options, struct repl_copy_result *
 			goto out;
 		result->segments_delta = range_set_size(&run.members);
 	}
-	rc = copy_begin(&run, control, &transfer);
+	rc = copy_begin(&run, control, &transfer, result);
 	if (rc < 0)
 		goto out;
 	result->transfer_id = run.remote_id;

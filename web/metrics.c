@@ -407,6 +407,26 @@ web_health_reason(json_t *reasons, int *worst, int level, const char *format, ..
 		*worst = level;
 }
 
+struct web_health_walk {
+	json_t *reasons;
+	int *worst;
+};
+
+/* A split brain is an error until a reprotect names the side whose data is kept. */
+static int
+web_health_generation(const struct catalog_generation *generation, void *context)
+{
+	struct web_health_walk *walk = context;
+
+	if (generation->split_brain_ms > 0)
+		web_health_reason(walk->reasons, walk->worst, 2,
+				  "group %s: split brain (generation %lld here, %lld at the other "
+				  "site): run ferry reprotect %s at the site whose data is kept",
+				  generation->group, (long long)generation->generation,
+				  (long long)generation->peer_generation, generation->group);
+	return 0;
+}
+
 enum MHD_Result
 web_health(struct web_route_context *route)
 {
@@ -447,6 +467,8 @@ web_health(struct web_route_context *route)
 			web_health_reason(reasons, &worst, 1, "group %s is paused since %lld s",
 					  rows.groups[i].name,
 					  (long long)((now - rows.groups[i].paused_ms) / 1000));
+	catalog_generation_list(catalog, web_health_generation,
+				&(struct web_health_walk){reasons, &worst});
 	sites = repl_scheduler_sites(scheduler, contacts, 64, &resent);
 	for (int i = 0; i < sites; i++)
 		if (!contacts[i].up)

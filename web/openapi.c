@@ -32,6 +32,8 @@ static const struct {
 	{"POST /v1/groups/*/sync", "Take and ship a point of the group now"},
 	{"POST /v1/groups/*/pause", "Stop taking the group's points on its schedule"},
 	{"POST /v1/groups/*/resume", "Take the group's points on its schedule again"},
+	{"POST /v1/groups/*/promote",
+	 "At the replica site: promote a group without VMs to a point and raise its generation"},
 	{"GET /metrics", "Prometheus metrics"},
 	{"POST /v1/protections", "Protect an RBD image in a group, to a site"},
 	{"POST /v1/protections/remove", "Stop protecting an image"},

@@ -203,7 +203,9 @@ enum MHD_Result
 web_volume_prune(struct web_route_context *route)
 {
 	struct repl_retention retention = {0};
+	struct repl_push_group push = {0};
 	json_t *body, *keep_from, *also, *point;
+	enum MHD_Result result;
 	int code = 0, removed = 0;
 	bool also_valid;
 	size_t i;
@@ -227,11 +229,16 @@ web_volume_prune(struct web_route_context *route)
 		code = ferry_error_set(FERRY_ERR_INVALID,
 				       "'also_keep' must be an array of point numbers");
 	else
-		code = repl_receiver_prune(route->server->options.receiver, route->parts[2],
+		code = web_push_group_parse(body, &push);
+	if (code == 0)
+		code = repl_receiver_prune(route->server->options.receiver, route->parts[2], &push,
 					   &retention, &removed);
+	if (code < 0) {
+		result = web_reply_push_error(route, code, route->parts[2], &push);
+		json_decref(body);
+		return result;
+	}
 	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
 	return web_reply_json(route->connection, MHD_HTTP_OK,
 			      json_pack("{s:i}", "removed", removed));
 }

@@ -34,6 +34,7 @@ static const struct {
 	{FERRY_ERR_FORBIDDEN, MHD_HTTP_FORBIDDEN},
 	{FERRY_ERR_NOT_FOUND, MHD_HTTP_NOT_FOUND},
 	{FERRY_ERR_CONFLICT, MHD_HTTP_CONFLICT},
+	{FERRY_ERR_SPLIT_BRAIN, MHD_HTTP_CONFLICT},
 	{FERRY_ERR_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE},
 	{FERRY_ERR_CHECKSUM, MHD_HTTP_UNPROCESSABLE_CONTENT},
 	{FERRY_ERR_NO_SPACE, MHD_HTTP_INSUFFICIENT_STORAGE},
@@ -106,16 +107,15 @@ web_last_status(void)
 	return web_reply_status;
 }
 
-enum MHD_Result
-web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
+/* The one error reply: {"error": {"code", "message", and detail's keys}} (detail taken, may be
+ * NULL). */
+static enum MHD_Result
+web_reply_error_with(struct MHD_Connection *connection, int code, const char *message,
+		     json_t *detail)
 {
 	unsigned int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	char message[1200];
-	va_list args;
+	json_t *error;
 
-	va_start(args, format);
-	vsnprintf(message, sizeof(message), format, args);
-	va_end(args);
 	for (size_t i = 0; i < sizeof(web_status_table) / sizeof(web_status_table[0]); i++)
 		if (web_status_table[i].code == code)
 			status = web_status_table[i].status;
@@ -130,9 +130,30 @@ web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 		else
 			log_warn("refused %s (HTTP %u): %s", client, status, message);
 	}
-	return web_reply_json(connection, status,
-			      json_pack("{s:{s:s, s:s}}", "error", "code", ferry_error_name(code),
-					"message", message));
+	error = json_pack("{s:s, s:s}", "code", ferry_error_name(code), "message", message);
+	if (error && detail)
+		json_object_update_missing(error, detail);
+	json_decref(detail);
+	return web_reply_json(connection, status, json_pack("{s:o}", "error", error));
+}
+
+enum MHD_Result
+web_reply_error(struct MHD_Connection *connection, int code, const char *format, ...)
+{
+	char message[1200];
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	return web_reply_error_with(connection, code, message, NULL);
+}
+
+enum MHD_Result
+web_reply_error_detail(struct MHD_Connection *connection, int code, const char *message,
+		       json_t *detail)
+{
+	return web_reply_error_with(connection, code, message, detail);
 }
 
 /* Replies with the error recorded on this thread by the layer that detected it. */

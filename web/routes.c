@@ -22,12 +22,13 @@
 
 /* The keys each JSON body may hold: a misspelt or unknown one is a 400 naming it, never
  * silently ignored (routes whose bodies are whole records of the other site are not listed). */
-static const char *const web_keys_transfer[] = {"size",	    "segment_size",  "source_identity",
-						"kind",	    "restart",	     "snapshot",
-						"segments", "base_identity", NULL};
-static const char *const web_keys_commit[] = {"transfer_id", "digest", NULL};
+static const char *const web_keys_transfer[] = {
+	"size",	    "segment_size",  "source_identity", "kind",	      "restart", "snapshot",
+	"segments", "base_identity", "group",		"generation", NULL};
+static const char *const web_keys_commit[] = {"transfer_id", "digest", "group", "generation", NULL};
 static const char *const web_keys_verify[] = {"segment_size", NULL};
-static const char *const web_keys_prune[] = {"keep_from", "also_keep", NULL};
+static const char *const web_keys_prune[] = {"keep_from", "also_keep", "group", "generation", NULL};
+static const char *const web_keys_group_promote[] = {"point", "force", NULL};
 static const char *const web_keys_site[] = {"name", "url", "token", "cacert_pem", "replace", NULL};
 static const char *const web_keys_group[] = {"name", "interval", "keep", "rpo", NULL};
 static const char *const web_keys_group_set[] = {"interval", "keep", "rpo", NULL};
@@ -76,6 +77,7 @@ static const struct web_route web_routes[] = {
 	{"POST", {"v1", "groups", "*", "sync"}, 4, web_group_sync, false, WEB_ACCESS_OPERATOR, NULL},
 	{"POST", {"v1", "groups", "*", "pause"}, 4, web_group_pause, false, WEB_ACCESS_OPERATOR, NULL},
 	{"POST", {"v1", "groups", "*", "resume"}, 4, web_group_resume, false, WEB_ACCESS_OPERATOR, NULL},
+	{"POST", {"v1", "groups", "*", "promote"}, 4, web_group_promote, false, WEB_ACCESS_ADMIN, web_keys_group_promote},
 	{"GET", {"metrics"}, 1, web_metrics, false, WEB_ACCESS_VIEWER, NULL},
 	{"POST", {"v1", "protections"}, 2, web_protect, false, WEB_ACCESS_OPERATOR, web_keys_protect},
 	{"POST", {"v1", "protections", "remove"}, 3, web_unprotect, false, WEB_ACCESS_OPERATOR, web_keys_unprotect},

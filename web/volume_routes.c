@@ -21,7 +21,7 @@ web_transfer_json(const struct catalog_transfer *transfer)
 	/* bytes_durable is exact for a finished full copy, else counted in whole segments. */
 	return json_pack(
 		"{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:s, s:s, s:s,"
-		" s:I, s:I}",
+		" s:I, s:I, s:I}",
 		"id", (json_int_t)transfer->id, "volume", transfer->volume, "state",
 		catalog_transfer_state_name(transfer->state), "size", (json_int_t)transfer->size,
 		"segment_size", (json_int_t)transfer->segment_size, "segments_total",
@@ -33,7 +33,7 @@ web_transfer_json(const struct catalog_transfer *transfer)
 		"source_identity", transfer->source_identity, "base_identity",
 		transfer->base_identity, "snapshot", transfer->snapshot, "digest", transfer->digest,
 		"created_ms", (json_int_t)transfer->created_ms, "updated_ms",
-		(json_int_t)transfer->updated_ms);
+		(json_int_t)transfer->updated_ms, "generation", (json_int_t)transfer->generation);
 }
 
 /* Reads [[first, last], ...] into out: ascending, each first <= last. */
@@ -67,6 +67,7 @@ web_transfer_begin(struct web_route_context *route)
 	struct range_set durable;
 	json_t *body, *ranges = NULL, *size, *segment_size;
 	enum MHD_Result result;
+	int64_t generation;
 	int code = 0;
 
 	body = web_parse_json_body(route, &code);
@@ -80,6 +81,11 @@ web_transfer_begin(struct web_route_context *route)
 	begin.kind = json_string_value(json_object_get(body, "kind"));
 	begin.base_identity = json_string_value(json_object_get(body, "base_identity"));
 	begin.snapshot = json_string_value(json_object_get(body, "snapshot"));
+	code = web_push_group_parse(body, &begin.push);
+	if (code < 0) {
+		json_decref(body);
+		return web_reply_last_error(route->connection, code);
+	}
 	range_set_init(&members);
 	begin.members = &members;
 	if (begin.base_identity &&
@@ -114,10 +120,14 @@ web_transfer_begin(struct web_route_context *route)
 		catalog_event_add(route->server->options.catalog, "warn", begin.volume,
 				  "transfer restarted from scratch by token %s",
 				  route->request->identity.name);
-	json_decref(body);
 	range_set_free(&members);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
+	if (code < 0) {
+		result = web_reply_push_error(route, code, begin.volume, &begin.push);
+		json_decref(body);
+		return result;
+	}
+	generation = web_push_generation(route, begin.volume, &begin.push);
+	json_decref(body);
 	range_set_init(&durable);
 	code = catalog_transfer_load_ranges(route->server->options.catalog, transfer.id,
 					    CATALOG_RANGE_DURABLE, &durable);
@@ -132,8 +142,9 @@ web_transfer_begin(struct web_route_context *route)
 						(json_int_t)durable.ranges[i].last));
 	range_set_free(&durable);
 	result = web_reply_json(route->connection, MHD_HTTP_OK,
-				json_pack("{s:o, s:o}", "transfer", web_transfer_json(&transfer),
-					  "durable", ranges));
+				json_pack("{s:o, s:o, s:I}", "transfer",
+					  web_transfer_json(&transfer), "durable", ranges,
+					  "generation", (json_int_t)generation));
 	return result;
 }
 
@@ -190,7 +201,10 @@ enum MHD_Result
 web_transfer_commit(struct web_route_context *route)
 {
 	struct catalog_transfer transfer;
+	struct repl_push_group push = {0};
 	json_t *body, *transfer_id;
+	enum MHD_Result result;
+	int64_t generation;
 	int code = 0;
 
 	body = web_parse_json_body(route, &code);
@@ -202,14 +216,76 @@ web_transfer_commit(struct web_route_context *route)
 		return web_reply_error(route->connection, FERRY_ERR_INVALID,
 				       "'transfer_id' must be an integer");
 	}
-	code = repl_receiver_commit(route->server->options.receiver, route->parts[2],
-				    json_integer_value(transfer_id),
-				    json_string_value(json_object_get(body, "digest")), &transfer);
+	code = web_push_group_parse(body, &push);
+	if (code == 0)
+		code = repl_receiver_commit(route->server->options.receiver, route->parts[2],
+					    json_integer_value(transfer_id),
+					    json_string_value(json_object_get(body, "digest")),
+					    &push, &transfer);
+	if (code < 0) {
+		result = web_reply_push_error(route, code, route->parts[2], &push);
+		json_decref(body);
+		return result;
+	}
+	generation = web_push_generation(route, route->parts[2], &push);
 	json_decref(body);
-	if (code < 0)
-		return web_reply_last_error(route->connection, code);
 	return web_reply_json(route->connection, MHD_HTTP_OK,
-			      json_pack("{s:o}", "transfer", web_transfer_json(&transfer)));
+			      json_pack("{s:o, s:I}", "transfer", web_transfer_json(&transfer),
+					"generation", (json_int_t)generation));
+}
+
+int
+web_push_group_parse(json_t *body, struct repl_push_group *out)
+{
+	json_t *group = json_object_get(body, "group"),
+	       *generation = json_object_get(body, "generation");
+
+	memset(out, 0, sizeof(*out));
+	if ((group && !json_is_string(group)) || (generation && !json_is_integer(generation)))
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "'group' must be a group name and 'generation' a number");
+	out->group = json_string_value(group);
+	/* Out of range is the receiver's to refuse, with its message; a negative one too. */
+	out->generation = generation ? json_integer_value(generation) : 0;
+	if (generation && out->generation == 0)
+		out->generation = -1;
+	return 0;
+}
+
+int64_t
+web_push_generation(struct web_route_context *route, const char *volume,
+		    const struct repl_push_group *push)
+{
+	struct catalog *catalog = route->server->options.catalog;
+	struct catalog_generation own;
+	struct catalog_volume record;
+	const char *group = push->group;
+
+	if (group == NULL && util_volume_name_valid(volume) &&
+	    catalog_volume_get(catalog, volume, &record) == 0 && record.group[0])
+		group = record.group;
+	if (group == NULL || catalog_generation_get(catalog, group, &own) < 0)
+		return 0;
+	return own.generation;
+}
+
+enum MHD_Result
+web_reply_push_error(struct web_route_context *route, int code, const char *volume,
+		     const struct repl_push_group *push)
+{
+	char message[1024];
+	int64_t generation;
+
+	if (code != FERRY_ERR_SPLIT_BRAIN)
+		return web_reply_last_error(route->connection, code);
+	/* Kept aside: the look-up below may record messages of its own. */
+	snprintf(message, sizeof(message), "%s", ferry_error_message());
+	generation = web_push_generation(route, volume, push);
+	return web_reply_error_detail(
+		route->connection, code, message,
+		json_pack("{s:s?, s:I, s:I}", "group", push->group, "generation",
+			  (json_int_t)generation, "peer_generation",
+			  (json_int_t)(push->generation > 0 ? push->generation : 1)));
 }
 
 enum MHD_Result
@@ -251,6 +327,8 @@ web_volume_entry(const struct catalog_volume *volume, void *context)
 		json_pack("{s:s, s:s, s:s, s:I}", "name", volume->name, "kind", volume->kind,
 			  "location", volume->location, "size", (json_int_t)volume->size);
 
+	int64_t promoted_by = 0;
+
 	if (entry == NULL)
 		return ferry_error_no_memory();
 	if (volume->transfer_id &&
@@ -259,6 +337,11 @@ web_volume_entry(const struct catalog_volume *volume, void *context)
 				    json_string(catalog_transfer_state_name(transfer.state)));
 		json_object_set_new(entry, "transfer", web_transfer_json(&transfer));
 	}
+	/* A replica of a group, and whether it is written here now (promoted). */
+	if (volume->group[0])
+		json_object_set_new(entry, "group", json_string(volume->group));
+	catalog_promoted_get(list->catalog, volume->name, &promoted_by);
+	json_object_set_new(entry, "promoted", json_boolean(promoted_by != 0));
 	json_array_append_new(list->array, entry);
 	return 0;
 }
@@ -282,12 +365,13 @@ struct web_status_context {
 	struct repl_scheduler *scheduler; /* NULL: no retries to show */
 };
 
-static const char *const web_state_order[] = {"in-sync", "syncing", "paused", "lagging", "error"};
+static const char *const web_state_order[] = {"in-sync", "syncing", "paused",
+					      "lagging", "error",   "split-brain"};
 
 static int
 web_state_rank(const char *state)
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < (int)(sizeof(web_state_order) / sizeof(web_state_order[0])); i++)
 		if (strcmp(web_state_order[i], state) == 0)
 			return i;
 	return 0;
@@ -401,6 +485,79 @@ web_group_entry(const struct catalog_group *group, void *context)
 		       : 0;
 }
 
+/* A group's generations (web_generation_entry fills them from the catalog): 1 and nothing learnt
+ * until a row says otherwise. */
+static void
+web_group_generations(json_t *group_json, const struct catalog_generation *generation)
+{
+	json_object_set_new(group_json, "generation", json_integer(generation->generation));
+	json_object_set_new(group_json, "peer_generation",
+			    json_integer(generation->peer_generation));
+	json_object_set_new(group_json, "split_brain", json_boolean(generation->split_brain_ms));
+	json_object_set_new(group_json, "split_brain_since_ms",
+			    json_integer(generation->split_brain_ms));
+	json_object_set_new(group_json, "promoted_ms", json_integer(generation->raised_ms));
+}
+
+/* One row of the generations table in the status: its group's generations, and for a split
+ * brain the state split-brain (the group and its protected volumes) with what to do. A group
+ * this site only keeps replicas of is listed once it was promoted here or saw a split brain. */
+static int
+web_generation_entry(const struct catalog_generation *generation, void *context)
+{
+	struct web_status_context *status = context;
+	json_t *group_json = json_object_get(status->groups, generation->group), *volume;
+	char hint[1024];
+	size_t i;
+
+	if (group_json == NULL && generation->raised_ms == 0 && generation->split_brain_ms == 0)
+		return 0;
+	if (group_json == NULL) {
+		group_json = json_pack(
+			"{s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name",
+			generation->group, "role", "replica", "volumes", 0, "state", "promoted",
+			"last_point", (json_int_t)0, "last_point_time_ms", (json_int_t)0,
+			"duration_ms", (json_int_t)0, "rpo_target", (json_int_t)0, "errors",
+			(json_int_t)0, "next_retry_ms", (json_int_t)0, "failed_cycles", 0);
+		if (group_json == NULL ||
+		    json_object_set_new(status->groups, generation->group, group_json) < 0)
+			return ferry_error_no_memory();
+	}
+	web_group_generations(group_json, generation);
+	if (generation->split_brain_ms == 0)
+		return 0;
+	snprintf(hint, sizeof(hint),
+		 "split brain: group %s is at generation %lld here and %lld at the other site, "
+		 "and both sites wrote its volumes. Keep one side's data: run ferry reprotect %s "
+		 "at that site; the other site's writes since the last common point are "
+		 "discarded",
+		 generation->group, (long long)generation->generation,
+		 (long long)generation->peer_generation, generation->group);
+	json_object_set_new(group_json, "state", json_string("split-brain"));
+	json_object_set_new(group_json, "hint", json_string(hint));
+	json_array_foreach(status->volumes, i, volume) {
+		const char *group = json_string_value(json_object_get(volume, "group"));
+
+		if (group && strcmp(group, generation->group) == 0) {
+			json_object_set_new(volume, "state", json_string("split-brain"));
+			json_object_set_new(volume, "hint", json_string(hint));
+		}
+	}
+	return 0;
+}
+
+/* Every group listed at 1, before the generations table says otherwise. */
+static void
+web_groups_default_generations(json_t *groups)
+{
+	struct catalog_generation first = {.generation = 1};
+	const char *name;
+	json_t *group;
+
+	json_object_foreach(groups, name, group)
+		web_group_generations(group, &first);
+}
+
 enum MHD_Result
 web_volume_list(struct web_route_context *route)
 {
@@ -421,6 +578,9 @@ web_volume_list(struct web_route_context *route)
 		code = catalog_group_list(catalog, web_group_entry, &status);
 	if (code == 0)
 		code = catalog_protection_list(catalog, web_protection_entry, &status);
+	web_groups_default_generations(status.groups);
+	if (code == 0)
+		code = catalog_generation_list(catalog, web_generation_entry, &status);
 	json_object_foreach(status.groups, name, group)
 		json_array_append(groups, group);
 	json_decref(status.groups);

@@ -148,6 +148,10 @@ enum MHD_Result web_reply_json(struct MHD_Connection *connection, unsigned int s
 enum MHD_Result web_reply_error(struct MHD_Connection *connection, int code, const char *format,
 				...) __attribute__((format(printf, 3, 4)));
 enum MHD_Result web_reply_last_error(struct MHD_Connection *connection, int code);
+/* The same error shape with detail's keys added to the error object (detail taken; NULL: none),
+ * e.g. both generations of a split brain. */
+enum MHD_Result web_reply_error_detail(struct MHD_Connection *connection, int code,
+				       const char *message, json_t *detail);
 /* A JSON response of document (taken), to add headers to; NULL when out of memory. */
 struct MHD_Response *web_response_json(json_t *document);
 /* Queues response (taken; NULL: out of memory) with status, recording the status for the audit log
@@ -220,6 +224,16 @@ enum MHD_Result web_volume_show(struct web_route_context *route);
 enum MHD_Result web_transfer_list(struct web_route_context *route);
 /* A decimal with no sign, no leading zero and no trailing junk (a header, a path index). */
 int web_parse_unsigned(const char *text, uint64_t *out);
+/* A push's "group" (a string) and "generation" (an integer) from body, both optional (the
+ * receiver checks their values); FERRY_ERR_INVALID for the wrong types. */
+int web_push_group_parse(json_t *body, struct repl_push_group *out);
+/* The generation of the push's group at this site (0: no group), for a push's answer. */
+int64_t web_push_generation(struct web_route_context *route, const char *volume,
+			    const struct repl_push_group *push);
+/* The reply to a refused push: a split brain's error object also holds "group", "generation"
+ * (this site's) and "peer_generation" (the push's), so that the sender can show both. */
+enum MHD_Result web_reply_push_error(struct web_route_context *route, int code, const char *volume,
+				     const struct repl_push_group *push);
 /* web/group_routes.c */
 enum MHD_Result web_group_create(struct web_route_context *route);
 enum MHD_Result web_group_set(struct web_route_context *route);
@@ -228,6 +242,8 @@ enum MHD_Result web_group_sync(struct web_route_context *route);
 enum MHD_Result web_group_pause(struct web_route_context *route);
 enum MHD_Result web_group_resume(struct web_route_context *route);
 enum MHD_Result web_group_delete(struct web_route_context *route);
+/* web/group_promote.c: POST /v1/groups/NAME/promote (ferry group promote), at the replica site */
+enum MHD_Result web_group_promote(struct web_route_context *route);
 enum MHD_Result web_site_list(struct web_route_context *route);
 enum MHD_Result web_site_remove(struct web_route_context *route);
 /* web/metrics.c: GET /metrics, and the count of each route's answers. */
