@@ -69,7 +69,7 @@ int cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_
 int cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **reply);
 
 /* The state of a VM record (protected, unsent, migrated, replica, testing, promoted; the table
- * is in cutover/record_state.c), for listings. */
+ * is in cutover/record.c), for listings. */
 const char *cutover_record_state_name(json_t *record, const char *role);
 
 /* Keeps the stored definitions current: a VM of this site (role primary) whose libvirt

@@ -53,6 +53,8 @@ int cutover_record_load(struct catalog *catalog, const char *name, json_t **reco
 int cutover_record_store(struct catalog *catalog, json_t *record, const char *role);
 /* A key a record may carry from one site to the other (the rest is this site's own state). */
 bool cutover_record_key_portable(const char *key);
+/* FERRY_ERR_INVALID naming the first key of record that is not portable. */
+int cutover_record_keys_check(json_t *record);
 /* The string at key, or "" (never NULL). */
 const char *cutover_text(json_t *object, const char *key);
 /* A client of a peer site's ferryd; caller frees it with api_client_free(). */
@@ -62,7 +64,7 @@ int cutover_only_site(const struct catalog_site *site, void *context);
 /* Held during a pass of the refresher; a run starts only between two passes. */
 extern pthread_mutex_t cutover_refresh_lock;
 
-/* ---- record_state.c: a VM record's state (the table of states and transitions is there) ---- */
+/* ---- record.c: a VM record's state (the table of states and transitions is there) ---- */
 
 enum cutover_vm_state {
 	CUTOVER_VM_PROTECTED,
@@ -96,7 +98,7 @@ int cutover_record_mark_unsent(json_t *record);
 int cutover_record_mark_test(json_t *record, int64_t run_id, int64_t point, json_t *clones);
 void cutover_record_clear_test(json_t *record);
 /* FERRY_ERR_INVALID naming the key when a record's portable part is not of its shape (invariant
- * 6 of record_state.c); its keys themselves are checked by cutover_vm_receive(). */
+ * 6 of record.c); its keys themselves are checked by cutover_vm_receive(). */
 int cutover_record_schema_check(json_t *record);
 /* reversed (a copy of original made for the other direction) keeps only reprotect's flags. */
 int cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id);

@@ -4,37 +4,6 @@
  * network_map, disks [{target, source, replica}], xml. */
 #include "cutover/internal.h"
 
-int
-cutover_record_load(struct catalog *catalog, const char *name, json_t **record)
-{
-	json_error_t error;
-	char *text = NULL;
-	int rc = catalog_vm_get(catalog, name, &text, NULL);
-
-	if (rc < 0)
-		return rc;
-	*record = json_loads(text, 0, &error);
-	free(text);
-	if (*record == NULL)
-		return ferry_error_set(FERRY_ERR_INTERNAL, "the record of VM %s does not parse: %s",
-				       name, error.text);
-	return 0;
-}
-
-int
-cutover_record_store(struct catalog *catalog, json_t *record, const char *role)
-{
-	char *text = json_dumps(record, JSON_COMPACT);
-	int rc;
-
-	if (text == NULL)
-		return ferry_error_no_memory();
-	rc = catalog_vm_put(catalog, json_string_value(json_object_get(record, "name")), role,
-			    json_string_value(json_object_get(record, "group")), text);
-	free(text);
-	return rc;
-}
-
 const char *
 cutover_text(json_t *object, const char *key)
 {
@@ -198,34 +167,6 @@ out:
 		virDomainFree(domain);
 	cutover_virt_close(connection);
 	return rc;
-}
-
-static const char *const cutover_record_portable_keys[] = {
-	"name",	 "uri",		"dest_uri", "group", "site", "order",
-	"delay", "network_map", "disks",    "xml",   NULL};
-
-bool
-cutover_record_key_portable(const char *key)
-{
-	for (int i = 0; cutover_record_portable_keys[i]; i++)
-		if (strcmp(key, cutover_record_portable_keys[i]) == 0)
-			return true;
-	return false;
-}
-
-static int
-cutover_record_keys_check(json_t *record)
-{
-	const char *key;
-	json_t *value;
-
-	json_object_foreach(record, key, value) {
-		(void)value;
-		if (!cutover_record_key_portable(key))
-			return ferry_error_set(FERRY_ERR_INVALID,
-					       "unknown key '%.64s' in the VM record", key);
-	}
-	return 0;
 }
 
 int

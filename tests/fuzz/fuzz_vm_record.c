@@ -1,6 +1,6 @@
 /* libFuzzer target: a VM record as a peer pushes it (POST /v1/vms/receive), taken by
  * cutover_vm_receive (cutover/records.c): the keys a peer may send, the record's schema
- * (cutover/record_state.c), the destination's libvirt connection, the domain XML's
+ * (cutover/record.c), the destination's libvirt connection, the domain XML's
  * allow-list, and the catalog it is stored in (a real one, in a scratch folder). The input is
  * the record's JSON. This site knows one libvirt connection, "dr" = test:///default, and never
  * opens it here. */
