@@ -47,24 +47,18 @@ int cutover_step_end(struct cutover_run *run, int seq, int rc, const char *forma
 /* ferry run abort came in time: recorded as a step, the VM left running at the source. */
 int cutover_aborted(struct cutover_run *run, const char *name, const char *uri, const char *what);
 
-/* ---- records.c: VM records ---- */
+/* ---- records.c: registration, receipt and the refresher ---- */
 
-int cutover_record_load(struct catalog *catalog, const char *name, json_t **record);
-int cutover_record_store(struct catalog *catalog, json_t *record, const char *role);
-/* A key a record may carry from one site to the other (the rest is this site's own state). */
-bool cutover_record_key_portable(const char *key);
-/* FERRY_ERR_INVALID naming the first key of record that is not portable. */
-int cutover_record_keys_check(json_t *record);
-/* The string at key, or "" (never NULL). */
-const char *cutover_text(json_t *object, const char *key);
 /* A client of a peer site's ferryd; caller frees it with api_client_free(). */
 int cutover_site_client(struct catalog *catalog, const char *site_name, struct api_client **out);
 /* catalog_site_list() callback: the only site's name into context, or a refusal if several. */
 int cutover_only_site(const struct catalog_site *site, void *context);
 /* Held during a pass of the refresher; a run starts only between two passes. */
 extern pthread_mutex_t cutover_refresh_lock;
+/* The string at key, or "" (never NULL). */
+const char *cutover_text(json_t *object, const char *key);
 
-/* ---- record.c: a VM record's state (the table of states and transitions is there) ---- */
+/* ---- record.c: the VM record (its table of states and transitions is there) ---- */
 
 enum cutover_vm_state {
 	CUTOVER_VM_PROTECTED,
@@ -75,42 +69,94 @@ enum cutover_vm_state {
 	CUTOVER_VM_PROMOTED,
 	CUTOVER_VM_STATE_COUNT
 };
-/* The flags of a record, parsed; test_clones is borrowed from the record. */
-struct cutover_vm_flags {
-	int64_t promoted_point; /* > 0: runs here from its replicas since that point */
-	bool migrated;		/* retired here by run migrated_by */
-	int64_t migrated_by;
-	bool unsent;
-	int64_t reprotected_by, reprotect_point;
-	bool testing;
-	int64_t test_run, test_point;
-	json_t *test_clones;
+
+#define CUTOVER_VM_DISKS_MAX  64
+#define CUTOVER_VM_TARGET_MAX 32
+
+struct cutover_vm_disk {
+	char target[CUTOVER_VM_TARGET_MAX + 1]; /* the guest's device: vda */
+	char source[512];			/* rbd:POOL/IMAGE at the primary site */
+	char replica[VOLUME_NAME_MAX + 1];	/* the image in the replica site's pool */
+	char test_clone[VOLUME_NAME_MAX + 32];	/* TESTING: the clone the test VM runs from */
 };
+
+/* A VM record. The portable part is what the primary site sends; the rest is this site's
+ * own state (invariant 4 of record.c). Free with cutover_record_free(). */
+struct cutover_vm_record {
+	char name[VOLUME_NAME_MAX + 1];
+	char uri[CUTOVER_LIBVIRT_URI_MAX + 1];	    /* libvirt at the primary site */
+	char dest_uri[CUTOVER_LIBVIRT_URI_MAX + 1]; /* libvirt at the replica site */
+	char group[VOLUME_NAME_MAX + 1];
+	char site[VOLUME_NAME_MAX + 1]; /* the replica site; "" in a reversed record */
+	int64_t order;			/* recovery order, lowest first */
+	int64_t delay;			/* seconds to wait after it comes up */
+	json_t *network_map;		/* {"network here": "network there"}; owned, never NULL */
+	struct cutover_vm_disk *disks;
+	size_t disk_count;
+	char *xml; /* the domain's definition at the primary site */
+	/* This site's own state. */
+	int64_t promoted_point; /* > 0: PROMOTED, runs here from its replicas since that point */
+	bool migrated;		/* MIGRATED by run migrated_by */
+	int64_t migrated_by;
+	bool unsent; /* UNSENT */
+	int64_t reprotected_by, reprotect_point;
+	bool testing; /* TESTING: run test_run, from point test_point, on the disks' clones */
+	int64_t test_run, test_point;
+};
+
+/* All of a request's VMs, in recovery order (cutover_vms_of()). */
+struct cutover_vm_records {
+	struct cutover_vm_record *items;
+	size_t count;
+};
+
+/* Which keys cutover_record_json() writes. */
+enum cutover_record_keys {
+	CUTOVER_RECORD_ALL,	 /* the catalog's copy: portable keys and this site's state */
+	CUTOVER_RECORD_PORTABLE, /* what crosses sites */
+};
+
 const char *cutover_vm_state_name(enum cutover_vm_state state);
-void cutover_record_flags_read(json_t *record, struct cutover_vm_flags *flags);
-enum cutover_vm_state cutover_record_state(json_t *record, const char *role);
-int64_t cutover_record_promoted_point(json_t *record);
-int64_t cutover_record_reprotected_by(json_t *record);
-int64_t cutover_record_reprotect_point(json_t *record);
-int cutover_record_mark_promoted(json_t *record, int64_t point);
-int cutover_record_mark_migrated(json_t *record, int64_t run_id);
-int cutover_record_mark_unsent(json_t *record);
-int cutover_record_mark_test(json_t *record, int64_t run_id, int64_t point, json_t *clones);
-void cutover_record_clear_test(json_t *record);
-/* FERRY_ERR_INVALID naming the key when a record's portable part is not of its shape (invariant
- * 6 of record.c); its keys themselves are checked by cutover_vm_receive(). */
-int cutover_record_schema_check(json_t *record);
-/* reversed (a copy of original made for the other direction) keeps only reprotect's flags. */
-int cutover_record_reverse(json_t *reversed, const json_t *original, int64_t run_id);
+/* Parses a record of this site's catalog into out; FERRY_ERR_INVALID naming the key that is not
+ * of the record's shape. out is the caller's to free with cutover_record_free(), also after a
+ * failure. */
+int cutover_record_parse(json_t *object, struct cutover_vm_record *out);
+/* A record from the other site: only portable keys (invariant 4), of the record's shape
+ * (invariant 6). Freed as above. */
+int cutover_record_from_peer(json_t *object, struct cutover_vm_record *out);
+/* The record as JSON (new reference); NULL with the message set when memory ran out. */
+json_t *cutover_record_json(const struct cutover_vm_record *record, enum cutover_record_keys keys);
+/* A copy of from into to (freed as above). */
+int cutover_record_copy(const struct cutover_vm_record *from, struct cutover_vm_record *to);
+void cutover_record_free(struct cutover_vm_record *record);
+int cutover_record_load(struct catalog *catalog, const char *name, struct cutover_vm_record *out);
+int cutover_record_store(struct catalog *catalog, const struct cutover_vm_record *record,
+			 const char *role);
+/* A key a record may carry from one site to the other (the rest is this site's own state). */
+bool cutover_record_key_portable(const char *key);
+void cutover_vm_records_free(struct cutover_vm_records *records);
+
+/* The transitions of the table at the top of record.c. */
+enum cutover_vm_state cutover_record_state(const struct cutover_vm_record *record,
+					   const char *role);
+void cutover_record_mark_promoted(struct cutover_vm_record *record, int64_t point);
+void cutover_record_mark_migrated(struct cutover_vm_record *record, int64_t run_id);
+void cutover_record_mark_unsent(struct cutover_vm_record *record);
+/* Every disk's test_clone is set before (invariant 3). */
+void cutover_record_mark_test(struct cutover_vm_record *record, int64_t run_id, int64_t point);
+void cutover_record_clear_test(struct cutover_vm_record *record);
+/* reversed (a copy of original made for the other direction) keeps only reprotect's state. */
+void cutover_record_reverse(struct cutover_vm_record *reversed,
+			    const struct cutover_vm_record *original, int64_t run_id);
 
 /* ---- activate.c: failover, test failover, activation ---- */
 
 int cutover_activate(struct cutover_run *run, json_t *request);
 int cutover_cleanup(struct cutover_run *run, json_t *request);
 /* The VMs a request names (vm or group), ordered by their order, then name. */
-int cutover_vms_of(struct catalog *catalog, json_t *request, json_t **out);
-void cutover_replica_location(const struct cutover_site *site, json_t *disk, char *out,
-			      size_t size);
+int cutover_vms_of(struct catalog *catalog, json_t *request, struct cutover_vm_records *out);
+void cutover_replica_location(const struct cutover_site *site, const struct cutover_vm_disk *disk,
+			      char *out, size_t size);
 
 /* ---- point_choice.c: which point each VM comes up from (pure) ---- */
 
@@ -138,12 +184,13 @@ int cutover_point_choose(const struct cutover_point_set *sets, size_t vm_count, 
 
 int cutover_migrate_cold(struct cutover_run *run, json_t *request);
 int cutover_migrate_live(struct cutover_run *run, json_t *request);
-int cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s);
+int cutover_check_replicas(const struct cutover_site *site, const struct cutover_vm_record *record,
+			   int64_t max_lag_s);
 int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,
 			      const char *xml);
-int cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, bool catch_up,
-			int64_t *point, int64_t *bytes);
-void cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point);
+int cutover_final_point(struct cutover_run *run, const struct cutover_vm_record *record,
+			int64_t after_ms, bool catch_up, int64_t *point, int64_t *bytes);
+void cutover_retire_disks(struct cutover_run *run, struct cutover_vm_record *record, int64_t point);
 int cutover_site_call(struct catalog *catalog, const char *site_name, const char *path,
 		      json_t *request, json_t **reply);
 

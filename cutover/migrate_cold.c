@@ -5,7 +5,7 @@
 struct cutover_progress {
 	const char *group;
 	int64_t after_ms;
-	json_t *disks;
+	const struct cutover_vm_record *record;
 	int64_t bytes_sent;
 	int64_t point;
 	int done, total;
@@ -15,11 +15,9 @@ static int
 cutover_progress_entry(const struct catalog_protection *protection, void *context)
 {
 	struct cutover_progress *progress = context;
-	json_t *disk;
-	size_t i;
 
-	json_array_foreach(progress->disks, i, disk) {
-		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
+	for (size_t i = 0; i < progress->record->disk_count; i++) {
+		if (strcmp(progress->record->disks[i].source, protection->source) != 0)
 			continue;
 		progress->total++;
 		if (protection->last_point_ms >= progress->after_ms &&
@@ -36,10 +34,10 @@ cutover_progress_entry(const struct catalog_protection *protection, void *contex
  * catch_up the point that brings the replicas up to date before a live migration's memory copy
  * (each its own step name, so that a run's steps say which is which). */
 int
-cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, bool catch_up,
-		    int64_t *point, int64_t *bytes)
+cutover_final_point(struct cutover_run *run, const struct cutover_vm_record *record,
+		    int64_t after_ms, bool catch_up, int64_t *point, int64_t *bytes)
 {
-	const char *group = cutover_text(record, "group");
+	const char *group = record->group;
 	int64_t until = util_now_ms() + 600 * 1000;
 	unsigned polls = 0;
 	int seq = cutover_step_begin(run,
@@ -48,8 +46,7 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, b
 				     group);
 
 	for (;;) {
-		struct cutover_progress progress = {
-			group, after_ms, json_object_get(record, "disks"), 0, 0, 0, 0};
+		struct cutover_progress progress = {group, after_ms, record, 0, 0, 0, 0};
 		int rc;
 
 		/* Polled often: the guest may be frozen meanwhile. */
@@ -63,7 +60,7 @@ cutover_final_point(struct cutover_run *run, json_t *record, int64_t after_ms, b
 				run, seq,
 				ferry_error_set(FERRY_ERR_CONFLICT,
 						"the disks of %s are no longer protected here",
-						cutover_text(record, "name")),
+						record->name),
 				NULL);
 		if (progress.done == progress.total) {
 			*point = progress.point;
@@ -129,26 +126,22 @@ out:
 /* After the switch: the source's disks leave replication and their RBD group; the record
  * says where the VM went. */
 void
-cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
+cutover_retire_disks(struct cutover_run *run, struct cutover_vm_record *record, int64_t point)
 {
-	json_t *disk;
-	size_t i;
-
-	json_array_foreach(json_object_get(record, "disks"), i, disk) {
-		const char *source = cutover_text(disk, "source");
+	for (size_t i = 0; i < record->disk_count; i++) {
+		const char *source = record->disks[i].source;
 
 		if (strncmp(source, "rbd:", 4) != 0)
 			continue;
 		/* The image stays as it was at the final point, which the other site holds too:
 		 * kept as a snapshot of its own, a later reprotect ships back only what changed
 		 * since. */
-		if (repl_protection_remove(run->site->catalog, source,
-					   cutover_text(record, "group"), point) < 0)
+		if (repl_protection_remove(run->site->catalog, source, record->group, point) < 0)
 			log_warn("%s: %s", source, ferry_error_message());
 	}
-	if (cutover_record_mark_migrated(record, run->id) < 0 ||
-	    cutover_record_store(run->site->catalog, record, "primary") < 0)
-		log_warn("VM %s: %s", cutover_text(record, "name"), ferry_error_message());
+	cutover_record_mark_migrated(record, run->id);
+	if (cutover_record_store(run->site->catalog, record, "primary") < 0)
+		log_warn("VM %s: %s", record->name, ferry_error_message());
 }
 
 /* Every disk of the VM has a committed point at the replica site, its replication works and
@@ -156,21 +149,19 @@ cutover_retire_disks(struct cutover_run *run, json_t *record, int64_t point)
  * max_lag_s when the operator gives it: else the final delta could not land, or would take long
  * while the guest waits. */
 int
-cutover_check_replicas(const struct cutover_site *site, json_t *record, int64_t max_lag_s)
+cutover_check_replicas(const struct cutover_site *site, const struct cutover_vm_record *record,
+		       int64_t max_lag_s)
 {
-	const char *name = cutover_text(record, "name");
+	const char *name = record->name;
 	struct catalog_group group;
-	json_t *disk;
-	size_t i;
 
 	if (max_lag_s <= 0)
-		max_lag_s =
-			catalog_group_get(site->catalog, cutover_text(record, "group"), &group) == 0
-				? catalog_group_rpo_target(&group)
-				: 300;
-	json_array_foreach(json_object_get(record, "disks"), i, disk) {
+		max_lag_s = catalog_group_get(site->catalog, record->group, &group) == 0
+				    ? catalog_group_rpo_target(&group)
+				    : 300;
+	for (size_t i = 0; i < record->disk_count; i++) {
 		struct catalog_protection protection;
-		const char *source = cutover_text(disk, "source");
+		const char *source = record->disks[i].source;
 		int64_t lag_s;
 
 		if (catalog_protection_get(site->catalog, source, &protection) < 0)
@@ -209,7 +200,8 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 	bool force = json_is_true(json_object_get(request, "force"));
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL;
-	json_t *record = NULL, *remote = NULL;
+	struct cutover_vm_record record = {0};
+	json_t *remote = NULL;
 	int64_t off_ms = 0, point = 0, bytes = 0, stopped_ms;
 	bool was_running = false, restart = false;
 	const char *uri;
@@ -217,24 +209,24 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 
 	seq = cutover_step_begin(run, "check %s, the destination and the replicas", name);
 	rc = cutover_record_load(run->site->catalog, name, &record);
-	uri = record ? cutover_text(record, "uri") : "";
+	uri = record.uri;
 	if (rc == 0)
 		rc = cutover_check_replicas(
-			run->site, record, json_integer_value(json_object_get(request, "max_lag")));
+			run->site, &record,
+			json_integer_value(json_object_get(request, "max_lag")));
 	if (rc == 0)
 		rc = cutover_virt_open(uri, &connection);
 	if (rc == 0)
 		rc = cutover_virt_domain(connection, uri, name, &domain);
 	if (rc == 0)
-		rc = cutover_virt_open(cutover_text(record, "dest_uri"), &destination);
+		rc = cutover_virt_open(record.dest_uri, &destination);
 	if (rc == 0) {
 		/* Refused here, while the VM still runs: after the shutdown it would not start.
 		 * The saved definition is what the destination will start. */
 		char *xml = virDomainGetXMLDesc(domain,
 						VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE);
 
-		rc = xml ? cutover_check_destination(destination, cutover_text(record, "dest_uri"),
-						     name, xml)
+		rc = xml ? cutover_check_destination(destination, record.dest_uri, name, xml)
 			 : ferry_error_set(FERRY_ERR_IO, "cannot read the XML of %s: %s", name,
 					   cutover_virt_message());
 		free(xml);
@@ -288,19 +280,19 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 		goto out;
 	restart = was_running;
 	off_ms = util_now_ms();
-	rc = cutover_final_point(run, record, off_ms, false, &point, &bytes);
+	rc = cutover_final_point(run, &record, off_ms, false, &point, &bytes);
 	if (rc < 0)
 		goto out;
-	seq = cutover_step_begin(run, "start %s at site %s from point %lld", name,
-				 cutover_text(record, "site"), (long long)point);
+	seq = cutover_step_begin(run, "start %s at site %s from point %lld", name, record.site,
+				 (long long)point);
 	{
 		json_t *activate = json_pack("{s:s, s:s, s:I}", "kind", "activate", "vm", name,
 					     "point", (json_int_t)point);
 
-		rc = cutover_remote_run(run, cutover_text(record, "site"), activate, &remote);
+		rc = cutover_remote_run(run, record.site, activate, &remote);
 		json_decref(activate);
 	}
-	cutover_step_end(run, seq, rc, "running at %s", cutover_text(record, "dest_uri"));
+	cutover_step_end(run, seq, rc, "running at %s", record.dest_uri);
 	if (rc < 0)
 		goto out;
 	restart = false; /* the switch: from here on the VM lives at the destination */
@@ -311,7 +303,7 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 	seq = cutover_step_begin(run, "retire %s at the source", name);
 	if (virDomainUndefine(domain) < 0)
 		log_warn("%s: cannot undefine at %s: %s", name, uri, cutover_virt_message());
-	cutover_retire_disks(run, record, point);
+	cutover_retire_disks(run, &record, point);
 	cutover_step_end(run, seq, 0, "undefined here, disks no longer replicated from here");
 out:
 	if (restart && domain) {
@@ -330,7 +322,7 @@ out:
 		ferry_error_set(saved, "%s", message);
 	}
 	json_decref(remote);
-	json_decref(record);
+	cutover_record_free(&record);
 	if (domain)
 		virDomainFree(domain);
 	cutover_virt_close(connection);

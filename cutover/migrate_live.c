@@ -103,7 +103,7 @@ cutover_abort_watch(void *argument)
 }
 
 struct cutover_link {
-	json_t *disks;
+	const struct cutover_vm_record *record;
 	int64_t lag_ms;
 	double bytes_per_second;
 	double cycle_seconds;
@@ -114,11 +114,9 @@ static int
 cutover_link_entry(const struct catalog_protection *protection, void *context)
 {
 	struct cutover_link *link = context;
-	json_t *disk;
-	size_t i;
 
-	json_array_foreach(link->disks, i, disk) {
-		if (strcmp(cutover_text(disk, "source"), protection->source) != 0)
+	for (size_t i = 0; i < link->record->disk_count; i++) {
+		if (strcmp(link->record->disks[i].source, protection->source) != 0)
 			continue;
 		if (protection->last_point_ms &&
 		    util_now_ms() - protection->last_point_ms > link->lag_ms)
@@ -140,9 +138,10 @@ cutover_link_entry(const struct catalog_protection *protection, void *context)
 /* --dry-run: predicts a live and a cold migration from the VM's memory and dirty rate, the
  * replication lag and the link rate measured by the last cycles, and says which fits. */
 static int
-cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, const char *name)
+cutover_predict(struct cutover_run *run, const struct cutover_vm_record *record,
+		virDomainPtr domain, const char *name)
 {
-	struct cutover_link link = {json_object_get(record, "disks"), 0, 0, 0, 0};
+	struct cutover_link link = {record, 0, 0, 0, 0};
 	virDomainStatsRecordPtr *stats = NULL;
 	virDomainPtr domains[2] = {domain, NULL};
 	virDomainInfo info;
@@ -171,8 +170,8 @@ cutover_predict(struct cutover_run *run, json_t *record, virDomainPtr domain, co
 	memory_s = dirty < 0.8 * rate ? memory / (rate - dirty) : -1;
 	frozen_ms = 300 + 1000 * link.cycle_seconds;
 	live_ms = memory_s < 0 ? -1 : 1000 * link.cycle_seconds + 1000 * memory_s + frozen_ms;
-	cold_ms = 1000 * (double)json_integer_value(json_object_get(record, "shutdown_s")) + 30000 +
-		  1000 * link.cycle_seconds + 1000;
+	/* The guest's shutdown is not measured yet: 30 s is allowed for it. */
+	cold_ms = 30000 + 1000 * link.cycle_seconds + 1000;
 	strategy = memory_s >= 0 ? "live" : "cold";
 	json_array_append_new(
 		run->vms,
@@ -197,7 +196,8 @@ struct cutover_live {
 	const char *name, *uri, *dest_uri, *site_name, *on_timeout;
 	virConnectPtr connection, destination;
 	virDomainPtr domain, moved;
-	json_t *record, *remap;
+	struct cutover_vm_record record;
+	json_t *remap;
 	char *live_xml, *persistent_xml;
 	int64_t point, bytes, returned_ms;
 	bool go_cold; /* it did not converge: it moves cold instead */
@@ -218,9 +218,9 @@ cutover_live_check(struct cutover_run *run, json_t *request, struct cutover_live
 				       on_timeout)
 		     : cutover_record_load(run->site->catalog, live->name, &live->record);
 	if (rc == 0) {
-		live->uri = cutover_text(live->record, "uri");
-		live->dest_uri = cutover_text(live->record, "dest_uri");
-		live->site_name = cutover_text(live->record, "site");
+		live->uri = live->record.uri;
+		live->dest_uri = live->record.dest_uri;
+		live->site_name = live->record.site;
 		rc = cutover_virt_open(live->uri, &live->connection);
 	}
 	if (rc == 0)
@@ -231,7 +231,7 @@ cutover_live_check(struct cutover_run *run, json_t *request, struct cutover_live
 				     live->uri);
 	if (rc == 0)
 		rc = cutover_check_replicas(
-			run->site, live->record,
+			run->site, &live->record,
 			json_integer_value(json_object_get(request, "max_lag")));
 	if (rc == 0)
 		rc = cutover_virt_open(live->dest_uri, &live->destination);
@@ -380,7 +380,7 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 	int rc, seq;
 
 	/* From here the source writes nothing: the final delta is the last word. */
-	rc = cutover_final_point(run, live->record, live->returned_ms, false, &live->point,
+	rc = cutover_final_point(run, &live->record, live->returned_ms, false, &live->point,
 				 &live->bytes);
 	if (rc == 0) {
 		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", live->name, "run",
@@ -425,7 +425,7 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
 						  "final_delta_bytes", (json_int_t)live->bytes));
 	seq = cutover_step_begin(run, "retire %s at the source", live->name);
-	cutover_retire_disks(run, live->record, live->point);
+	cutover_retire_disks(run, &live->record, live->point);
 	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
 	return 0;
 }
@@ -445,11 +445,11 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 	if (rc < 0)
 		goto out;
 	if (json_is_true(json_object_get(request, "dry_run"))) {
-		rc = cutover_predict(run, live.record, live.domain, live.name);
+		rc = cutover_predict(run, &live.record, live.domain, live.name);
 		goto out;
 	}
 	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
-	rc = cutover_final_point(run, live.record, util_now_ms(), true, &live.point, &live.bytes);
+	rc = cutover_final_point(run, &live.record, util_now_ms(), true, &live.point, &live.bytes);
 	if (rc < 0)
 		goto out;
 	if (cutover_abort_requested(run->id)) {
@@ -464,7 +464,7 @@ out:
 	free(live.live_xml);
 	free(live.persistent_xml);
 	json_decref(live.remap);
-	json_decref(live.record);
+	cutover_record_free(&live.record);
 	if (live.moved)
 		virDomainFree(live.moved);
 	if (live.domain)

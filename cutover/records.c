@@ -57,7 +57,8 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 	struct catalog_group group;
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
-	json_t *disks = NULL, *record = NULL, *disk, *network_map;
+	struct cutover_vm_record record = {0};
+	json_t *disks = NULL, *object = NULL, *sent = NULL, *disk, *network_map;
 	size_t index;
 	int rc;
 
@@ -133,34 +134,39 @@ cutover_vm_protect(const struct cutover_site *site, json_t *request, json_t **re
 	}
 	network_map = json_object_get(request, "network_map");
 	network_map = json_is_object(network_map) ? json_incref(network_map) : json_object();
-	record = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:O, s:s}", "name", name,
+	object = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O*, s:O*, s:o, s:O, s:s}", "name", name,
 			   "uri", uri, "dest_uri", dest_uri, "group", group_name, "site", site_name,
-			   "order", json_integer_value(json_object_get(request, "order")), "delay",
-			   json_integer_value(json_object_get(request, "delay")), "network_map",
-			   network_map, "disks", disks, "xml", xml);
-	if (record == NULL) {
+			   "order", json_object_get(request, "order"), "delay",
+			   json_object_get(request, "delay"), "network_map", network_map, "disks",
+			   disks, "xml", xml);
+	if (object == NULL) {
 		rc = ferry_error_no_memory();
 		goto out;
 	}
 	/* The same shape a replica site asks of it: a delay of years would hold a failover. */
-	rc = cutover_record_schema_check(record);
+	rc = cutover_record_parse(object, &record);
 	if (rc < 0)
 		goto out;
-	rc = cutover_record_store(site->catalog, record, "primary");
+	rc = cutover_record_store(site->catalog, &record, "primary");
 	/* The record travels to the replica site now, so that a failover run there works when
 	 * this site is gone. */
 	if (rc == 0)
 		rc = cutover_site_client(site->catalog, site_name, &client);
 	if (rc == 0)
-		rc = api_client_json(client, "POST", "/v1/vms/receive", record, NULL);
+		rc = (sent = cutover_record_json(&record, CUTOVER_RECORD_PORTABLE))
+			     ? api_client_json(client, "POST", "/v1/vms/receive", sent, NULL)
+			     : ferry_error_last_code();
 	if (rc < 0)
 		goto out;
 	catalog_event_add(site->catalog, "info", name, "VM protected in group %s, %zu disk(s)",
-			  group_name, json_array_size(disks));
-	*record_out = json_incref(record);
+			  group_name, record.disk_count);
+	*record_out = cutover_record_json(&record, CUTOVER_RECORD_ALL);
+	rc = *record_out ? 0 : ferry_error_last_code();
 out:
 	api_client_free(client);
-	json_decref(record);
+	cutover_record_free(&record);
+	json_decref(object);
+	json_decref(sent);
 	json_decref(disks);
 	free(xml);
 	if (domain)
@@ -170,59 +176,51 @@ out:
 }
 
 int
-cutover_vm_receive(const struct cutover_site *site, json_t *record)
+cutover_vm_receive(const struct cutover_site *site, json_t *object)
 {
-	const char *name = cutover_text(record, "name");
+	const char *name = cutover_text(object, "name");
+	struct cutover_vm_record record = {0}, existing = {0};
 	char dest_uri[CUTOVER_LIBVIRT_URI_MAX + 1];
 	int rc;
 
-	if (!util_volume_name_valid(name) || !json_is_string(json_object_get(record, "xml")) ||
-	    !json_is_array(json_object_get(record, "disks")) || !cutover_text(record, "group")[0])
+	if (!util_volume_name_valid(name) || !json_is_string(json_object_get(object, "xml")) ||
+	    !json_is_array(json_object_get(object, "disks")) || !cutover_text(object, "group")[0])
 		return ferry_error_set(FERRY_ERR_INVALID,
 				       "a VM record needs a valid name, its xml, disks and group");
 	/* A record from a peer holds only what a primary sends: the keys this site keeps about
 	 * its own runs (promoted_point, migrated, ...) are never taken from the other side. */
-	rc = cutover_record_keys_check(record);
+	rc = cutover_record_from_peer(object, &record);
 	if (rc < 0)
-		return ferry_error_set(rc, "VM %s: %s", name, ferry_error_message());
-	rc = cutover_record_schema_check(record);
-	if (rc < 0)
-		return rc;
+		goto out;
 	/* This site opens dest_uri at a failover, and defines the XML: both must be allowed here,
 	 * before anything is stored. */
-	rc = cutover_virt_resolve(cutover_text(record, "dest_uri"), dest_uri, sizeof(dest_uri));
+	rc = cutover_virt_resolve(record.dest_uri, dest_uri, sizeof(dest_uri));
 	if (rc == 0)
-		rc = cutover_domain_check(cutover_text(record, "xml"));
+		rc = cutover_domain_check(record.xml);
 	if (rc < 0) {
 		char cause[600];
 
 		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
-		return ferry_error_set(rc, "VM %s: %s", name, cause);
+		rc = ferry_error_set(rc, "VM %s: %s", name, cause);
+		goto out;
 	}
-	json_object_set_new(record, "dest_uri", json_string(dest_uri));
-	{
-		/* A VM that a failover or migration brought up here runs from these images now:
-		 * the old primary's view of it must not replace what reprotect will need. */
-		json_t *existing = NULL;
-		int64_t promoted = 0;
-
-		if (cutover_record_load(site->catalog, name, &existing) == 0 &&
-		    cutover_record_state(existing, "replica") == CUTOVER_VM_PROMOTED) {
-			struct cutover_vm_flags flags;
-
-			cutover_record_flags_read(existing, &flags);
-			promoted = flags.promoted_point;
-		}
-		json_decref(existing);
-		if (promoted > 0)
-			return ferry_error_set(
-				FERRY_ERR_CONFLICT,
-				"VM %s runs at this site from point %lld since a "
-				"failover or migration; its definition from the other "
-				"site is refused (ferry reprotect reverses the direction)",
-				name, (long long)promoted);
+	snprintf(record.dest_uri, sizeof(record.dest_uri), "%s", dest_uri);
+	/* A VM that a failover or migration brought up here runs from these images now: the old
+	 * primary's view of it must not replace what reprotect will need (invariant 1). */
+	if (cutover_record_load(site->catalog, name, &existing) == 0 &&
+	    cutover_record_state(&existing, "replica") == CUTOVER_VM_PROMOTED) {
+		rc = ferry_error_set(FERRY_ERR_CONFLICT,
+				     "VM %s runs at this site from point %lld since a failover or "
+				     "migration; its definition from the other site is refused "
+				     "(ferry reprotect reverses the direction)",
+				     name, (long long)existing.promoted_point);
+		goto out;
 	}
-	return cutover_record_store(site->catalog, record, "replica");
+	rc = cutover_record_store(site->catalog, &record, "replica");
+out:
+	cutover_record_free(&existing);
+	cutover_record_free(&record);
+	return rc;
 }
 
 /* ferry vm unprotect DOMAIN (primary site): the VM's disks stop replicating, its record goes
@@ -232,7 +230,7 @@ cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **
 {
 	const char *name = cutover_text(request, "name");
 	struct api_client *client = NULL;
-	json_t *record = NULL, *disk;
+	struct cutover_vm_record record = {0};
 	bool replica_forgot = false;
 	char role[16] = "";
 	char *text = NULL;
@@ -259,7 +257,7 @@ cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **
 	if (rc < 0)
 		goto out;
 	/* The replica site forgets it first: were it unreachable, nothing here has changed. */
-	rc = cutover_site_client(site->catalog, cutover_text(record, "site"), &client);
+	rc = cutover_site_client(site->catalog, record.site, &client);
 	if (rc == 0) {
 		json_t *forget = json_pack("{s:s}", "name", name);
 
@@ -276,12 +274,12 @@ cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **
 			rc,
 			"%s stays protected: replica site %s could not forget it (%s); "
 			"try again once it answers",
-			name, cutover_text(record, "site"), cause);
+			name, record.site, cause);
 		goto out;
 	}
 	replica_forgot = true;
-	json_array_foreach(json_object_get(record, "disks"), i, disk) {
-		const char *source = cutover_text(disk, "source");
+	for (i = 0; i < record.disk_count; i++) {
+		const char *source = record.disks[i].source;
 
 		if (repl_protection_remove(site->catalog, source, NULL, 0) < 0)
 			log_warn("VM %s: disk %s: %s", name, source, ferry_error_message());
@@ -290,14 +288,13 @@ cutover_vm_unprotect(const struct cutover_site *site, json_t *request, json_t **
 	if (rc == 0) {
 		catalog_event_add(site->catalog, "info", name,
 				  "VM unprotected: %zu disk(s) no longer replicated",
-				  json_array_size(json_object_get(record, "disks")));
+				  record.disk_count);
 		*reply = json_pack("{s:s, s:b, s:I}", "name", name, "replica_forgot",
-				   replica_forgot, "disks",
-				   (json_int_t)json_array_size(json_object_get(record, "disks")));
+				   replica_forgot, "disks", (json_int_t)record.disk_count);
 	}
 out:
 	api_client_free(client);
-	json_decref(record);
+	cutover_record_free(&record);
 	return rc;
 }
 
@@ -306,12 +303,12 @@ int
 cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **reply)
 {
 	const char *name = cutover_text(request, "name");
-	json_t *record = NULL;
+	struct cutover_vm_record record = {0};
 	int rc;
 
 	*reply = NULL;
 	rc = cutover_record_load(site->catalog, name, &record);
-	if (rc == 0 && cutover_record_state(record, "replica") == CUTOVER_VM_PROMOTED)
+	if (rc == 0 && cutover_record_state(&record, "replica") == CUTOVER_VM_PROMOTED)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "%s runs at this site since a failover or migration: it is "
 				     "not unprotected from the other site",
@@ -323,7 +320,7 @@ cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **rep
 				  "the VM's record is gone: its primary unprotected it");
 		*reply = json_pack("{s:s, s:b}", "name", name, "forgotten", 1);
 	}
-	json_decref(record);
+	cutover_record_free(&record);
 	return rc;
 }
 
@@ -331,29 +328,66 @@ cutover_vm_forget(const struct cutover_site *site, json_t *request, json_t **rep
 
 pthread_mutex_t cutover_refresh_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* catalog_vm_list() callback: the primary records not retired by a migration (invariant 2 of
+ * record.c), parsed. */
 static int
-cutover_refresh_collect(const char *name, const char *role, const char *group, const char *record,
+cutover_refresh_collect(const char *name, const char *role, const char *group, const char *text,
 			void *context)
 {
+	struct cutover_vm_records *records = context;
+	struct cutover_vm_record record;
 	json_t *parsed;
+	int rc;
 
 	(void)name;
 	(void)group;
 	if (strcmp(role, "primary") != 0)
 		return 0;
-	parsed = json_loads(record, 0, NULL);
-	if (parsed && cutover_record_state(parsed, role) != CUTOVER_VM_MIGRATED)
-		json_array_append(context, parsed);
+	parsed = json_loads(text, 0, NULL);
+	rc = parsed ? cutover_record_parse(parsed, &record) : FERRY_ERR_INVALID;
 	json_decref(parsed);
+	if (rc == 0 && cutover_record_state(&record, role) != CUTOVER_VM_MIGRATED) {
+		struct cutover_vm_record *grown =
+			realloc(records->items, (records->count + 1) * sizeof(*grown));
+
+		if (grown == NULL) {
+			cutover_record_free(&record);
+			return ferry_error_no_memory();
+		}
+		records->items = grown;
+		records->items[records->count++] = record;
+		return 0;
+	}
+	cutover_record_free(&record);
 	return 0;
+}
+
+/* Whether name's record may be registered again now: no run owns the records and it is still
+ * this site's primary, not retired (a reprotect may have made it a replica here since the list
+ * was read). */
+static bool
+cutover_refresh_allowed(const struct cutover_site *site, const char *name)
+{
+	struct cutover_vm_record now = {0};
+	char role[16] = "", *text = NULL;
+	bool allowed = cutover_runs_active() == 0 &&
+		       catalog_vm_get(site->catalog, name, &text, role) == 0 &&
+		       strcmp(role, "primary") == 0;
+
+	free(text);
+	if (allowed)
+		allowed = cutover_record_load(site->catalog, name, &now) == 0 &&
+			  cutover_record_state(&now, role) != CUTOVER_VM_MIGRATED;
+	cutover_record_free(&now);
+	return allowed;
 }
 
 /* One VM: registered again when libvirt's definition differs from the stored one, or when the
  * last one could not be sent. Returns 1 when it changed, 0 when not, or a negative error. */
 static int
-cutover_refresh_one(const struct cutover_site *site, json_t *record)
+cutover_refresh_one(const struct cutover_site *site, const struct cutover_vm_record *record)
 {
-	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
+	const char *name = record->name, *uri = record->uri;
 	bool unsent = cutover_record_state(record, "primary") == CUTOVER_VM_UNSENT;
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
@@ -370,53 +404,38 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 	if (domain)
 		virDomainFree(domain);
 	cutover_virt_close(connection);
-	if (rc < 0 || (!unsent && strcmp(xml, cutover_text(record, "xml")) == 0)) {
+	if (rc < 0 || (!unsent && record->xml && strcmp(xml, record->xml) == 0)) {
 		free(xml);
 		return 0;
 	}
 	free(xml);
 	pthread_mutex_lock(&cutover_refresh_lock);
-	{
-		/* A run owns the records now, or one changed this VM's role since the list was
-		 * read (a reprotect made it a replica here): the next pass looks again. */
-		char role[16] = "", *text = NULL;
-		json_t *now = NULL;
-		bool skip = cutover_runs_active() > 0 ||
-			    catalog_vm_get(site->catalog, name, &text, role) < 0 ||
-			    strcmp(role, "primary") != 0 ||
-			    (now = json_loads(text, 0, NULL)) == NULL ||
-			    cutover_record_state(now, role) == CUTOVER_VM_MIGRATED;
-
-		json_decref(now);
-		free(text);
-		if (skip) {
-			pthread_mutex_unlock(&cutover_refresh_lock);
-			return 0;
-		}
+	if (!cutover_refresh_allowed(site, name)) {
+		pthread_mutex_unlock(&cutover_refresh_lock);
+		return 0;
 	}
-	request = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "name", name, "uri", uri,
-			    "dest_uri", cutover_text(record, "dest_uri"), "group",
-			    cutover_text(record, "group"), "site", cutover_text(record, "site"),
-			    "order", json_object_get(record, "order"), "delay",
-			    json_object_get(record, "delay"), "network_map",
-			    json_object_get(record, "network_map"));
+	request = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:O}", "name", name, "uri", uri,
+			    "dest_uri", record->dest_uri, "group", record->group, "site",
+			    record->site, "order", (json_int_t)record->order, "delay",
+			    (json_int_t)record->delay, "network_map", record->network_map);
 	rc = request ? cutover_vm_protect(site, request, &stored) : ferry_error_no_memory();
 	if (rc == 0) {
 		catalog_event_add(site->catalog, "info", name,
 				  "the domain's definition changed in libvirt: stored again and "
 				  "sent to site %s",
-				  cutover_text(record, "site"));
+				  record->site);
 		rc = 1;
 	} else {
-		json_t *kept = NULL;
+		struct cutover_vm_record kept = {0};
 		char message[1024];
 
 		snprintf(message, sizeof(message), "%s", ferry_error_message());
 		/* protect stores before it sends: mark the record so that it is sent again. */
-		if (cutover_record_load(site->catalog, name, &kept) == 0 &&
-		    cutover_record_mark_unsent(kept) == 0)
-			cutover_record_store(site->catalog, kept, "primary");
-		json_decref(kept);
+		if (cutover_record_load(site->catalog, name, &kept) == 0) {
+			cutover_record_mark_unsent(&kept);
+			cutover_record_store(site->catalog, &kept, "primary");
+		}
+		cutover_record_free(&kept);
 		if (!unsent)
 			catalog_event_add(site->catalog, "warn", name,
 					  "the domain's definition changed but could not be "
@@ -432,18 +451,14 @@ cutover_refresh_one(const struct cutover_site *site, json_t *record)
 int
 cutover_vm_refresh(const struct cutover_site *site)
 {
-	json_t *records = json_array(), *record;
-	size_t i;
+	struct cutover_vm_records records = {0};
 	int changed = 0, rc;
 
-	if (records == NULL)
-		return ferry_error_no_memory();
-	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, records);
-	json_array_foreach(records, i, record) {
-		if (rc >= 0 && cutover_refresh_one(site, record) > 0)
+	rc = catalog_vm_list(site->catalog, NULL, cutover_refresh_collect, &records);
+	for (size_t i = 0; rc >= 0 && i < records.count; i++)
+		if (cutover_refresh_one(site, &records.items[i]) > 0)
 			changed++;
-	}
-	json_decref(records);
+	cutover_vm_records_free(&records);
 	return rc < 0 ? rc : changed;
 }
 

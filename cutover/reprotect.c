@@ -3,49 +3,53 @@
  * since ships back. */
 #include "cutover/internal.h"
 
-/* record (a VM that now runs here from its replicas) as the other site's replica of it: its
- * disks' sources are the images here, their replicas the images it came from there. */
-static json_t *
-cutover_record_reversed(const struct cutover_run *run, json_t *record, const char *site_name,
-			const char *xml)
+/* record (a VM that now runs here from its replicas) as the other site's replica of it, into
+ * reversed: its disks' sources are the images here, their replicas the images it came from
+ * there. */
+static int
+cutover_record_reversed(const struct cutover_run *run, const struct cutover_vm_record *record,
+			const char *site_name, const char *xml, struct cutover_vm_record *reversed)
 {
 	const struct cutover_site *site = run->site;
-	json_t *reversed = json_deep_copy(record), *disks = json_array(), *disk;
-	size_t i;
+	json_t *map = json_object(), *value;
+	const char *key;
+	int rc = cutover_record_copy(record, reversed);
 
-	json_array_foreach(json_object_get(record, "disks"), i, disk) {
-		const char *source = cutover_text(disk, "source"), *slash = strchr(source, '/');
-		char here[600];
+	for (size_t i = 0; rc == 0 && i < record->disk_count; i++) {
+		const char *source = record->disks[i].source, *slash = strchr(source, '/');
+		struct cutover_vm_disk *disk = &reversed->disks[i];
 
-		snprintf(here, sizeof(here), "rbd:%s/%s", site->replica_pool,
-			 cutover_text(disk, "replica"));
-		json_array_append_new(disks, json_pack("{s:s, s:s, s:s}", "target",
-						       cutover_text(disk, "target"), "source", here,
-						       "replica", slash ? slash + 1 : source));
+		rc = util_format(disk->source, sizeof(disk->source), "the location of a disk",
+				 "rbd:%s/%s", site->replica_pool, record->disks[i].replica);
+		if (rc == 0)
+			rc = util_format(disk->replica, sizeof(disk->replica),
+					 "the name of a replica", "%s", slash ? slash + 1 : source);
 	}
-	json_object_set_new(reversed, "uri", json_string(cutover_text(record, "dest_uri")));
-	json_object_set_new(reversed, "dest_uri", json_string(cutover_text(record, "uri")));
-	json_object_set_new(reversed, "site", json_string(site_name));
-	json_object_set_new(reversed, "disks", disks);
-	{
-		/* The networks map back the other way. */
-		json_t *map = json_object(), *value;
-		const char *key;
-
-		json_object_foreach(json_object_get(record, "network_map"), key, value) {
-			if (json_is_string(value))
-				json_object_set_new(map, json_string_value(value),
-						    json_string(key));
-		}
-		json_object_set_new(reversed, "network_map", map);
+	if (rc < 0)
+		goto out;
+	snprintf(reversed->uri, sizeof(reversed->uri), "%s", record->dest_uri);
+	snprintf(reversed->dest_uri, sizeof(reversed->dest_uri), "%s", record->uri);
+	snprintf(reversed->site, sizeof(reversed->site), "%s", site_name);
+	/* The networks map back the other way. */
+	json_object_foreach(record->network_map, key, value) {
+		if (map && json_is_string(value))
+			json_object_set_new(map, json_string_value(value), json_string(key));
 	}
-	json_object_set_new(reversed, "xml", json_string(xml));
+	free(reversed->xml);
+	reversed->xml = strdup(xml);
+	if (map == NULL || reversed->xml == NULL) {
+		rc = ferry_error_set(FERRY_ERR_NO_MEMORY, "no memory for the reversed record of %s",
+				     record->name);
+		goto out;
+	}
+	json_decref(reversed->network_map);
+	reversed->network_map = map;
+	map = NULL;
 	/* What a resumed reprotect recognises as done, and the point it started from. */
-	if (cutover_record_reverse(reversed, record, run->id) < 0) {
-		json_decref(reversed);
-		return NULL;
-	}
-	return reversed;
+	cutover_record_reverse(reversed, record, run->id);
+out:
+	json_decref(map);
+	return rc;
 }
 
 /* The other site's side of a reprotect: each of its images named in request.disks goes back to
@@ -150,12 +154,10 @@ out:
 
 /* The VMs of request.group that run here from their replicas, with the point each runs on. */
 static int
-cutover_reprotect_check(struct cutover_run *run, json_t *vms)
+cutover_reprotect_check(struct cutover_run *run, const struct cutover_vm_records *vms)
 {
-	json_t *record, *disk;
-	size_t i, j;
-
-	json_array_foreach(vms, i, record) {
+	for (size_t i = 0; i < vms->count; i++) {
+		const struct cutover_vm_record *record = &vms->items[i];
 		int64_t promoted_by = 0;
 
 		if (cutover_record_state(record, "replica") != CUTOVER_VM_PROMOTED)
@@ -166,17 +168,16 @@ cutover_reprotect_check(struct cutover_run *run, json_t *vms)
 				"or migration brought it here): ferry reprotect runs at the site "
 				"the "
 				"VMs moved to, once all of the group's VMs are there",
-				cutover_text(record, "name"), cutover_text(record, "group"));
-		json_array_foreach(json_object_get(record, "disks"), j, disk) {
-			catalog_promoted_get(run->site->catalog, cutover_text(disk, "replica"),
+				record->name, record->group);
+		for (size_t j = 0; j < record->disk_count; j++) {
+			catalog_promoted_get(run->site->catalog, record->disks[j].replica,
 					     &promoted_by);
 			if (promoted_by == 0)
 				return ferry_error_set(FERRY_ERR_CONFLICT,
 						       "disk %s of VM %s is a replica here, not "
 						       "the disk the VM runs "
 						       "from; fail the VM over or migrate it first",
-						       cutover_text(disk, "replica"),
-						       cutover_text(record, "name"));
+						       record->disks[j].replica, record->name);
 		}
 	}
 	return 0;
@@ -185,9 +186,9 @@ cutover_reprotect_check(struct cutover_run *run, json_t *vms)
 /* Refuses when a VM still runs at the other site: two copies must never both write. The
  * other site's libvirt unreachable is fine here; its ferryd must answer anyway. */
 static int
-cutover_reprotect_not_running(json_t *record)
+cutover_reprotect_not_running(const struct cutover_vm_record *record)
 {
-	const char *name = cutover_text(record, "name"), *uri = cutover_text(record, "uri");
+	const char *name = record->name, *uri = record->uri;
 	virConnectPtr connection = NULL;
 	virDomainPtr domain = NULL;
 	int rc = 0;
@@ -228,76 +229,83 @@ cutover_reprotect_undefine(struct cutover_run *run, const char *name, const char
 	cutover_virt_close(connection);
 }
 
-/* The request to the other site and the records this site keeps, for every VM of vms. */
+/* Each disk of record, kept at its promoted point, as the other site's prepare asks for it. */
 static int
-cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_name, json_t *prepare,
-		       json_t *primaries)
+cutover_reprotect_plan_disks(struct cutover_run *run, const struct cutover_vm_record *record,
+			     json_t *prepare)
 {
-	json_t *record, *disk;
-	size_t i, j;
+	int64_t point = record->promoted_point;
 	int rc = 0;
 
-	json_array_foreach(vms, i, record) {
-		const char *name = cutover_text(record, "name");
-		int64_t point = cutover_record_promoted_point(record);
-		json_t *reversed;
+	for (size_t j = 0; rc == 0 && j < record->disk_count; j++) {
+		char location[600], at_point[640];
+		struct repl_volume *volume = NULL;
+		const char *source = record->disks[j].source, *slash = strchr(source, '/');
+
+		cutover_replica_location(run->site, &record->disks[j], location, sizeof(location));
+		/* Points after the shared one were never the other site's. */
+		rc = repl_point_reset(location, point);
+		snprintf(at_point, sizeof(at_point), "%s@ferry-%lld", location, (long long)point);
+		if (rc == 0)
+			rc = repl_volume_open(at_point, REPL_OPEN_READ, &volume);
+		if (rc == 0 &&
+		    json_array_append_new(json_object_get(prepare, "disks"),
+					  json_pack("{s:s, s:s, s:I, s:s, s:I}", "volume",
+						    slash ? slash + 1 : source, "location", source,
+						    "point", (json_int_t)point, "identity",
+						    repl_volume_identity(volume), "size",
+						    (json_int_t)repl_volume_size(volume))) != 0)
+			rc = ferry_error_no_memory();
+		repl_volume_close(volume);
+	}
+	return rc;
+}
+
+/* The request to the other site and the records this site keeps (primaries, one per VM of
+ * vms). */
+static int
+cutover_reprotect_plan(struct cutover_run *run, const struct cutover_vm_records *vms,
+		       const char *site_name, json_t *prepare, struct cutover_vm_records *primaries)
+{
+	int rc = 0;
+
+	primaries->items = calloc(vms->count + 1, sizeof(*primaries->items));
+	if (primaries->items == NULL)
+		return ferry_error_no_memory();
+	for (size_t i = 0; i < vms->count; i++) {
+		const struct cutover_vm_record *record = &vms->items[i];
 		virConnectPtr connection = NULL;
 		virDomainPtr domain = NULL;
 		char *xml = NULL;
 
-		rc = cutover_virt_open(cutover_text(record, "dest_uri"), &connection);
+		rc = cutover_virt_open(record->dest_uri, &connection);
 		if (rc == 0)
-			rc = cutover_virt_domain(connection, cutover_text(record, "dest_uri"), name,
+			rc = cutover_virt_domain(connection, record->dest_uri, record->name,
 						 &domain);
 		if (rc == 0)
-			rc = cutover_virt_domain_xml(domain, name, &xml);
+			rc = cutover_virt_domain_xml(domain, record->name, &xml);
 		if (domain)
 			virDomainFree(domain);
 		cutover_virt_close(connection);
+		if (rc == 0)
+			rc = cutover_record_reversed(run, record, site_name, xml,
+						     &primaries->items[i]);
+		free(xml);
 		if (rc < 0)
 			return rc;
-		reversed = cutover_record_reversed(run, record, site_name, xml);
-		free(xml);
-		if (reversed == NULL || json_array_append_new(primaries, reversed) != 0)
-			return ferry_error_set(FERRY_ERR_NO_MEMORY,
-					       "no memory for the reversed record of %s", name);
-		json_array_foreach(json_object_get(record, "disks"), j, disk) {
-			char location[600], at_point[640];
-			struct repl_volume *volume = NULL;
-			const char *source = cutover_text(disk, "source"),
-				   *slash = strchr(source, '/');
-
-			cutover_replica_location(run->site, disk, location, sizeof(location));
-			/* Points after the shared one were never the other site's. */
-			rc = repl_point_reset(location, point);
-			snprintf(at_point, sizeof(at_point), "%s@ferry-%lld", location,
-				 (long long)point);
-			if (rc == 0)
-				rc = repl_volume_open(at_point, REPL_OPEN_READ, &volume);
-			if (rc == 0)
-				json_array_append_new(
-					json_object_get(prepare, "disks"),
-					json_pack("{s:s, s:s, s:I, s:s, s:I}", "volume",
-						  slash ? slash + 1 : source, "location", source,
-						  "point", (json_int_t)point, "identity",
-						  repl_volume_identity(volume), "size",
-						  (json_int_t)repl_volume_size(volume)));
-			repl_volume_close(volume);
-			if (rc < 0)
-				return rc;
-		}
+		primaries->count++;
+		rc = cutover_reprotect_plan_disks(run, record, prepare);
+		if (rc < 0)
+			return rc;
 	}
-	/* The other site keeps each VM's record as its replica: what it would bring up. */
-	json_array_foreach(primaries, i, record) {
-		json_t *copy = json_object();
-		const char *key;
-		json_t *value;
+	/* The other site keeps each VM's record as its replica: what it would bring up. Only what
+	 * a primary sends; the other site has no say in this site's runs. */
+	for (size_t i = 0; i < primaries->count; i++) {
+		json_t *copy = cutover_record_json(&primaries->items[i], CUTOVER_RECORD_PORTABLE);
 
-		/* Only what a primary sends; the other site has no say in this site's runs. */
-		json_object_foreach(record, key, value) {
-			if (cutover_record_key_portable(key) && strcmp(key, "site") != 0)
-				json_object_set(copy, key, value);
-		}
+		if (copy == NULL)
+			return ferry_error_last_code();
+		json_object_del(copy, "site");
 		json_array_append_new(json_object_get(prepare, "records"), copy);
 	}
 	return 0;
@@ -306,38 +314,70 @@ cutover_reprotect_plan(struct cutover_run *run, json_t *vms, const char *site_na
 /* Whether every VM of vms is a primary here by this very run: it was resumed after storing
  * its records. */
 static bool
-cutover_reprotect_done_here(const struct cutover_run *run, json_t *vms)
+cutover_reprotect_done_here(const struct cutover_run *run, const struct cutover_vm_records *vms)
 {
-	json_t *record;
-	size_t i;
-
-	json_array_foreach(vms, i, record) {
-		if (cutover_record_reprotected_by(record) != run->id)
+	for (size_t i = 0; i < vms->count; i++)
+		if (vms->items[i].reprotected_by != run->id)
 			return false;
-	}
-	return json_array_size(vms) > 0;
+	return vms->count > 0;
 }
 
 /* The last steps: each VM's definition goes at the other site, and the group's first point
  * from here is asked for. vms are the records as the run found them: the VMs' replica records
  * (the other site is their uri), or, resumed, the primary records it stored (dest_uri). */
 static void
-cutover_reprotect_finish(struct cutover_run *run, json_t *vms, const char *group_name, bool resumed)
+cutover_reprotect_finish(struct cutover_run *run, const struct cutover_vm_records *vms,
+			 const char *group_name, bool resumed)
 {
-	json_t *record;
-	size_t i;
+	for (size_t i = 0; i < vms->count; i++) {
+		const struct cutover_vm_record *record = &vms->items[i];
 
-	json_array_foreach(vms, i, record) {
-		cutover_reprotect_undefine(run, cutover_text(record, "name"),
-					   cutover_text(record, resumed ? "dest_uri" : "uri"));
-		json_array_append_new(
-			run->vms,
-			json_pack("{s:s, s:I, s:I}", "name", cutover_text(record, "name"), "point",
-				  (json_int_t)(resumed ? cutover_record_reprotect_point(record)
-						       : cutover_record_promoted_point(record)),
-				  "final_delta_bytes", (json_int_t)0));
+		cutover_reprotect_undefine(run, record->name,
+					   resumed ? record->dest_uri : record->uri);
+		json_array_append_new(run->vms,
+				      json_pack("{s:s, s:I, s:I}", "name", record->name, "point",
+						(json_int_t)(resumed ? record->reprotect_point
+								     : record->promoted_point),
+						"final_delta_bytes", (json_int_t)0));
 	}
 	repl_scheduler_request(run->site->scheduler, group_name);
+}
+
+/* This site protects the disks of primaries towards site_name, from the points the VMs run
+ * on (vms), and stores their records as primaries. */
+static int
+cutover_reprotect_protect(struct cutover_run *run, const struct cutover_vm_records *vms,
+			  const struct cutover_vm_records *primaries, const char *group_name,
+			  const char *site_name)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < primaries->count; i++) {
+		const struct cutover_vm_record *record = &primaries->items[i];
+		int64_t point = vms->items[i].promoted_point;
+
+		for (size_t j = 0; rc == 0 && j < record->disk_count; j++) {
+			struct catalog_protection protection, existing;
+
+			memset(&protection, 0, sizeof(protection));
+			snprintf(protection.source, sizeof(protection.source), "%s",
+				 record->disks[j].source);
+			snprintf(protection.group, sizeof(protection.group), "%s", group_name);
+			snprintf(protection.site, sizeof(protection.site), "%s", site_name);
+			snprintf(protection.replica, sizeof(protection.replica), "%s",
+				 record->disks[j].replica);
+			protection.last_point = point;
+			protection.last_point_ms = util_now_ms();
+			snprintf(protection.state, sizeof(protection.state), "syncing");
+			if (catalog_protection_get(run->site->catalog, protection.source,
+						   &existing) == 0)
+				continue; /* a resumed run */
+			rc = repl_protection_add(run->site->catalog, &protection);
+		}
+		if (rc == 0)
+			rc = cutover_record_store(run->site->catalog, record, "primary");
+	}
+	return rc;
 }
 
 int
@@ -345,26 +385,25 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 {
 	const char *group_name = cutover_text(request, "group");
 	char site_name[VOLUME_NAME_MAX + 1] = "";
-	json_t *vms = NULL, *prepare = NULL, *primaries = json_array(), *reply = NULL, *record,
-	       *disk;
+	struct cutover_vm_records vms = {NULL, 0}, primaries = {NULL, 0};
+	json_t *prepare = NULL, *reply = NULL;
 	struct catalog_group group;
-	size_t i, j;
 	int rc, seq;
 
 	seq = cutover_step_begin(run, "find the VMs of group %s running here", group_name);
 	rc = group_name[0] ? cutover_vms_of(run->site->catalog, request, &vms)
 			   : ferry_error_set(FERRY_ERR_INVALID, "name the 'group' to reprotect");
-	if (rc == 0 && cutover_reprotect_done_here(run, vms)) {
+	if (rc == 0 && cutover_reprotect_done_here(run, &vms)) {
 		/* Resumed after its records were stored here: only the undefines are left. */
 		cutover_step_end(run, seq, 0,
 				 "%zu VM(s), protected here by this run already; what is left is "
 				 "their undefine at the other site",
-				 json_array_size(vms));
-		cutover_reprotect_finish(run, vms, group_name, true);
+				 vms.count);
+		cutover_reprotect_finish(run, &vms, group_name, true);
 		goto out;
 	}
 	if (rc == 0)
-		rc = cutover_reprotect_check(run, vms);
+		rc = cutover_reprotect_check(run, &vms);
 	snprintf(site_name, sizeof(site_name), "%s", cutover_text(request, "site"));
 	if (rc == 0 && site_name[0] == '\0') {
 		rc = catalog_site_list(run->site->catalog, cutover_only_site, site_name);
@@ -375,19 +414,17 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 					     "site add",
 					     group_name);
 	}
-	json_array_foreach(vms, i, record) {
-		if (rc == 0)
-			rc = cutover_reprotect_not_running(record);
-	}
-	cutover_step_end(run, seq, rc, "%zu VM(s), towards site %s", vms ? json_array_size(vms) : 0,
-			 site_name);
+	for (size_t i = 0; rc == 0 && i < vms.count; i++)
+		rc = cutover_reprotect_not_running(&vms.items[i]);
+	cutover_step_end(run, seq, rc, "%zu VM(s), towards site %s", vms.count, site_name);
 	if (rc < 0) {
 		run->refused = true;
 		goto out;
 	}
 	seq = cutover_step_begin(run, "keep the shared points here, drop the later ones");
 	prepare = json_pack("{s:s, s:[], s:[]}", "group", group_name, "disks", "records");
-	rc = cutover_reprotect_plan(run, vms, site_name, prepare, primaries);
+	rc = prepare ? cutover_reprotect_plan(run, &vms, site_name, prepare, &primaries)
+		     : ferry_error_no_memory();
 	cutover_step_end(run, seq, rc, "%zu disk(s)",
 			 json_array_size(json_object_get(prepare, "disks")));
 	if (rc < 0)
@@ -411,40 +448,16 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 			group.keep = 3;
 		rc = catalog_group_put(run->site->catalog, &group);
 	}
-	json_array_foreach(primaries, i, record) {
-		int64_t point = cutover_record_promoted_point(json_array_get(vms, i));
-
-		json_array_foreach(json_object_get(record, "disks"), j, disk) {
-			struct catalog_protection protection, existing;
-
-			if (rc < 0)
-				break;
-			memset(&protection, 0, sizeof(protection));
-			snprintf(protection.source, sizeof(protection.source), "%s",
-				 cutover_text(disk, "source"));
-			snprintf(protection.group, sizeof(protection.group), "%s", group_name);
-			snprintf(protection.site, sizeof(protection.site), "%s", site_name);
-			snprintf(protection.replica, sizeof(protection.replica), "%s",
-				 cutover_text(disk, "replica"));
-			protection.last_point = point;
-			protection.last_point_ms = util_now_ms();
-			snprintf(protection.state, sizeof(protection.state), "syncing");
-			if (catalog_protection_get(run->site->catalog, protection.source,
-						   &existing) == 0)
-				continue; /* a resumed run */
-			rc = repl_protection_add(run->site->catalog, &protection);
-		}
-		if (rc == 0)
-			rc = cutover_record_store(run->site->catalog, record, "primary");
-	}
+	if (rc == 0)
+		rc = cutover_reprotect_protect(run, &vms, &primaries, group_name, site_name);
 	cutover_step_end(run, seq, rc, "group %s, every %lld s", group_name,
 			 (long long)group.interval_s);
 	if (rc == 0)
-		cutover_reprotect_finish(run, vms, group_name, false);
+		cutover_reprotect_finish(run, &vms, group_name, false);
 out:
 	json_decref(reply);
 	json_decref(prepare);
-	json_decref(primaries);
-	json_decref(vms);
+	cutover_vm_records_free(&primaries);
+	cutover_vm_records_free(&vms);
 	return rc;
 }

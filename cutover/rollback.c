@@ -14,7 +14,7 @@ cutover_rollback_migration(struct cutover_run *run, json_t *request, int seq)
 	const char *name = cutover_text(original, "vm"), *uri = "", *dest_uri = "";
 	virConnectPtr connection = NULL, destination = NULL;
 	virDomainPtr domain = NULL, moved = NULL;
-	json_t *record = NULL;
+	struct cutover_vm_record record = {0};
 	int rc = 0;
 
 	if (cutover_kind_find(of) == NULL || !cutover_kind_find(of)->rollbackable) {
@@ -27,14 +27,14 @@ cutover_rollback_migration(struct cutover_run *run, json_t *request, int seq)
 		goto checked;
 	}
 	rc = cutover_record_load(run->site->catalog, name, &record);
-	if (rc == 0 && cutover_record_state(record, "primary") == CUTOVER_VM_MIGRATED)
+	if (rc == 0 && cutover_record_state(&record, "primary") == CUTOVER_VM_MIGRATED)
 		rc = ferry_error_set(FERRY_ERR_CONFLICT,
 				     "%s was retired here by that run: it runs at the destination; "
 				     "finish with ferry run resume %lld",
 				     name, (long long)original_id);
 	if (rc == 0) {
-		uri = cutover_text(record, "uri");
-		dest_uri = cutover_text(record, "dest_uri");
+		uri = record.uri;
+		dest_uri = record.dest_uri;
 		/* The destination may not answer: then nothing runs there that this site started.
 		 */
 		if (cutover_virt_open(dest_uri, &destination) == 0 &&
@@ -68,7 +68,7 @@ checked:
 				      NULL);
 	json_array_append_new(run->vms, json_pack("{s:s}", "name", name));
 out:
-	json_decref(record);
+	cutover_record_free(&record);
 	if (moved)
 		virDomainFree(moved);
 	if (domain)

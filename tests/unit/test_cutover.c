@@ -301,55 +301,171 @@ test_catalog_run_ids_hold_under_concurrent_inserts(void **state)
 	assert_int_equal(system(db), 0);
 }
 
+/* A record with one disk, parsed from JSON the way the catalog keeps it. */
+static void
+record_example(struct cutover_vm_record *record)
+{
+	json_t *object = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:{s:s}, s:[{s:s, s:s, s:s}], s:s}", "name",
+		"web1", "uri", "qemu:///a", "dest_uri", "qemu:///b", "group", "g1", "site", "b",
+		"order", 2, "delay", 5, "network_map", "lan", "dr-lan", "disks", "target", "vda",
+		"source", "rbd:a/web1-root", "replica", "web1-root", "xml", "<domain/>");
+
+	assert_int_equal(cutover_record_parse(object, record), 0);
+	json_decref(object);
+}
+
 /* A record's state follows its flags and role; each transition makes the state its table says. */
 static void
 test_record_state_transitions(void **state)
 {
-	json_t *record = json_pack("{s:s, s:s}", "name", "web1", "uri", "qemu:///a");
-	json_t *clones = json_pack("[s]", "web1-root-test-7");
-	json_t *reversed;
-	struct cutover_vm_flags flags;
+	struct cutover_vm_record record, reversed;
+	json_t *object;
 
 	(void)state;
-	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_PROTECTED);
-	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_REPLICA);
-	assert_int_equal(cutover_record_mark_unsent(record), 0);
-	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_UNSENT);
-	assert_int_equal(cutover_record_mark_migrated(record, 12), 0);
-	assert_int_equal(cutover_record_state(record, "primary"), CUTOVER_VM_MIGRATED);
-	assert_string_equal(cutover_record_state_name(record, "primary"), "migrated");
-	json_object_clear(record);
-	json_object_set_new(record, "name", json_string("web1"));
+	record_example(&record);
+	assert_int_equal(cutover_record_state(&record, "primary"), CUTOVER_VM_PROTECTED);
+	assert_int_equal(cutover_record_state(&record, "replica"), CUTOVER_VM_REPLICA);
+	cutover_record_mark_unsent(&record);
+	assert_int_equal(cutover_record_state(&record, "primary"), CUTOVER_VM_UNSENT);
+	cutover_record_mark_migrated(&record, 12);
+	assert_int_equal(cutover_record_state(&record, "primary"), CUTOVER_VM_MIGRATED);
+	object = cutover_record_json(&record, CUTOVER_RECORD_ALL);
+	assert_non_null(object);
+	assert_string_equal(cutover_record_state_name(object, "primary"), "migrated");
+	assert_int_equal(json_integer_value(json_object_get(object, "migrated")), 12);
+	json_decref(object);
+	cutover_record_free(&record);
 
-	assert_int_equal(cutover_record_mark_test(record, 7, 4, clones), 0);
-	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_TESTING);
-	cutover_record_flags_read(record, &flags);
-	assert_true(flags.testing);
-	assert_int_equal(flags.test_run, 7);
-	assert_int_equal(flags.test_point, 4);
-	assert_int_equal(json_array_size(flags.test_clones), 1);
-	cutover_record_clear_test(record);
-	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_REPLICA);
+	record_example(&record);
+	snprintf(record.disks[0].test_clone, sizeof(record.disks[0].test_clone),
+		 "web1-root-test-7");
+	cutover_record_mark_test(&record, 7, 4);
+	assert_int_equal(cutover_record_state(&record, "replica"), CUTOVER_VM_TESTING);
+	cutover_record_clear_test(&record);
+	assert_int_equal(cutover_record_state(&record, "replica"), CUTOVER_VM_REPLICA);
+	assert_string_equal(record.disks[0].test_clone, "");
 
-	assert_int_equal(cutover_record_mark_promoted(record, 9), 0);
-	assert_int_equal(cutover_record_state(record, "replica"), CUTOVER_VM_PROMOTED);
-	assert_int_equal(cutover_record_promoted_point(record), 9);
+	cutover_record_mark_promoted(&record, 9);
+	assert_int_equal(cutover_record_state(&record, "replica"), CUTOVER_VM_PROMOTED);
 
-	/* Reversed for the other direction: only reprotect's own flags, the point it started from.
-	 */
-	reversed = json_deep_copy(record);
-	json_object_set_new(reversed, "unsent", json_true());
-	assert_int_equal(cutover_record_reverse(reversed, record, 31), 0);
-	assert_int_equal(cutover_record_state(reversed, "primary"), CUTOVER_VM_PROTECTED);
-	assert_null(json_object_get(reversed, "promoted_point"));
-	assert_int_equal(cutover_record_reprotected_by(reversed), 31);
-	assert_int_equal(cutover_record_reprotect_point(reversed), 9);
+	/* Reversed for the other direction: only reprotect's own state, the point it started
+	 * from. */
+	assert_int_equal(cutover_record_copy(&record, &reversed), 0);
+	reversed.unsent = true;
+	cutover_record_reverse(&reversed, &record, 31);
+	assert_int_equal(cutover_record_state(&reversed, "primary"), CUTOVER_VM_PROTECTED);
+	assert_int_equal(reversed.promoted_point, 0);
+	assert_int_equal(reversed.reprotected_by, 31);
+	assert_int_equal(reversed.reprotect_point, 9);
+	/* The copy is its own: changing it leaves the original alone. */
+	snprintf(reversed.disks[0].replica, sizeof(reversed.disks[0].replica), "other");
+	assert_string_equal(record.disks[0].replica, "web1-root");
 	assert_false(cutover_record_key_portable("promoted_point"));
 	assert_false(cutover_record_key_portable("reprotected_by"));
 	assert_true(cutover_record_key_portable("disks"));
-	json_decref(reversed);
-	json_decref(clones);
-	json_decref(record);
+	cutover_record_free(&reversed);
+	cutover_record_free(&record);
+}
+
+/* Written and parsed again, a record is the same; the portable form carries none of this
+ * site's state, and a peer's record that carries some is refused. */
+static void
+test_record_round_trip(void **state)
+{
+	struct cutover_vm_record record, again;
+	json_t *all, *portable;
+
+	(void)state;
+	record_example(&record);
+	snprintf(record.disks[0].test_clone, sizeof(record.disks[0].test_clone),
+		 "web1-root-test-3");
+	cutover_record_mark_test(&record, 3, 2);
+	all = cutover_record_json(&record, CUTOVER_RECORD_ALL);
+	portable = cutover_record_json(&record, CUTOVER_RECORD_PORTABLE);
+	assert_non_null(all);
+	assert_non_null(portable);
+	assert_int_equal(cutover_record_parse(all, &again), 0);
+	assert_string_equal(again.name, "web1");
+	assert_string_equal(again.dest_uri, "qemu:///b");
+	assert_string_equal(again.site, "b");
+	assert_int_equal(again.order, 2);
+	assert_int_equal(again.delay, 5);
+	assert_string_equal(json_string_value(json_object_get(again.network_map, "lan")), "dr-lan");
+	assert_int_equal(again.disk_count, 1);
+	assert_string_equal(again.disks[0].target, "vda");
+	assert_string_equal(again.disks[0].source, "rbd:a/web1-root");
+	assert_string_equal(again.disks[0].replica, "web1-root");
+	assert_string_equal(again.disks[0].test_clone, "web1-root-test-3");
+	assert_string_equal(again.xml, "<domain/>");
+	assert_true(again.testing);
+	assert_int_equal(again.test_run, 3);
+	assert_int_equal(again.test_point, 2);
+	cutover_record_free(&again);
+
+	assert_null(json_object_get(portable, "test"));
+	assert_int_equal(cutover_record_from_peer(portable, &again), 0);
+	assert_false(again.testing);
+	cutover_record_free(&again);
+	assert_int_not_equal(cutover_record_from_peer(all, &again), 0);
+	assert_non_null(strstr(ferry_error_message(), "unknown key 'test'"));
+	cutover_record_free(&again);
+	json_decref(all);
+	json_decref(portable);
+	cutover_record_free(&record);
+}
+
+/* A record not of its shape is refused, naming the key. */
+static void
+test_record_shape_refused(void **state)
+{
+	static const struct {
+		const char *json, *named;
+	} cases[] = {
+		{"{\"name\": \"v\", \"order\": 86401}", "'order'"},
+		{"{\"name\": \"v\", \"delay\": -1}", "'delay'"},
+		{"{\"name\": \"v\", \"delay\": \"5\"}", "'delay'"},
+		{"{\"name\": \"v\", \"uri\": 7}", "'uri'"},
+		{"{\"name\": \"v\", \"xml\": []}", "'xml'"},
+		{"{\"name\": \"v\", \"network_map\": {\"a\": 1}}", "'network_map'"},
+		{"{\"name\": \"v\", \"disks\": {}}", "'disks'"},
+		{"{\"name\": \"v\", \"disks\": [{\"target\": \"vda\", \"source\": \"rbd:a/b\"}]}",
+		 "'disks'"},
+		{"{\"name\": \"v\", \"disks\": [7]}", "'disks'"},
+	};
+	struct cutover_vm_record record;
+	char long_uri[700];
+	json_t *object;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		object = json_loads(cases[i].json, 0, NULL);
+		assert_non_null(object);
+		assert_int_equal(cutover_record_parse(object, &record), FERRY_ERR_INVALID);
+		if (strstr(ferry_error_message(), cases[i].named) == NULL)
+			fail_msg("%s: '%s' does not name %s", cases[i].json, ferry_error_message(),
+				 cases[i].named);
+		cutover_record_free(&record);
+		json_decref(object);
+	}
+	/* Too long for its field: refused, never cut to fit. */
+	memset(long_uri, 'u', sizeof(long_uri) - 1);
+	long_uri[sizeof(long_uri) - 1] = '\0';
+	object = json_pack("{s:s, s:s}", "name", "v", "dest_uri", long_uri);
+	assert_int_equal(cutover_record_parse(object, &record), FERRY_ERR_INVALID);
+	assert_non_null(strstr(ferry_error_message(), "'dest_uri' is longer than"));
+	cutover_record_free(&record);
+	json_decref(object);
+	/* More disks than a record may have (invariant 7). */
+	object = json_pack("{s:s, s:[]}", "name", "v", "disks");
+	for (int i = 0; i <= CUTOVER_VM_DISKS_MAX; i++)
+		json_array_append_new(json_object_get(object, "disks"),
+				      json_pack("{s:s, s:s, s:s}", "target", "vda", "source",
+						"rbd:a/b", "replica", "b"));
+	assert_int_equal(cutover_record_parse(object, &record), FERRY_ERR_INVALID);
+	assert_non_null(strstr(ferry_error_message(), "disks, more than"));
+	cutover_record_free(&record);
+	json_decref(object);
 }
 
 /* Every kind the table holds is found by name; the table answers what the engine asks. */
@@ -388,6 +504,8 @@ main(void)
 		cmocka_unit_test(test_catalog_runs_steps_and_interruption),
 		cmocka_unit_test(test_catalog_run_ids_hold_under_concurrent_inserts),
 		cmocka_unit_test(test_record_state_transitions),
+		cmocka_unit_test(test_record_round_trip),
+		cmocka_unit_test(test_record_shape_refused),
 		cmocka_unit_test(test_run_kinds_table),
 	};
 
