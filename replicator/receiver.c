@@ -6,6 +6,8 @@
  *  2. A transfer restarts only on purpose (restart) or when nothing of it is durable yet;
  *     a different source never silently continues someone else's partial copy.
  *  3. A transfer is complete only when every segment is durable and the digests match.
+ *  4. A begin, commit or prune at a lower generation of its group than this site's changes
+ *     nothing (repl_generation_check, under `lock` held exclusively, before anything else).
  * Segments run in parallel under the shared side of `lock`; begin and commit take it exclusively,
  * so a restart never races a segment of the transfer it replaces. */
 #include "replicator/backend.h"
