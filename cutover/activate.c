@@ -358,6 +358,9 @@ cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t ru
 
 	for (size_t i = 0; rc == 0 && i < record.disk_count; i++)
 		rc = catalog_promoted_put(site->catalog, record.disks[i].replica, run_id);
+	/* A live migration's switch: this site writes the group from here on. */
+	if (rc == 0)
+		rc = repl_group_generation_raise(site->catalog, record.group, NULL);
 	/* The point the VM runs on from here: the last one both sites share (reprotect). */
 	if (rc == 0 && point > 0) {
 		cutover_record_mark_promoted(&record, point);
@@ -437,6 +440,16 @@ cutover_activate_disks(struct cutover_run *run, struct cutover_vm_record *record
 	return rc;
 }
 
+/* Whether VM index is the first of vms in its group. */
+static bool
+cutover_group_first(const struct cutover_vm_records *vms, size_t index)
+{
+	for (size_t i = 0; i < index; i++)
+		if (strcmp(vms->items[i].group, vms->items[index].group) == 0)
+			return false;
+	return true;
+}
+
 /* Failover, test failover, or the last part of a cold migration: brings the VMs up here from
  * one point. mode: "failover", "failover-test" or "activate". */
 int
@@ -484,6 +497,10 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		rc = images ? cutover_activate_disks(run, record, point, test, images)
 			    : ferry_error_no_memory();
 		cutover_step_end(run, seq, rc, "%zu disk(s)", json_object_size(images));
+		/* This site writes the group now: a push from the old primary is a split brain
+		 * from here on. Raised once per group, before the VM starts. */
+		if (rc == 0 && !test && cutover_group_first(&vms, i))
+			rc = repl_group_generation_raise(run->site->catalog, record->group, NULL);
 		if (rc == 0 && !test)
 			cutover_record_mark_promoted(record, point);
 		/* Clean-up finds the clones in the record. */

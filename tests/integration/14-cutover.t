@@ -139,8 +139,10 @@ ok $? "the run records that the primary could not be fenced"
 is "$(bytes_at "$B" rbd/$V2-disk 2097152)" 6b6b6b6b "the write made inside $V2 is on the disk it runs from"
 curl -s --cacert "$TEST_DIR/tls/ca.pem" -H "Authorization: Bearer $(cat "$TEST_DIR/token")" \
 	-X POST -d '{"size": 16777216, "segment_size": 4194304, "source_identity": "x", "kind": "rbd", "base_identity": "y", "segments": []}' \
-	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" | jq -r .error.message | grep -q "promoted by failover run"
-ok $? "the promoted replica refuses any further delta"
+	"$REPLICA_URL/v1/volumes/$V2-disk/transfer" > "$TEST_DIR/late-delta.json"
+jq -r '.error.code + " " + .error.message' "$TEST_DIR/late-delta.json" |
+	grep -Eq "^split_brain split brain: .* generation|promoted by failover run"
+ok $? "the promoted replica refuses any further delta: $(jq -r .error.message "$TEST_DIR/late-delta.json" | head -c 160)"
 
 # A run interrupted by kill -9 of ferryd, then resumed. The run is held in its step "wait" by a
 # delay of 30 s in $V2's record, written into the catalog while the replica's ferryd is stopped
