@@ -144,13 +144,29 @@ out:
 /* ---- audit ---- */
 
 int
-catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry *entry)
+catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry *entry, int64_t *id)
 {
-	return catalog_write(catalog, "audit add", NULL,
-			     "INSERT INTO audit (time_ms, token, role, client, method, path,"
-			     " object, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-			     "itttttti", entry->time_ms, entry->token, entry->role, entry->client,
-			     entry->method, entry->path, entry->object, (int64_t)entry->status);
+	bool owned = false;
+	int rc = catalog_write_begin(catalog, &owned);
+
+	if (rc < 0)
+		return rc;
+	rc = catalog_write(catalog, "audit add", NULL,
+			   "INSERT INTO audit (time_ms, token, role, client, method, path,"
+			   " object, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			   "itttttti", entry->time_ms, entry->token, entry->role, entry->client,
+			   entry->method, entry->path, entry->object, (int64_t)entry->status);
+	if (rc == 0 && id)
+		*id = sqlite3_last_insert_rowid(catalog->db);
+	return catalog_write_end(catalog, owned, rc);
+}
+
+int
+catalog_audit_finish(struct catalog *catalog, int64_t id, int status)
+{
+	return catalog_write(catalog, "audit finish", NULL,
+			     "UPDATE audit SET status = ?2 WHERE id = ?1 AND status = 0", "ii", id,
+			     (int64_t)status);
 }
 
 int

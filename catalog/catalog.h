@@ -434,7 +434,11 @@ struct catalog_audit_entry {
 	char object[256];
 	int status;
 };
-int catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry *entry);
+/* *id (may be NULL) is the new entry's. An entry of status 0 is a request that began and has no
+ * answer recorded yet (catalog_audit_finish()). */
+int catalog_audit_add(struct catalog *catalog, const struct catalog_audit_entry *entry,
+		      int64_t *id);
+int catalog_audit_finish(struct catalog *catalog, int64_t id, int status);
 /* Oldest first, from since_ms on, at most limit entries (the newest ones). */
 int catalog_audit_list(struct catalog *catalog, int64_t since_ms, int limit,
 		       int (*each)(const struct catalog_audit_entry *entry, void *context),

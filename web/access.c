@@ -8,6 +8,7 @@
 #include "common/util.h"
 
 #include <gnutls/crypto.h>
+#include <inttypes.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -229,6 +230,34 @@ web_peer_owns(struct web_route_context *route, const char *kind, const char *nam
 	return rc;
 }
 
+/* The audit entry of route's request, answered with status (0: not answered yet). */
+static void
+web_audit_fill(struct web_route_context *route, unsigned int status,
+	       struct catalog_audit_entry *entry)
+{
+	const struct web_request *request = route->request;
+
+	entry->time_ms = util_now_ms();
+	entry->status = (int)status;
+	snprintf(entry->token, sizeof(entry->token), "%s", request ? request->identity.name : "-");
+	snprintf(entry->role, sizeof(entry->role), "%s",
+		 web_role_name(request ? request->identity.role : WEB_ROLE_NONE));
+	snprintf(entry->client, sizeof(entry->client), "%s", request ? request->client : "?");
+	snprintf(entry->method, sizeof(entry->method), "%s", route->method);
+	for (int i = 0; i < route->part_count; i++) {
+		size_t used = strlen(entry->path);
+
+		snprintf(entry->path + used, sizeof(entry->path) - used, "/%s", route->parts[i]);
+	}
+	if (route->part_count == 0)
+		snprintf(entry->path, sizeof(entry->path), "?");
+	snprintf(entry->object, sizeof(entry->object), "%s",
+		 route->part_count >= 3 ? route->parts[2] : "");
+	for (char *c = entry->path; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+}
+
 void
 web_audit_record(struct web_route_context *route, unsigned int status)
 {
@@ -270,28 +299,44 @@ web_audit_record(struct web_route_context *route, unsigned int status)
 		if (!keep)
 			return;
 	}
-	entry.time_ms = now;
-	entry.status = (int)status;
-	snprintf(entry.token, sizeof(entry.token), "%s", request ? request->identity.name : "-");
-	snprintf(entry.role, sizeof(entry.role), "%s",
-		 web_role_name(request ? request->identity.role : WEB_ROLE_NONE));
-	snprintf(entry.client, sizeof(entry.client), "%s", request ? request->client : "?");
-	snprintf(entry.method, sizeof(entry.method), "%s", route->method);
-	for (int i = 0; i < route->part_count; i++) {
-		size_t used = strlen(entry.path);
-
-		snprintf(entry.path + used, sizeof(entry.path) - used, "/%s", route->parts[i]);
-	}
-	if (route->part_count == 0)
-		snprintf(entry.path, sizeof(entry.path), "?");
-	snprintf(entry.object, sizeof(entry.object), "%s",
-		 route->part_count >= 3 ? route->parts[2] : "");
-	for (char *c = entry.path; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
-	if (catalog_audit_add(route->server->options.catalog, &entry) < 0)
+	web_audit_fill(route, status, &entry);
+	if (catalog_audit_add(route->server->options.catalog, &entry, NULL) < 0)
 		log_warn("cannot record %s %s in the audit log: %s", entry.method, entry.path,
 			 ferry_error_message());
+}
+
+int
+web_audit_begin(struct web_route_context *route, int64_t *id)
+{
+	struct catalog_audit_entry entry = {0};
+	int rc;
+
+	web_audit_fill(route, 0, &entry);
+	rc = catalog_audit_add(route->server->options.catalog, &entry, id);
+#ifdef FERRY_FAULT_INJECTION
+	/* Test hook: FERRY_FAULT_AUDIT_FAIL=1 makes the write fail, as a full disk would. */
+	if (rc == 0 && getenv("FERRY_FAULT_AUDIT_FAIL"))
+		rc = ferry_error_set(FERRY_ERR_NO_SPACE, "FERRY_FAULT_AUDIT_FAIL: no space left");
+#endif
+	if (rc < 0) {
+		char cause[512];
+
+		snprintf(cause, sizeof(cause), "%s", ferry_error_message());
+		rc = ferry_error_set(rc,
+				     "%s %s was not carried out: the audit log cannot record it "
+				     "(%s); see ferryd's log, free space in its state folder, "
+				     "then try again",
+				     entry.method, entry.path, cause);
+	}
+	return rc;
+}
+
+void
+web_audit_finish(struct web_route_context *route, int64_t id, unsigned int status)
+{
+	if (catalog_audit_finish(route->server->options.catalog, id, (int)status) < 0)
+		log_warn("cannot record the answer (HTTP %u) of audit entry %" PRId64 ": %s",
+			 status, id, ferry_error_message());
 }
 
 /* ---- /v1/tokens ---- */

@@ -201,12 +201,19 @@ web_access(void *context, struct MHD_Connection *connection, const char *url, co
 	ferry_error_clear();
 	route.keys = found->keys;
 	{
-		enum MHD_Result result = found->handler(&route);
-
-		/* Every mutating request is recorded; a segment's is covered by its transfer's
+		/* Every mutating request is recorded before it runs, and is not run when it
+		 * cannot be: no change goes unaudited. A segment's is covered by its transfer's
 		 * begin and commit. */
-		if (strcmp(method, "GET") != 0 && !found->segment_body)
-			web_audit_record(&route, web_last_status());
+		bool audited = strcmp(method, "GET") != 0 && !found->segment_body;
+		int64_t audit_id = 0;
+		enum MHD_Result result;
+		int rc = 0;
+
+		if (audited)
+			rc = web_audit_begin(&route, &audit_id);
+		result = rc < 0 ? web_reply_last_error(connection, rc) : found->handler(&route);
+		if (audited && rc == 0)
+			web_audit_finish(&route, audit_id, web_last_status());
 		web_metrics_count_request(found, web_last_status());
 		log_debug("%s %.200s from %s, token %s (%s): HTTP %u", method, url, request->client,
 			  request->identity.name, web_role_name(request->identity.role),

@@ -206,6 +206,11 @@ bool web_permitted(const struct web_identity *identity, enum web_access access);
 int web_peer_owns(struct web_route_context *route, const char *kind, const char *name, bool claim);
 /* Records a request in the audit log (refusals at most a few a second). */
 void web_audit_record(struct web_route_context *route, unsigned int status);
+/* Before a mutating request runs: its audit entry, not answered yet. A request whose entry
+ * cannot be written is not carried out (the error says why and what to do). */
+int web_audit_begin(struct web_route_context *route, int64_t *id);
+/* After it ran: the answer's status into entry id. */
+void web_audit_finish(struct web_route_context *route, int64_t id, unsigned int status);
 enum MHD_Result web_token_create(struct web_route_context *route);
 enum MHD_Result web_token_list(struct web_route_context *route);
 enum MHD_Result web_token_revoke(struct web_route_context *route);
