@@ -198,6 +198,9 @@ static const char *const catalog_migrations[CATALOG_SCHEMA_VERSION] = {
 	" split_brain_ms INTEGER NOT NULL DEFAULT 0);"
 	"ALTER TABLE volumes ADD COLUMN group_name TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE transfers ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+	/* 10: the point a promoted volume was promoted at, the last one both sites share, which
+	 * a reprotect of a group without VMs starts from (0: not recorded). */
+	"ALTER TABLE promoted ADD COLUMN point INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(CATALOG_SUMS_CHUNKS_MAX *CATALOG_SUMS_CHUNK *CHECKSUM_BYTES ==

@@ -22,7 +22,7 @@
 #include "common/range_set.h"
 #include "common/util.h"
 
-#define CATALOG_SCHEMA_VERSION 9
+#define CATALOG_SCHEMA_VERSION 10
 /* Segments whose checksums share one row of the checksum store (64 KiB), and how many such
  * rows a transfer may have (the SQL of catalog.c spells 8192 out). */
 #define CATALOG_SUMS_CHUNK	4096
@@ -338,6 +338,10 @@ int catalog_promoted_put(struct catalog *catalog, const char *volume, int64_t ru
  * when it is not promoted. */
 int catalog_promoted_get(struct catalog *catalog, const char *volume, int64_t *run_id);
 int catalog_promoted_remove(struct catalog *catalog, const char *volume);
+/* Records the point volume was promoted at (after catalog_promoted_put()). */
+int catalog_promoted_set_point(struct catalog *catalog, const char *volume, int64_t point);
+/* *point: the point volume was promoted at; 0 when not promoted or not recorded. */
+int catalog_promoted_point(struct catalog *catalog, const char *volume, int64_t *point);
 
 /* ---- generations: one writer per group (catalog/generations.c) ----
  * Each site keeps its own generation of every group it writes or keeps replicas of; promoting

@@ -156,3 +156,36 @@ catalog_promoted_remove(struct catalog *catalog, const char *volume)
 	return catalog_write(catalog, "promoted remove", NULL,
 			     "DELETE FROM promoted WHERE volume = ?1", "t", volume);
 }
+
+int
+catalog_promoted_set_point(struct catalog *catalog, const char *volume, int64_t point)
+{
+	int64_t changes = 0;
+	int rc = catalog_write(catalog, "promoted point", &changes,
+			       "UPDATE promoted SET point = ?2 WHERE volume = ?1", "ti", volume,
+			       point);
+
+	if (rc == 0 && changes == 0)
+		rc = ferry_error_set(FERRY_ERR_NOT_FOUND, "volume %s is not promoted here", volume);
+	return rc;
+}
+
+int
+catalog_promoted_point(struct catalog *catalog, const char *volume, int64_t *point)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*point = 0;
+	catalog_read_begin(catalog);
+	rc = catalog_statement(catalog, &stmt, "SELECT point FROM promoted WHERE volume = ?1", "t",
+			       volume);
+	if (rc < 0)
+		goto out;
+	rc = catalog_step(catalog, stmt, "promoted point");
+	if (rc == CATALOG_ROW)
+		*point = sqlite3_column_int64(stmt, 0);
+out:
+	sqlite3_finalize(stmt);
+	return catalog_read_end(catalog, rc);
+}

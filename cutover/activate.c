@@ -350,6 +350,52 @@ out:
 	return rc;
 }
 
+/* Whether VM index is the last of vms in its group. */
+static bool
+cutover_group_last(const struct cutover_vm_records *vms, size_t index)
+{
+	for (size_t i = index + 1; i < vms->count; i++)
+		if (strcmp(vms->items[i].group, vms->items[index].group) == 0)
+			return false;
+	return true;
+}
+
+struct cutover_group_volumes {
+	struct catalog *catalog;
+	const char *group;
+	size_t kept, promoted;
+};
+
+static int
+cutover_group_volume(const struct catalog_volume *volume, void *context)
+{
+	struct cutover_group_volumes *count = context;
+	int64_t promoted_by = 0;
+
+	if (strcmp(volume->group, count->group) != 0)
+		return 0;
+	count->kept++;
+	if (catalog_promoted_get(count->catalog, volume->name, &promoted_by) == 0 && promoted_by)
+		count->promoted++;
+	return 0;
+}
+
+/* Once every replica of group kept here is promoted, the group has moved here and this site is
+ * its one writer: its generation rises, so that a push from the old primary is a split brain.
+ * While some still are replicas (a migration of one VM of the group, the others still running
+ * at the primary), the old primary writes those legitimately and the promoted marks alone
+ * guard the moved ones. */
+static int
+cutover_group_moved_here(struct catalog *catalog, const char *group)
+{
+	struct cutover_group_volumes count = {catalog, group, 0, 0};
+	int rc = catalog_volume_list(catalog, cutover_group_volume, &count);
+
+	if (rc == 0 && count.kept > 0 && count.promoted == count.kept)
+		rc = repl_group_generation_raise(catalog, group, NULL);
+	return rc;
+}
+
 int
 cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t run_id, int64_t point)
 {
@@ -358,9 +404,11 @@ cutover_vm_promote(const struct cutover_site *site, const char *name, int64_t ru
 
 	for (size_t i = 0; rc == 0 && i < record.disk_count; i++)
 		rc = catalog_promoted_put(site->catalog, record.disks[i].replica, run_id);
-	/* A live migration's switch: this site writes the group from here on. */
+	for (size_t i = 0; rc == 0 && point > 0 && i < record.disk_count; i++)
+		rc = catalog_promoted_set_point(site->catalog, record.disks[i].replica, point);
+	/* A live migration's switch; the last VM of its group makes the group this site's. */
 	if (rc == 0)
-		rc = repl_group_generation_raise(site->catalog, record.group, NULL);
+		rc = cutover_group_moved_here(site->catalog, record.group);
 	/* The point the VM runs on from here: the last one both sites share (reprotect). */
 	if (rc == 0 && point > 0) {
 		cutover_record_mark_promoted(&record, point);
@@ -431,6 +479,9 @@ cutover_activate_disks(struct cutover_run *run, struct cutover_vm_record *record
 		} else {
 			rc = catalog_promoted_put(run->site->catalog, disk->replica, run->id);
 			if (rc == 0)
+				rc = catalog_promoted_set_point(run->site->catalog, disk->replica,
+								point);
+			if (rc == 0)
 				rc = repl_point_rollback(location, point);
 		}
 		snprintf(image, sizeof(image), "%s/%s", run->site->replica_pool, runs_on);
@@ -438,16 +489,6 @@ cutover_activate_disks(struct cutover_run *run, struct cutover_vm_record *record
 			rc = ferry_error_no_memory();
 	}
 	return rc;
-}
-
-/* Whether VM index is the first of vms in its group. */
-static bool
-cutover_group_first(const struct cutover_vm_records *vms, size_t index)
-{
-	for (size_t i = 0; i < index; i++)
-		if (strcmp(vms->items[i].group, vms->items[index].group) == 0)
-			return false;
-	return true;
 }
 
 /* Failover, test failover, or the last part of a cold migration: brings the VMs up here from
@@ -497,10 +538,10 @@ cutover_activate(struct cutover_run *run, json_t *request)
 		rc = images ? cutover_activate_disks(run, record, point, test, images)
 			    : ferry_error_no_memory();
 		cutover_step_end(run, seq, rc, "%zu disk(s)", json_object_size(images));
-		/* This site writes the group now: a push from the old primary is a split brain
-		 * from here on. Raised once per group, before the VM starts. */
-		if (rc == 0 && !test && cutover_group_first(&vms, i))
-			rc = repl_group_generation_raise(run->site->catalog, record->group, NULL);
+		/* Before the VM starts: once the group's last VM here is promoted, this site is
+		 * the group's writer. */
+		if (rc == 0 && !test && cutover_group_last(&vms, i))
+			rc = cutover_group_moved_here(run->site->catalog, record->group);
 		if (rc == 0 && !test)
 			cutover_record_mark_promoted(record, point);
 		/* Clean-up finds the clones in the record. */

@@ -197,6 +197,11 @@ int cutover_site_call(struct catalog *catalog, const char *site_name, const char
 /* ---- reprotect.c, rollback.c ---- */
 
 int cutover_reprotect(struct cutover_run *run, json_t *request);
+/* The site to protect towards: request.site, or the only one this site knows. */
+int cutover_reprotect_site(struct cutover_run *run, json_t *request, char *site_name);
+/* reprotect_group.c: a group without VMs whose volumes ferry group promote promoted here. */
+bool cutover_group_promoted_here(struct catalog *catalog, const char *group);
+int cutover_reprotect_volumes(struct cutover_run *run, json_t *request);
 int cutover_rollback(struct cutover_run *run, json_t *request);
 
 #endif

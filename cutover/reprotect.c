@@ -52,6 +52,58 @@ out:
 	return rc;
 }
 
+struct cutover_replica_of {
+	const char *group, *replica;
+	char source[512]; /* the protection's source: rbd:POOL/IMAGE */
+};
+
+static int
+cutover_protection_of_replica(const struct catalog_protection *protection, void *context)
+{
+	struct cutover_replica_of *find = context;
+
+	if (strcmp(protection->group, find->group) == 0 &&
+	    strcmp(protection->replica, find->replica) == 0)
+		snprintf(find->source, sizeof(find->source), "%s", protection->source);
+	return 0;
+}
+
+/* A group without VMs names its disks by their replica at the other site (it knows no more of
+ * them): each such disk gets the image here that this site protects into that replica, as its
+ * volume and location. */
+static int
+cutover_prepare_resolve(const struct cutover_site *site, const char *group, json_t *disks)
+{
+	json_t *disk;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(disks, i, disk) {
+		struct cutover_replica_of find = {group, cutover_text(disk, "replica"), ""};
+		const char *slash;
+
+		if (json_object_get(disk, "volume") != NULL)
+			continue;
+		if (!util_volume_name_valid(find.replica))
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "each disk needs a valid 'volume' or 'replica'");
+		rc = catalog_protection_list(site->catalog, cutover_protection_of_replica, &find);
+		if (rc < 0)
+			return rc;
+		slash = strchr(find.source, '/');
+		if (strncmp(find.source, "rbd:", 4) != 0 || slash == NULL || !slash[1])
+			return ferry_error_set(
+				FERRY_ERR_NOT_FOUND,
+				"group %s protects no RBD image here into replica %s: "
+				"reprotect the group at the site that keeps its data",
+				group, find.replica);
+		if (json_object_set_new(disk, "volume", json_string(slash + 1)) != 0 ||
+		    json_object_set_new(disk, "location", json_string(find.source)) != 0)
+			return ferry_error_no_memory();
+	}
+	return 0;
+}
+
 /* The other site's side of a reprotect: each of its images named in request.disks goes back to
  * the point both sites share and becomes this site's replica of the image that now runs
  * there. Its own protections of them end; it takes no more points of them. */
@@ -75,6 +127,9 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 			"this site has no Ceph settings (--ceph-conf): it cannot keep "
 			"the replicas of group %s",
 			group_name);
+	rc = cutover_prepare_resolve(site, group_name, disks);
+	if (rc < 0)
+		return rc;
 	json_array_foreach(disks, i, disk) {
 		char pool[128];
 		const char *volume = cutover_text(disk, "volume");
@@ -141,8 +196,9 @@ cutover_reprotect_prepare(const struct cutover_site *site, json_t *request, json
 		group.interval_s = 0;
 		group.keep = 0;
 	}
-	*reply = json_pack("{s:I, s:I}", "interval", (json_int_t)group.interval_s, "keep",
-			   (json_int_t)group.keep);
+	/* Which image here each disk is: the other site protects into it from now on. */
+	*reply = json_pack("{s:I, s:I, s:O}", "interval", (json_int_t)group.interval_s, "keep",
+			   (json_int_t)group.keep, "disks", disks);
 	catalog_event_add(site->catalog, "info", group_name,
 			  "%zu image(s) are replicas again, of the site the VMs run at",
 			  json_array_size(disks));
@@ -381,6 +437,24 @@ cutover_reprotect_protect(struct cutover_run *run, const struct cutover_vm_recor
 }
 
 int
+cutover_reprotect_site(struct cutover_run *run, json_t *request, char *site_name)
+{
+	int rc = 0;
+
+	snprintf(site_name, VOLUME_NAME_MAX + 1, "%s", cutover_text(request, "site"));
+	if (site_name[0] == '\0') {
+		rc = catalog_site_list(run->site->catalog, cutover_only_site, site_name);
+		if (rc == 0 && site_name[0] == '\0')
+			rc = ferry_error_set(FERRY_ERR_INVALID,
+					     "this site knows no other site to protect group %s "
+					     "towards: add the site the data came from with ferry "
+					     "site add",
+					     cutover_text(request, "group"));
+	}
+	return rc;
+}
+
+int
 cutover_reprotect(struct cutover_run *run, json_t *request)
 {
 	const char *group_name = cutover_text(request, "group");
@@ -393,6 +467,13 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 	seq = cutover_step_begin(run, "find the VMs of group %s running here", group_name);
 	rc = group_name[0] ? cutover_vms_of(run->site->catalog, request, &vms)
 			   : ferry_error_set(FERRY_ERR_INVALID, "name the 'group' to reprotect");
+	if (rc == FERRY_ERR_NOT_FOUND && !cutover_text(request, "vm")[0] &&
+	    cutover_group_promoted_here(run->site->catalog, group_name)) {
+		/* A group without VMs, promoted here (ferry group promote): its volumes. */
+		cutover_step_end(run, seq, 0, "no VMs: the volumes of group %s promoted here",
+				 group_name);
+		return cutover_reprotect_volumes(run, request);
+	}
 	if (rc == 0 && cutover_reprotect_done_here(run, &vms)) {
 		/* Resumed after its records were stored here: only the undefines are left. */
 		cutover_step_end(run, seq, 0,
@@ -404,16 +485,8 @@ cutover_reprotect(struct cutover_run *run, json_t *request)
 	}
 	if (rc == 0)
 		rc = cutover_reprotect_check(run, &vms);
-	snprintf(site_name, sizeof(site_name), "%s", cutover_text(request, "site"));
-	if (rc == 0 && site_name[0] == '\0') {
-		rc = catalog_site_list(run->site->catalog, cutover_only_site, site_name);
-		if (rc == 0 && site_name[0] == '\0')
-			rc = ferry_error_set(FERRY_ERR_INVALID,
-					     "this site knows no other site to protect group %s "
-					     "towards: add the site the VMs came from with ferry "
-					     "site add",
-					     group_name);
-	}
+	if (rc == 0)
+		rc = cutover_reprotect_site(run, request, site_name);
 	for (size_t i = 0; rc == 0 && i < vms.count; i++)
 		rc = cutover_reprotect_not_running(&vms.items[i]);
 	cutover_step_end(run, seq, rc, "%zu VM(s), towards site %s", vms.count, site_name);

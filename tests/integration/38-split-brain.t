@@ -3,12 +3,12 @@
 # replica (ferry group promote --force) while A keeps writing and running its scheduler. A's next
 # push is refused (HTTP 409, code split_brain) and changes nothing at B; both sites' ferry status
 # show the group in state split-brain with both generations and what to do, and A's scheduler
-# backs off instead of retrying at every interval. Resolving it with ferry reprotect at B is a
-# TODO: reprotect is VM-centred today (cutover/reprotect.c).
+# backs off instead of retrying at every interval. ferry reprotect at B resolves it: A's image
+# goes back to the point of the promote, B's data is kept and only the delta since ships to A.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 33
+plan 37
 ceph_sites
 IMG=t$$-sb
 
@@ -112,10 +112,26 @@ is "$(rbd_sha "$B" "rbd/$IMG")" "$sha_b" "B's image is unchanged by A's pushes (
 is "$(replica_points "$IMG" | tr '\n' ' ')" "$points_b" "  and holds the same points ($points_b)"
 
 # Resolving it: ferry reprotect g1 at B keeps B's data, discards A's writes since point $point
-# and replicates B -> A with only the delta. Reprotect is VM-centred today (cutover/), so this
-# group without VMs cannot be reprotected yet.
-echo "not ok $((test_number + 1)) - ferry reprotect g1 at B resolves the split brain and replicates B -> A # TODO reprotect of a group without VMs (cutover/reprotect.c)"
-test_number=$((test_number + 1))
+# and replicates B -> A with only the delta.
+rbd_b bench --io-type write --io-size 1M --io-total 1M --io-pattern seq "rbd/$IMG" >/dev/null 2>&1
+sha_b_new=$(rbd_sha "$B" "rbd/$IMG")
+at_b site add home --url "$PRIMARY_URL" --peer-token-file "$TEST_DIR/token" \
+	--peer-cacert "$TEST_DIR/tls/ca.pem" > /dev/null
+at_b reprotect g1 --site home --json > "$TEST_DIR/reprotect.json" 2> "$TEST_DIR/reprotect.err"
+ok $? "ferry reprotect g1 at B completes ($(jq -r '.status // empty' "$TEST_DIR/reprotect.json") $(head -c 200 "$TEST_DIR/reprotect.err"))"
+jq -r '.steps[].detail' "$TEST_DIR/reprotect.json" | grep -q "at point $point"
+ok $? "  from the point the promote started from ($point)"
+# A's image is B's replica now: B's first push carries its generation, which A adopts.
+a_has_b() { [ "$(rbd_sha "$A" "rbd/$IMG")" = "$sha_b_new" ]; }
+agreed() { [ "$(group_a generation)" = 2 ] && [ "$(group_b state)" != split-brain ]; }
+WAIT_INTERVAL=1 wait_until 120 a_has_b
+ok $? "A's image holds B's bytes, with the writes made at B after the promote"
+WAIT_INTERVAL=1 wait_until 60 agreed
+ok $? "A adopted generation 2, and neither site shows split-brain ($(group_a state), $(group_b state))"
+DAEMON_URL=$REPLICA_URL
+shipped=$(api GET /metrics | awk -v img="$IMG\"" '$1 ~ /^ferry_protection_bytes_shipped_total/ && index($1, img) { print int($2) }')
+[ "${shipped:-0}" -gt 0 ] && [ "${shipped:-0}" -lt 8388608 ]
+ok $? "  B shipped only the delta since point $point (${shipped:-?} bytes on the wire, of a 32 MiB image)"
 
 stop_daemon "$PRIMARY_PID"
 ok $? "A stops cleanly"
