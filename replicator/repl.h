@@ -264,6 +264,41 @@ struct repl_promote_result {
 int repl_group_promote(struct repl_receiver *receiver, struct catalog *catalog, const char *group,
 		       int64_t point, bool force, struct repl_promote_result *result);
 
+/* ---- prediction: where a group's lag is heading (replicator/prediction.c) ---- */
+
+#define REPL_PREDICTION_CYCLES	   6 /* the window: a group's last committed cycles */
+#define REPL_PREDICTION_CYCLES_MIN 2 /* fewer: unknown (a fresh daemon has no history) */
+#define REPL_PREDICTION_HORIZON	   3 /* a growing lag is predicted this many cycles ahead */
+/* One committed cycle of a group: all its members' deltas of one group point. */
+struct repl_cycle {
+	double period_s;	/* from the group's previous point to this one */
+	double ship_s;		/* from the cycle's start to its last member committed */
+	uint64_t bytes_changed; /* source bytes read: the delta's changed segments */
+	uint64_t bytes_sent;	/* payload bytes put on the wire */
+};
+struct repl_cycle_window {
+	struct repl_cycle cycles[REPL_PREDICTION_CYCLES]; /* oldest first */
+	int count;
+	double inflight_period_s; /* the cycle in flight: its period (0: none in flight) */
+	double inflight_s;	  /* and how long it has been shipping */
+};
+struct repl_prediction {
+	bool known;		   /* false: too few cycles; the rest is 0 */
+	int cycles;		   /* how many the figures are over */
+	double change_rate;	   /* bytes changed per second */
+	double ship_rate;	   /* bytes on the wire per second of shipping */
+	double seconds_per_second; /* seconds of shipping per second of change; > 1 grows */
+	bool grows;		   /* the backlog grows each cycle at these rates */
+	double predicted_lag_s;	   /* where the lag settles, or (grows) its peak HORIZON ahead */
+	bool at_risk;		   /* predicted_lag_s above the RPO target */
+	char reason[512];	   /* the rates, the prediction and the target */
+};
+/* Adds cycle as the newest of window, the oldest leaving a full one. */
+void repl_cycle_window_add(struct repl_cycle_window *window, const struct repl_cycle *cycle);
+/* The group's prediction from its window, its interval and RPO target (seconds). Pure. */
+void repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval_s,
+			     int64_t rpo_s, struct repl_prediction *prediction);
+
 /* ---- scheduler (primary site) ---- */
 
 struct repl_scheduler;
@@ -283,6 +318,12 @@ void repl_scheduler_release(struct repl_scheduler *scheduler);
  * and *next_retry_ms, when the next try is due (ms since the epoch; backoff, see scheduler.c). */
 int repl_scheduler_retry(struct repl_scheduler *scheduler, const char *group,
 			 int64_t *next_retry_ms, int *failures);
+/* group's prediction now: repl_prediction_compute() over its last committed cycles and the
+ * one in flight (unknown without a scheduler or before it has made enough: scheduler.c,
+ * invariant 7). A change of its at-risk verdict is recorded as an event once, by whichever
+ * caller sees it first: the scheduler after each cycle, or a reader of the status. */
+void repl_scheduler_prediction(struct repl_scheduler *scheduler, const struct catalog_group *group,
+			       int64_t now_ms, struct repl_prediction *prediction);
 /* How the last push to each replica site went, and the segments sent again since the start. */
 struct repl_site_contact {
 	char site[VOLUME_NAME_MAX + 1];

@@ -20,6 +20,11 @@
  *     brain (the replica site promoted them and is at a higher one) is refused there, recorded
  *     here (catalog_generation_learn) and retried only on the backoff of invariant 5: the
  *     pending point stays pending and is never applied there.
+ *  7. A group's prediction (replicator/prediction.c) is over its last REPL_PREDICTION_CYCLES
+ *     cycles that committed every member shipped, kept in memory: a restarted daemon knows
+ *     none and predicts nothing (never at risk) until it has made some. A first copy is no
+ *     cycle of the window (its period is not one of the schedule). A change of the at-risk
+ *     verdict is recorded as an event once (repl_scheduler_prediction).
  * librbd diffs only from user snapshots, so each image also gets the user snapshot ferry-N-before
  * just before group snapshot N: the next delta starts there (see repl.h).
  * Stopping: repl_scheduler_stop() sets cancel, which cuts the transfer and peer calls in flight
@@ -53,11 +58,15 @@ struct repl_scheduler {
 	pthread_cond_t wake;
 	bool stopping;
 	atomic_bool cancel; /* set with stopping: cuts the calls of the pass in flight */
-	struct {
+	struct scheduler_due {
 		char name[VOLUME_NAME_MAX + 1];
 		int64_t next_due_ms;
 		int failures;	       /* cycles failed in a row (invariant 5) */
 		int64_t next_retry_ms; /* when the next try is due after a failure, else 0 */
+		struct repl_cycle_window window; /* invariant 7: in memory only */
+		int64_t inflight_started_ms;	 /* the cycle in flight began; 0: none */
+		int64_t inflight_period_ms;	 /* its period; 0: not known (a first copy) */
+		bool at_risk;			 /* the verdict last recorded as an event */
 	} due[SCHEDULER_GROUPS_MAX];
 	uint64_t cycle_failures; /* scheduler_fail() calls, counted by the scheduler's thread */
 	/* Whether each replica site answered at the last try (metrics, health). */
@@ -612,6 +621,9 @@ scheduler_slot(struct repl_scheduler *scheduler, const char *group)
 			scheduler->due[i].next_due_ms = 0;
 			scheduler->due[i].failures = 0;
 			scheduler->due[i].next_retry_ms = 0;
+			scheduler->due[i].window.count = 0;
+			scheduler->due[i].inflight_started_ms = 0;
+			scheduler->due[i].at_risk = false;
 			return i;
 		}
 	}
@@ -696,6 +708,113 @@ repl_scheduler_retry(struct repl_scheduler *scheduler, const char *group, int64_
 	return found;
 }
 
+/* Invariant 7: the cycle of group that starts at started_ms, shipping the members ship says;
+ * its period runs from the group's previous point (the members' last) to the one taken. */
+static void
+scheduler_cycle_begin(struct repl_scheduler *scheduler, const char *group,
+		      const struct catalog_protection *members, size_t count, const bool *ship,
+		      int64_t started_ms)
+{
+	int64_t point_ms = 0, previous_ms = 0;
+	bool first = false;
+	int slot;
+
+	for (size_t p = 0; p < count; p++) {
+		if (!ship[p])
+			continue;
+		if (members[p].pending_point_ms > point_ms)
+			point_ms = members[p].pending_point_ms;
+		if (members[p].last_point == 0)
+			first = true;
+		else if (members[p].last_point_ms > previous_ms)
+			previous_ms = members[p].last_point_ms;
+	}
+	pthread_mutex_lock(&scheduler->lock);
+	slot = scheduler_slot(scheduler, group);
+	if (slot >= 0) {
+		scheduler->due[slot].inflight_started_ms = started_ms;
+		scheduler->due[slot].inflight_period_ms =
+			!first && previous_ms > 0 && point_ms > previous_ms ? point_ms - previous_ms
+									    : 0;
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+}
+
+/* The cycle begun above ended: one that committed every member it shipped joins the window. */
+static void
+scheduler_cycle_end(struct repl_scheduler *scheduler, const struct catalog_group *group,
+		    const struct catalog_protection *members, size_t count, const bool *ship,
+		    bool failed)
+{
+	struct repl_prediction prediction;
+	struct repl_cycle cycle = {0};
+	int64_t now = util_now_ms();
+	int slot;
+
+	for (size_t p = 0; p < count; p++)
+		if (ship[p]) {
+			cycle.bytes_changed += (uint64_t)members[p].last_bytes_changed;
+			cycle.bytes_sent += (uint64_t)members[p].last_bytes_sent;
+		}
+	pthread_mutex_lock(&scheduler->lock);
+	slot = scheduler_slot(scheduler, group->name);
+	if (slot >= 0) {
+		struct scheduler_due *due = &scheduler->due[slot];
+
+		cycle.period_s = (double)due->inflight_period_ms / 1000.0;
+		cycle.ship_s = (double)(now - due->inflight_started_ms) / 1000.0;
+		if (!failed && !scheduler->stopping && due->inflight_period_ms > 0)
+			repl_cycle_window_add(&due->window, &cycle);
+		due->inflight_started_ms = 0;
+		due->inflight_period_ms = 0;
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+	repl_scheduler_prediction(scheduler, group, now, &prediction);
+}
+
+void
+repl_scheduler_prediction(struct repl_scheduler *scheduler, const struct catalog_group *group,
+			  int64_t now_ms, struct repl_prediction *prediction)
+{
+	struct repl_cycle_window window;
+	struct scheduler_due *due;
+	bool changed = false;
+	int slot;
+
+	memset(prediction, 0, sizeof(*prediction));
+	if (scheduler == NULL)
+		return;
+	pthread_mutex_lock(&scheduler->lock);
+	slot = scheduler_slot(scheduler, group->name);
+	if (slot >= 0) {
+		due = &scheduler->due[slot];
+		window = due->window;
+		window.inflight_period_s = 0;
+		if (due->inflight_started_ms > 0 && due->inflight_period_ms > 0) {
+			window.inflight_period_s = (double)due->inflight_period_ms / 1000.0;
+			window.inflight_s = (double)(now_ms - due->inflight_started_ms) / 1000.0;
+		}
+		repl_prediction_compute(&window, group->interval_s, catalog_group_rpo_target(group),
+					prediction);
+		/* A paused group takes no point: its lag grows by choice, not at risk. */
+		if (group->paused_ms > 0)
+			prediction->at_risk = false;
+		changed = prediction->at_risk != due->at_risk;
+		due->at_risk = prediction->at_risk;
+	}
+	pthread_mutex_unlock(&scheduler->lock);
+	if (changed && prediction->at_risk)
+		catalog_event_add_kind(scheduler->catalog, "state", "warn", group->name,
+				       "group %s is at risk of missing its RPO target: %s",
+				       group->name, prediction->reason);
+	else if (changed)
+		catalog_event_add_kind(scheduler->catalog, "state", "info", group->name,
+				       "group %s is no longer at risk: lag predicted %.0f s, "
+				       "within the RPO target of %lld s",
+				       group->name, prediction->predicted_lag_s,
+				       (long long)catalog_group_rpo_target(group));
+}
+
 /* One pass: every group whose interval has passed gets a cycle. First every volume of the
  * group gets its point, as close together as possible, then each point is shipped. */
 static void
@@ -761,9 +880,12 @@ scheduler_pass(struct repl_scheduler *scheduler)
 			  group->paused_ms > 0 ? " (asked for while paused)" : "");
 		failures_before = scheduler->cycle_failures;
 		scheduler_take_group_point(scheduler, members, count, ship);
+		scheduler_cycle_begin(scheduler, group->name, members, count, ship, started);
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])
 				scheduler_protection_cycle(scheduler, group, &members[p]);
+		scheduler_cycle_end(scheduler, group, members, count, ship,
+				    scheduler->cycle_failures != failures_before);
 		scheduler_backoff(scheduler, group, scheduler->cycle_failures != failures_before);
 		/* A point asked for meanwhile comes first; the next pass prunes. */
 		if (!scheduler_asked(scheduler, group->name))

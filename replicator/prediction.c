@@ -1,0 +1,136 @@
+/* Where a protection group's lag is heading: a pure function of its recent cycles (the
+ * scheduler keeps them, repl_scheduler_prediction() hands them here), with no catalog and no
+ * clock, so that it is tested from numbers alone (tests/unit/test_prediction.c).
+ *
+ * The model. A cycle ships the change of one period (from the group's previous point to this
+ * one). Over the window, the change rate is bytes changed per second of period and the ship rate
+ * bytes on the wire per second of shipping; the two compare like with like through the ratio
+ * sent/changed (compression, zero runs, the extents of a changed segment): the seconds it takes
+ * to ship one second of change are
+ *     u = change_rate * (sent / changed) / ship_rate  =  sum(ship seconds) / sum(period seconds),
+ * the second form also holding when nothing changed (then u is the cycle's fixed cost). The
+ * newest evidence wins when it says worse: the newest cycle's own u, and the cycle in flight's
+ * seconds shipped so far over its period (a lower bound of its u), so that a change rate that
+ * outgrew the link shows within the cycle it began in, and a quiet cycle or two left in the
+ * window neither hides it nor makes the verdict come and go between cycles.
+ *  - u < 1: the scheduler keeps its interval I and the lag peaks just before each commit at
+ *    I + u * I: that is where it settles.
+ *  - u > 1: each cycle starts when the last ends and ships u times its period, so the period
+ *    and the lag grow by u per cycle without bound: the prediction is the peak lag
+ *    REPL_PREDICTION_HORIZON cycles from now, (1 + u) * P * u^HORIZON, P the newest period.
+ * Invariants:
+ *  1. Fewer than REPL_PREDICTION_CYCLES_MIN committed cycles (a fresh daemon, a new group):
+ *     unknown, never at risk.
+ *  2. At risk exactly when the predicted lag exceeds the RPO target; the reason names the
+ *     rates, the predicted lag and the target. */
+#include "replicator/repl.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A predicted lag beyond this is reported as this: a day is far past any RPO target, and the
+ * number stays finite for JSON. */
+#define PREDICTION_LAG_CAP_S (24.0 * 3600.0)
+
+/* Names the rates and the model's verdict in prediction->reason. */
+static void
+prediction_reason(struct repl_prediction *prediction, double wire_rate, int64_t interval_s,
+		  int64_t rpo_s, const char *over)
+{
+	char change[32], wire[32], ship[32], verdict[256];
+
+	util_format_bytes(prediction->change_rate, change, sizeof(change));
+	util_format_bytes(wire_rate, wire, sizeof(wire));
+	util_format_bytes(prediction->ship_rate, ship, sizeof(ship));
+	if (prediction->grows)
+		snprintf(verdict, sizeof(verdict),
+			 "the backlog grows each cycle: lag predicted %.0f s in %d cycles",
+			 prediction->predicted_lag_s, REPL_PREDICTION_HORIZON);
+	else
+		snprintf(verdict, sizeof(verdict),
+			 "lag predicted to settle at %.0f s (interval %lld s)",
+			 prediction->predicted_lag_s, (long long)interval_s);
+	snprintf(prediction->reason, sizeof(prediction->reason),
+		 "change rate %s/s (%s/s on the wire) against a ship rate of %s/s over %d cycles: "
+		 "%.2f s of shipping per second of change (%.80s); %.96s, %s the RPO target of "
+		 "%lld s",
+		 change, wire, ship, prediction->cycles, prediction->seconds_per_second, over,
+		 verdict, prediction->at_risk ? "above" : "within", (long long)rpo_s);
+}
+
+void
+repl_cycle_window_add(struct repl_cycle_window *window, const struct repl_cycle *cycle)
+{
+	if (window->count >= REPL_PREDICTION_CYCLES) {
+		memmove(window->cycles, window->cycles + 1,
+			(REPL_PREDICTION_CYCLES - 1) * sizeof(window->cycles[0]));
+		window->count = REPL_PREDICTION_CYCLES - 1;
+	}
+	window->cycles[window->count++] = *cycle;
+}
+
+void
+repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval_s, int64_t rpo_s,
+			struct repl_prediction *prediction)
+{
+	double period = 0, ship = 0, changed = 0, sent = 0, u, u_newest = 0, u_inflight = 0;
+	double newest, next;
+	char over[96] = "over the window";
+	double interval = interval_s > 0 ? (double)interval_s : 1.0;
+	int count = window->count < REPL_PREDICTION_CYCLES ? window->count : REPL_PREDICTION_CYCLES;
+
+	memset(prediction, 0, sizeof(*prediction));
+	/* Invariant 1. */
+	if (count < REPL_PREDICTION_CYCLES_MIN)
+		return;
+	for (int i = 0; i < count; i++) {
+		const struct repl_cycle *cycle = &window->cycles[i];
+
+		period += cycle->period_s > 0 ? cycle->period_s : 0;
+		ship += cycle->ship_s > 0 ? cycle->ship_s : 0;
+		changed += (double)cycle->bytes_changed;
+		sent += (double)cycle->bytes_sent;
+	}
+	if (period <= 0)
+		return;
+	prediction->known = true;
+	prediction->cycles = count;
+	prediction->change_rate = changed / period;
+	prediction->ship_rate = ship > 0 ? sent / ship : 0;
+	u = ship / period;
+	if (window->cycles[count - 1].period_s > 0)
+		u_newest = window->cycles[count - 1].ship_s / window->cycles[count - 1].period_s;
+	if (window->inflight_period_s > 0)
+		u_inflight = window->inflight_s / window->inflight_period_s;
+	if (u_newest > u) {
+		u = u_newest;
+		snprintf(over, sizeof(over), "the newest cycle");
+	}
+	if (u_inflight > u) {
+		u = u_inflight;
+		snprintf(over, sizeof(over),
+			 "the cycle in flight: %.1f s so far for the change of %.1f s",
+			 window->inflight_s, window->inflight_period_s);
+	}
+	prediction->seconds_per_second = u;
+	newest = window->inflight_period_s > 0 ? window->inflight_period_s
+					       : window->cycles[count - 1].period_s;
+	if (newest < interval)
+		newest = interval;
+	prediction->grows = u > 1.0;
+	if (prediction->grows) {
+		next = newest;
+		for (int h = 0; h < REPL_PREDICTION_HORIZON; h++)
+			next *= u;
+		prediction->predicted_lag_s = (1.0 + u) * (next > interval ? next : interval);
+	} else {
+		prediction->predicted_lag_s = (1.0 + u) * interval;
+	}
+	if (!(prediction->predicted_lag_s < PREDICTION_LAG_CAP_S))
+		prediction->predicted_lag_s = PREDICTION_LAG_CAP_S;
+	/* Invariant 2. */
+	prediction->at_risk = prediction->predicted_lag_s > (double)rpo_s;
+	prediction_reason(prediction, changed > 0 ? prediction->change_rate * sent / changed : 0,
+			  interval_s, rpo_s, over);
+}

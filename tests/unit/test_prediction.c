@@ -1,0 +1,243 @@
+/* Unit tests for a group's predicted RPO (replicator/prediction.c): rates over the window of
+ * cycles, where the lag settles or how it grows, the cycle in flight, the at-risk verdict and
+ * its reason, and the window's ring. Pure numbers, no catalog and no clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "replicator/repl.h"
+
+#define MIB (1024.0 * 1024.0)
+
+/* A window of count cycles alike. */
+static struct repl_cycle_window
+window_of(int count, double period_s, double ship_s, double changed, double sent)
+{
+	struct repl_cycle_window window;
+
+	memset(&window, 0, sizeof(window));
+	for (int i = 0; i < count; i++)
+		repl_cycle_window_add(
+			&window,
+			&(struct repl_cycle){period_s, ship_s, (uint64_t)changed, (uint64_t)sent});
+	return window;
+}
+
+static bool
+near(double a, double b)
+{
+	return a > b - 1e-6 * (b > 1 ? b : 1) && a < b + 1e-6 * (b > 1 ? b : 1);
+}
+
+/* Invariant 1: a fresh daemon (no cycle, one cycle) knows nothing and is never at risk. */
+static void
+test_prediction_unknown(void **state)
+{
+	struct repl_cycle_window window = window_of(1, 2, 60, 64 * MIB, 64 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_false(prediction.known);
+	assert_false(prediction.at_risk);
+	assert_int_equal(prediction.cycles, 0);
+	window.count = 0;
+	window.inflight_period_s = 2;
+	window.inflight_s = 100;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_false(prediction.known);
+	assert_false(prediction.at_risk);
+}
+
+/* An idle group: a small cost per cycle, the lag settles at interval + one cycle's shipping. */
+static void
+test_prediction_settles(void **state)
+{
+	struct repl_cycle_window window = window_of(5, 2, 0.3, 4 * MIB, 0.125 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(prediction.known);
+	assert_int_equal(prediction.cycles, 5);
+	assert_true(near(prediction.change_rate, 2 * MIB));
+	assert_true(near(prediction.ship_rate, 0.125 * MIB / 0.3));
+	assert_true(near(prediction.seconds_per_second, 0.15));
+	assert_false(prediction.grows);
+	assert_true(near(prediction.predicted_lag_s, 2.3));
+	assert_false(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason, "within the RPO target of 8 s"));
+}
+
+/* Like with like: the change rate in changed bytes, the ship rate on the wire; 4 MiB changed
+ * per 2 s ships as 1 MiB at 512 KiB/s, 2 s: one second of shipping per second of change. */
+static void
+test_prediction_compares_like_with_like(void **state)
+{
+	struct repl_cycle_window window = window_of(4, 2, 2, 4 * MIB, 1 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.change_rate, 2 * MIB));
+	assert_true(near(prediction.ship_rate, 0.5 * MIB));
+	assert_true(near(prediction.seconds_per_second, 1.0));
+	assert_false(prediction.grows);
+	assert_true(near(prediction.predicted_lag_s, 4.0));
+	assert_false(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason, "2.0 MiB/s"));
+	assert_non_null(strstr(prediction.reason, "512"));
+}
+
+/* Change faster than the link: the backlog grows by u per cycle, predicted HORIZON cycles out. */
+static void
+test_prediction_grows(void **state)
+{
+	struct repl_cycle_window window = window_of(3, 2, 4, 8 * MIB, 2 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.seconds_per_second, 2.0));
+	assert_true(prediction.grows);
+	/* (1 + u) * P * u^3 = 3 * 2 * 8 */
+	assert_true(near(prediction.predicted_lag_s, 48.0));
+	assert_true(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason, "change rate 4.0 MiB/s"));
+	assert_non_null(strstr(prediction.reason, "ship rate of 512"));
+	assert_non_null(strstr(prediction.reason, "the backlog grows"));
+	assert_non_null(strstr(prediction.reason, "above the RPO target of 8 s"));
+}
+
+/* No growth, but an interval long against its target: settles above it, at risk all the same. */
+static void
+test_prediction_settles_above_target(void **state)
+{
+	struct repl_cycle_window window = window_of(6, 10, 5, 10 * MIB, 10 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 10, 12, &prediction);
+	assert_false(prediction.grows);
+	assert_true(near(prediction.predicted_lag_s, 15.0));
+	assert_true(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason, "settle at 15 s"));
+	repl_prediction_compute(&window, 10, 15, &prediction);
+	assert_false(prediction.at_risk); /* invariant 2: above, not at */
+}
+
+/* The cycle in flight: shipping for longer than its period already says so before it ends,
+ * whatever the calm window says; a young one changes nothing. */
+static void
+test_prediction_inflight(void **state)
+{
+	struct repl_cycle_window window = window_of(5, 2, 0.3, 1 * MIB, 0.125 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	window.inflight_period_s = 2;
+	window.inflight_s = 0.5;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.seconds_per_second, 0.5 / 2.0));
+	assert_false(prediction.at_risk);
+	window.inflight_s = 5;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.seconds_per_second, 2.5));
+	assert_true(prediction.grows);
+	assert_true(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason,
+			       "(the cycle in flight: 5.0 s so far for the change of 2.0 s)"));
+	/* A longer period in flight is where the growth starts from. */
+	window.inflight_period_s = 4;
+	window.inflight_s = 10;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.predicted_lag_s, 3.5 * 4 * 2.5 * 2.5 * 2.5));
+}
+
+/* A quiet window does not hide the newest cycle, which outgrew the link. */
+static void
+test_prediction_newest_cycle(void **state)
+{
+	struct repl_cycle_window window = window_of(5, 2, 0.3, 1 * MIB, 0.125 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_cycle_window_add(&window, &(struct repl_cycle){2, 6, 8 * MIB, 3 * MIB});
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_int_equal(prediction.cycles, REPL_PREDICTION_CYCLES);
+	assert_true(near(prediction.seconds_per_second, 3.0));
+	assert_true(prediction.grows);
+	assert_true(prediction.at_risk);
+	assert_non_null(strstr(prediction.reason, "(the newest cycle)"));
+	/* The rates stay those of the window. */
+	assert_true(near(prediction.change_rate, 13 * MIB / 12.0));
+}
+
+/* A link gone for hours gives a finite number (JSON has no infinity). */
+static void
+test_prediction_capped(void **state)
+{
+	struct repl_cycle_window window = window_of(3, 2, 2000, 1 * MIB, 1 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(prediction.at_risk);
+	assert_true(near(prediction.predicted_lag_s, 24 * 3600.0));
+}
+
+/* Nothing changed, nothing sent: the cycle's fixed cost alone; no division by zero. */
+static void
+test_prediction_nothing_changed(void **state)
+{
+	struct repl_cycle_window window = window_of(3, 2, 0.2, 0, 0);
+	struct repl_prediction prediction;
+
+	(void)state;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(prediction.known);
+	assert_true(near(prediction.change_rate, 0));
+	assert_true(near(prediction.ship_rate, 0));
+	assert_true(near(prediction.predicted_lag_s, 2.2));
+	assert_false(prediction.at_risk);
+}
+
+/* The window keeps the newest REPL_PREDICTION_CYCLES, oldest first. */
+static void
+test_cycle_window_ring(void **state)
+{
+	struct repl_cycle_window window;
+
+	(void)state;
+	memset(&window, 0, sizeof(window));
+	for (int i = 1; i <= REPL_PREDICTION_CYCLES + 3; i++)
+		repl_cycle_window_add(&window, &(struct repl_cycle){(double)i, 1, 0, 0});
+	assert_int_equal(window.count, REPL_PREDICTION_CYCLES);
+	assert_true(near(window.cycles[0].period_s, 4));
+	assert_true(near(window.cycles[REPL_PREDICTION_CYCLES - 1].period_s,
+			 REPL_PREDICTION_CYCLES + 3));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prediction_unknown),
+		cmocka_unit_test(test_prediction_settles),
+		cmocka_unit_test(test_prediction_compares_like_with_like),
+		cmocka_unit_test(test_prediction_grows),
+		cmocka_unit_test(test_prediction_settles_above_target),
+		cmocka_unit_test(test_prediction_inflight),
+		cmocka_unit_test(test_prediction_newest_cycle),
+		cmocka_unit_test(test_prediction_capped),
+		cmocka_unit_test(test_prediction_nothing_changed),
+		cmocka_unit_test(test_cycle_window_ring),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
