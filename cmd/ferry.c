@@ -442,13 +442,14 @@ cli_print_health_and_groups(struct api_client *client, json_t *status_reply)
 		printf("\n");
 		return error;
 	}
-	printf("\n%-16s %7s %-8s %6s %8s %9s %8s %7s %5s\n", "GROUP", "MEMBERS", "STATE", "POINT",
-	       "AGE", "NEXT", "DURATION", "RPO", "FAILS");
+	printf("\n%-16s %7s %-8s %6s %8s %9s %8s %7s %5s  %s\n", "GROUP", "MEMBERS", "STATE",
+	       "POINT", "AGE", "NEXT", "DURATION", "RPO", "FAILS", "PREDICTED");
 	json_array_foreach(groups, i, group) {
 		const char *name = json_string_value(json_object_get(group, "name"));
 		int64_t last = json_integer_value(json_object_get(group, "last_point_time_ms"));
 		int64_t next = json_integer_value(json_object_get(group, "next_point_ms"));
-		char age[32] = "-", ahead[32] = "-", next_text[40] = "-";
+		json_t *predicted = json_object_get(group, "predicted_lag_seconds");
+		char age[32] = "-", ahead[32] = "-", next_text[40] = "-", predicted_text[40] = "-";
 
 		if (last > 0) {
 			cli_format_age(now - last, age, sizeof(age));
@@ -457,14 +458,26 @@ cli_print_health_and_groups(struct api_client *client, json_t *status_reply)
 		}
 		if (json_is_true(json_object_get(group, "paused")))
 			snprintf(next_text, sizeof(next_text), "paused");
+		/* The lag the group settles at (or reaches in a few cycles, growing) at its recent
+		 * rates; "-" while there are too few cycles to tell. */
+		if (json_is_number(predicted))
+			snprintf(predicted_text, sizeof(predicted_text), "%.1f s%s",
+				 json_number_value(predicted),
+				 json_is_true(json_object_get(group, "lag_grows")) ? ", growing"
+										   : "");
 		printf("%-16s %7" JSON_INTEGER_FORMAT " %-8s %6" JSON_INTEGER_FORMAT
-		       " %8s %9s %6.1f s %5" JSON_INTEGER_FORMAT " s %5" JSON_INTEGER_FORMAT "\n",
+		       " %8s %9s %6.1f s %5" JSON_INTEGER_FORMAT " s %5" JSON_INTEGER_FORMAT
+		       "  %s\n",
 		       name, json_integer_value(json_object_get(group, "volumes")),
 		       json_string_value(json_object_get(group, "state")),
 		       json_integer_value(json_object_get(group, "last_point")), age, next_text,
 		       (double)json_integer_value(json_object_get(group, "duration_ms")) / 1000.0,
 		       json_integer_value(json_object_get(group, "rpo_target")),
-		       json_integer_value(json_object_get(group, "errors")));
+		       json_integer_value(json_object_get(group, "errors")), predicted_text);
+		if (strcmp(json_string_value(json_object_get(group, "state")) ?: "", "at-risk") ==
+		    0)
+			printf("  at risk: %s\n",
+			       json_string_value(json_object_get(group, "reason")) ?: "");
 		if (json_string_value(json_object_get(group, "hint")))
 			printf("  %s\n", json_string_value(json_object_get(group, "hint")));
 	}

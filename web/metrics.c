@@ -245,6 +245,49 @@ web_metrics_groups(FILE *out, const struct web_metrics_rows *rows)
 		}
 }
 
+/* Each group's prediction (replicator/prediction.c): the rates and the predicted lag only once
+ * there is history (a series that is absent, not 0, says unknown); at_risk always. */
+static void
+web_metrics_predictions(FILE *out, const struct web_metrics_rows *rows,
+			struct repl_scheduler *scheduler, int64_t now_ms)
+{
+	static const struct {
+		const char *name, *help;
+	} series[] = {
+		{"ferry_group_change_rate_bytes_per_second",
+		 "Bytes changed per second over the group's recent cycles."},
+		{"ferry_group_ship_rate_bytes_per_second",
+		 "Bytes on the wire per second of shipping over the group's recent cycles."},
+		{"ferry_group_predicted_lag_seconds", "The lag the group settles at, or reaches in "
+						      "3 cycles when it grows, at those rates."},
+		{"ferry_group_at_risk", "1 while the predicted lag is above the RPO target."},
+	};
+	struct repl_prediction *predictions = calloc(rows->group_count + 1, sizeof(*predictions));
+
+	if (predictions == NULL)
+		return;
+	for (size_t i = 0; i < rows->group_count; i++)
+		repl_scheduler_prediction(scheduler, &rows->groups[i], now_ms, &predictions[i]);
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		web_metrics_header(out, series[s].name, "gauge", series[s].help);
+		for (size_t i = 0; i < rows->group_count; i++) {
+			const struct repl_prediction *prediction = &predictions[i];
+			double value = s == 0	? prediction->change_rate
+				       : s == 1 ? prediction->ship_rate
+				       : s == 2 ? prediction->predicted_lag_s
+						: (double)prediction->at_risk;
+
+			if (s < 3 && !prediction->known)
+				continue;
+			fputs(series[s].name, out);
+			fputs("{group=\"", out);
+			web_metrics_label(out, rows->groups[i].name);
+			fprintf(out, "\"} %.3f\n", value);
+		}
+	}
+	free(predictions);
+}
+
 static int
 web_metrics_run_count(const char *kind, const char *status, int64_t count, void *context)
 {
@@ -376,6 +419,10 @@ web_metrics(struct web_route_context *route)
 	fprintf(out, "ferry_build_info{version=\"%s\"} 1\n", FERRY_VERSION);
 	web_metrics_protections(out, &rows, util_now_ms());
 	web_metrics_groups(out, &rows);
+	web_metrics_predictions(
+		out, &rows,
+		route->server->options.cutover ? route->server->options.cutover->scheduler : NULL,
+		util_now_ms());
 	web_metrics_sites(out, route);
 	web_metrics_header(out, "ferry_cutover_runs_total", "counter",
 			   "Cutover runs by kind and how they ended (or stand).");
@@ -462,11 +509,18 @@ web_health(struct web_route_context *route)
 					  (long long)((now - protection->last_point_ms) / 1000),
 					  (long long)catalog_group_rpo_target(group));
 	}
-	for (size_t i = 0; i < rows.group_count; i++)
+	for (size_t i = 0; i < rows.group_count; i++) {
+		struct repl_prediction prediction;
+
 		if (rows.groups[i].paused_ms > 0)
 			web_health_reason(reasons, &worst, 1, "group %s is paused since %lld s",
 					  rows.groups[i].name,
 					  (long long)((now - rows.groups[i].paused_ms) / 1000));
+		repl_scheduler_prediction(scheduler, &rows.groups[i], now, &prediction);
+		if (prediction.at_risk)
+			web_health_reason(reasons, &worst, 1, "group %s is at risk: %s",
+					  rows.groups[i].name, prediction.reason);
+	}
 	catalog_generation_list(catalog, web_health_generation,
 				&(struct web_health_walk){reasons, &worst});
 	sites = repl_scheduler_sites(scheduler, contacts, 64, &resent);

@@ -365,7 +365,7 @@ struct web_status_context {
 	struct repl_scheduler *scheduler; /* NULL: no retries to show */
 };
 
-static const char *const web_state_order[] = {"in-sync", "syncing", "paused",
+static const char *const web_state_order[] = {"in-sync", "syncing", "paused",	  "at-risk",
 					      "lagging", "error",   "split-brain"};
 
 static int
@@ -485,6 +485,39 @@ web_group_entry(const struct catalog_group *group, void *context)
 		       : 0;
 }
 
+/* A group's predicted RPO (replicator/prediction.c): its rates over its recent cycles and the
+ * lag they lead to, null while unknown (a fresh daemon, a new group). A group predicted above
+ * its RPO target is at-risk, with the reason, unless it is worse already: paused, lagging, in
+ * error, or split-brain (set afterwards, by the generations). */
+static int
+web_group_prediction(const struct catalog_group *group, void *context)
+{
+	struct web_status_context *status = context;
+	json_t *group_json = json_object_get(status->groups, group->name);
+	struct repl_prediction prediction;
+	const char *state;
+
+	if (group_json == NULL)
+		return 0;
+	repl_scheduler_prediction(status->scheduler, group, status->now_ms, &prediction);
+	json_object_set_new(group_json, "change_rate_bytes_per_second",
+			    prediction.known ? json_real(prediction.change_rate) : json_null());
+	json_object_set_new(group_json, "ship_rate_bytes_per_second",
+			    prediction.known ? json_real(prediction.ship_rate) : json_null());
+	json_object_set_new(group_json, "predicted_lag_seconds",
+			    prediction.known ? json_real(prediction.predicted_lag_s) : json_null());
+	json_object_set_new(group_json, "prediction_cycles", json_integer(prediction.cycles));
+	json_object_set_new(group_json, "lag_grows", json_boolean(prediction.grows));
+	if (prediction.known)
+		json_object_set_new(group_json, "prediction", json_string(prediction.reason));
+	state = json_string_value(json_object_get(group_json, "state"));
+	if (prediction.at_risk && state && web_state_rank(state) < web_state_rank("at-risk")) {
+		json_object_set_new(group_json, "state", json_string("at-risk"));
+		json_object_set_new(group_json, "reason", json_string(prediction.reason));
+	}
+	return 0;
+}
+
 /* A group's generations (web_generation_entry fills them from the catalog): 1 and nothing learnt
  * until a row says otherwise. */
 static void
@@ -578,6 +611,8 @@ web_volume_list(struct web_route_context *route)
 		code = catalog_group_list(catalog, web_group_entry, &status);
 	if (code == 0)
 		code = catalog_protection_list(catalog, web_protection_entry, &status);
+	if (code == 0)
+		code = catalog_group_list(catalog, web_group_prediction, &status);
 	web_groups_default_generations(status.groups);
 	if (code == 0)
 		code = catalog_generation_list(catalog, web_generation_entry, &status);
