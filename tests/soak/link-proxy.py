@@ -3,8 +3,10 @@
 # this proxy, which passes every byte to B's ferryd (TLS goes through as bytes: the certificate's
 # name, 127.0.0.1, is the same either way).
 #
-#   link-proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT STATE_FILE
+#   link-proxy.py LISTEN_PORT TARGET_HOST TARGET_PORT STATE_FILE [--rate BYTES_PER_SECOND]
 #
+# --rate limits the bytes towards the target (the pushes), over all connections together, as a
+# link of that bandwidth would (a token bucket with a 64 KiB burst); the answers are not limited.
 # It runs one select loop and changes state on a signal, writing the state it is in to STATE_FILE
 # once the change is made (the soak waits for that file, not for a guessed delay):
 #   SIGUSR1  cut:   every connection is reset (RST, both sides) and the port refuses new ones
@@ -23,6 +25,9 @@ import time
 
 listen_port, target_host, target_port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 state_file = sys.argv[4]
+rate = int(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[5] == "--rate" else 0
+BURST = 64 << 10
+tokens, tokens_at = float(BURST), time.monotonic()
 BUFFER = 256 << 10  # per direction: a side is read only while the other's buffer is below this
 
 wanted = "up"
@@ -137,6 +142,22 @@ def accept():
         stats["connections"] += 1
 
 
+def take_tokens():
+    """--rate: the bytes that may go towards the target now, taken from the bucket."""
+    global tokens, tokens_at
+    now = time.monotonic()
+    tokens = min(float(BURST), tokens + (now - tokens_at) * rate)
+    tokens_at = now
+    taken = int(tokens)
+    tokens -= taken
+    return taken
+
+
+def give_back(count):
+    global tokens
+    tokens += count
+
+
 def pump(pair, readable, writable):
     """Moves bytes for one pair; False when it is finished."""
     if not pair.connected and pair.target in writable:
@@ -165,8 +186,15 @@ def pump(pair, readable, writable):
             elif data:
                 buf += data
         if buf and dst in writable:
+            allowed = len(buf)
+            if rate and dst is pair.target:
+                allowed = min(allowed, int(take_tokens()))
+                if allowed <= 0:
+                    continue
             try:
-                sent = dst.send(buf)
+                sent = dst.send(buf[:allowed])
+                if rate and dst is pair.target:
+                    give_back(allowed - sent)
                 stats[key] += sent
                 del buf[:sent]
             except (BlockingIOError, InterruptedError):
@@ -225,12 +253,13 @@ def main():
                     rlist.append(pair.client)
                 if len(pair.to_client) < BUFFER and not pair.target_eof:
                     rlist.append(pair.target)
-                if pair.to_target:
+                if pair.to_target and not (rate and tokens < 1024 and
+                                           time.monotonic() - tokens_at < 1024 / rate):
                     wlist.append(pair.target)
                 if pair.to_client:
                     wlist.append(pair.client)
         try:
-            readable, writable, _ = select.select(rlist, wlist, [], 0.2)
+            readable, writable, _ = select.select(rlist, wlist, [], 0.01 if rate else 0.2)
         except InterruptedError:
             continue
         except OSError as e:
