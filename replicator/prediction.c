@@ -8,7 +8,8 @@
  * sent/changed (compression, zero runs, the extents of a changed segment): the seconds it takes
  * to ship one second of change are
  *     u = change_rate * (sent / changed) / ship_rate  =  sum(ship seconds) / sum(period seconds),
- * the second form also holding when nothing changed (then u is the cycle's fixed cost). The
+ * the second form also holding when nothing changed (then u is the cycle's fixed cost); a
+ * period shorter than the interval counts as the interval (prediction_span). The
  * newest evidence wins when it says worse: the newest cycle's own u, and the cycle in flight's
  * seconds shipped so far over its period (a lower bound of its u), so that a change rate that
  * outgrew the link shows within the cycle it began in, and a quiet cycle or two left in the
@@ -59,6 +60,16 @@ prediction_reason(struct repl_prediction *prediction, double wire_rate, int64_t 
 		 verdict, prediction->at_risk ? "above" : "within", (long long)rpo_s);
 }
 
+/* The seconds a cycle's cost is spread over: its period, but at least the interval. A point
+ * asked for early (ferry group sync, a cutover's catch-up) covers less change for the same
+ * fixed cost, which on the schedule would have been spread over an interval: it must not read
+ * as a backlog. A period of a cycle that began late (the one before it took longer) is its own. */
+static double
+prediction_span(double period_s, double interval_s)
+{
+	return period_s > interval_s ? period_s : interval_s;
+}
+
 void
 repl_cycle_window_add(struct repl_cycle_window *window, const struct repl_cycle *cycle)
 {
@@ -74,7 +85,8 @@ void
 repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval_s, int64_t rpo_s,
 			struct repl_prediction *prediction)
 {
-	double period = 0, ship = 0, changed = 0, sent = 0, u, u_newest = 0, u_inflight = 0;
+	double period = 0, scheduled = 0, ship = 0, changed = 0, sent = 0, u, u_newest = 0;
+	double u_inflight = 0;
 	double newest, next;
 	char over[96] = "over the window";
 	double interval = interval_s > 0 ? (double)interval_s : 1.0;
@@ -88,6 +100,7 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval
 		const struct repl_cycle *cycle = &window->cycles[i];
 
 		period += cycle->period_s > 0 ? cycle->period_s : 0;
+		scheduled += prediction_span(cycle->period_s, interval);
 		ship += cycle->ship_s > 0 ? cycle->ship_s : 0;
 		changed += (double)cycle->bytes_changed;
 		sent += (double)cycle->bytes_sent;
@@ -98,11 +111,12 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval
 	prediction->cycles = count;
 	prediction->change_rate = changed / period;
 	prediction->ship_rate = ship > 0 ? sent / ship : 0;
-	u = ship / period;
-	if (window->cycles[count - 1].period_s > 0)
-		u_newest = window->cycles[count - 1].ship_s / window->cycles[count - 1].period_s;
+	u = ship / scheduled;
+	u_newest = window->cycles[count - 1].ship_s /
+		   prediction_span(window->cycles[count - 1].period_s, interval);
 	if (window->inflight_period_s > 0)
-		u_inflight = window->inflight_s / window->inflight_period_s;
+		u_inflight =
+			window->inflight_s / prediction_span(window->inflight_period_s, interval);
 	if (u_newest > u) {
 		u = u_newest;
 		snprintf(over, sizeof(over), "the newest cycle");

@@ -178,6 +178,24 @@ test_prediction_newest_cycle(void **state)
 	assert_true(near(prediction.change_rate, 13 * MIB / 12.0));
 }
 
+/* Points asked for early (a cutover's catch-up, ferry group sync) cost their fixed cost over a
+ * short period: that is no backlog; their cost counts over an interval. */
+static void
+test_prediction_asked_points(void **state)
+{
+	struct repl_cycle_window window = window_of(6, 0.4, 0.3, 1 * MIB, 0.125 * MIB);
+	struct repl_prediction prediction;
+
+	(void)state;
+	window.inflight_period_s = 0.2;
+	window.inflight_s = 0.5;
+	repl_prediction_compute(&window, 2, 8, &prediction);
+	assert_true(near(prediction.change_rate, 2.5 * MIB));
+	assert_true(near(prediction.seconds_per_second, 0.25));
+	assert_false(prediction.grows);
+	assert_false(prediction.at_risk);
+}
+
 /* A link gone for hours gives a finite number (JSON has no infinity). */
 static void
 test_prediction_capped(void **state)
@@ -234,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_prediction_settles_above_target),
 		cmocka_unit_test(test_prediction_inflight),
 		cmocka_unit_test(test_prediction_newest_cycle),
+		cmocka_unit_test(test_prediction_asked_points),
 		cmocka_unit_test(test_prediction_capped),
 		cmocka_unit_test(test_prediction_nothing_changed),
 		cmocka_unit_test(test_cycle_window_ring),
