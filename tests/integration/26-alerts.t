@@ -11,7 +11,7 @@ TESTS="$DIR/ferry-alerts.test.yml"
 # The alerts and their severities that the rules must hold, in the file's order.
 EXPECTED="ferry: FerryRPONotMet=critical FerryReplicationError=critical FerryPeerUnreachable=critical"
 EXPECTED="$EXPECTED FerryGroupPausedTooLong=warning FerryCutoverRunFailed=warning"
-EXPECTED="$EXPECTED FerryDaemonDown=critical FerrySplitBrain=critical"
+EXPECTED="$EXPECTED FerryDaemonDown=critical FerrySplitBrain=critical FerryRPOAtRisk=warning"
 
 command -v promtool > /dev/null || { echo "Bail out! promtool missing: apt-get install prometheus"; exit 1; }
 python3 -c 'import yaml' 2> /dev/null ||
