@@ -193,6 +193,12 @@ export function pageGroup(main, name) {
 					['Next point', group.paused ? 'paused' : until(group.next_point_ms)],
 					['Slowest last delta', formatDuration(group.duration_ms)],
 					['Failed cycles', String(group.errors || 0)],
+					/* The prediction: null until ferryd has a few cycles of this group. */
+					['Predicted lag', typeof group.predicted_lag_seconds === 'number'
+						? formatSeconds(group.predicted_lag_seconds * 1000) + (group.lag_grows ? ', growing' : '')
+						: 'not known yet'],
+					['Change rate', formatRate(group.change_rate_bytes_per_second)],
+					['Ship rate', formatRate(group.ship_rate_bytes_per_second)],
 					['Reason', group.reason || undefined],
 				]);
 				note.textContent = '';
