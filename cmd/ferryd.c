@@ -557,7 +557,7 @@ main(int argc, char **argv)
 
 		if (allowed != 0)
 			fprintf(stderr, "ferryd: problem: %s\n", ferry_error_message());
-		status = ferryd_check_config(&settings) ? 2 : allowed;
+		status = ferryd_check_config(&settings, allowed != 0);
 		ferryd_settings_free(&settings);
 		return status;
 	}

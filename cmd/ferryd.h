@@ -35,6 +35,8 @@ struct ferryd_settings {
 
 /* ferryd --check-config: checks everything the daemon would use, prints each problem on a line
  * of stderr and a summary on stdout. Returns 0 when there is none, else 2. */
-int ferryd_check_config(const struct ferryd_settings *settings);
+/* earlier_problems: those found before (the allow-lists refused), counted with the rest so that
+ * "configuration OK" is never printed over them. 0 when all is well, else 2. */
+int ferryd_check_config(const struct ferryd_settings *settings, int earlier_problems);
 
 #endif

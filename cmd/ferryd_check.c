@@ -228,9 +228,9 @@ ferryd_check_libvirt(const struct ferryd_settings *settings)
 }
 
 int
-ferryd_check_config(const struct ferryd_settings *settings)
+ferryd_check_config(const struct ferryd_settings *settings, int earlier_problems)
 {
-	ferryd_check_problems = 0;
+	ferryd_check_problems = earlier_problems;
 	ferryd_check_token(settings->token_file);
 	ferryd_check_listen(settings->listen);
 	ferryd_check_state_dir(settings->state_dir);

@@ -8,7 +8,7 @@
 # daemon's fingerprint.
 . "$(dirname "$0")/lib.sh"
 
-plan 41
+plan 43
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/packaging/debian/changelog")
 openssl rand -hex 24 > "$TEST_DIR/token" && chmod 600 "$TEST_DIR/token"
@@ -53,6 +53,14 @@ for problem in "readable by other users" "cannot listen on 127.0.0.1:$PORT" "TLS
 done
 [ "$(grep -c '^ferryd: problem:' "$TEST_DIR/bad.err")" = 5 ]
 ok $? "  each problem on a line of its own (5)"
+
+# A libvirt connection the allow-list refuses is a problem too: never "configuration OK" over it.
+sed 's#^local = test:///default#local = qemu+ext:///system?command=/bin/true#' "$TEST_DIR/good.conf" \
+	> "$TEST_DIR/refused.conf"
+"$FERRYD" --config "$TEST_DIR/refused.conf" --check-config > "$TEST_DIR/refused.out" 2> "$TEST_DIR/refused.err"
+is $? 2 "--check-config exits 2 on a libvirt connection this site refuses"
+! grep -q "configuration OK" "$TEST_DIR/refused.out" && grep -q "^ferryd: problem:" "$TEST_DIR/refused.err"
+ok $? "  names it as a problem and does not say the configuration is OK ($(head -c 140 "$TEST_DIR/refused.err"))"
 
 # A busy address is the first and only error: no state folder, no TLS pair, no catalog.
 "$FERRYD" --config "$TEST_DIR/good.conf" 2> "$TEST_DIR/busy.err"
