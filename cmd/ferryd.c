@@ -94,6 +94,9 @@ static const struct {
 	{"ceph", "replica-pool", offsetof(struct ferryd_settings, replica_pool)},
 	{"ceph", "op-timeout", offsetof(struct ferryd_settings, ceph_op_timeout)},
 };
+_Static_assert(sizeof(ferryd_keys) / sizeof(ferryd_keys[0]) <= 32,
+	       "file_keys_seen has a bit for each key");
+
 
 /* Sets a setting unless a flag already did (flags are read first and win). */
 static int
@@ -124,6 +127,15 @@ ferryd_config_each(const char *section, const char *key, const char *value, void
 
 	if (strcmp(section, "libvirt") == 0) {
 		char entry[CUTOVER_LIBVIRT_NAME_MAX + CUTOVER_LIBVIRT_URI_MAX + 2];
+		size_t length = strlen(key);
+
+		for (int i = 0; i < settings->libvirt_count[1]; i++)
+			if (strncmp(settings->libvirt[1][i], key, length) == 0 &&
+			    settings->libvirt[1][i][length] == '=')
+				return ferry_error_set(FERRY_ERR_INVALID,
+						       "libvirt connection '%s' is given twice in "
+						       "[libvirt]: keep the one you mean",
+						       key);
 
 		snprintf(entry, sizeof(entry), "%s=%s", key, value);
 		return ferryd_list_add(settings->libvirt[1], &settings->libvirt_count[1], 64,
@@ -133,11 +145,19 @@ ferryd_config_each(const char *section, const char *key, const char *value, void
 		return ferryd_list_add(settings->tls_sans, &settings->tls_san_count, 16, value);
 	if (strcmp(section, "guests") == 0 && strcmp(key, "file-dir") == 0)
 		return ferryd_list_add(settings->guest_dirs, &settings->guest_dir_count, 8, value);
-	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++)
-		if (strcmp(ferryd_keys[i].section, section) == 0 &&
-		    strcmp(ferryd_keys[i].key, key) == 0)
-			return ferryd_setting_offer(
-				(char **)((char *)settings + ferryd_keys[i].offset), value);
+	for (size_t i = 0; i < sizeof(ferryd_keys) / sizeof(ferryd_keys[0]); i++) {
+		if (strcmp(ferryd_keys[i].section, section) != 0 ||
+		    strcmp(ferryd_keys[i].key, key) != 0)
+			continue;
+		/* A second line would be silently ignored: the operator meant one of them. */
+		if (settings->file_keys_seen & (1u << i))
+			return ferry_error_set(FERRY_ERR_INVALID,
+					       "'%s' is given twice in [%s]: keep the one you mean",
+					       key, section);
+		settings->file_keys_seen |= 1u << i;
+		return ferryd_setting_offer((char **)((char *)settings + ferryd_keys[i].offset),
+					    value);
+	}
 	return ferry_error_set(FERRY_ERR_INVALID, "unknown setting '%s' in section [%s]", key,
 			       section);
 }

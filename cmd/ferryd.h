@@ -31,12 +31,13 @@ struct ferryd_settings {
 	int guest_dir_count;
 	char *tls_sans[17];
 	int tls_san_count;
+	uint32_t file_keys_seen; /* the single-valued keys the configuration file gave, by index */
 };
 
 /* ferryd --check-config: checks everything the daemon would use, prints each problem on a line
- * of stderr and a summary on stdout. Returns 0 when there is none, else 2. */
-/* earlier_problems: those found before (the allow-lists refused), counted with the rest so that
- * "configuration OK" is never printed over them. 0 when all is well, else 2. */
+ * of stderr and a summary on stdout. earlier_problems: those found before (the allow-lists
+ * refused), counted with the rest so that "configuration OK" is never printed over them.
+ * Returns 0 when there is none, else 2. */
 int ferryd_check_config(const struct ferryd_settings *settings, int earlier_problems);
 
 #endif
