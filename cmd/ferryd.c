@@ -97,7 +97,6 @@ static const struct {
 _Static_assert(sizeof(ferryd_keys) / sizeof(ferryd_keys[0]) <= 32,
 	       "file_keys_seen has a bit for each key");
 
-
 /* Sets a setting unless a flag already did (flags are read first and win). */
 static int
 ferryd_setting_offer(char **field, const char *value)
