@@ -19,6 +19,9 @@
  *  - u > 1: each cycle starts when the last ends and ships u times its period, so the period
  *    and the lag grow by u per cycle without bound: the prediction is the peak lag
  *    REPL_PREDICTION_HORIZON cycles from now, (1 + u) * P * u^HORIZON, P the newest period.
+ * The window itself is a small state machine kept by the scheduler under its lock: begin (a
+ * cycle starts, with its period), member (one committed: its bytes), end (it joins the window
+ * if it committed every member and is one of the schedule), and nothing in flight again.
  * Invariants:
  *  1. Fewer than REPL_PREDICTION_CYCLES_MIN committed cycles (a fresh daemon, a new group):
  *     unknown, never at risk.
@@ -82,11 +85,39 @@ repl_cycle_window_add(struct repl_cycle_window *window, const struct repl_cycle 
 }
 
 void
-repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval_s, int64_t rpo_s,
-			struct repl_prediction *prediction)
+repl_cycle_window_begin(struct repl_cycle_window *window, int64_t started_ms, int64_t period_ms)
+{
+	window->inflight_started_ms = started_ms;
+	window->inflight_period_ms = period_ms > 0 ? period_ms : 0;
+	memset(&window->inflight, 0, sizeof(window->inflight));
+}
+
+void
+repl_cycle_window_member(struct repl_cycle_window *window, uint64_t bytes_changed,
+			 uint64_t bytes_sent)
+{
+	window->inflight.bytes_changed += bytes_changed;
+	window->inflight.bytes_sent += bytes_sent;
+}
+
+void
+repl_cycle_window_end(struct repl_cycle_window *window, int64_t now_ms, bool committed)
+{
+	struct repl_cycle cycle = window->inflight;
+
+	cycle.period_s = (double)window->inflight_period_ms / 1000.0;
+	cycle.ship_s = (double)(now_ms - window->inflight_started_ms) / 1000.0;
+	if (committed && window->inflight_started_ms > 0 && window->inflight_period_ms > 0)
+		repl_cycle_window_add(window, &cycle);
+	repl_cycle_window_begin(window, 0, 0);
+}
+
+void
+repl_prediction_compute(const struct repl_cycle_window *window, int64_t now_ms, int64_t interval_s,
+			int64_t rpo_s, struct repl_prediction *prediction)
 {
 	double period = 0, scheduled = 0, ship = 0, changed = 0, sent = 0, u, u_newest = 0;
-	double u_inflight = 0;
+	double u_inflight = 0, inflight_s = 0, inflight_period_s = 0;
 	double newest, next;
 	char over[96] = "over the window";
 	double interval = interval_s > 0 ? (double)interval_s : 1.0;
@@ -114,9 +145,11 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval
 	u = ship / scheduled;
 	u_newest = window->cycles[count - 1].ship_s /
 		   prediction_span(window->cycles[count - 1].period_s, interval);
-	if (window->inflight_period_s > 0)
-		u_inflight =
-			window->inflight_s / prediction_span(window->inflight_period_s, interval);
+	if (window->inflight_started_ms > 0 && window->inflight_period_ms > 0) {
+		inflight_s = (double)(now_ms - window->inflight_started_ms) / 1000.0;
+		inflight_period_s = (double)window->inflight_period_ms / 1000.0;
+		u_inflight = inflight_s / prediction_span(inflight_period_s, interval);
+	}
 	if (u_newest > u) {
 		u = u_newest;
 		snprintf(over, sizeof(over), "the newest cycle");
@@ -124,12 +157,11 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval
 	if (u_inflight > u) {
 		u = u_inflight;
 		snprintf(over, sizeof(over),
-			 "the cycle in flight: %.1f s so far for the change of %.1f s",
-			 window->inflight_s, window->inflight_period_s);
+			 "the cycle in flight: %.1f s so far for the change of %.1f s", inflight_s,
+			 inflight_period_s);
 	}
 	prediction->seconds_per_second = u;
-	newest = window->inflight_period_s > 0 ? window->inflight_period_s
-					       : window->cycles[count - 1].period_s;
+	newest = inflight_period_s > 0 ? inflight_period_s : window->cycles[count - 1].period_s;
 	if (newest < interval)
 		newest = interval;
 	prediction->grows = u > 1.0;

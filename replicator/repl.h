@@ -208,9 +208,10 @@ int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int
 			 const char *digest, const struct repl_push_group *push,
 			 struct catalog_transfer *out);
 
-/* Re-reads the received image and recomputes its digest with segment_size. */
+/* Re-reads the received image (point > 0: its committed point N, snapshot ferry-N) and
+ * recomputes its digest with segment_size. */
 int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
-			 char *digest_out);
+			 int64_t point, char *digest_out);
 
 /* Closes the receiver's open handle of RBD volume (and so lets go of its lock), e.g. before a
  * failover rolls it back. */
@@ -273,14 +274,16 @@ int repl_group_promote(struct repl_receiver *receiver, struct catalog *catalog, 
 struct repl_cycle {
 	double period_s;	/* from the group's previous point to this one */
 	double ship_s;		/* from the cycle's start to its last member committed */
-	uint64_t bytes_changed; /* source bytes read: the delta's changed segments */
+	uint64_t bytes_changed; /* the delta's changed extents (repl_copy_result) */
 	uint64_t bytes_sent;	/* payload bytes put on the wire */
 };
 struct repl_cycle_window {
 	struct repl_cycle cycles[REPL_PREDICTION_CYCLES]; /* oldest first */
 	int count;
-	double inflight_period_s; /* the cycle in flight: its period (0: none in flight) */
-	double inflight_s;	  /* and how long it has been shipping */
+	/* The cycle in flight, from repl_cycle_window_begin() to _end(); started_ms 0: none. */
+	int64_t inflight_started_ms;
+	int64_t inflight_period_ms; /* 0: not a cycle of the schedule (a first copy) */
+	struct repl_cycle inflight; /* the bytes of its members committed so far */
 };
 struct repl_prediction {
 	bool known;		   /* false: too few cycles; the rest is 0 */
@@ -293,11 +296,19 @@ struct repl_prediction {
 	bool at_risk;		   /* predicted_lag_s above the RPO target */
 	char reason[512];	   /* the rates, the prediction and the target */
 };
-/* Adds cycle as the newest of window, the oldest leaving a full one. */
+/* The window's moves, all pure (times in ms since the epoch): a cycle begins at started_ms
+ * with its period (0: not one of the schedule), each member that commits adds its bytes, and
+ * at its end it joins the window when it committed every member (the oldest leaving a full
+ * window). repl_cycle_window_add() adds a finished cycle directly. */
+void repl_cycle_window_begin(struct repl_cycle_window *window, int64_t started_ms,
+			     int64_t period_ms);
+void repl_cycle_window_member(struct repl_cycle_window *window, uint64_t bytes_changed,
+			      uint64_t bytes_sent);
+void repl_cycle_window_end(struct repl_cycle_window *window, int64_t now_ms, bool committed);
 void repl_cycle_window_add(struct repl_cycle_window *window, const struct repl_cycle *cycle);
-/* The group's prediction from its window, its interval and RPO target (seconds). Pure. */
-void repl_prediction_compute(const struct repl_cycle_window *window, int64_t interval_s,
-			     int64_t rpo_s, struct repl_prediction *prediction);
+/* The group's prediction at now_ms from its window, its interval and RPO target (seconds). */
+void repl_prediction_compute(const struct repl_cycle_window *window, int64_t now_ms,
+			     int64_t interval_s, int64_t rpo_s, struct repl_prediction *prediction);
 
 /* ---- scheduler (primary site) ---- */
 
@@ -382,6 +393,10 @@ struct repl_copy_result {
 	uint64_t bytes_sent;   /* payload bytes put on the wire */
 	uint64_t bytes_resent; /* of those, for segments an earlier run had already sent */
 	uint64_t bytes_read;   /* source bytes read */
+	/* A delta: the bytes of its changed extents (written or discarded since the base, as the
+	 * exact diff lists them) in the segments that hold data (one read as zeroes ships as a
+	 * zero record); a whole copy: bytes_read. */
+	uint64_t bytes_changed;
 	uint64_t segments_total;
 	uint64_t segments_delta;   /* a delta: the segments it carries */
 	uint64_t segments_skipped; /* durable at the receiver when this run started */

@@ -64,8 +64,6 @@ struct repl_scheduler {
 		int failures;	       /* cycles failed in a row (invariant 5) */
 		int64_t next_retry_ms; /* when the next try is due after a failure, else 0 */
 		struct repl_cycle_window window; /* invariant 7: in memory only */
-		int64_t inflight_started_ms;	 /* the cycle in flight began; 0: none */
-		int64_t inflight_period_ms;	 /* its period; 0: not known (a first copy) */
 		bool at_risk;			 /* the verdict last recorded as an event */
 	} due[SCHEDULER_GROUPS_MAX];
 	uint64_t cycle_failures; /* scheduler_fail() calls, counted by the scheduler's thread */
@@ -244,6 +242,23 @@ scheduler_learn_generation(struct catalog *catalog, const struct repl_push_group
 		catalog_generation_learn(catalog, push->group, peer, false);
 }
 
+static int scheduler_slot(struct repl_scheduler *scheduler, const char *group);
+
+/* Invariant 7: a member of the cycle in flight committed; its bytes count in the cycle. */
+static void
+scheduler_cycle_add(struct repl_scheduler *scheduler, const char *group,
+		    const struct repl_copy_result *result)
+{
+	int slot;
+
+	pthread_mutex_lock(&scheduler->lock);
+	slot = scheduler_slot(scheduler, group);
+	if (slot >= 0)
+		repl_cycle_window_member(&scheduler->due[slot].window, result->bytes_changed,
+					 result->bytes_sent);
+	pthread_mutex_unlock(&scheduler->lock);
+}
+
 /* Ships the pending point of one protection; on success it becomes the last point. */
 static int
 scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *group,
@@ -299,6 +314,7 @@ scheduler_ship(struct repl_scheduler *scheduler, const struct catalog_group *gro
 	scheduler_learn_generation(catalog, &push, rc, &result);
 	if (rc < 0)
 		goto out;
+	scheduler_cycle_add(scheduler, group->name, &result);
 	/* Invariant 2: committed at the replica, so it is the last point now. */
 	protection->last_point = protection->pending_point;
 	protection->last_point_ms = protection->pending_point_ms;
@@ -621,8 +637,7 @@ scheduler_slot(struct repl_scheduler *scheduler, const char *group)
 			scheduler->due[i].next_due_ms = 0;
 			scheduler->due[i].failures = 0;
 			scheduler->due[i].next_retry_ms = 0;
-			scheduler->due[i].window.count = 0;
-			scheduler->due[i].inflight_started_ms = 0;
+			memset(&scheduler->due[i].window, 0, sizeof(scheduler->due[i].window));
 			scheduler->due[i].at_risk = false;
 			return i;
 		}
@@ -731,43 +746,26 @@ scheduler_cycle_begin(struct repl_scheduler *scheduler, const char *group,
 	}
 	pthread_mutex_lock(&scheduler->lock);
 	slot = scheduler_slot(scheduler, group);
-	if (slot >= 0) {
-		scheduler->due[slot].inflight_started_ms = started_ms;
-		scheduler->due[slot].inflight_period_ms =
-			!first && previous_ms > 0 && point_ms > previous_ms ? point_ms - previous_ms
-									    : 0;
-	}
+	if (slot >= 0)
+		repl_cycle_window_begin(&scheduler->due[slot].window, started_ms,
+					!first && previous_ms > 0 ? point_ms - previous_ms : 0);
 	pthread_mutex_unlock(&scheduler->lock);
 }
 
 /* The cycle begun above ended: one that committed every member it shipped joins the window. */
 static void
 scheduler_cycle_end(struct repl_scheduler *scheduler, const struct catalog_group *group,
-		    const struct catalog_protection *members, size_t count, const bool *ship,
 		    bool failed)
 {
 	struct repl_prediction prediction;
-	struct repl_cycle cycle = {0};
 	int64_t now = util_now_ms();
 	int slot;
 
-	for (size_t p = 0; p < count; p++)
-		if (ship[p]) {
-			cycle.bytes_changed += (uint64_t)members[p].last_bytes_changed;
-			cycle.bytes_sent += (uint64_t)members[p].last_bytes_sent;
-		}
 	pthread_mutex_lock(&scheduler->lock);
 	slot = scheduler_slot(scheduler, group->name);
-	if (slot >= 0) {
-		struct scheduler_due *due = &scheduler->due[slot];
-
-		cycle.period_s = (double)due->inflight_period_ms / 1000.0;
-		cycle.ship_s = (double)(now - due->inflight_started_ms) / 1000.0;
-		if (!failed && !scheduler->stopping && due->inflight_period_ms > 0)
-			repl_cycle_window_add(&due->window, &cycle);
-		due->inflight_started_ms = 0;
-		due->inflight_period_ms = 0;
-	}
+	if (slot >= 0)
+		repl_cycle_window_end(&scheduler->due[slot].window, now,
+				      !failed && !scheduler->stopping);
 	pthread_mutex_unlock(&scheduler->lock);
 	repl_scheduler_prediction(scheduler, group, now, &prediction);
 }
@@ -776,7 +774,6 @@ void
 repl_scheduler_prediction(struct repl_scheduler *scheduler, const struct catalog_group *group,
 			  int64_t now_ms, struct repl_prediction *prediction)
 {
-	struct repl_cycle_window window;
 	struct scheduler_due *due;
 	bool changed = false;
 	int slot;
@@ -788,14 +785,8 @@ repl_scheduler_prediction(struct repl_scheduler *scheduler, const struct catalog
 	slot = scheduler_slot(scheduler, group->name);
 	if (slot >= 0) {
 		due = &scheduler->due[slot];
-		window = due->window;
-		window.inflight_period_s = 0;
-		if (due->inflight_started_ms > 0 && due->inflight_period_ms > 0) {
-			window.inflight_period_s = (double)due->inflight_period_ms / 1000.0;
-			window.inflight_s = (double)(now_ms - due->inflight_started_ms) / 1000.0;
-		}
-		repl_prediction_compute(&window, group->interval_s, catalog_group_rpo_target(group),
-					prediction);
+		repl_prediction_compute(&due->window, now_ms, group->interval_s,
+					catalog_group_rpo_target(group), prediction);
 		/* A paused group takes no point: its lag grows by choice, not at risk. */
 		if (group->paused_ms > 0)
 			prediction->at_risk = false;
@@ -884,8 +875,7 @@ scheduler_pass(struct repl_scheduler *scheduler)
 		for (size_t p = 0; p < count && !scheduler->stopping; p++)
 			if (ship[p])
 				scheduler_protection_cycle(scheduler, group, &members[p]);
-		scheduler_cycle_end(scheduler, group, members, count, ship,
-				    scheduler->cycle_failures != failures_before);
+		scheduler_cycle_end(scheduler, group, scheduler->cycle_failures != failures_before);
 		scheduler_backoff(scheduler, group, scheduler->cycle_failures != failures_before);
 		/* A point asked for meanwhile comes first; the next pass prunes. */
 		if (!scheduler_asked(scheduler, group->name))

@@ -60,6 +60,7 @@ struct copy_run {
 	uint64_t bytes_sent;
 	uint64_t bytes_resent;
 	uint64_t bytes_read;
+	uint64_t bytes_changed; /* a delta: the changed extents of its segments that hold data */
 	uint64_t segments_zero;
 	uint64_t segments_sent;
 	uint64_t retries;
@@ -245,6 +246,9 @@ copy_encode_extents(struct copy_worker *worker, uint64_t offset, size_t length, 
 		return rc;
 	for (size_t i = 0; i < worker->extent_count; i++)
 		changed += worker->extents[i].length;
+	pthread_mutex_lock(&run->lock);
+	run->bytes_changed += worker->extents_overflow ? length : changed;
+	pthread_mutex_unlock(&run->lock);
 	/* Past half the segment, the whole of it compresses as well and is simpler to apply. */
 	if (worker->extents_overflow || worker->extent_count == 0 || changed * 2 > length)
 		return 0;
@@ -951,6 +955,7 @@ out:
 	result->bytes_sent = run.bytes_sent;
 	result->bytes_resent = run.bytes_resent;
 	result->bytes_read = run.bytes_read;
+	result->bytes_changed = run.delta ? run.bytes_changed : run.bytes_read;
 	result->segments_zero = run.segments_zero;
 	result->segments_sent = run.segments_sent;
 	result->retries = run.retries + api_client_retries(control);

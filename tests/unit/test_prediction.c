@@ -13,6 +13,15 @@
 #include "replicator/repl.h"
 
 #define MIB (1024.0 * 1024.0)
+#define NOW ((int64_t)1800000000000) /* ms since the epoch */
+
+/* The cycle in flight began seconds before NOW, with a period of period_s. */
+static void
+in_flight(struct repl_cycle_window *window, double period_s, double seconds)
+{
+	window->inflight_started_ms = NOW - (int64_t)(seconds * 1000);
+	window->inflight_period_ms = (int64_t)(period_s * 1000);
+}
 
 /* A window of count cycles alike. */
 static struct repl_cycle_window
@@ -42,14 +51,13 @@ test_prediction_unknown(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_false(prediction.known);
 	assert_false(prediction.at_risk);
 	assert_int_equal(prediction.cycles, 0);
 	window.count = 0;
-	window.inflight_period_s = 2;
-	window.inflight_s = 100;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	in_flight(&window, 2, 100);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_false(prediction.known);
 	assert_false(prediction.at_risk);
 }
@@ -62,7 +70,7 @@ test_prediction_settles(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(prediction.known);
 	assert_int_equal(prediction.cycles, 5);
 	assert_true(near(prediction.change_rate, 2 * MIB));
@@ -83,7 +91,7 @@ test_prediction_compares_like_with_like(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.change_rate, 2 * MIB));
 	assert_true(near(prediction.ship_rate, 0.5 * MIB));
 	assert_true(near(prediction.seconds_per_second, 1.0));
@@ -102,7 +110,7 @@ test_prediction_grows(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.seconds_per_second, 2.0));
 	assert_true(prediction.grows);
 	/* (1 + u) * P * u^3 = 3 * 2 * 8 */
@@ -122,12 +130,12 @@ test_prediction_settles_above_target(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 10, 12, &prediction);
+	repl_prediction_compute(&window, NOW, 10, 12, &prediction);
 	assert_false(prediction.grows);
 	assert_true(near(prediction.predicted_lag_s, 15.0));
 	assert_true(prediction.at_risk);
 	assert_non_null(strstr(prediction.reason, "settle at 15 s"));
-	repl_prediction_compute(&window, 10, 15, &prediction);
+	repl_prediction_compute(&window, NOW, 10, 15, &prediction);
 	assert_false(prediction.at_risk); /* invariant 2: above, not at */
 }
 
@@ -140,22 +148,20 @@ test_prediction_inflight(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	window.inflight_period_s = 2;
-	window.inflight_s = 0.5;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	in_flight(&window, 2, 0.5);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.seconds_per_second, 0.5 / 2.0));
 	assert_false(prediction.at_risk);
-	window.inflight_s = 5;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	in_flight(&window, 2, 5);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.seconds_per_second, 2.5));
 	assert_true(prediction.grows);
 	assert_true(prediction.at_risk);
 	assert_non_null(strstr(prediction.reason,
 			       "(the cycle in flight: 5.0 s so far for the change of 2.0 s)"));
 	/* A longer period in flight is where the growth starts from. */
-	window.inflight_period_s = 4;
-	window.inflight_s = 10;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	in_flight(&window, 4, 10);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.predicted_lag_s, 3.5 * 4 * 2.5 * 2.5 * 2.5));
 }
 
@@ -168,7 +174,7 @@ test_prediction_newest_cycle(void **state)
 
 	(void)state;
 	repl_cycle_window_add(&window, &(struct repl_cycle){2, 6, 8 * MIB, 3 * MIB});
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_int_equal(prediction.cycles, REPL_PREDICTION_CYCLES);
 	assert_true(near(prediction.seconds_per_second, 3.0));
 	assert_true(prediction.grows);
@@ -187,9 +193,8 @@ test_prediction_asked_points(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	window.inflight_period_s = 0.2;
-	window.inflight_s = 0.5;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	in_flight(&window, 0.2, 0.5);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(near(prediction.change_rate, 2.5 * MIB));
 	assert_true(near(prediction.seconds_per_second, 0.25));
 	assert_false(prediction.grows);
@@ -204,7 +209,7 @@ test_prediction_capped(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(prediction.at_risk);
 	assert_true(near(prediction.predicted_lag_s, 24 * 3600.0));
 }
@@ -217,7 +222,7 @@ test_prediction_nothing_changed(void **state)
 	struct repl_prediction prediction;
 
 	(void)state;
-	repl_prediction_compute(&window, 2, 8, &prediction);
+	repl_prediction_compute(&window, NOW, 2, 8, &prediction);
 	assert_true(prediction.known);
 	assert_true(near(prediction.change_rate, 0));
 	assert_true(near(prediction.ship_rate, 0));
@@ -241,6 +246,34 @@ test_cycle_window_ring(void **state)
 			 REPL_PREDICTION_CYCLES + 3));
 }
 
+/* The window's moves: a cycle begun, its members' bytes, its end; a failed or unscheduled one
+ * (a first copy) does not join, and nothing is in flight afterwards. */
+static void
+test_cycle_window_moves(void **state)
+{
+	struct repl_cycle_window window;
+
+	(void)state;
+	memset(&window, 0, sizeof(window));
+	repl_cycle_window_begin(&window, NOW, 2500);
+	repl_cycle_window_member(&window, 1000, 300);
+	repl_cycle_window_member(&window, 500, 200);
+	repl_cycle_window_end(&window, NOW + 1500, true);
+	assert_int_equal(window.count, 1);
+	assert_true(near(window.cycles[0].period_s, 2.5));
+	assert_true(near(window.cycles[0].ship_s, 1.5));
+	assert_int_equal(window.cycles[0].bytes_changed, 1500);
+	assert_int_equal(window.cycles[0].bytes_sent, 500);
+	assert_int_equal(window.inflight_started_ms, 0);
+	repl_cycle_window_begin(&window, NOW, 2000);
+	repl_cycle_window_member(&window, 1000, 300);
+	repl_cycle_window_end(&window, NOW + 1000, false); /* a member failed */
+	repl_cycle_window_begin(&window, NOW, 0);
+	repl_cycle_window_end(&window, NOW + 9000, true); /* a first copy */
+	assert_int_equal(window.count, 1);
+	assert_int_equal(window.inflight.bytes_changed, 0);
+}
+
 int
 main(void)
 {
@@ -256,6 +289,7 @@ main(void)
 		cmocka_unit_test(test_prediction_capped),
 		cmocka_unit_test(test_prediction_nothing_changed),
 		cmocka_unit_test(test_cycle_window_ring),
+		cmocka_unit_test(test_cycle_window_moves),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
