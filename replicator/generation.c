@@ -25,6 +25,8 @@
 /* Far above any number of promotions, far below what JSON integers and SQLite hold. */
 #define REPL_GENERATION_MAX	(INT64_C(1) << 40)
 #define REPL_PROMOTE_POINTS_MAX 1024
+/* How stale peer_seen_ms may get before an agreeing push records it again. */
+#define REPL_GENERATION_SEEN_MS 5000
 
 static int
 repl_push_group_valid(const struct repl_push_group *push)
@@ -115,6 +117,11 @@ repl_generation_check(struct catalog *catalog, const char *volume,
 			*generation = sender;
 		return rc;
 	}
+	/* The receiver's catalog syncs every write: a push agreeing with what was learnt a
+	 * moment ago changes nothing worth one (the promote's quiet time is a minute). */
+	if (own.peer_generation == sender && own.split_brain_ms == 0 &&
+	    util_now_ms() - own.peer_seen_ms < REPL_GENERATION_SEEN_MS)
+		return 0;
 	return catalog_generation_learn(catalog, group, sender, false);
 }
 
@@ -272,6 +279,9 @@ repl_promote_locked(void *context)
 			rc = found;
 		if (rc == 0)
 			rc = catalog_promoted_put(catalog, name, CATALOG_PROMOTED_NO_RUN);
+		/* The point both sites share, where a reprotect starts from. */
+		if (rc == 0)
+			rc = catalog_promoted_set_point(catalog, name, promote->point);
 	}
 	if (rc == 0)
 		rc = repl_group_generation_raise(catalog, promote->group,
