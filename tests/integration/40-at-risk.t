@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 23
+plan 25
 ceph_sites
 IMG=t$$-risk
 RPO=12
@@ -105,6 +105,15 @@ echo "$first" | jq -r .reason | grep -q "change rate .* against a ship rate of .
 ok $? "  its reason names the change rate, the ship rate and the target"
 at_a status | grep -A1 "^g1 .*at-risk" | grep -q "at risk: change rate .*ship rate"
 ok $? "  plain ferry status shows it at-risk with the reason"
+at_a health --json | jq -e 'any(.reasons[]; .level == "warning" and
+	(.reason | test("^group g1 is at risk: change rate")))' > /dev/null
+ok $? "  ferry health warns, with the reason"
+curl -sf -H "Authorization: Bearer $(cat "$TEST_DIR/token")" --cacert "$TEST_DIR/tls/ca.pem" \
+	"$PRIMARY_URL/metrics" > "$TEST_DIR/metrics.txt"
+grep -q '^ferry_group_at_risk{group="g1"} 1' "$TEST_DIR/metrics.txt" &&
+	grep -q '^ferry_group_predicted_lag_seconds{group="g1"} ' "$TEST_DIR/metrics.txt" &&
+	grep -q '^ferry_group_ship_rate_bytes_per_second{group="g1"} ' "$TEST_DIR/metrics.txt"
+ok $? "  /metrics has ferry_group_at_risk 1 and the predicted lag and rates"
 # It stays so while the load runs: two more points under it, never in-sync meanwhile.
 states=""
 two_more() {
