@@ -564,6 +564,10 @@ cutover_activate(struct cutover_run *run, json_t *request)
 				  (json_int_t)(point_time ? util_now_ms() - point_time * 1000 : 0),
 				  "final_delta_bytes", (json_int_t)0, "shares_group_point",
 				  choices[i].shares));
+		/* After the RTO is taken: the VM is up; this proves it runs. */
+		rc = cutover_validate(run, record, record->dest_uri, point, false);
+		if (rc < 0)
+			goto out;
 		if (record->delay > 0) {
 			seq = cutover_step_begin(run, "wait %lld s before the next VM",
 						 (long long)record->delay);

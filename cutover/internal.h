@@ -194,6 +194,14 @@ void cutover_retire_disks(struct cutover_run *run, struct cutover_vm_record *rec
 int cutover_site_call(struct catalog *catalog, const char *site_name, const char *path,
 		      json_t *request, json_t **reply);
 
+/* ---- validate.c: the last step of every cutover ---- */
+
+/* Records a step that proves record's VM runs at uri (its CPU time advances) and, with
+ * compare_disks (a planned migration, at the source), that each disk's point at the replica site
+ * reads back equal to the source's own point; a failure fails the run with what did not match. */
+int cutover_validate(struct cutover_run *run, const struct cutover_vm_record *record,
+		     const char *uri, int64_t point, bool compare_disks);
+
 /* ---- reprotect.c, rollback.c ---- */
 
 int cutover_reprotect(struct cutover_run *run, json_t *request);

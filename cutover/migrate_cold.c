@@ -305,6 +305,7 @@ cutover_migrate_cold(struct cutover_run *run, json_t *request)
 		log_warn("%s: cannot undefine at %s: %s", name, uri, cutover_virt_message());
 	cutover_retire_disks(run, &record, point);
 	cutover_step_end(run, seq, 0, "undefined here, disks no longer replicated from here");
+	rc = cutover_validate(run, &record, record.dest_uri, point, true);
 out:
 	if (restart && domain) {
 		/* Before the switch a failure leaves the VM where it was: running at the source. */

@@ -427,7 +427,7 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 	seq = cutover_step_begin(run, "retire %s at the source", live->name);
 	cutover_retire_disks(run, &live->record, live->point);
 	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
-	return 0;
+	return cutover_validate(run, &live->record, live->dest_uri, live->point, true);
 }
 
 int

@@ -961,9 +961,10 @@ repl_receiver_exclusive(struct repl_receiver *receiver, int (*each)(void *contex
 
 int
 repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
-		     char *digest_out)
+		     int64_t point, char *digest_out)
 {
 	struct catalog_volume record;
+	char at_point[sizeof(record.location) + 32];
 	int rc;
 
 	rc = repl_receiver_check_name(volume);
@@ -972,8 +973,18 @@ repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_
 	if (segment_size < SEGMENT_SIZE_MIN || segment_size > SEGMENT_SIZE_MAX)
 		return ferry_error_set(FERRY_ERR_INVALID, "segment size %llu out of range",
 				       (unsigned long long)segment_size);
+	if (point < 0)
+		return ferry_error_set(FERRY_ERR_INVALID, "'point' must be a point number");
 	rc = catalog_volume_get(receiver->catalog, volume, &record);
 	if (rc < 0)
 		return rc;
-	return repl_volume_verify(record.location, segment_size, digest_out);
+	if (point == 0)
+		return repl_volume_verify(record.location, segment_size, digest_out);
+	/* A committed point of a replica image is its snapshot ferry-N. */
+	if (strcmp(record.kind, "rbd") != 0)
+		return ferry_error_set(FERRY_ERR_INVALID,
+				       "volume %s is a %s volume: it keeps no points to verify",
+				       volume, record.kind);
+	snprintf(at_point, sizeof(at_point), "%s@ferry-%lld", record.location, (long long)point);
+	return repl_volume_verify(at_point, segment_size, digest_out);
 }

@@ -208,9 +208,10 @@ int repl_receiver_commit(struct repl_receiver *receiver, const char *volume, int
 			 const char *digest, const struct repl_push_group *push,
 			 struct catalog_transfer *out);
 
-/* Re-reads the received image and recomputes its digest with segment_size. */
+/* Re-reads the received image (point > 0: its committed point N, snapshot ferry-N) and
+ * recomputes its digest with segment_size. */
 int repl_receiver_verify(struct repl_receiver *receiver, const char *volume, uint64_t segment_size,
-			 char *digest_out);
+			 int64_t point, char *digest_out);
 
 /* Closes the receiver's open handle of RBD volume (and so lets go of its lock), e.g. before a
  * failover rolls it back. */

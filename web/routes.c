@@ -26,7 +26,7 @@ static const char *const web_keys_transfer[] = {
 	"size",	    "segment_size",  "source_identity", "kind",	      "restart", "snapshot",
 	"segments", "base_identity", "group",		"generation", NULL};
 static const char *const web_keys_commit[] = {"transfer_id", "digest", "group", "generation", NULL};
-static const char *const web_keys_verify[] = {"segment_size", NULL};
+static const char *const web_keys_verify[] = {"segment_size", "point", NULL};
 static const char *const web_keys_prune[] = {"keep_from", "also_keep", "group", "generation", NULL};
 static const char *const web_keys_group_promote[] = {"point", "force", NULL};
 static const char *const web_keys_site[] = {"name", "url", "token", "cacert_pem", "replace", NULL};

@@ -292,7 +292,7 @@ enum MHD_Result
 web_volume_verify(struct web_route_context *route)
 {
 	char digest[DIGEST_STRING_SIZE];
-	json_t *body, *segment_size;
+	json_t *body, *segment_size, *point;
 	int code = 0;
 
 	body = web_parse_json_body(route, &code);
@@ -304,8 +304,15 @@ web_volume_verify(struct web_route_context *route)
 		return web_reply_error(route->connection, FERRY_ERR_INVALID,
 				       "'segment_size' must be a positive integer");
 	}
+	point = json_object_get(body, "point");
+	if (point && (!json_is_integer(point) || json_integer_value(point) < 1)) {
+		json_decref(body);
+		return web_reply_error(route->connection, FERRY_ERR_INVALID,
+				       "'point' must be a point number (1 or more)");
+	}
 	code = repl_receiver_verify(route->server->options.receiver, route->parts[2],
-				    (uint64_t)json_integer_value(segment_size), digest);
+				    (uint64_t)json_integer_value(segment_size),
+				    point ? json_integer_value(point) : 0, digest);
 	json_decref(body);
 	if (code < 0)
 		return web_reply_last_error(route->connection, code);

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 48
+plan 50
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -70,6 +70,8 @@ at_a migrate $V1 --cold --force --shutdown-timeout 3 --json > "$TEST_DIR/cold.js
 ok $? "ferry migrate $V1 --cold completes"
 jq -e '.status == "completed" and .kind == "migrate-cold" and (.vms[0].downtime_ms > 0) and (.vms[0].final_delta_bytes >= 0) and (.total_ms > 0)' "$TEST_DIR/cold.json" > /dev/null
 ok $? "  and reports status, downtime and final delta ($(jq -c '.vms[0]' "$TEST_DIR/cold.json"))"
+jq -e '.steps[-1] | .result == "ok" and (.name | startswith("validate")) and (.detail | test("disk\\(s\\) at site .* equal to point [0-9]+"))' "$TEST_DIR/cold.json" > /dev/null
+ok $? "  and ends with a validation of the VM and its disks ($(jq -r '.steps[-1].detail' "$TEST_DIR/cold.json"))"
 running_on "$U2" $V1
 ok $? "$V1 runs on libvirtd 2"
 v1 list --all --name | grep -qx $V1
@@ -128,6 +130,8 @@ at_b failover --group "gw$$" --json > "$TEST_DIR/failover.json"
 ok $? "ferry failover --group completes with the primary site gone"
 jq -e '.status == "completed" and ([.vms[] | select(.point > 0 and .rto_seconds > 0 and .rpo_seconds >= 0)] | length == 2)' "$TEST_DIR/failover.json" > /dev/null
 ok $? "  and reports point, RTO and RPO of both ($(jq -c '.vms[0]' "$TEST_DIR/failover.json"))"
+is "$(jq '[.steps[] | select((.name | startswith("validate")) and .result == "ok" and (.detail | startswith("running, CPU time advancing")))] | length' "$TEST_DIR/failover.json")" 2 \
+	"  each VM validated as running, its CPU time advancing"
 is "$(jq -r '[.vms[] | "\(.name)=\(.point)/\(.shares_group_point)"] | join(" ")' "$TEST_DIR/failover.json")" \
 	"$V2=$n2/false $V3=$n3/true" "  each VM from a point all its disks hold, in recovery order, the one apart from the group marked"
 jq -r '.steps[] | select(.name == "choose the point") | .detail' "$TEST_DIR/failover.json" | grep -q "no point is common to all: $V2 at $n2"

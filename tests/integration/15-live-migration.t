@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 38
+plan 39
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -106,6 +106,8 @@ at_a migrate $V1 --live --json > "$TEST_DIR/live.json"
 ok $? "ferry migrate $V1 --live completes ($(jq -r .reason "$TEST_DIR/live.json"))"
 jq -e '.status == "completed" and .kind == "migrate-live" and (.vms[0].frozen_ms > 0) and (.vms[0].final_delta_bytes >= 0) and (.total_ms > 0)' "$TEST_DIR/live.json" > /dev/null
 ok $? "  and reports the frozen time and the final delta ($(jq -c '.vms[0]' "$TEST_DIR/live.json"))"
+jq -e '.steps[-1] | .result == "ok" and (.name | startswith("validate")) and (.detail | test("CPU time advancing .*disk\\(s\\) at site .* equal to point [0-9]+"))' "$TEST_DIR/live.json" > /dev/null
+ok $? "  and ends with a validation: running, its disks' point at B equal to A's ($(jq -r '.steps[-1].detail' "$TEST_DIR/live.json"))"
 running_on "$U2" $V1
 ok $? "$V1 runs (resumed) on libvirtd 2"
 v1 list --all --name | grep -qx $V1
