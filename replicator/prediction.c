@@ -10,12 +10,16 @@
  *     u = change_rate * (sent / changed) / ship_rate  =  sum(ship seconds) / sum(period seconds),
  * the second form also holding when nothing changed (then u is the cycle's fixed cost); a
  * period shorter than the interval counts as the interval (prediction_span). The
- * newest evidence wins when it says worse: the newest cycle's own u, and the cycle in flight's
- * seconds shipped so far over its period (a lower bound of its u), so that a change rate that
- * outgrew the link shows within the cycle it began in, and a quiet cycle or two left in the
- * window neither hides it nor makes the verdict come and go between cycles.
- *  - u < 1: the scheduler keeps its interval I and the lag peaks just before each commit at
- *    I + u * I: that is where it settles.
+ * newest evidence wins when it says worse: the newest cycle's u, its bytes shipped at the
+ * window's ship rate over its period, so that a change rate that outgrew the link shows at the
+ * first cycle that carried it, and quiet cycles left in the window neither hide it nor make the
+ * verdict come and go; by its bytes, not its seconds, so that a cycle slow for a fixed cost (a
+ * slow snapshot, a retried call) with little to send reads as no backlog. The cycle in flight
+ * is no evidence of a rate: its bytes are not known until it ends, and its seconds alone cannot
+ * tell a backlog from a slow call; it only delays the next cycle.
+ *  - u < 1: the lag peaks just before each commit at P + u * P and settles there, P the
+ *    interval I, or the newest cycle's shipping time or the seconds of the cycle in flight when
+ *    longer (the next cycle cannot start before).
  *  - u > 1: each cycle starts when the last ends and ships u times its period, so the period
  *    and the lag grow by u per cycle without bound: the prediction is the peak lag
  *    REPL_PREDICTION_HORIZON cycles from now, (1 + u) * P * u^HORIZON, P the newest period.
@@ -40,7 +44,7 @@
 /* Names the rates and the model's verdict in prediction->reason. */
 static void
 prediction_reason(struct repl_prediction *prediction, double wire_rate, int64_t interval_s,
-		  int64_t rpo_s, const char *over)
+		  int64_t rpo_s, bool newest_counts)
 {
 	char change[32], wire[32], ship[32], verdict[256];
 
@@ -57,10 +61,10 @@ prediction_reason(struct repl_prediction *prediction, double wire_rate, int64_t 
 			 prediction->predicted_lag_s, (long long)interval_s);
 	snprintf(prediction->reason, sizeof(prediction->reason),
 		 "change rate %s/s (%s/s on the wire) against a ship rate of %s/s over %d cycles: "
-		 "%.2f s of shipping per second of change (%.80s); %.96s, %s the RPO target of "
-		 "%lld s",
-		 change, wire, ship, prediction->cycles, prediction->seconds_per_second, over,
-		 verdict, prediction->at_risk ? "above" : "within", (long long)rpo_s);
+		 "%.2f s of shipping per second of change (%s); %.96s, %s the RPO target of %lld s",
+		 change, wire, ship, prediction->cycles, prediction->seconds_per_second,
+		 newest_counts ? "the newest cycle" : "over the window", verdict,
+		 prediction->at_risk ? "above" : "within", (long long)rpo_s);
 }
 
 /* The seconds a cycle's cost is spread over: its period, but at least the interval. A point
@@ -117,9 +121,9 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t now_ms, 
 			int64_t rpo_s, struct repl_prediction *prediction)
 {
 	double period = 0, scheduled = 0, ship = 0, changed = 0, sent = 0, u, u_newest = 0;
-	double u_inflight = 0, inflight_s = 0, inflight_period_s = 0;
-	double newest, next;
-	char over[96] = "over the window";
+	double settle, next;
+	const struct repl_cycle *last;
+	bool newest_counts;
 	double interval = interval_s > 0 ? (double)interval_s : 1.0;
 	int count = window->count < REPL_PREDICTION_CYCLES ? window->count : REPL_PREDICTION_CYCLES;
 
@@ -138,45 +142,41 @@ repl_prediction_compute(const struct repl_cycle_window *window, int64_t now_ms, 
 	}
 	if (period <= 0)
 		return;
+	last = &window->cycles[count - 1];
 	prediction->known = true;
 	prediction->cycles = count;
 	prediction->change_rate = changed / period;
 	prediction->ship_rate = ship > 0 ? sent / ship : 0;
 	u = ship / scheduled;
-	u_newest = window->cycles[count - 1].ship_s /
-		   prediction_span(window->cycles[count - 1].period_s, interval);
-	if (window->inflight_started_ms > 0 && window->inflight_period_ms > 0) {
-		inflight_s = (double)(now_ms - window->inflight_started_ms) / 1000.0;
-		inflight_period_s = (double)window->inflight_period_ms / 1000.0;
-		u_inflight = inflight_s / prediction_span(inflight_period_s, interval);
-	}
-	if (u_newest > u) {
+	/* The newest cycle by its bytes, at the window's ship rate: a cycle slow for a fixed cost
+	 * (a slow snapshot, a retry) with little to send is no backlog. */
+	if (sent > 0)
+		u_newest = (double)last->bytes_sent * ship / sent /
+			   prediction_span(last->period_s, interval);
+	newest_counts = u_newest > u;
+	if (newest_counts)
 		u = u_newest;
-		snprintf(over, sizeof(over), "the newest cycle");
-	}
-	if (u_inflight > u) {
-		u = u_inflight;
-		snprintf(over, sizeof(over),
-			 "the cycle in flight: %.1f s so far for the change of %.1f s", inflight_s,
-			 inflight_period_s);
-	}
 	prediction->seconds_per_second = u;
-	newest = inflight_period_s > 0 ? inflight_period_s : window->cycles[count - 1].period_s;
-	if (newest < interval)
-		newest = interval;
+	/* The period the next cycles start from: at least the interval, and at least what the
+	 * newest cycle took to ship and the one in flight has taken so far (the next one cannot
+	 * begin before). */
+	settle = prediction_span(last->ship_s, interval);
+	if (window->inflight_started_ms > 0)
+		settle = prediction_span((double)(now_ms - window->inflight_started_ms) / 1000.0,
+					 settle);
 	prediction->grows = u > 1.0;
 	if (prediction->grows) {
-		next = newest;
+		next = prediction_span(last->period_s, interval);
 		for (int h = 0; h < REPL_PREDICTION_HORIZON; h++)
 			next *= u;
-		prediction->predicted_lag_s = (1.0 + u) * (next > interval ? next : interval);
+		prediction->predicted_lag_s = (1.0 + u) * prediction_span(next, settle);
 	} else {
-		prediction->predicted_lag_s = (1.0 + u) * interval;
+		prediction->predicted_lag_s = (1.0 + u) * settle;
 	}
 	if (!(prediction->predicted_lag_s < PREDICTION_LAG_CAP_S))
 		prediction->predicted_lag_s = PREDICTION_LAG_CAP_S;
 	/* Invariant 2. */
 	prediction->at_risk = prediction->predicted_lag_s > (double)rpo_s;
 	prediction_reason(prediction, changed > 0 ? prediction->change_rate * sent / changed : 0,
-			  interval_s, rpo_s, over);
+			  interval_s, rpo_s, newest_counts);
 }
