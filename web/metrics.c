@@ -398,6 +398,41 @@ web_metrics_process(FILE *out)
 	}
 }
 
+struct web_metrics_generation_walk {
+	FILE *out;
+	bool split_brain; /* the series written: ferry_group_split_brain, else the generation */
+};
+
+static int
+web_metrics_generation_row(const struct catalog_generation *generation, void *context)
+{
+	struct web_metrics_generation_walk *walk = context;
+
+	fputs(walk->split_brain ? "ferry_group_split_brain{group=\""
+				: "ferry_group_generation{group=\"",
+	      walk->out);
+	web_metrics_label(walk->out, generation->group);
+	fprintf(walk->out, "\"} %lld\n",
+		walk->split_brain ? (long long)(generation->split_brain_ms > 0)
+				  : (long long)generation->generation);
+	return 0;
+}
+
+/* Each group this site holds a generation of (one walk per series, so that each is one block). */
+static void
+web_metrics_generations(FILE *out, struct catalog *catalog)
+{
+	struct web_metrics_generation_walk walk = {out, false};
+
+	web_metrics_header(out, "ferry_group_generation", "gauge",
+			   "This site's generation of the group (one writer per group).");
+	catalog_generation_list(catalog, web_metrics_generation_row, &walk);
+	walk.split_brain = true;
+	web_metrics_header(out, "ferry_group_split_brain", "gauge",
+			   "1 while a push across generations is refused: both sites wrote.");
+	catalog_generation_list(catalog, web_metrics_generation_row, &walk);
+}
+
 enum MHD_Result
 web_metrics(struct web_route_context *route)
 {
@@ -419,6 +454,7 @@ web_metrics(struct web_route_context *route)
 	fprintf(out, "ferry_build_info{version=\"%s\"} 1\n", FERRY_VERSION);
 	web_metrics_protections(out, &rows, util_now_ms());
 	web_metrics_groups(out, &rows);
+	web_metrics_generations(out, catalog);
 	web_metrics_predictions(
 		out, &rows,
 		route->server->options.cutover ? route->server->options.cutover->scheduler : NULL,

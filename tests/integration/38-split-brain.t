@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-ceph.sh"
 
-plan 37
+plan 38
 ceph_sites
 IMG=t$$-sb
 
@@ -78,6 +78,13 @@ is "$(group_b state)/$(group_b generation)/$(group_b peer_generation)" split-bra
 	"B's status shows g1 in state split-brain, at generation 2, A at 1"
 at_a health > /dev/null 2>&1
 is $? 2 "A's health is error"
+DAEMON_URL=$PRIMARY_URL
+metrics_a=$(api GET /metrics | grep '^ferry_group_\(split_brain\|generation\){group="g1"}' | tr '\n' ' ')
+DAEMON_URL=$REPLICA_URL
+metrics_b=$(api GET /metrics | grep '^ferry_group_\(split_brain\|generation\){group="g1"}' | tr '\n' ' ')
+is "$metrics_a/ $metrics_b" \
+	'ferry_group_generation{group="g1"} 1 ferry_group_split_brain{group="g1"} 1 / ferry_group_generation{group="g1"} 2 ferry_group_split_brain{group="g1"} 1 ' \
+	"/metrics at both sites: ferry_group_split_brain 1 (FerrySplitBrain pages), and each generation"
 
 # The refusal itself, as a peer would get it: 409 with code split_brain and both generations.
 DAEMON_URL=$REPLICA_URL
