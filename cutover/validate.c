@@ -45,6 +45,12 @@ cutover_validate_running(const char *uri, const char *name, int64_t *advanced_ms
 			break;
 		}
 		first.state = now.state;
+#ifdef FERRY_FAULT_INJECTION
+		/* Test hook: FERRY_FAULT_VALIDATE_STUCK=1 shows a guest whose CPU time stands
+		 * still. */
+		if (getenv("FERRY_FAULT_VALIDATE_STUCK"))
+			now.cpuTime = first.cpuTime;
+#endif
 		if (now.cpuTime > first.cpuTime) {
 			*advanced_ms = (int64_t)((now.cpuTime - first.cpuTime) / 1000000);
 			break;

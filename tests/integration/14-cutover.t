@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 50
+plan 53
 cutover_setup 1 2
 at_a group create "gv$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -187,5 +187,22 @@ is "$(at_b run show "$run" --json | jq -r .status)" completed "ferry run resume 
 at_b failover --cleanup > /dev/null
 v2 list --all --name | grep -qx $V2
 is $? 1 "and its clean-up leaves no test VM"
+
+# A guest that does not make progress fails the run's validation (check build's fault hook).
+if grep -qa FERRY_FAULT_VALIDATE_STUCK "$FERRYD"; then
+	stop_daemon "$REPLICA_PID"
+	FERRY_FAULT_VALIDATE_STUCK=1 restart_replica
+	at_b failover $V2 --test --json > "$TEST_DIR/stuck.json"
+	is $? 1 "a test failover whose guest does not make progress fails"
+	jq -e '.status == "failed" and (.steps[-1] | .result == "failed" and (.name | startswith("validate")) and (.detail | test("CPU time did not advance")))' "$TEST_DIR/stuck.json" > /dev/null
+	ok $? "  at its validation step, saying why ($(jq -r '.steps[-1].detail' "$TEST_DIR/stuck.json" | head -c 160))"
+	at_b failover --cleanup > /dev/null
+	v2 list --all --name | grep -qx $V2
+	is $? 1 "  and its clean-up removes the test VM"
+else
+	skip "a test failover whose guest does not make progress fails (a check build's hook)"
+	skip "  at its validation step"
+	skip "  and its clean-up removes the test VM"
+fi
 stop_daemon "$REPLICA_PID"
 exit $test_failed
