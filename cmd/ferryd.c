@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <stdatomic.h>
 #include <systemd/sd-daemon.h>
@@ -410,6 +412,45 @@ out:
 	ferryd_settings_free(&fresh);
 }
 
+/* One ferryd per state folder: two would run the same transfers twice, and the second would
+ * blocklist the first's Ceph session as a dead one's (backend_rbd.c). The lock is held, through
+ * a descriptor never closed, until the process ends, however it ends. */
+static int
+ferryd_state_lock(const char *state_dir)
+{
+	char path[PATH_MAX], holder[32] = "";
+	ssize_t length;
+	int fd;
+
+	if (util_format(path, sizeof(path), "the path of the state lock", "%s/ferryd.lock",
+			state_dir) < 0)
+		return ferry_error_last_code();
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return ferry_error_set(FERRY_ERR_IO, "cannot open the state lock %s: %s", path,
+				       strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int error_number = errno;
+
+		length = pread(fd, holder, sizeof(holder) - 1, 0);
+		holder[length > 0 ? length : 0] = '\0';
+		holder[strcspn(holder, "\r\n")] = '\0';
+		close(fd);
+		if (error_number == EWOULDBLOCK)
+			return ferry_error_set(
+				FERRY_ERR_CONFLICT,
+				"state folder %s is in use by another ferryd (pid %s): "
+				"stop it first, or give this one its own --state-dir",
+				state_dir, holder[0] ? holder : "unknown");
+		return ferry_error_set(FERRY_ERR_IO, "cannot lock the state lock %s: %s", path,
+				       strerror(error_number));
+	}
+	length = snprintf(holder, sizeof(holder), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, holder, (size_t)length, 0) != length)
+		log_warn("cannot write this ferryd's pid into %s: %s", path, strerror(errno));
+	return 0;
+}
+
 /* The token, the state folder (made absolute: paths recorded in the catalog must not depend on
  * the cwd), the catalog with its interrupted runs marked, libvirt, and the Ceph settings. */
 static int
@@ -428,7 +469,8 @@ ferryd_state_open(const struct ferryd_settings *settings, char *state_dir_absolu
 	if (realpath(settings->state_dir, state_dir_absolute) == NULL)
 		return ferry_error_set(FERRY_ERR_IO, "cannot resolve --state-dir %s: %s",
 				       settings->state_dir, strerror(errno));
-	if (util_format(catalog_path, sizeof(catalog_path), "the path of the catalog",
+	if (ferryd_state_lock(state_dir_absolute) < 0 ||
+	    util_format(catalog_path, sizeof(catalog_path), "the path of the catalog",
 			"%s/catalog.db", state_dir_absolute) < 0)
 		return ferry_error_last_code();
 	if (catalog_open(catalog_path, CATALOG_SYNC_FULL, catalog) < 0)
@@ -444,6 +486,14 @@ ferryd_state_open(const struct ferryd_settings *settings, char *state_dir_absolu
 					       "cannot read --ceph-conf %s: %s",
 					       settings->ceph_conf, strerror(errno));
 		repl_ceph_configure(settings->ceph_conf, settings->ceph_id);
+		{
+			char fence[PATH_MAX];
+
+			if (util_format(fence, sizeof(fence), "the Ceph session file", "%s/%s",
+					settings->state_dir, "ceph-session") < 0)
+				return ferry_error_last_code();
+			repl_ceph_fence_file(fence);
+		}
 		if (settings->ceph_op_timeout_s &&
 		    repl_ceph_set_timeout((int)settings->ceph_op_timeout_s) < 0)
 			return ferry_error_last_code();

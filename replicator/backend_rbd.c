@@ -26,6 +26,7 @@ static bool ceph_connected;
 static char ceph_conf_path[1024];
 static char ceph_client_id[128] = "admin";
 static int ceph_timeout_s = REPL_CEPH_TIMEOUT_DEFAULT;
+static char ceph_fence_path[1024];
 
 int
 repl_ceph_configure(const char *conf_path, const char *client_id)
@@ -47,6 +48,15 @@ repl_ceph_set_timeout(int seconds)
 			"the Ceph operation timeout must be 1 to 3600 seconds, not %d", seconds);
 	pthread_mutex_lock(&ceph_lock);
 	ceph_timeout_s = seconds;
+	pthread_mutex_unlock(&ceph_lock);
+	return 0;
+}
+
+int
+repl_ceph_fence_file(const char *path)
+{
+	pthread_mutex_lock(&ceph_lock);
+	snprintf(ceph_fence_path, sizeof(ceph_fence_path), "%s", path ? path : "");
 	pthread_mutex_unlock(&ceph_lock);
 	return 0;
 }
@@ -105,6 +115,55 @@ rbd_error(int negative_errno, const char *what, const char *location)
 	return ferry_error_set(code, "%s %s: %s%s", what, location, strerror(error_number), hint);
 }
 
+/* A process killed with -9 leaves its Ceph client's watches and exclusive locks on the images
+ * it had open until the OSDs time the watches out (osd_client_watch_timeout, 30 s): until then
+ * the next ferryd takes no point of them and applies no delta. So each connection records its
+ * address in ceph_fence_path, and the next one blocklists the address it finds there: the old
+ * session's watches and locks go at once. Failing to is a warning (a client without the
+ * blocklist capability waits the timeout out, as before). Called with ceph_lock held. */
+static void
+rbd_fence_previous_locked(void)
+{
+	char previous[512] = "", path[sizeof(ceph_fence_path) + 8], *current = NULL;
+	FILE *file;
+	int rc;
+
+	if (ceph_fence_path[0] == '\0')
+		return;
+	file = fopen(ceph_fence_path, "r");
+	if (file) {
+		if (fgets(previous, sizeof(previous), file) == NULL)
+			previous[0] = '\0';
+		previous[strcspn(previous, "\r\n")] = '\0';
+		fclose(file);
+	}
+	rc = rados_getaddrs(ceph_cluster, &current);
+	if (rc < 0) {
+		log_warn("cannot read this Ceph session's address (%s): a restart after a crash "
+			 "waits for the OSDs to time the old session out",
+			 strerror(-rc));
+		return;
+	}
+	if (previous[0] && strcmp(previous, current) != 0) {
+		rc = rados_blocklist_add(ceph_cluster, previous, 3600);
+		if (rc < 0)
+			log_warn("cannot blocklist the previous Ceph session %s (%s): its watches "
+				 "and locks hold the images until the OSDs time it out",
+				 previous, strerror(-rc));
+		else
+			log_info("blocklisted the previous Ceph session %s for an hour: its "
+				 "watches and locks on the images are gone",
+				 previous);
+	}
+	snprintf(path, sizeof(path), "%s.new", ceph_fence_path);
+	file = fopen(path, "w");
+	if (file == NULL || fprintf(file, "%s\n", current) < 0 || fclose(file) != 0 ||
+	    rename(path, ceph_fence_path) < 0)
+		log_warn("cannot record this Ceph session's address in %s: %s", ceph_fence_path,
+			 strerror(errno));
+	rados_buffer_free(current);
+}
+
 /* Connects the process's cluster handle on first use. Called with ceph_lock held. */
 static int
 rbd_connect_locked(void)
@@ -145,6 +204,7 @@ rbd_connect_locked(void)
 	ceph_connected = true;
 	log_info("connected to Ceph as client.%s (%s; calls bounded to %d s)", ceph_client_id,
 		 ceph_conf_path, ceph_timeout_s);
+	rbd_fence_previous_locked();
 	return 0;
 }
 

@@ -27,6 +27,9 @@ int repl_ceph_configure(const char *conf_path, const char *client_id);
 int repl_ceph_set_timeout(int seconds);
 bool repl_ceph_configured(void);
 void repl_ceph_shutdown(void);
+/* The file where each connection records its Ceph session's address, so that the next process
+ * blocklists a killed one's session at once (backend_rbd.c says why); "" or NULL: none. */
+int repl_ceph_fence_file(const char *path);
 
 struct repl_volume;
 

@@ -8,7 +8,7 @@
 # daemon's fingerprint.
 . "$(dirname "$0")/lib.sh"
 
-plan 43
+plan 44
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/packaging/debian/changelog")
 openssl rand -hex 24 > "$TEST_DIR/token" && chmod 600 "$TEST_DIR/token"
@@ -96,6 +96,12 @@ ok $? "ferryd tells the notify socket READY=1 once it listens, with ferryd.url w
 grep -q "STATUS=listening on https://127.0.0.1:$PORT, 0 protected volume(s)" "$TEST_DIR/notify.log"
 ok $? "  and a STATUS= line ($(grep -m1 STATUS= "$TEST_DIR/notify.log"))"
 URL=$(cat "$TEST_DIR/site/ferryd.url")
+timeout 20 "$FERRYD" --config "$TEST_DIR/good.conf" --listen 127.0.0.1:0 2> "$TEST_DIR/second.err"
+second=$?
+[ "$second" != 0 ] && [ "$second" != 124 ] &&
+	grep -q "state folder .* is in use by another ferryd (pid $DAEMON_PID)" "$TEST_DIR/second.err" &&
+	kill -0 "$DAEMON_PID" && [ "$(cat "$TEST_DIR/site/ferryd.url")" = "$URL" ]
+ok $? "a second ferryd on the same state folder exits (status $second), naming the running one ($(tail -n 1 "$TEST_DIR/second.err" | head -c 150))"
 
 # SIGHUP: the libvirt allow-list is read again; the daemon goes on.
 protect_message() {
