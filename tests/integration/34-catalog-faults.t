@@ -99,8 +99,9 @@ for spec in full:5 full:15 full:40 full:80 full:120 full:160 full:200 full:230 \
 		failed_clear=$((failed_clear + 1)) # the sender's retry carried it through
 	fi
 	# The same ferryd, not restarted: once the fault has passed, a re-run completes (an
-	# operator's re-run, up to five, while the outage lasts).
-	for rerun in 1 2 3 4 5; do
+	# operator's re-run while the outage lasts: each refused one uses up at least one of the
+	# failing writes, its audit entry's, so five more than the outage's length suffice).
+	for rerun in $(seq 1 $((count + 5))); do
 		out=$(timeout 120 "$FERRY" copy --to "$DAEMON_URL" --token-file "$TEST_DIR/token" \
 			--cacert "$TEST_DIR/tls/ca.pem" --json "${COPY_OPTIONS[@]}" \
 			"$TEST_DIR/small.img" "$vol" 2>> "$TEST_DIR/w.err")
