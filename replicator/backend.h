@@ -109,6 +109,11 @@ struct receiver_scratch {
  * extents, or NULL when memory runs out (receiver_scratch.c). */
 struct receiver_scratch *receiver_scratch_get(size_t length, size_t packed_length);
 
+/* FERRY_ERR_NO_SPACE, reported, when writing `bytes` into the volume at `location`, a file in
+ * the receiver's `folder`, would leave too little room there for the catalog
+ * (receiver_space.c); 0 for volumes elsewhere. */
+int receiver_check_headroom(const char *folder, const char *location, uint64_t bytes);
+
 extern const struct repl_backend_ops repl_backend_file;
 extern const struct repl_backend_ops repl_backend_rbd;
 /* disk:FORMAT:/path, read through qemu-nbd (backend_disk.c); FORMAT one of raw, qcow2, vmdk,

@@ -14,14 +14,12 @@
 #include "common/error.h"
 #include "common/log.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define RECEIVER_OPEN_VOLUMES 64
@@ -36,11 +34,6 @@
 /* The largest volumes: a file up to ext4's 16 TiB, an RBD image up to 1 PiB. */
 #define RECEIVER_FILE_SIZE_MAX (16ull << 40)
 #define RECEIVER_RBD_SIZE_MAX  (1ull << 50)
-/* Volumes in the state folder share its filesystem with the catalog, whose every change (a
- * segment's record, a request's audit entry) needs room: writing a volume's data stops while
- * less than this would stay free, so that a full folder is met by a volume write, which says so
- * and keeps what was acknowledged, and not by the catalog, which then refuses all new work. */
-#define RECEIVER_CATALOG_HEADROOM (16ull << 20)
 
 struct repl_receiver {
 	struct catalog *catalog;
@@ -157,29 +150,6 @@ repl_receiver_check_name(const char *volume)
 			"not starting with '.'",
 			volume ? volume : "", VOLUME_NAME_MAX);
 	return 0;
-}
-
-/* FERRY_ERR_NO_SPACE when writing `bytes` into the volume at `location` would leave its folder
- * less than RECEIVER_CATALOG_HEADROOM free (volumes elsewhere, in a pool or on a device, have
- * no such floor). A folder that cannot be measured is written to: the write itself reports. */
-static int
-repl_receiver_check_headroom(struct repl_receiver *receiver, const char *location, uint64_t bytes)
-{
-	size_t folder_length = strlen(receiver->volumes_dir);
-	struct statvfs info;
-	uint64_t available;
-
-	if (strncmp(location, receiver->volumes_dir, folder_length) != 0 ||
-	    location[folder_length] != '/' || statvfs(receiver->volumes_dir, &info) < 0)
-		return 0;
-	available = (uint64_t)info.f_bavail * info.f_frsize;
-	if (available >= bytes + RECEIVER_CATALOG_HEADROOM)
-		return 0;
-	return ferry_error_set(
-		FERRY_ERR_NO_SPACE,
-		"cannot write %s: %s (%" PRIu64 " KiB free, and ferryd keeps %llu MiB "
-		"free there for its catalog)",
-		location, strerror(ENOSPC), available >> 10, RECEIVER_CATALOG_HEADROOM >> 20);
 }
 
 /* Explains a no-space error in the receiver's terms: which storage, and what to do. */
@@ -785,7 +755,7 @@ repl_receiver_put_segment(struct repl_receiver *receiver,
 	if (volume == NULL)
 		rc = receiver_volume_get(receiver, transfer.location, &volume, &volume_owned);
 	if (rc == 0 && request->encoding != SEGMENT_ENCODING_ZERO &&
-	    repl_receiver_check_headroom(receiver, transfer.location, expected) < 0)
+	    receiver_check_headroom(receiver->volumes_dir, transfer.location, expected) < 0)
 		rc = repl_receiver_no_space(receiver, request->volume, transfer.location,
 					    "writing");
 	if (rc < 0)
