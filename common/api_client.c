@@ -4,7 +4,8 @@
  * Bounded waits: a connection is given 10 s to open and is dropped when no byte moves for
  * stall_seconds (libcurl's low-speed limit of 1 byte/s), a call that could not reach the
  * daemon is retried with capped exponential backoff and jitter for at most retry_seconds,
- * and a cancel flag cuts a call in flight (libcurl's progress callback) and every wait. */
+ * and a cancel flag cuts a call in flight (libcurl's progress callback, after a grace) and
+ * every wait. */
 #include "common/api_client.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -19,6 +20,10 @@
 #include <time.h>
 
 #define API_REPLY_MAX (16u << 20)
+/* A call in flight when the cancel flag is set gets this long to finish: a commit the peer has
+ * carried out, its answer cut on the way back, would leave the two sites a point apart until
+ * the next start. A stalled call is still cut, after this. */
+#define API_CANCEL_GRACE_MS 3000
 
 struct api_client {
 	CURL *curl;
@@ -28,6 +33,7 @@ struct api_client {
 	int stall_seconds;
 	int retry_seconds;
 	const atomic_bool *cancel;
+	int64_t cancel_seen_ms; /* when a call in flight first saw the cancel flag; 0: not yet */
 	uint64_t retries;
 	json_t *error; /* the error object of the last refusal, NULL after a success */
 };
@@ -80,10 +86,18 @@ static int
 api_client_progress(void *context, curl_off_t download_total, curl_off_t downloaded,
 		    curl_off_t upload_total, curl_off_t uploaded)
 {
-	const struct api_client *client = context;
+	struct api_client *client = context;
+	struct timespec now;
+	int64_t now_ms;
 
 	(void)download_total, (void)downloaded, (void)upload_total, (void)uploaded;
-	return client->cancel && atomic_load(client->cancel);
+	if (client->cancel == NULL || !atomic_load(client->cancel))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (client->cancel_seen_ms == 0)
+		client->cancel_seen_ms = now_ms;
+	return now_ms - client->cancel_seen_ms >= API_CANCEL_GRACE_MS;
 }
 
 struct api_reply {
