@@ -7,8 +7,9 @@
 #include "common/checksum.h"
 #include "common/segment.h"
 
-/* How long the guest's CPU time is watched for progress. */
-#define CUTOVER_VALIDATE_WATCH_MS 3000
+/* How long the guest's CPU time is watched for progress: an idle guest under TCG on a busy host
+ * may take seconds to use a clock tick's worth (libvirt counts in ticks of 10 ms). */
+#define CUTOVER_VALIDATE_WATCH_MS 10000
 
 /* The guest runs at uri and its CPU time advances within the watch; *advanced_ms says by how
  * much. */
