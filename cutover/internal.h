@@ -184,6 +184,16 @@ int cutover_point_choose(const struct cutover_point_set *sets, size_t vm_count, 
 
 int cutover_migrate_cold(struct cutover_run *run, json_t *request);
 int cutover_migrate_live(struct cutover_run *run, json_t *request);
+
+/* ---- predict.c: a live migration's prediction ---- */
+
+/* Starts QEMU's 1 s dirty-rate sample of domain; its start time, or -1 when it cannot. */
+int64_t cutover_dirty_rate_start(virDomainPtr domain);
+/* The prediction of record's live migration (its inputs, and where each came from), from the
+ * sample started at dirty_started_ms and this site's last measured migrations; NULL: no
+ * memory. */
+json_t *cutover_predict_live(struct cutover_run *run, const struct cutover_vm_record *record,
+			     virDomainPtr domain, const char *name, int64_t dirty_started_ms);
 int cutover_check_replicas(const struct cutover_site *site, const struct cutover_vm_record *record,
 			   int64_t max_lag_s);
 int cutover_check_destination(virConnectPtr destination, const char *uri, const char *name,

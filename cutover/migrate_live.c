@@ -102,93 +102,28 @@ cutover_abort_watch(void *argument)
 	return NULL;
 }
 
-struct cutover_link {
-	const struct cutover_vm_record *record;
-	int64_t lag_ms;
-	double bytes_per_second;
-	double cycle_seconds;
-	int64_t bytes_changed;
-};
-
-static int
-cutover_link_entry(const struct catalog_protection *protection, void *context)
-{
-	struct cutover_link *link = context;
-
-	for (size_t i = 0; i < link->record->disk_count; i++) {
-		if (strcmp(link->record->disks[i].source, protection->source) != 0)
-			continue;
-		if (protection->last_point_ms &&
-		    util_now_ms() - protection->last_point_ms > link->lag_ms)
-			link->lag_ms = util_now_ms() - protection->last_point_ms;
-		if (protection->last_seconds > link->cycle_seconds)
-			link->cycle_seconds = protection->last_seconds;
-		/* A small cycle's rate says little about the link: only sizeable ones count. */
-		if (protection->last_seconds > 0 && protection->last_bytes_sent >= (4 << 20) &&
-		    (link->bytes_per_second == 0 ||
-		     protection->last_bytes_sent / protection->last_seconds <
-			     link->bytes_per_second))
-			link->bytes_per_second =
-				(double)protection->last_bytes_sent / protection->last_seconds;
-		link->bytes_changed += protection->last_bytes_changed;
-	}
-	return 0;
-}
-
-/* --dry-run: predicts a live and a cold migration from the VM's memory and dirty rate, the
- * replication lag and the link rate measured by the last cycles, and says which fits. */
+/* --dry-run, and the start of every live migration: the prediction (predict.c) as a step. */
 static int
 cutover_predict(struct cutover_run *run, const struct cutover_vm_record *record,
-		virDomainPtr domain, const char *name)
+		virDomainPtr domain, const char *name, int64_t dirty_started_ms, json_t **out)
 {
-	struct cutover_link link = {record, 0, 0, 0, 0};
-	virDomainStatsRecordPtr *stats = NULL;
-	virDomainPtr domains[2] = {domain, NULL};
-	virDomainInfo info;
-	unsigned long long dirty_mib = 0;
-	double rate, memory, dirty, memory_s, live_ms, frozen_ms, cold_ms;
-	const char *strategy;
 	int seq = cutover_step_begin(run, "predict the migration of %s", name);
-	int count;
+	json_t *prediction = cutover_predict_live(run, record, domain, name, dirty_started_ms);
 
-	catalog_protection_list(run->site->catalog, cutover_link_entry, &link);
-	memset(&info, 0, sizeof(info));
-	virDomainGetInfo(domain, &info);
-	/* The dirty rate is sampled over one second by QEMU. */
-	if (virDomainStartDirtyRateCalc(domain, 1, 0) == 0) {
-		sleep(2);
-		count = virDomainListGetStats(domains, VIR_DOMAIN_STATS_DIRTYRATE, &stats, 0);
-		if (count > 0)
-			virTypedParamsGetULLong(stats[0]->params, stats[0]->nparams,
-						"dirtyrate.megabytes_per_second", &dirty_mib);
-		virDomainStatsRecordListFree(stats);
-	}
-	/* The link rate is what replication reached; 100 MB/s when no cycle was sizeable. */
-	rate = link.bytes_per_second > 0 ? link.bytes_per_second : 100e6;
-	memory = (double)info.memory * 1024.0;
-	dirty = (double)dirty_mib * 1048576.0;
-	memory_s = dirty < 0.8 * rate ? memory / (rate - dirty) : -1;
-	frozen_ms = 300 + 1000 * link.cycle_seconds;
-	live_ms = memory_s < 0 ? -1 : 1000 * link.cycle_seconds + 1000 * memory_s + frozen_ms;
-	/* The guest's shutdown is not measured yet: 30 s is allowed for it. */
-	cold_ms = 30000 + 1000 * link.cycle_seconds + 1000;
-	strategy = memory_s >= 0 ? "live" : "cold";
-	json_array_append_new(
-		run->vms,
-		json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I}", "name", name,
-			  "strategy", strategy, "predicted_total_ms",
-			  (json_int_t)(live_ms >= 0 ? live_ms : cold_ms), "predicted_frozen_ms",
-			  (json_int_t)(live_ms >= 0 ? frozen_ms : cold_ms),
-			  "predicted_cold_downtime_ms", (json_int_t)cold_ms, "memory_bytes",
-			  (json_int_t)memory, "dirty_bytes_per_second", dirty,
-			  "link_bytes_per_second", rate, "lag_seconds",
-			  (json_int_t)(link.lag_ms / 1000), "lag_ms", (json_int_t)link.lag_ms,
-			  "final_delta_bytes", (json_int_t)link.bytes_changed));
-	return cutover_step_end(run, seq, 0,
-				"%s fits: memory %.0f MiB, dirty %.1f MB/s, link %.1f MB/s, lag "
-				"%lld s",
-				strategy, memory / 1048576.0, dirty / 1e6, rate / 1e6,
-				(long long)(link.lag_ms / 1000));
+	if (prediction == NULL)
+		return cutover_step_end(run, seq, ferry_error_no_memory(), NULL);
+	*out = prediction;
+	return cutover_step_end(
+		run, seq, 0,
+		"%s: %lld ms in all, %lld ms frozen; memory %.0f MiB, dirty %.1f MB/s, "
+		"memory moves at %.1f MB/s, lag %lld s",
+		cutover_text(prediction, "strategy"),
+		(long long)json_integer_value(json_object_get(prediction, "predicted_total_ms")),
+		(long long)json_integer_value(json_object_get(prediction, "predicted_frozen_ms")),
+		json_number_value(json_object_get(prediction, "memory_bytes")) / 1048576.0,
+		json_number_value(json_object_get(prediction, "dirty_bytes_per_second")) / 1e6,
+		json_number_value(json_object_get(prediction, "memory_bytes_per_second")) / 1e6,
+		(long long)json_integer_value(json_object_get(prediction, "lag_seconds")));
 }
 
 /* One live migration's state, shared by its steps. */
@@ -200,7 +135,14 @@ struct cutover_live {
 	json_t *remap;
 	char *live_xml, *persistent_xml;
 	int64_t point, bytes, returned_ms;
-	bool go_cold; /* it did not converge: it moves cold instead */
+	bool go_cold;	   /* it did not converge: it moves cold instead */
+	json_t *predicted; /* the prediction made at its start */
+	json_t *entry;	   /* its entry in run->vms, once it has switched */
+	unsigned long long record_memory_kib;
+	/* what it measured, part by part, for the next predictions */
+	int64_t memory_ms, final_delta_ms, promote_ms, resume_ms;
+	double dirty_bytes_per_second;
+	unsigned long long memory_processed, memory_bps, qemu_downtime_ms;
 };
 
 /* The checks before anything moves; a failure marks the run refused. */
@@ -296,6 +238,7 @@ cutover_live_copy_memory(struct cutover_run *run, json_t *request, struct cutove
 		virTypedParamsAddULLong(&params, &nparams, &maxparams, VIR_MIGRATE_PARAM_BANDWIDTH,
 					(unsigned long long)bandwidth);
 	watch.domain = live->domain;
+	live->memory_ms = util_now_ms();
 	watch.limit_ms = (max_time > 0 ? max_time : 600) * 1000;
 	if (pthread_create(&watcher, NULL, cutover_abort_watch, &watch) != 0) {
 		cutover_abort_close(run->id);
@@ -317,6 +260,7 @@ cutover_live_copy_memory(struct cutover_run *run, json_t *request, struct cutove
 	pthread_mutex_unlock(&watch.lock);
 	pthread_join(watcher, NULL);
 	live->returned_ms = util_now_ms();
+	live->memory_ms = live->returned_ms - live->memory_ms;
 	/* The memory has moved (the guest is paused) or the copy stopped: no abort from here. */
 	if (cutover_abort_close(run->id) && rc < 0 && watch.by_operator) {
 		cutover_step_end(run, seq, 0, "stopped: the operator aborted the run");
@@ -369,23 +313,83 @@ out:
 	return rc;
 }
 
+/* What this migration measured, beside what was predicted for it: the next prediction to the
+ * same destination starts from these (predict.c). */
+static void
+cutover_live_record(struct cutover_run *run, struct cutover_live *live, int64_t frozen_ms)
+{
+	json_t *entry = json_pack("{s:s, s:I, s:I, s:I}", "name", live->name, "point",
+				  (json_int_t)live->point, "frozen_ms", (json_int_t)frozen_ms,
+				  "final_delta_bytes", (json_int_t)live->bytes);
+	json_t *measured = json_pack(
+		"{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dest_uri",
+		live->dest_uri, "memory_bytes", (json_int_t)(live->record_memory_kib * 1024),
+		"memory_processed_bytes", (json_int_t)live->memory_processed,
+		"dirty_bytes_per_second", live->dirty_bytes_per_second, "memory_ms",
+		(json_int_t)live->memory_ms, "qemu_downtime_ms", (json_int_t)live->qemu_downtime_ms,
+		"final_delta_ms", (json_int_t)live->final_delta_ms, "final_delta_bytes",
+		(json_int_t)live->bytes, "promote_ms", (json_int_t)live->promote_ms, "resume_ms",
+		(json_int_t)live->resume_ms, "frozen_ms", (json_int_t)frozen_ms);
+
+	/* QEMU's own measure of the link while memory moved, set-up excluded */
+	if (measured && live->memory_bps)
+		json_object_set_new(measured, "memory_link_bytes_per_second",
+				    json_integer((json_int_t)live->memory_bps));
+	if (entry == NULL || measured == NULL) {
+		json_decref(entry);
+		json_decref(measured);
+		log_warn("run %lld: cannot record what the migration of %s measured (no memory)",
+			 (long long)run->id, live->name);
+		return;
+	}
+	json_object_set_new(entry, "measured", measured);
+	if (live->predicted) {
+		json_object_set(entry, "predicted", live->predicted);
+		json_object_set(entry, "predicted_total_ms",
+				json_object_get(live->predicted, "predicted_total_ms"));
+		json_object_set(entry, "predicted_frozen_ms",
+				json_object_get(live->predicted, "predicted_frozen_ms"));
+	}
+	live->entry = entry;
+	json_array_append_new(run->vms, entry);
+}
+
+/* The run's whole length, once it has validated, completes the record: the part neither the
+ * memory copy nor the switch took is what the next prediction adds for checks and validation. */
+static void
+cutover_live_record_total(struct cutover_run *run, struct cutover_live *live)
+{
+	int64_t total_ms = util_now_ms() - run->started_ms;
+	json_t *measured = json_object_get(live->entry, "measured");
+	int64_t switch_ms = live->final_delta_ms + live->promote_ms + live->resume_ms;
+
+	if (live->entry == NULL)
+		return;
+	json_object_set_new(live->entry, "total_ms", json_integer(total_ms));
+	json_object_set_new(measured, "total_ms", json_integer(total_ms));
+	json_object_set_new(measured, "other_ms",
+			    json_integer(total_ms - live->memory_ms - switch_ms));
+}
+
 /* The guest is paused at the destination: its final delta lands, the replicas are promoted,
  * it resumes there, and the source lets go of its disks. */
 static int
 cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 {
 	unsigned long long job_downtime = 0;
-	int64_t downtime_ms = 0;
+	int64_t downtime_ms = 0, started_ms = util_now_ms();
 	json_t *reply = NULL;
 	int rc, seq;
 
 	/* From here the source writes nothing: the final delta is the last word. */
 	rc = cutover_final_point(run, &live->record, live->returned_ms, false, &live->point,
 				 &live->bytes);
+	live->final_delta_ms = util_now_ms() - started_ms;
 	if (rc == 0) {
 		json_t *ask = json_pack("{s:s, s:I, s:I}", "name", live->name, "run",
 					(json_int_t)run->id, "point", (json_int_t)live->point);
 
+		started_ms = util_now_ms();
 		seq = cutover_step_begin(run, "promote the replicas of %s", live->name);
 		rc = ask ? cutover_site_call(run->site->catalog, live->site_name, "/v1/vms/promote",
 					     ask, &reply)
@@ -394,6 +398,7 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 				 (long long)live->point);
 		json_decref(ask);
 		json_decref(reply);
+		live->promote_ms = util_now_ms() - started_ms;
 	}
 	if (rc < 0)
 		return ferry_error_set(rc,
@@ -401,6 +406,7 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 				       "do not resume it by hand: ferry run resume %lld retries",
 				       live->name, live->dest_uri, ferry_error_message(),
 				       (long long)run->id);
+	started_ms = util_now_ms();
 	seq = cutover_step_begin(run, "resume %s at %s", live->name, live->dest_uri);
 	rc = cutover_virt_domain(live->destination, live->dest_uri, live->name, &live->moved);
 	if (rc == 0 && virDomainResume(live->moved) < 0)
@@ -411,23 +417,33 @@ cutover_live_switch(struct cutover_run *run, struct cutover_live *live)
 		int type, count = 0;
 
 		downtime_ms = util_now_ms() - live->returned_ms;
+		live->resume_ms = util_now_ms() - started_ms;
+		/* The destination's completed job carries the source's statistics. */
 		if (virDomainGetJobStats(live->moved, &type, &stats, &count,
-					 VIR_DOMAIN_JOB_STATS_COMPLETED) == 0)
+					 VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
 			virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_DOWNTIME,
 						&job_downtime);
+			virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_MEMORY_BPS,
+						&live->memory_bps);
+			if (virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_MEMORY_PROCESSED,
+						    &live->memory_processed) != 1)
+				virTypedParamsGetULLong(stats, count, VIR_DOMAIN_JOB_DATA_PROCESSED,
+							&live->memory_processed);
+		}
 		virTypedParamsFree(stats, count);
+		live->qemu_downtime_ms = job_downtime;
 	}
 	cutover_step_end(run, seq, rc, "running at %s", live->dest_uri);
 	if (rc < 0)
 		return rc;
-	json_array_append_new(run->vms, json_pack("{s:s, s:I, s:I, s:I}", "name", live->name,
-						  "point", (json_int_t)live->point, "frozen_ms",
-						  (json_int_t)(downtime_ms + (int64_t)job_downtime),
-						  "final_delta_bytes", (json_int_t)live->bytes));
+	cutover_live_record(run, live, downtime_ms + (int64_t)job_downtime);
 	seq = cutover_step_begin(run, "retire %s at the source", live->name);
 	cutover_retire_disks(run, &live->record, live->point);
 	cutover_step_end(run, seq, 0, "disks no longer replicated from here");
-	return cutover_validate(run, &live->record, live->dest_uri, live->point, true);
+	rc = cutover_validate(run, &live->record, live->dest_uri, live->point, true);
+	if (rc == 0)
+		cutover_live_record_total(run, live);
+	return rc;
 }
 
 int
@@ -440,18 +456,32 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 		.dest_uri = "",
 		.site_name = "",
 	};
+	int64_t dirty_started_ms;
 	int rc = cutover_live_check(run, request, &live);
 
 	if (rc < 0)
 		goto out;
+	dirty_started_ms = cutover_dirty_rate_start(live.domain);
 	if (json_is_true(json_object_get(request, "dry_run"))) {
-		rc = cutover_predict(run, &live.record, live.domain, live.name);
+		rc = cutover_predict(run, &live.record, live.domain, live.name, dirty_started_ms,
+				     &live.predicted);
+		if (rc == 0)
+			json_array_append(run->vms, live.predicted);
 		goto out;
 	}
-	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small. */
+	/* Catch up first, so that the final delta, shipped while the guest is frozen, is small;
+	 * QEMU samples the dirty rate meanwhile. */
 	rc = cutover_final_point(run, &live.record, util_now_ms(), true, &live.point, &live.bytes);
+	if (rc == 0)
+		rc = cutover_predict(run, &live.record, live.domain, live.name, dirty_started_ms,
+				     &live.predicted);
 	if (rc < 0)
 		goto out;
+	live.dirty_bytes_per_second =
+		json_number_value(json_object_get(live.predicted, "dirty_bytes_per_second"));
+	live.record_memory_kib = (unsigned long long)json_integer_value(
+					 json_object_get(live.predicted, "memory_bytes")) /
+				 1024;
 	if (cutover_abort_requested(run->id)) {
 		cutover_abort_close(run->id);
 		rc = cutover_aborted(run, live.name, live.uri, "before the memory copy");
@@ -464,6 +494,7 @@ out:
 	free(live.live_xml);
 	free(live.persistent_xml);
 	json_decref(live.remap);
+	json_decref(live.predicted);
 	cutover_record_free(&live.record);
 	if (live.moved)
 		virDomainFree(live.moved);

@@ -12,6 +12,9 @@
  * At boot it fills 16 MiB above 1 MiB with a non-zero pattern, once: QEMU sends a zero page as a
  * few bytes, so an all-zero guest moves in well under a second even at 1 MiB/s, and a test of a
  * live migration that cannot finish in time would depend on timing. 16 MiB at 1 MiB/s cannot.
+ *
+ * Built with DIRTY_PAGES=N (build.sh's third argument), it also changes N of those pages at each
+ * timer tick, 18.2 times a second: a guest dirtying N x 4 KiB x 18.2 bytes per second.
  */
 	.code16
 	.text
@@ -97,6 +100,19 @@ carry:
 wait:	/* 18 BIOS ticks = 0.989 s */
 	movw	0x46c, %bx
 1:	hlt
+#if DIRTY_PAGES
+	/* after each wake-up (the 18.2 Hz timer), one word of each of the next DIRTY_PAGES pages
+	 * of the 16 MiB is changed, round and round: a steady dirty rate for QEMU to resend */
+	movl	dirty_at, %edi
+	movw	$DIRTY_PAGES, %cx
+3:	incl	%es:(%edi)
+	addl	$4096, %edi
+	cmpl	$0x1100000, %edi
+	jb	4f
+	movl	$0x100000, %edi
+4:	loop	3b
+	movl	%edi, dirty_at
+#endif
 	movw	0x46c, %ax
 	subw	%bx, %ax
 	cmpw	$18, %ax
@@ -126,6 +142,9 @@ gdt_pointer:
 	.long	gdt
 msg:	.asciz	"tick "
 crlf:	.asciz	"\r\n"
+#if DIRTY_PAGES
+dirty_at: .long	0x100000
+#endif
 digits:	.ascii	"000000000"
 digits_last:
 	.asciz	"0"
