@@ -94,6 +94,15 @@ cutover_validate_disks(struct cutover_run *run, const struct cutover_vm_record *
 		rc = ask ? cutover_site_call(run->site->catalog, record->site, path, ask, &reply)
 			 : ferry_error_no_memory();
 		there = cutover_text(reply, "digest");
+#ifdef FERRY_FAULT_INJECTION
+		/* Test hook: FERRY_FAULT_VALIDATE_DIGEST=1 makes the source's digest differ, as a
+		 * replica that does not hold the point's bytes would. */
+		if (getenv("FERRY_FAULT_VALIDATE_DIGEST") && here[0]) {
+			size_t last = strlen(here) - 1;
+
+			here[last] = here[last] == '0' ? '1' : '0';
+		}
+#endif
 		if (rc == 0 && strcmp(here, there) != 0)
 			rc = ferry_error_set(
 				FERRY_ERR_CHECKSUM,

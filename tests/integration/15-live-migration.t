@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-cutover.sh"
 cutover_skip_unless_ready
 
-plan 39
+plan 41
 cutover_setup 3 4
 at_a group create "gl$$" --interval 2 --keep 20 > /dev/null
 make_vm $V1
@@ -132,5 +132,19 @@ n=$(point_of $V2-disk)
 wait_point $V2-disk $((n + 2)); r=$?
 ok $r "$V2, left alone in the group, keeps its replication (point $n, then $(point_of $V2-disk))"
 [ $r = 0 ] || { rbd_a snap ls --all "rbd/$V2-disk" | sed 's/^/# /'; rbd_a group snap ls "rbd/ferry-gl$$" | tail -3 | sed 's/^/# /'; }
+# A disk whose point reads back different at the destination (FERRY_FAULT_VALIDATE_DIGEST in the
+# check build makes the source's digest differ): the migration's validation fails the run,
+# naming the disk, both digests and what to do.
+stop_daemon "$PRIMARY_PID"
+FERRY_FAULT_VALIDATE_DIGEST=1 DAEMON_PORT=$PRIMARY_PORT start_daemon primary --ceph-conf "$A" --vm-refresh 2 "${SITE_FLAGS[@]}" ||
+	{ echo "Bail out! primary ferryd did not restart"; exit 1; }
+PRIMARY_PID=$DAEMON_PID
+at_a migrate $V2 --cold --json > "$TEST_DIR/mismatch.json"
+is $? 1 "a cold migration whose disk does not match its point at the destination fails"
+jq -e '.status == "failed" and (.steps[-1] | .result == "failed" and (.name | startswith("validate")))
+	and (.reason | test("disk vda of .* differs from point [0-9]+ \\([0-9a-z:-]+ there, [0-9a-z:-]+ here\\).*compare the images"))' \
+	"$TEST_DIR/mismatch.json" > /dev/null
+ok $? "  at its validation step, naming the disk, both digests and what to do ($(jq -r .reason "$TEST_DIR/mismatch.json" | head -c 260))"
+v2 destroy $V2 > /dev/null 2>&1
 stop_daemon "$PRIMARY_PID"
 exit $test_failed
