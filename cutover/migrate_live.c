@@ -138,10 +138,8 @@ struct cutover_live {
 	bool go_cold;	   /* it did not converge: it moves cold instead */
 	json_t *predicted; /* the prediction made at its start */
 	json_t *entry;	   /* its entry in run->vms, once it has switched */
-	unsigned long long record_memory_kib;
 	/* what it measured, part by part, for the next predictions */
 	int64_t memory_ms, final_delta_ms, promote_ms, resume_ms;
-	double dirty_bytes_per_second;
 	unsigned long long memory_processed, memory_bps, qemu_downtime_ms;
 };
 
@@ -323,12 +321,15 @@ cutover_live_record(struct cutover_run *run, struct cutover_live *live, int64_t 
 				  "final_delta_bytes", (json_int_t)live->bytes);
 	json_t *measured = json_pack(
 		"{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "dest_uri",
-		live->dest_uri, "memory_bytes", (json_int_t)(live->record_memory_kib * 1024),
+		live->dest_uri, "memory_bytes",
+		json_integer_value(json_object_get(live->predicted, "memory_bytes")),
 		"memory_processed_bytes", (json_int_t)live->memory_processed,
-		"dirty_bytes_per_second", live->dirty_bytes_per_second, "memory_ms",
-		(json_int_t)live->memory_ms, "qemu_downtime_ms", (json_int_t)live->qemu_downtime_ms,
-		"final_delta_ms", (json_int_t)live->final_delta_ms, "final_delta_bytes",
-		(json_int_t)live->bytes, "promote_ms", (json_int_t)live->promote_ms, "resume_ms",
+		"dirty_bytes_per_second",
+		json_number_value(json_object_get(live->predicted, "dirty_bytes_per_second")),
+		"memory_ms", (json_int_t)live->memory_ms, "qemu_downtime_ms",
+		(json_int_t)live->qemu_downtime_ms, "final_delta_ms",
+		(json_int_t)live->final_delta_ms, "final_delta_bytes", (json_int_t)live->bytes,
+		"promote_ms", (json_int_t)live->promote_ms, "resume_ms",
 		(json_int_t)live->resume_ms, "frozen_ms", (json_int_t)frozen_ms);
 
 	/* QEMU's own measure of the link while memory moved, set-up excluded */
@@ -360,11 +361,12 @@ static void
 cutover_live_record_total(struct cutover_run *run, struct cutover_live *live)
 {
 	int64_t total_ms = util_now_ms() - run->started_ms;
-	json_t *measured = json_object_get(live->entry, "measured");
 	int64_t switch_ms = live->final_delta_ms + live->promote_ms + live->resume_ms;
+	json_t *measured;
 
 	if (live->entry == NULL)
 		return;
+	measured = json_object_get(live->entry, "measured");
 	json_object_set_new(live->entry, "total_ms", json_integer(total_ms));
 	json_object_set_new(measured, "total_ms", json_integer(total_ms));
 	json_object_set_new(measured, "other_ms",
@@ -477,11 +479,6 @@ cutover_migrate_live(struct cutover_run *run, json_t *request)
 				     &live.predicted);
 	if (rc < 0)
 		goto out;
-	live.dirty_bytes_per_second =
-		json_number_value(json_object_get(live.predicted, "dirty_bytes_per_second"));
-	live.record_memory_kib = (unsigned long long)json_integer_value(
-					 json_object_get(live.predicted, "memory_bytes")) /
-				 1024;
 	if (cutover_abort_requested(run->id)) {
 		cutover_abort_close(run->id);
 		rc = cutover_aborted(run, live.name, live.uri, "before the memory copy");
